@@ -1,0 +1,85 @@
+//! [`TenantConnectionsBuilder`]: configuring a store in code.
+
+use std::time::Duration;
+
+use crate::config::{ConfigError, PoolOptions, TenantConfig, TenantsConfig};
+use crate::key::TenantKey;
+use crate::store::TenantConnections;
+
+/// Builds a [`TenantConnections`]; names are validated by [`build`](Self::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use sea_orm_tenant::{PoolOptions, TenantConnections};
+///
+/// let store = TenantConnections::builder()
+///     .tenant("acme", "sqlite::memory:")
+///     .tenant("globex", "sqlite::memory:")
+///     .max_open_pools(100)
+///     .pool_idle_timeout(Duration::from_secs(600))
+///     .defaults(PoolOptions { max_connections: Some(2), ..Default::default() })
+///     .build()?;
+/// assert_eq!(store.tenants().len(), 2);
+/// # Ok::<(), sea_orm_tenant::ConfigError>(())
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct TenantConnectionsBuilder {
+    config: TenantsConfig,
+    pending: Vec<(String, TenantConfig)>,
+}
+
+impl TenantConnectionsBuilder {
+    /// Adds a tenant with default pool settings.
+    pub fn tenant(self, name: impl AsRef<str>, url: impl Into<String>) -> Self {
+        self.tenant_config(name, TenantConfig::new(url))
+    }
+
+    /// Adds a tenant with its own configuration.
+    pub fn tenant_config(mut self, name: impl AsRef<str>, config: TenantConfig) -> Self {
+        self.pending.push((name.as_ref().to_owned(), config));
+        self
+    }
+
+    /// Pool settings for every tenant that does not set its own.
+    pub fn defaults(mut self, defaults: PoolOptions) -> Self {
+        self.config.defaults = defaults;
+        self
+    }
+
+    /// At most `n` tenant pools open at once (at least 1).
+    pub fn max_open_pools(mut self, n: usize) -> Self {
+        self.config.store.max_open_pools = Some(n);
+        self
+    }
+
+    /// Close a tenant's pool after it has been unused this long.
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store.pool_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// The shared database for global tables.
+    pub fn shared(self, url: impl Into<String>) -> Self {
+        self.shared_config(TenantConfig::new(url))
+    }
+
+    /// The shared database, with its own configuration.
+    pub fn shared_config(mut self, config: TenantConfig) -> Self {
+        self.config.shared = Some(config);
+        self
+    }
+
+    /// Validates every name and URL and builds the store. No database is opened.
+    pub fn build(mut self) -> Result<TenantConnections, ConfigError> {
+        for (name, config) in self.pending {
+            let key = TenantKey::new(&name)
+                .map_err(|source| ConfigError::InvalidKey { name, source })?;
+            if self.config.tenants.contains_key(&key) {
+                return Err(ConfigError::AlreadyRegistered(key));
+            }
+            self.config.tenants.insert(key, config);
+        }
+        TenantConnections::from_config(self.config)
+    }
+}

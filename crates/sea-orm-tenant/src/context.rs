@@ -1,0 +1,133 @@
+//! Carrying the current tenant across task boundaries.
+//!
+//! A tokio task-local lives in one task: `tokio::spawn`, `spawn_blocking`, a
+//! WebSocket upgrade or a response body polled after the handler returned all run
+//! without it, and their queries fail with [`TenantError::NoTenant`](crate::TenantError::NoTenant)
+//! rather than silently reaching some other database. These helpers capture the
+//! tenant where it is known and re-enter it where the work runs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use tokio::task::JoinHandle;
+
+use crate::current::{self, Current};
+use crate::key::TenantKey;
+
+/// The current tenant, captured so that other tasks or later polls can re-enter it.
+#[derive(Clone)]
+pub struct TenantContext(Current);
+
+impl std::fmt::Debug for TenantContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TenantContext").field(&self.0.tenant.key).finish()
+    }
+}
+
+impl TenantContext {
+    /// Captures the tenant current in this task; `None` when there is none.
+    pub fn current() -> Option<Self> {
+        current::with_current(|cur| cur.cloned().map(Self))
+    }
+
+    /// The captured tenant.
+    pub fn tenant(&self) -> &TenantKey {
+        &self.0.tenant.key
+    }
+
+    /// Runs `fut` with the captured tenant current.
+    pub fn scope<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
+        current::scope(self.0.clone(), fut)
+    }
+
+    /// Runs `f` synchronously with the captured tenant current.
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        current::sync_scope(self.0.clone(), f)
+    }
+
+    /// Wraps a future or a `Stream` so that every poll runs with the captured tenant
+    /// current, wherever and whenever it is polled (response bodies, SSE).
+    pub fn wrap<T>(&self, inner: T) -> Scoped<T> {
+        Scoped {
+            context: self.clone(),
+            inner,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future or stream that re-enters its tenant on every poll; see [`TenantContext::wrap`].
+    #[derive(Debug)]
+    pub struct Scoped<T> {
+        context: TenantContext,
+        #[pin]
+        inner: T,
+    }
+}
+
+impl<T> Scoped<T> {
+    /// The tenant this value runs under.
+    pub fn tenant(&self) -> &TenantKey {
+        self.context.tenant()
+    }
+
+    /// The wrapped value.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T: Future> Future for Scoped<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        this.context.enter(|| inner.poll(cx))
+    }
+}
+
+impl<T: Stream> Stream for Scoped<T> {
+    type Item = T::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let inner = this.inner;
+        this.context.enter(|| inner.poll_next(cx))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+/// `tokio::spawn` that carries the current tenant into the new task.
+///
+/// Without a current tenant it behaves like `tokio::spawn`, and the task's
+/// queries fail with `NoTenant`.
+pub fn spawn<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match TenantContext::current() {
+        Some(cx) => tokio::spawn(cx.scope(fut)),
+        None => tokio::spawn(fut),
+    }
+}
+
+/// `tokio::task::spawn_blocking` that carries the current tenant into the closure,
+/// so [`current_tenant`](crate::current_tenant) and `Handle::block_on` of routed
+/// queries see it.
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    match TenantContext::current() {
+        Some(cx) => tokio::task::spawn_blocking(move || cx.enter(f)),
+        None => tokio::task::spawn_blocking(f),
+    }
+}

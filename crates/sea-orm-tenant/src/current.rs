@@ -1,0 +1,44 @@
+//! The current tenant: a tokio task-local set by `with_tenant`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::key::TenantKey;
+use crate::store::Tenant;
+
+/// What the task-local holds: the resolved tenant entry, so routing needs no lookup.
+#[derive(Clone)]
+pub(crate) struct Current {
+    pub(crate) tenant: Arc<Tenant>,
+}
+
+tokio::task_local! {
+    static CURRENT: Current;
+}
+
+/// The tenant current in this task, if any.
+///
+/// `None` outside `with_tenant` (or the middleware), and inside a plain
+/// `tokio::spawn`ed task: use [`spawn`](crate::spawn) to carry the tenant along.
+pub fn current_tenant() -> Option<TenantKey> {
+    with_current(|cur| cur.map(|c| c.tenant.key.clone()))
+}
+
+/// Runs `f` with the current tenant entry, if any, without cloning it.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
+    let mut f = Some(f);
+    match CURRENT.try_with(|cur| (f.take().expect("called once"))(Some(cur))) {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("called once"))(None),
+    }
+}
+
+/// Polls `fut` with `current` as the task's tenant.
+pub(crate) fn scope<F: Future>(current: Current, fut: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(current, fut)
+}
+
+/// Runs `f` synchronously with `current` as the task's tenant.
+pub(crate) fn sync_scope<R>(current: Current, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(current, f)
+}

@@ -1,0 +1,122 @@
+//! [`TenantError`]: why a call could not be routed to a tenant's database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DbErr, TransactionError};
+
+use crate::config::ConfigError;
+use crate::key::{KeyError, TenantKey};
+
+/// Why a call could not be routed to a tenant's database.
+///
+/// Through SeaORM's traits this arrives wrapped in a [`DbErr`]; recover it with
+/// [`TenantError::from_db_err`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum TenantError {
+    /// The tenant name is malformed.
+    #[error("invalid tenant name: {0}")]
+    InvalidKey(#[from] KeyError),
+    /// The tenant name is valid but not registered in the store.
+    #[error("unknown tenant {0}: it is not registered")]
+    Unknown(TenantKey),
+    /// A query ran with no tenant current: wrap it in `with_tenant`. There is no default database.
+    #[error("no tenant is current: run the query inside `with_tenant` (or the tenant middleware)")]
+    NoTenant,
+    /// `with_tenant` asked for a different tenant while one was already current.
+    #[error("cannot switch to tenant {requested} while tenant {current} is current")]
+    Switch {
+        /// The tenant already current.
+        current: TenantKey,
+        /// The tenant asked for.
+        requested: TenantKey,
+    },
+    /// The tenant's database could not be opened (unreachable, missing, timed out).
+    /// Nothing is cached: the next use tries again.
+    #[error("database of tenant {tenant} is unavailable: {reason}")]
+    Unavailable {
+        /// The tenant.
+        tenant: TenantKey,
+        /// What failed, with any password masked.
+        reason: String,
+    },
+    /// `max_open_pools` pools are open and all are busy; none became idle in time.
+    #[error("cannot open a pool for tenant {tenant}: all {max_open_pools} open pools stayed busy for {waited:?}")]
+    PoolLimit {
+        /// The tenant whose pool could not be opened.
+        tenant: TenantKey,
+        /// The store's limit.
+        max_open_pools: usize,
+        /// How long the call waited for an idle pool.
+        waited: Duration,
+    },
+    /// The store was closed with [`close`](crate::TenantConnections::close).
+    #[error("the tenant store is closed")]
+    Closed,
+    /// The store has no shared database configured.
+    #[error("no shared database is configured")]
+    NoSharedDatabase,
+    /// The shared database could not be opened.
+    #[error("shared database is unavailable: {reason}")]
+    SharedUnavailable {
+        /// What failed, with any password masked.
+        reason: String,
+    },
+    /// A tenant's configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+const FROM: &str = "the current tenant";
+const INTO: &str = "a database connection";
+
+impl TenantError {
+    /// Recovers the routing error from a [`DbErr`] returned by a [`TenantDb`](crate::TenantDb) call.
+    ///
+    /// Returns `None` for ordinary database errors.
+    pub fn from_db_err(err: &DbErr) -> Option<&TenantError> {
+        match err {
+            DbErr::TryIntoErr {
+                from: FROM,
+                into: INTO,
+                source,
+            } => source.downcast_ref::<TenantError>(),
+            _ => None,
+        }
+    }
+
+    /// Recovers the routing error from a failed `transaction(..)` call.
+    pub fn from_transaction_err<E>(err: &TransactionError<E>) -> Option<&TenantError>
+    where
+        E: std::error::Error,
+    {
+        match err {
+            TransactionError::Connection(db) => Self::from_db_err(db),
+            TransactionError::Transaction(_) => None,
+        }
+    }
+
+    /// The tenant this error is about, when there is one.
+    pub fn tenant(&self) -> Option<&TenantKey> {
+        match self {
+            Self::Unknown(t)
+            | Self::Unavailable { tenant: t, .. }
+            | Self::PoolLimit { tenant: t, .. } => Some(t),
+            Self::Switch { requested, .. } => Some(requested),
+            _ => None,
+        }
+    }
+}
+
+/// Wraps the error so SeaORM can carry it; the message reads
+/// "Error converting `the current tenant` into `a database connection`: <reason>".
+impl From<TenantError> for DbErr {
+    fn from(err: TenantError) -> Self {
+        DbErr::TryIntoErr {
+            from: FROM,
+            into: INTO,
+            source: Arc::new(err),
+        }
+    }
+}

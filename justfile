@@ -1,0 +1,32 @@
+# Everyday commands. Every recipe is a plain cargo command underneath.
+# Install just with `cargo install just`.
+
+set dotenv-load := false
+
+export TEST_POSTGRES_URL := env_var_or_default("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+export TEST_MYSQL_URL := env_var_or_default("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
+
+# List the recipes.
+default:
+    @just --list
+
+# Run the example server (http://127.0.0.1:8000).
+serve *ARGS:
+    cargo run -p notes-server -- {{ARGS}}
+
+# Run every test, against the local PostgreSQL and MariaDB too.
+test *ARGS:
+    cargo test --workspace {{ARGS}}
+
+# Run the whole CI script (servers, fmt, clippy, tests).
+ci:
+    bash .ci/run
+
+# Format and lint.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Routing overhead benchmarks (criterion).
+bench:
+    cargo bench -p sea-orm-tenant --bench routing

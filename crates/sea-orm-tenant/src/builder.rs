@@ -73,8 +73,8 @@ impl TenantConnectionsBuilder {
     /// Validates every name and URL and builds the store. No database is opened.
     pub fn build(mut self) -> Result<TenantConnections, ConfigError> {
         for (name, config) in self.pending {
-            let key = TenantKey::new(&name)
-                .map_err(|source| ConfigError::InvalidKey { name, source })?;
+            let key =
+                TenantKey::new(&name).map_err(|source| ConfigError::InvalidKey { name, source })?;
             if self.config.tenants.contains_key(&key) {
                 return Err(ConfigError::AlreadyRegistered(key));
             }

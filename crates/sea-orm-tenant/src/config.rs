@@ -60,7 +60,9 @@ pub enum ConfigError {
         source: KeyError,
     },
     /// A URL refers to `${VAR}` but the environment has no such variable.
-    #[error("connection URL for {target} refers to ${{{var}}}, which is not set in the environment")]
+    #[error(
+        "connection URL for {target} refers to ${{{var}}}, which is not set in the environment"
+    )]
     MissingEnv {
         /// The tenant (or `shared`).
         target: String,
@@ -68,7 +70,9 @@ pub enum ConfigError {
         var: String,
     },
     /// The URL's scheme is not one of `sqlite`, `postgres`, `postgresql` or `mysql`.
-    #[error("connection URL {url} for {target} has unsupported scheme {scheme:?}; use sqlite:, postgres: or mysql:")]
+    #[error(
+        "connection URL {url} for {target} has unsupported scheme {scheme:?}; use sqlite:, postgres: or mysql:"
+    )]
     UnsupportedUrl {
         /// The tenant (or `shared`).
         target: String,
@@ -234,7 +238,9 @@ impl TenantConfig {
             .unwrap_or_default();
         let (backend, feature, enabled) = match scheme.as_str() {
             "sqlite" => (DbBackend::Sqlite, "sqlite", cfg!(feature = "sqlite")),
-            "postgres" | "postgresql" => (DbBackend::Postgres, "postgres", cfg!(feature = "postgres")),
+            "postgres" | "postgresql" => {
+                (DbBackend::Postgres, "postgres", cfg!(feature = "postgres"))
+            }
             "mysql" => (DbBackend::MySql, "mysql", cfg!(feature = "mysql")),
             _ => {
                 return Err(ConfigError::UnsupportedUrl {
@@ -292,7 +298,8 @@ impl TenantConfig {
             .acquire_timeout(pool.effective_acquire_timeout())
             .sqlx_logging(pool.sqlx_logging.unwrap_or(false));
         if memory {
-            opts.idle_timeout(None::<Duration>).max_lifetime(None::<Duration>);
+            opts.idle_timeout(None::<Duration>)
+                .max_lifetime(None::<Duration>);
         } else {
             opts.idle_timeout(pool.idle_timeout.unwrap_or(Duration::from_secs(300)))
                 .max_lifetime(pool.max_lifetime.unwrap_or(Duration::from_secs(1800)));
@@ -480,12 +487,18 @@ mod tests {
             max_connections = 9
         "#;
         let err = TenantsConfig::from_toml_str(text, "/srv/app").unwrap_err();
-        assert!(matches!(err, ConfigError::MissingEnv { ref var, .. } if var == "SEA_ORM_TENANT_CONFIG_TEST_PW"), "{err}");
+        assert!(
+            matches!(err, ConfigError::MissingEnv { ref var, .. } if var == "SEA_ORM_TENANT_CONFIG_TEST_PW"),
+            "{err}"
+        );
 
         let text = text.replace("${SEA_ORM_TENANT_CONFIG_TEST_PW}", "pw");
         let config = TenantsConfig::from_toml_str(&text, "/srv/app").unwrap();
         assert_eq!(config.store.max_open_pools, Some(3));
-        assert_eq!(config.store.pool_idle_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(
+            config.store.pool_idle_timeout,
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(config.defaults.max_connections, Some(4));
         let a = &config.tenants[&TenantKey::new("a").unwrap()];
         assert_eq!(a.url(), "sqlite:///srv/app/data/a.db?mode=rwc");

@@ -22,7 +22,9 @@ pub struct TenantContext(Current);
 
 impl std::fmt::Debug for TenantContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("TenantContext").field(&self.0.tenant.key).finish()
+        f.debug_tuple("TenantContext")
+            .field(&self.0.tenant.key)
+            .finish()
     }
 }
 

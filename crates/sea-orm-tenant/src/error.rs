@@ -42,7 +42,9 @@ pub enum TenantError {
         reason: String,
     },
     /// `max_open_pools` pools are open and all are busy; none became idle in time.
-    #[error("cannot open a pool for tenant {tenant}: all {max_open_pools} open pools stayed busy for {waited:?}")]
+    #[error(
+        "cannot open a pool for tenant {tenant}: all {max_open_pools} open pools stayed busy for {waited:?}"
+    )]
     PoolLimit {
         /// The tenant whose pool could not be opened.
         tenant: TenantKey,

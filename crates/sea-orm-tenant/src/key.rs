@@ -106,9 +106,24 @@ fn validate(name: &str) -> Result<(), KeyError> {
             'a'..='z' | '0'..='9' => {}
             '_' | '-' if position == 0 => return Err(KeyError::BadStart { found: ch }),
             '_' | '-' => {}
-            'A'..='Z' => return Err(KeyError::Uppercase { found: ch, position }),
-            c if !c.is_ascii() => return Err(KeyError::NonAscii { found: ch, position }),
-            _ => return Err(KeyError::InvalidChar { found: ch, position }),
+            'A'..='Z' => {
+                return Err(KeyError::Uppercase {
+                    found: ch,
+                    position,
+                });
+            }
+            c if !c.is_ascii() => {
+                return Err(KeyError::NonAscii {
+                    found: ch,
+                    position,
+                });
+            }
+            _ => {
+                return Err(KeyError::InvalidChar {
+                    found: ch,
+                    position,
+                });
+            }
         }
     }
     if RESERVED.contains(&name) {
@@ -184,7 +199,15 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_alphabet() {
-        for ok in ["a", "0", "test1", "acme-corp", "a_b", "9lives", &"x".repeat(63)] {
+        for ok in [
+            "a",
+            "0",
+            "test1",
+            "acme-corp",
+            "a_b",
+            "9lives",
+            &"x".repeat(63),
+        ] {
             assert_eq!(TenantKey::new(ok).unwrap().as_str(), ok);
         }
     }

@@ -80,8 +80,6 @@
 
 mod builder;
 pub mod config;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod context;
 mod current;
 mod error;
@@ -89,6 +87,8 @@ mod key;
 mod redact;
 mod router;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use builder::TenantConnectionsBuilder;
 pub use config::{ConfigError, PoolOptions, StoreOptions, TenantConfig, TenantsConfig};

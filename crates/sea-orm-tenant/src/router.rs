@@ -7,9 +7,9 @@ use std::task::{Context, Poll};
 
 use futures_util::Stream;
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    IsolationLevel, QueryResult, QueryStream, Statement, StreamTrait, TransactionError,
-    TransactionOptions, TransactionTrait,
+    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
+    QueryResult, QueryStream, Statement, StreamTrait, TransactionError, TransactionOptions,
+    TransactionTrait,
 };
 use tracing::Instrument;
 
@@ -134,7 +134,8 @@ impl TransactionTrait for TenantDb {
     /// Begins a transaction on the current tenant's database. The transaction
     /// holds its own connection and stays on that tenant whatever runs later.
     async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.routed("begin", |c| async move { c.begin().await }).await
+        self.routed("begin", |c| async move { c.begin().await })
+            .await
     }
 
     async fn begin_with_config(
@@ -152,8 +153,11 @@ impl TransactionTrait for TenantDb {
         &self,
         options: TransactionOptions,
     ) -> Result<DatabaseTransaction, DbErr> {
-        self.routed("begin", |c| async move { c.begin_with_options(options).await })
-            .await
+        self.routed(
+            "begin",
+            |c| async move { c.begin_with_options(options).await },
+        )
+        .await
     }
 
     async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>

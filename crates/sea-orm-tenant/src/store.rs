@@ -303,7 +303,9 @@ impl TenantConnections {
             source,
         })?;
         let backend = config.backend_for(key.as_str())?;
-        let config = config.clone().with_pool(config.pool.or(&self.inner.defaults));
+        let config = config
+            .clone()
+            .with_pool(config.pool.or(&self.inner.defaults));
         let tenant = Arc::new(Tenant {
             key: key.clone(),
             store_id: self.inner.id,
@@ -318,7 +320,11 @@ impl TenantConnections {
             notify_idle: self.inner.options.max_open_pools.is_some(),
             idle: Arc::clone(&self.inner.idle),
         });
-        let mut registry = self.inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if registry.tenants.contains_key(&key) {
             return Err(ConfigError::AlreadyRegistered(key));
         }
@@ -332,7 +338,11 @@ impl TenantConnections {
     pub async fn remove_tenant(&self, key: impl AsRef<str>) -> Result<(), TenantError> {
         let key = TenantKey::new(key.as_ref())?;
         let tenant = {
-            let mut registry = self.inner.registry.write().unwrap_or_else(|e| e.into_inner());
+            let mut registry = self
+                .inner
+                .registry
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
             let tenant = registry
                 .tenants
                 .remove(&key)
@@ -369,7 +379,11 @@ impl TenantConnections {
 
     /// The registered tenants, sorted by name.
     pub fn tenants(&self) -> Vec<TenantKey> {
-        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let mut keys: Vec<TenantKey> = registry.tenants.keys().cloned().collect();
         keys.sort();
         keys
@@ -512,7 +526,11 @@ impl TenantConnections {
 
 impl fmt::Debug for TenantConnections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let mut tenants: Vec<_> = registry.tenants.values().collect();
         tenants.sort_by(|a, b| a.key.cmp(&b.key));
         f.debug_struct("TenantConnections")
@@ -523,7 +541,10 @@ impl fmt::Debug for TenantConnections {
                     .map(|t| (t.key.as_str(), t.config.redacted_url()))
                     .collect::<Vec<_>>(),
             )
-            .field("shared", &self.inner.shared.as_ref().map(|s| s.config.redacted_url()))
+            .field(
+                "shared",
+                &self.inner.shared.as_ref().map(|s| s.config.redacted_url()),
+            )
             .field("options", &self.inner.options)
             .field("stats", &self.stats())
             .finish()
@@ -533,16 +554,15 @@ impl fmt::Debug for TenantConnections {
 impl fmt::Display for TenantConnections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stats = self.stats();
-        write!(
-            f,
-            "{} tenants, {} open pools",
-            stats.registered, stats.open
-        )
+        write!(f, "{} tenants, {} open pools", stats.registered, stats.open)
     }
 }
 
 /// Opens a pool within the connect timeout; the error text has the password masked.
-async fn open_pool(config: &TenantConfig, backend: DbBackend) -> Result<DatabaseConnection, String> {
+async fn open_pool(
+    config: &TenantConfig,
+    backend: DbBackend,
+) -> Result<DatabaseConnection, String> {
     let timeout = config.pool.effective_connect_timeout();
     match tokio::time::timeout(timeout, Database::connect(config.connect_options(backend))).await {
         Ok(Ok(conn)) => Ok(conn),
@@ -632,7 +652,10 @@ impl Inner {
     }
 
     /// A lease on `tenant`'s pool, opening it if needed.
-    pub(crate) async fn lease(self: &Arc<Self>, tenant: &Arc<Tenant>) -> Result<TenantConnection, TenantError> {
+    pub(crate) async fn lease(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+    ) -> Result<TenantConnection, TenantError> {
         if self.is_closed() {
             return Err(TenantError::Closed);
         }
@@ -677,7 +700,10 @@ impl Inner {
         result
     }
 
-    async fn open_tenant(self: &Arc<Self>, tenant: &Arc<Tenant>) -> Result<TenantConnection, TenantError> {
+    async fn open_tenant(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+    ) -> Result<TenantConnection, TenantError> {
         let mut reservation = self.reserve(tenant).await?;
         let conn = open_pool(&tenant.config, tenant.backend)
             .await
@@ -749,7 +775,10 @@ impl Inner {
                     armed: true,
                 });
             }
-            if tokio::time::timeout_at(deadline.into(), notified).await.is_err() {
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
                 return Err(TenantError::PoolLimit {
                     tenant: tenant.key.clone(),
                     max_open_pools: self.options.max_open_pools.unwrap_or_default(),
@@ -813,7 +842,6 @@ impl Inner {
             }
         });
     }
-
 }
 
 /// Picks the least recently used pool nobody is using and takes it out.

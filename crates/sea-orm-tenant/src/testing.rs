@@ -120,13 +120,18 @@ impl TestDatabases {
     /// The URL `tenant`'s database will have, without creating it.
     pub fn url(&self, tenant: &str) -> String {
         match self.backend {
-            DbBackend::Sqlite => format!("sqlite://{}?mode=rwc", self.sqlite_path(tenant).display()),
+            DbBackend::Sqlite => {
+                format!("sqlite://{}?mode=rwc", self.sqlite_path(tenant).display())
+            }
             _ => self.server_url(&self.database_name(tenant)),
         }
     }
 
     fn server_url(&self, database: &str) -> String {
-        let admin = self.admin_url.as_deref().expect("server backend has an admin URL");
+        let admin = self
+            .admin_url
+            .as_deref()
+            .expect("server backend has an admin URL");
         let mut url = url::Url::parse(admin).expect("admin URL parses");
         url.set_path(&format!("/{database}"));
         url.to_string()
@@ -134,8 +139,13 @@ impl TestDatabases {
 
     /// A connection to the server's admin database (servers only).
     pub async fn admin(&self) -> DatabaseConnection {
-        let url = self.admin_url.as_deref().expect("server backend has an admin URL");
-        Database::connect(url).await.expect("connect to the test server")
+        let url = self
+            .admin_url
+            .as_deref()
+            .expect("server backend has an admin URL");
+        Database::connect(url)
+            .await
+            .expect("connect to the test server")
     }
 
     /// Creates `tenant`'s database (empty) and returns its URL.
@@ -221,7 +231,9 @@ impl TestDatabases {
         self.created
             .iter()
             .map(|n| match self.backend {
-                DbBackend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.quote(n)),
+                DbBackend::Postgres => {
+                    format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.quote(n))
+                }
                 _ => format!("DROP DATABASE IF EXISTS {}", self.quote(n)),
             })
             .collect()

@@ -31,7 +31,10 @@ async fn isolation(mut dbs: TestDatabases) {
         store
             .with_tenant(tenant, async {
                 for n in 0..=i {
-                    new_note(tenant, format!("{tenant}-{n}")).insert(&db).await.unwrap();
+                    new_note(tenant, format!("{tenant}-{n}"))
+                        .insert(&db)
+                        .await
+                        .unwrap();
                 }
             })
             .await
@@ -83,7 +86,10 @@ async fn seaorm_apis_work_unchanged(mut dbs: TestDatabases) {
                 .await;
             assert_eq!(streamed.len(), 10);
             // delete
-            note::Entity::delete_by_id(saved_id).exec(&db).await.unwrap();
+            note::Entity::delete_by_id(saved_id)
+                .exec(&db)
+                .await
+                .unwrap();
             // begin / rollback / commit
             let txn = db.begin().await.unwrap();
             new_note("t00", "rolled back").insert(&txn).await.unwrap();
@@ -114,7 +120,10 @@ async fn seaorm_apis_work_unchanged(mut dbs: TestDatabases) {
     assert!(bodies.contains(&"first, edited") && bodies.contains(&"committed"));
     assert!(bodies.contains(&"in closure") && !bodies.contains(&"rolled back"));
     assert!(!bodies.contains(&"saved"));
-    assert!(rows_direct(&dbs, "t01").await.is_empty(), "other tenant untouched");
+    assert!(
+        rows_direct(&dbs, "t01").await.is_empty(),
+        "other tenant untouched"
+    );
     store.close().await;
     dbs.cleanup().await;
 }
@@ -127,7 +136,10 @@ async fn transaction_stays_on_its_tenant(mut dbs: TestDatabases) {
     new_note("t00", "outside").insert(&txn).await.unwrap();
     store
         .with_tenant("t01", async {
-            new_note("t00", "inside t01 scope").insert(&txn).await.unwrap();
+            new_note("t00", "inside t01 scope")
+                .insert(&txn)
+                .await
+                .unwrap();
             new_note("t01", "routed").insert(&db).await.unwrap();
         })
         .await
@@ -178,7 +190,10 @@ async fn concurrent_tasks_never_cross(mut dbs: TestDatabases) {
                         .await
                         .unwrap()
                         .unwrap();
-                    assert_eq!((back.owner.as_str(), back.body.as_str()), (tenant.as_str(), body.as_str()));
+                    assert_eq!(
+                        (back.owner.as_str(), back.body.as_str()),
+                        (tenant.as_str(), body.as_str())
+                    );
                     if task % 5 == 0 {
                         let mut stream = note::Entity::find().stream(&db).await.unwrap();
                         while let Some(row) = stream.next().await {
@@ -243,11 +258,17 @@ async fn seed_semantics(mut dbs: TestDatabases) {
             let plain = tokio::spawn(async move { note::Entity::find().all(&plain_db).await })
                 .await
                 .unwrap();
-            assert!(matches!(tenant_error(&plain.unwrap_err()), TenantError::NoTenant));
+            assert!(matches!(
+                tenant_error(&plain.unwrap_err()),
+                TenantError::NoTenant
+            ));
 
             let carried_db = db.clone();
             let carried = sea_orm_tenant::spawn(async move {
-                new_note("t01", "from spawn").insert(&carried_db).await.map(|_| current_tenant())
+                new_note("t01", "from spawn")
+                    .insert(&carried_db)
+                    .await
+                    .map(|_| current_tenant())
             })
             .await
             .unwrap()
@@ -270,7 +291,10 @@ async fn seed_semantics(mut dbs: TestDatabases) {
         .await
         .map(|stream| async move {
             let seen: Vec<_> = stream.collect().await;
-            assert!(seen.iter().all(|t| t.as_ref().map(|k| k.as_str()) == Some("t01")));
+            assert!(
+                seen.iter()
+                    .all(|t| t.as_ref().map(|k| k.as_str()) == Some("t01"))
+            );
         })
         .unwrap()
         .await;
@@ -304,10 +328,17 @@ async fn runtime_add_and_remove(mut dbs: TestDatabases) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(rows_direct(&dbs, "late").await, vec![("late".into(), "hello".into())]);
+    assert_eq!(
+        rows_direct(&dbs, "late").await,
+        vec![("late".into(), "hello".into())]
+    );
 
     // Removed while a call holds its connection: that call finishes, new ones are refused.
-    let held = store.with_tenant("t00", db.connection()).await.unwrap().unwrap();
+    let held = store
+        .with_tenant("t00", db.connection())
+        .await
+        .unwrap()
+        .unwrap();
     let remover = {
         let store = store.clone();
         tokio::spawn(async move { store.remove_tenant("t00").await })
@@ -317,7 +348,10 @@ async fn runtime_add_and_remove(mut dbs: TestDatabases) {
     }
     let refused = store.with_tenant("t00", async {}).await;
     assert!(matches!(refused, Err(TenantError::Unknown(_))));
-    new_note("t00", "in flight during removal").insert(&*held).await.unwrap();
+    new_note("t00", "in flight during removal")
+        .insert(&*held)
+        .await
+        .unwrap();
     drop(held);
     remover.await.unwrap().unwrap();
     assert_eq!(
@@ -339,13 +373,21 @@ async fn backend_follows_the_current_tenant(mut dbs: TestDatabases) {
     let backend = dbs.backend();
     let store = store_with(&mut dbs, 1, small_pools()).await;
     let db = store.db();
-    assert_eq!(db.get_database_backend(), backend, "uniform store, no tenant");
+    assert_eq!(
+        db.get_database_backend(),
+        backend,
+        "uniform store, no tenant"
+    );
     let inside = store
         .with_tenant("t00", async { db.get_database_backend() })
         .await
         .unwrap();
     assert_eq!(inside, backend);
-    let conn = store.with_tenant("t00", db.connection()).await.unwrap().unwrap();
+    let conn = store
+        .with_tenant("t00", db.connection())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(conn.get_database_backend(), backend);
     drop(conn);
     store.close().await;

@@ -42,7 +42,9 @@ pub async fn store_with(dbs: &mut TestDatabases, n: usize, pool: PoolOptions) ->
     let mut builder = TenantConnections::builder();
     for name in names(n) {
         let url = dbs.create(&name).await;
-        let direct = sea_orm::Database::connect(&url).await.expect("connect to new tenant db");
+        let direct = sea_orm::Database::connect(&url)
+            .await
+            .expect("connect to new tenant db");
         create_schema(&direct).await;
         direct.close().await.ok();
         builder = builder.tenant_config(&name, TenantConfig::new(url).with_pool(pool.clone()));

@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the middleware benchmark.
+fn main() {}

@@ -1,0 +1,313 @@
+//! [`TenantRejection`]: why a request was not run for a tenant, and its HTTP answer.
+
+use std::time::Duration;
+
+use poem::error::ResponseError;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use sea_orm_tenant::sea_orm::DbErr;
+use sea_orm_tenant::{KeyError, TenantError, TenantKey};
+
+/// The `Retry-After` sent with a 503 unless the middleware is told otherwise
+/// ([`TenantMiddleware::retry_after`](crate::TenantMiddleware::retry_after)).
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// The longest piece of a client-supplied value quoted in an error message.
+const QUOTE_LIMIT: usize = 64;
+
+/// Why a request could not be run for a tenant.
+///
+/// Implements poem's [`ResponseError`], so it can be returned from handlers
+/// (`Err(rejection.into())`, or `?` in a handler returning `poem::Result`).
+///
+/// | variant | status |
+/// |---|---|
+/// | [`Missing`](Self::Missing), [`Malformed`](Self::Malformed), [`Conflict`](Self::Conflict) | 400 Bad Request |
+/// | [`Switch`](Self::Switch) | 403 Forbidden |
+/// | [`Unknown`](Self::Unknown) | 404 Not Found |
+/// | [`Unavailable`](Self::Unavailable), [`Busy`](Self::Busy), [`Closed`](Self::Closed) | 503 Service Unavailable, with `Retry-After` |
+/// | [`NoTenant`](Self::NoTenant) | 500 Internal Server Error (a wiring bug, never a bad client value) |
+/// | [`Store`](Self::Store) | 503 for `SharedUnavailable`, otherwise 500 |
+///
+/// The default body is JSON `{"error": "<message>", "tenant": "<name>"}`; the
+/// `tenant` field is present only when the variant carries a valid, registered-or-not
+/// tenant name ([`tenant`](Self::tenant)). Replace the whole response with
+/// [`TenantMiddleware::on_rejection`](crate::TenantMiddleware::on_rejection).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum TenantRejection {
+    /// No configured source gave a tenant name.
+    #[error("no tenant given: expected {expected}")]
+    Missing {
+        /// The configured sources, for example "header `X-Tenant` or query parameter `tenant`".
+        expected: String,
+    },
+    /// The tenant name is not a valid [`TenantKey`].
+    #[error("malformed tenant name from {from}: {reason}")]
+    Malformed {
+        /// Where the name came from, for example "header `X-Tenant`".
+        from: String,
+        /// Why it is not valid.
+        #[source]
+        reason: KeyError,
+    },
+    /// Two sources gave different tenant names.
+    #[error("tenant sources disagree: {first_from} gives {first:?}, {second_from} gives {second:?}")]
+    Conflict {
+        /// The first source that gave a name.
+        first_from: String,
+        /// Its value (at most 64 characters quoted).
+        first: String,
+        /// The source that disagreed.
+        second_from: String,
+        /// Its value (at most 64 characters quoted).
+        second: String,
+    },
+    /// The tenant name is valid but not registered.
+    #[error("unknown tenant {0}")]
+    Unknown(TenantKey),
+    /// The tenant's database cannot be opened right now. The reason is kept for
+    /// logs (with any password masked) and is not shown to the client.
+    #[error("the database of tenant {tenant} is unavailable; retry later")]
+    Unavailable {
+        /// The tenant.
+        tenant: TenantKey,
+        /// What failed.
+        reason: String,
+    },
+    /// Every open pool is busy and the store may open no more (`max_open_pools`).
+    #[error("too many tenant databases are busy; retry later (tenant {tenant})")]
+    Busy {
+        /// The tenant whose database could not be opened.
+        tenant: TenantKey,
+    },
+    /// The tenant store was closed (the server is shutting down).
+    #[error("the tenant store is closed")]
+    Closed,
+    /// The handler tried to use another tenant than the request's
+    /// (`with_tenant` for a different tenant inside the request): refused as a
+    /// cross-tenant access attempt.
+    #[error("cross-tenant access refused: this request belongs to tenant {current}, not {requested}")]
+    Switch {
+        /// The request's tenant.
+        current: TenantKey,
+        /// The tenant the handler asked for.
+        requested: TenantKey,
+    },
+    /// The code asked for the current tenant where none is set: a route that is
+    /// exempt or not behind [`TenantMiddleware`](crate::TenantMiddleware).
+    #[error("no tenant is current on this route (exempt or not behind TenantMiddleware)")]
+    NoTenant,
+    /// Any other store error (shared database, configuration).
+    #[error(transparent)]
+    Store(TenantError),
+}
+
+impl TenantRejection {
+    /// The HTTP status this rejection answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Missing { .. } | Self::Malformed { .. } | Self::Conflict { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Switch { .. } => StatusCode::FORBIDDEN,
+            Self::Unknown(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable { .. } | Self::Busy { .. } | Self::Closed => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Store(TenantError::SharedUnavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoTenant | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The valid tenant name this rejection is about, shown in the body's
+    /// `tenant` field; `None` when the name was missing, malformed or ambiguous.
+    pub fn tenant(&self) -> Option<&TenantKey> {
+        match self {
+            Self::Unknown(t)
+            | Self::Unavailable { tenant: t, .. }
+            | Self::Busy { tenant: t }
+            | Self::Switch { current: t, .. } => Some(t),
+            Self::Store(err) => err.tenant(),
+            _ => None,
+        }
+    }
+
+    /// The default JSON body: `{"error": "...", "tenant": "..."}`.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::Map::new();
+        body.insert("error".to_owned(), self.to_string().into());
+        if let Some(tenant) = self.tenant() {
+            body.insert("tenant".to_owned(), tenant.as_str().into());
+        }
+        serde_json::Value::Object(body)
+    }
+
+    /// The default response, with `retry_after` as the `Retry-After` of a 503.
+    pub fn to_response(&self, retry_after: Duration) -> Response {
+        let mut resp = Response::builder()
+            .status(self.status())
+            .content_type("application/json")
+            .body(self.body().to_string());
+        add_retry_after(&mut resp, retry_after);
+        resp
+    }
+
+    /// Recovers the routing error carried by a `DbErr` from a `TenantDb` call.
+    pub fn from_db_err(err: &DbErr) -> Option<Self> {
+        TenantError::from_db_err(err).cloned().map(Self::from)
+    }
+
+    pub(crate) fn malformed(from: &str, reason: KeyError) -> Self {
+        Self::Malformed {
+            from: from.to_owned(),
+            reason,
+        }
+    }
+
+    pub(crate) fn conflict(first_from: &str, first: &str, second_from: &str, second: &str) -> Self {
+        Self::Conflict {
+            first_from: first_from.to_owned(),
+            first: quote(first),
+            second_from: second_from.to_owned(),
+            second: quote(second),
+        }
+    }
+}
+
+/// Sets `Retry-After` (whole seconds, at least 1) on a 503 response that lacks one.
+pub(crate) fn add_retry_after(resp: &mut Response, retry_after: Duration) {
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !resp.headers().contains_key(header::RETRY_AFTER)
+    {
+        let secs = retry_after.as_secs().max(1);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+}
+
+fn quote(value: &str) -> String {
+    value.chars().take(QUOTE_LIMIT).collect()
+}
+
+impl From<TenantError> for TenantRejection {
+    fn from(err: TenantError) -> Self {
+        match err {
+            TenantError::InvalidKey(reason) => Self::malformed("the tenant name", reason),
+            TenantError::Unknown(key) => Self::Unknown(key),
+            TenantError::NoTenant => Self::NoTenant,
+            TenantError::Switch { current, requested } => Self::Switch { current, requested },
+            TenantError::Unavailable { tenant, reason } => Self::Unavailable { tenant, reason },
+            TenantError::PoolLimit { tenant, .. } => Self::Busy { tenant },
+            TenantError::Closed => Self::Closed,
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl ResponseError for TenantRejection {
+    fn status(&self) -> StatusCode {
+        TenantRejection::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        self.to_response(DEFAULT_RETRY_AFTER)
+    }
+}
+
+impl IntoResponse for TenantRejection {
+    fn into_response(self) -> Response {
+        self.to_response(DEFAULT_RETRY_AFTER)
+    }
+}
+
+/// Turns tenant routing errors into HTTP answers in handlers:
+/// `store.with_tenant(..).await.into_poem()?` or `query.all(&db).await.into_poem()?`.
+///
+/// A [`TenantError`] (bare, or carried inside a `DbErr` from a `TenantDb` call)
+/// becomes a [`TenantRejection`] with its status (a `with_tenant` switch to
+/// another tenant: 403). Any other `DbErr` becomes a 500.
+pub trait TenantResultExt<T> {
+    /// Converts the error into a `poem::Error` with the right status.
+    fn into_poem(self) -> poem::Result<T>;
+}
+
+impl<T> TenantResultExt<T> for Result<T, TenantError> {
+    fn into_poem(self) -> poem::Result<T> {
+        self.map_err(|err| TenantRejection::from(err).into())
+    }
+}
+
+impl<T> TenantResultExt<T> for Result<T, DbErr> {
+    fn into_poem(self) -> poem::Result<T> {
+        self.map_err(|err| match TenantRejection::from_db_err(&err) {
+            Some(rejection) => rejection.into(),
+            None => poem::error::InternalServerError(err),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_table() {
+        let acme = TenantKey::new("acme").unwrap();
+        let cases = [
+            (
+                TenantRejection::Missing {
+                    expected: "x".into(),
+                },
+                400,
+            ),
+            (
+                TenantRejection::malformed("x", KeyError::Empty),
+                400,
+            ),
+            (TenantRejection::conflict("a", "b", "c", "d"), 400),
+            (TenantRejection::Unknown(acme.clone()), 404),
+            (
+                TenantRejection::Unavailable {
+                    tenant: acme.clone(),
+                    reason: "down".into(),
+                },
+                503,
+            ),
+            (TenantRejection::Busy { tenant: acme.clone() }, 503),
+            (TenantRejection::Closed, 503),
+            (
+                TenantRejection::Switch {
+                    current: acme.clone(),
+                    requested: TenantKey::new("globex").unwrap(),
+                },
+                403,
+            ),
+            (TenantRejection::NoTenant, 500),
+        ];
+        for (rejection, status) in cases {
+            assert_eq!(rejection.status().as_u16(), status, "{rejection:?}");
+        }
+    }
+
+    #[test]
+    fn unavailable_body_hides_the_reason() {
+        let r = TenantRejection::Unavailable {
+            tenant: TenantKey::new("acme").unwrap(),
+            reason: "connection refused to db.internal:5432".into(),
+        };
+        let body = r.body().to_string();
+        assert!(!body.contains("db.internal"), "{body}");
+        assert_eq!(r.body()["tenant"], "acme");
+    }
+
+    #[test]
+    fn conflict_quotes_at_most_64_characters() {
+        let long = "x".repeat(1000);
+        let TenantRejection::Conflict { first, .. } = TenantRejection::conflict("a", &long, "b", "c")
+        else {
+            unreachable!()
+        };
+        assert_eq!(first.len(), 64);
+    }
+}

@@ -1,0 +1,434 @@
+//! [`Resolver`]: where the tenant name of a request comes from.
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use poem::http::uri::{Authority, PathAndQuery};
+use poem::http::{HeaderName, Uri, header};
+use poem::Request;
+
+use crate::error::TenantRejection;
+
+/// The query parameter read by [`Resolver::default`], as in the Flask recipe (`?tenant=acme`).
+pub const DEFAULT_QUERY_PARAM: &str = "tenant";
+/// The header name suggested for [`Resolver::header`].
+pub const DEFAULT_HEADER: &str = "X-Tenant";
+
+/// What to do when two sources of a chain both give a tenant name and disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ConflictPolicy {
+    /// Reject the request with 400 ([`TenantRejection::Conflict`]). The default.
+    #[default]
+    Reject,
+    /// Use the first source that gave a name; later sources are not consulted.
+    FirstWins,
+}
+
+type AsyncFn =
+    dyn Fn(&Request) -> BoxFuture<'static, poem::Result<Option<String>>> + Send + Sync + 'static;
+type SyncFn = dyn Fn(&Request) -> Option<String> + Send + Sync + 'static;
+
+#[derive(Clone)]
+enum Source {
+    Query(Arc<str>),
+    Header(HeaderName, Arc<str>),
+    Subdomain(Arc<str>),
+    PathSegment(Arc<str>),
+    Sync(Arc<str>, Arc<SyncFn>),
+    Async(Arc<str>, Arc<AsyncFn>),
+}
+
+/// Where the tenant name of a request comes from: one source, or a chain of
+/// sources built with [`or`](Self::or).
+///
+/// In a chain, the first source that gives a name wins. With the default
+/// [`ConflictPolicy::Reject`], every source is consulted and if two give
+/// different names the request is rejected with 400; see
+/// [`TenantMiddleware::conflict_policy`](crate::TenantMiddleware::conflict_policy).
+///
+/// ```
+/// use sea_orm_tenant_poem::Resolver;
+///
+/// // `X-Tenant: acme`, or else `?tenant=acme`.
+/// let resolver = Resolver::header("X-Tenant").or(Resolver::query("tenant"));
+/// assert_eq!(resolver.to_string(), "header `X-Tenant` or query parameter `tenant`");
+/// ```
+#[derive(Clone)]
+pub struct Resolver {
+    sources: Vec<Source>,
+}
+
+/// The query parameter `tenant`.
+impl Default for Resolver {
+    fn default() -> Self {
+        Self::query(DEFAULT_QUERY_PARAM)
+    }
+}
+
+impl Resolver {
+    fn one(source: Source) -> Self {
+        Self {
+            sources: vec![source],
+        }
+    }
+
+    /// The query parameter `name` (`?tenant=acme`), percent-decoded.
+    /// If it is repeated with different values, the sources disagree (400).
+    pub fn query(name: impl Into<String>) -> Self {
+        Self::one(Source::Query(Arc::from(name.into())))
+    }
+
+    /// The header `name` (for example [`DEFAULT_HEADER`], `X-Tenant`).
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid header name (a configuration mistake, like an
+    /// invalid route in poem).
+    pub fn header(name: impl AsRef<str>) -> Self {
+        let name = name.as_ref();
+        let header = HeaderName::from_str(name)
+            .unwrap_or_else(|_| panic!("invalid header name {name:?}"));
+        Self::one(Source::Header(header, Arc::from(name)))
+    }
+
+    /// The first label of the host under `base_domain`:
+    /// `acme.example.com` gives `acme` for `Resolver::subdomain("example.com")`.
+    ///
+    /// The host comes from the request URI's authority (HTTP/2 `:authority`,
+    /// absolute-form HTTP/1.1 requests), else from the `Host` header. The port is
+    /// ignored and the host is compared in lowercase (host names are
+    /// case-insensitive). The bare `base_domain` or another domain gives no name;
+    /// a deeper subdomain (`a.b.example.com`) gives `a.b`, which is malformed (400).
+    /// `X-Forwarded-Host` is not read: put a proxy-aware custom resolver first if needed.
+    pub fn subdomain(base_domain: impl AsRef<str>) -> Self {
+        let base = base_domain
+            .as_ref()
+            .trim_matches('.')
+            .to_ascii_lowercase();
+        Self::one(Source::Subdomain(Arc::from(base)))
+    }
+
+    /// The first path segment: `/acme/notes` gives `acme`, and the inner
+    /// endpoint (and its routing) sees `/notes`. `/acme` and `/acme/` are
+    /// seen as `/`. `/` and paths starting with `//` give no name.
+    ///
+    /// Under a [`Route::nest`](poem::Route::nest) poem strips the nest prefix
+    /// first, so this reads the segment after it. For a middleware wrapping the
+    /// whole app, use [`path_segment_under`](Self::path_segment_under).
+    pub fn path_segment() -> Self {
+        Self::path_segment_under("")
+    }
+
+    /// The path segment right after `prefix`: with prefix `/api`,
+    /// `/api/acme/notes` gives `acme` and the inner endpoint sees `/api/notes`.
+    /// Paths outside the prefix give no name.
+    pub fn path_segment_under(prefix: impl AsRef<str>) -> Self {
+        let prefix = prefix.as_ref().trim_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{prefix}")
+        };
+        Self::one(Source::PathSegment(Arc::from(prefix)))
+    }
+
+    /// A synchronous custom source, for example a claim of an already verified
+    /// token stored in the request by an earlier middleware. `description`
+    /// names it in error messages.
+    pub fn from_fn<F>(description: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(&Request) -> Option<String> + Send + Sync + 'static,
+    {
+        Self::one(Source::Sync(Arc::from(description.into()), Arc::new(f)))
+    }
+
+    /// An asynchronous custom source, for example an API-key lookup. The closure
+    /// reads what it needs from the request, then returns a `'static` future:
+    ///
+    /// * `Ok(Some(name))`: the tenant name (validated like any other);
+    /// * `Ok(None)`: this source gives no name;
+    /// * `Err(error)`: the request is answered with `error` as is (for example a
+    ///   401 for a bad API key).
+    ///
+    /// ```
+    /// use sea_orm_tenant_poem::Resolver;
+    ///
+    /// let resolver = Resolver::custom("API key", |req| {
+    ///     let key = req.header("x-api-key").map(str::to_owned);
+    ///     async move {
+    ///         Ok(match key.as_deref() {
+    ///             Some("secret-acme") => Some("acme".to_owned()),
+    ///             Some(_) => return Err(poem::Error::from_status(poem::http::StatusCode::UNAUTHORIZED)),
+    ///             None => None,
+    ///         })
+    ///     }
+    /// });
+    /// # let _ = resolver;
+    /// ```
+    pub fn custom<F, Fut>(description: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(&Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = poem::Result<Option<String>>> + Send + 'static,
+    {
+        let f: Arc<AsyncFn> = Arc::new(move |req: &Request| -> BoxFuture<'static, _> {
+            Box::pin(f(req))
+        });
+        Self::one(Source::Async(Arc::from(description.into()), f))
+    }
+
+    /// This chain followed by `next`'s sources.
+    pub fn or(mut self, next: Resolver) -> Self {
+        self.sources.extend(next.sources);
+        self
+    }
+
+    /// Finds the tenant name of `req`.
+    pub(crate) async fn resolve(
+        &self,
+        req: &Request,
+        policy: ConflictPolicy,
+    ) -> Result<Option<Found>, Rejected> {
+        let mut found: Option<Found> = None;
+        for source in &self.sources {
+            let Some(candidate) = source.resolve(req).await? else {
+                continue;
+            };
+            match &mut found {
+                None => {
+                    found = Some(candidate);
+                    if policy == ConflictPolicy::FirstWins {
+                        break;
+                    }
+                }
+                Some(first) => {
+                    if first.name != candidate.name {
+                        return Err(Rejected::Tenant(TenantRejection::conflict(
+                            &first.from,
+                            &first.name,
+                            &candidate.from,
+                            &candidate.name,
+                        )));
+                    }
+                    if first.rewrite.is_none() {
+                        first.rewrite = candidate.rewrite;
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl fmt::Display for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, source) in self.sources.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" or ")?;
+            }
+            write!(f, "{source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Resolver")
+            .field(&self.to_string())
+            .finish()
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Query(name) => write!(f, "query parameter `{name}`"),
+            Source::Header(_, name) => write!(f, "header `{name}`"),
+            Source::Subdomain(base) => write!(f, "subdomain of `{base}`"),
+            Source::PathSegment(prefix) if prefix.is_empty() => f.write_str("first path segment"),
+            Source::PathSegment(prefix) => write!(f, "path segment after `{prefix}`"),
+            Source::Sync(desc, _) | Source::Async(desc, _) => f.write_str(desc),
+        }
+    }
+}
+
+/// A tenant name found in a request.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// The raw name, not yet validated.
+    pub(crate) name: String,
+    /// The source that gave it, for error messages.
+    pub(crate) from: String,
+    /// The URI the inner endpoint should see (path-segment resolver).
+    pub(crate) rewrite: Option<Uri>,
+}
+
+/// Why resolution stopped.
+#[derive(Debug)]
+pub(crate) enum Rejected {
+    /// A tenant rejection (conflict).
+    Tenant(TenantRejection),
+    /// An error returned by a custom resolver, answered as is.
+    Custom(poem::Error),
+}
+
+impl Source {
+    async fn resolve(&self, req: &Request) -> Result<Option<Found>, Rejected> {
+        let found = |name: String| Found {
+            name,
+            from: self.to_string(),
+            rewrite: None,
+        };
+        match self {
+            Source::Query(param) => query_value(req, param, self).map(|v| v.map(found)),
+            Source::Header(name, _) => header_value(req, name, self).map(|v| v.map(found)),
+            Source::Subdomain(base) => Ok(subdomain(req, base).map(found)),
+            Source::PathSegment(prefix) => Ok(path_segment(req.uri(), prefix).map(|(name, uri)| {
+                Found {
+                    rewrite: Some(uri),
+                    ..found(name)
+                }
+            })),
+            Source::Sync(_, f) => Ok(f(req).map(found)),
+            Source::Async(_, f) => f(req).await.map(|v| v.map(found)).map_err(Rejected::Custom),
+        }
+    }
+}
+
+/// All values must agree; a repeated parameter with two values is a conflict.
+fn agree(
+    values: impl Iterator<Item = String>,
+    source: &Source,
+) -> Result<Option<String>, Rejected> {
+    let mut first: Option<String> = None;
+    for value in values {
+        match &first {
+            None => first = Some(value),
+            Some(f) if *f == value => {}
+            Some(f) => {
+                let from = source.to_string();
+                return Err(Rejected::Tenant(TenantRejection::conflict(
+                    &from, f, &from, &value,
+                )));
+            }
+        }
+    }
+    Ok(first)
+}
+
+fn query_value(req: &Request, param: &str, source: &Source) -> Result<Option<String>, Rejected> {
+    let Some(query) = req.uri().query() else {
+        return Ok(None);
+    };
+    agree(
+        url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == param)
+            .map(|(_, v)| v.into_owned()),
+        source,
+    )
+}
+
+fn header_value(
+    req: &Request,
+    name: &HeaderName,
+    source: &Source,
+) -> Result<Option<String>, Rejected> {
+    agree(
+        req.headers()
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned()),
+        source,
+    )
+}
+
+/// The request's host, lowercase, without port: URI authority first, then `Host`.
+pub(crate) fn request_host(req: &Request) -> Option<String> {
+    let authority = match req.uri().authority() {
+        Some(a) => a.clone(),
+        None => {
+            let host = req.headers().get(header::HOST)?.to_str().ok()?;
+            Authority::from_str(host).ok()?
+        }
+    };
+    Some(authority.host().trim_end_matches('.').to_ascii_lowercase())
+}
+
+fn subdomain(req: &Request, base: &str) -> Option<String> {
+    let host = request_host(req)?;
+    let label = host.strip_suffix(base)?.strip_suffix('.')?;
+    (!label.is_empty()).then(|| label.to_owned())
+}
+
+/// Splits the segment after `prefix` off `uri`: `(segment, uri without it)`.
+pub(crate) fn path_segment(uri: &Uri, prefix: &str) -> Option<(String, Uri)> {
+    let path = uri.path();
+    let rest = path.strip_prefix(prefix)?;
+    let rest = rest.strip_prefix('/')?;
+    let (segment, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if segment.is_empty() {
+        return None;
+    }
+    let mut new_path = format!("{prefix}{tail}");
+    if new_path.is_empty() || (tail.is_empty() && !prefix.is_empty()) {
+        new_path.push('/');
+    }
+    if let Some(query) = uri.query() {
+        new_path.push('?');
+        new_path.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::from_str(&new_path).ok()?);
+    Some((segment.to_owned(), Uri::from_parts(parts).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(uri: &str, prefix: &str) -> Option<(String, String)> {
+        let uri: Uri = uri.parse().unwrap();
+        path_segment(&uri, prefix).map(|(s, u)| (s, u.to_string()))
+    }
+
+    #[test]
+    fn path_segment_is_removed() {
+        assert_eq!(split("/acme/notes/1", ""), Some(("acme".into(), "/notes/1".into())));
+        assert_eq!(split("/acme", ""), Some(("acme".into(), "/".into())));
+        assert_eq!(split("/acme/", ""), Some(("acme".into(), "/".into())));
+        assert_eq!(split("/acme/notes?x=1", ""), Some(("acme".into(), "/notes?x=1".into())));
+        assert_eq!(split("/", ""), None);
+        assert_eq!(split("//notes", ""), None);
+    }
+
+    #[test]
+    fn path_segment_under_a_prefix_keeps_the_prefix() {
+        assert_eq!(
+            split("/api/acme/notes", "/api"),
+            Some(("acme".into(), "/api/notes".into()))
+        );
+        assert_eq!(split("/api/acme", "/api"), Some(("acme".into(), "/api/".into())));
+        assert_eq!(split("/apix/acme", "/api"), None);
+        assert_eq!(split("/api", "/api"), None);
+        assert_eq!(split("/other/acme", "/api"), None);
+    }
+
+    #[test]
+    fn chains_describe_themselves() {
+        let r = Resolver::header(DEFAULT_HEADER)
+            .or(Resolver::default())
+            .or(Resolver::subdomain("example.com"))
+            .or(Resolver::path_segment_under("/api/"));
+        assert_eq!(
+            r.to_string(),
+            "header `X-Tenant` or query parameter `tenant` or subdomain of `example.com` or path segment after `/api`"
+        );
+    }
+}

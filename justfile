@@ -30,3 +30,15 @@ lint:
 # Routing overhead benchmarks (criterion).
 bench:
     cargo bench -p sea-orm-tenant --bench routing
+
+# Apply pending migrations to every tenant in tenants.toml (or $TENANTS_CONFIG).
+migrate-all *ARGS:
+    cargo run -p migration -- {{ARGS}} up
+
+# Show every tenant's migration status (`just migrate-status --check` for a deploy gate).
+migrate-status *ARGS:
+    cargo run -p migration -- status {{ARGS}}
+
+# Tenant migration benchmark: N fresh SQLite tenants (default 1000) at --jobs 1 and 4, plus PostgreSQL when TEST_POSTGRES_URL is set.
+bench-migrate *ARGS:
+    cargo bench -p sea-orm-tenant-migration --bench migrate -- {{ARGS}}

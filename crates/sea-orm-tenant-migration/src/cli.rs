@@ -1,0 +1,281 @@
+//! [`MigrationCli`]: turns a migrator into a complete command-line program,
+//! the way sea-orm-migration's `run_cli` does for one database:
+//!
+//! ```text
+//! migration [--config PATH] [--tenant NAME]... [--jobs N] [--fail-fast] [--format text|json]
+//!           [--timeout DURATION] [--lock-timeout DURATION]
+//!           <up [-n N] | down [-n N] | status [--check] | fresh | refresh | reset>
+//! ```
+//!
+//! * `--config` defaults to the environment variable `TENANTS_CONFIG`, else
+//!   `tenants.toml` in the working directory (the format of
+//!   [`sea_orm_tenant::config`]).
+//! * Exit codes: 0 success; 1 a tenant failed or was skipped, or `status --check`
+//!   found a tenant behind; 2 usage or configuration error (bad arguments,
+//!   unreadable configuration, unknown tenant name), found before any database
+//!   is opened.
+//! * The report goes to standard output (a table, or JSON with `--format json`);
+//!   progress and errors go to standard error. With `RUST_LOG` set, tracing
+//!   output (sea-orm-migration's own log lines included) goes to standard error.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use sea_orm_migration::MigratorTrait;
+use sea_orm_tenant::{TenantConnections, TenantsConfig};
+
+use crate::apply::{ApplyFn, apply_fn};
+use crate::error::MigrateError;
+use crate::operation::Operation;
+use crate::progress::ProgressMode;
+use crate::runner::{DEFAULT_LOCK_TIMEOUT, TenantMigrator, default_jobs};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a tenant failed or was skipped, or `status --check` found one behind.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: usage or configuration error; no database was touched.
+pub const EXIT_USAGE: u8 = 2;
+
+/// The command line, as parsed.
+#[derive(Debug, Clone, Parser)]
+#[command(about = "Run this application's migrations on every tenant database")]
+pub struct CliArgs {
+    /// Tenant configuration file (TOML).
+    #[arg(
+        long,
+        env = "TENANTS_CONFIG",
+        default_value = "tenants.toml",
+        global = true
+    )]
+    pub config: PathBuf,
+    /// Only this tenant (repeat for several). Default: every tenant in the configuration.
+    #[arg(long = "tenant", value_name = "NAME", global = true)]
+    pub tenants: Vec<String>,
+    /// Tenants migrated at once. Default: the number of CPUs.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    pub jobs: Option<u16>,
+    /// Start no new tenant after the first failure (running ones finish).
+    #[arg(long, global = true)]
+    pub fail_fast: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+    /// Give up on a tenant after this long, e.g. `30s` or `5m`. Default: no limit.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, global = true)]
+    pub timeout: Option<Duration>,
+    /// Wait this long for a tenant another runner is migrating, then report it busy.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, global = true)]
+    pub lock_timeout: Option<Duration>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table and a summary.
+    Text,
+    /// The [`RunReport`](crate::RunReport) as JSON.
+    Json,
+}
+
+/// The subcommands, as in `sea-orm-cli migrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum CliCommand {
+    /// Apply pending migrations.
+    Up {
+        /// Apply only this many pending migrations.
+        #[arg(short = 'n', long = "num", value_name = "N")]
+        num: Option<u32>,
+    },
+    /// Roll back applied migrations.
+    Down {
+        /// Roll back this many migrations.
+        #[arg(short = 'n', long = "num", value_name = "N", default_value_t = 1)]
+        num: u32,
+    },
+    /// Show which migrations each tenant has applied and which are pending.
+    Status {
+        /// Exit 1 if any tenant has a pending migration (a deploy gate).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Drop all tables, then apply all migrations.
+    Fresh,
+    /// Roll back all migrations, then apply them all.
+    Refresh,
+    /// Roll back all migrations.
+    Reset,
+}
+
+impl CliCommand {
+    /// The [`Operation`] this subcommand runs.
+    pub fn operation(self) -> Operation {
+        match self {
+            CliCommand::Up { num } => Operation::Up { steps: num },
+            CliCommand::Down { num } => Operation::Down { steps: num },
+            CliCommand::Status { .. } => Operation::Status,
+            CliCommand::Fresh => Operation::Fresh,
+            CliCommand::Refresh => Operation::Refresh,
+            CliCommand::Reset => Operation::Reset,
+        }
+    }
+}
+
+/// A migration program for a tenant migrator (and optionally a shared one).
+///
+/// ```no_run
+/// # struct Migrator;
+/// # impl sea_orm_migration::MigratorTrait for Migrator {
+/// #     fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> { vec![] }
+/// # }
+/// use sea_orm_tenant_migration::MigrationCli;
+///
+/// #[tokio::main]
+/// async fn main() -> std::process::ExitCode {
+///     MigrationCli::new::<Migrator>().run().await
+/// }
+/// ```
+#[derive(Clone)]
+pub struct MigrationCli {
+    tenant: ApplyFn,
+    shared: Option<ApplyFn>,
+    name: &'static str,
+}
+
+impl std::fmt::Debug for MigrationCli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrationCli")
+            .field("name", &self.name)
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
+}
+
+impl MigrationCli {
+    /// A program applying migrator `M` to every tenant.
+    pub fn new<M: MigratorTrait + 'static>() -> Self {
+        Self {
+            tenant: apply_fn::<M>(),
+            shared: None,
+            name: "migration",
+        }
+    }
+
+    /// Also migrate the configuration's `[shared]` database with `S`, before the tenants.
+    pub fn shared<S: MigratorTrait + 'static>(mut self) -> Self {
+        self.shared = Some(apply_fn::<S>());
+        self
+    }
+
+    /// The program name shown in usage (default `migration`).
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// The clap command, e.g. to embed as a subcommand of a bigger program;
+    /// run its matches with [`run_matches`](Self::run_matches).
+    pub fn command(&self) -> clap::Command {
+        CliArgs::command().name(self.name)
+    }
+
+    /// Runs with the process's arguments.
+    pub async fn run(&self) -> ExitCode {
+        ExitCode::from(self.run_from(std::env::args_os()).await)
+    }
+
+    /// Runs with these arguments (the first is the program name); returns the exit code.
+    pub async fn run_from<I, T>(&self, args: I) -> u8
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        match self.command().try_get_matches_from(args) {
+            Ok(matches) => self.run_matches(&matches).await,
+            Err(e) => {
+                let _ = e.print();
+                if e.use_stderr() { EXIT_USAGE } else { EXIT_OK }
+            }
+        }
+    }
+
+    /// Runs already-parsed matches of [`command`](Self::command).
+    pub async fn run_matches(&self, matches: &clap::ArgMatches) -> u8 {
+        let args = match CliArgs::from_arg_matches(matches) {
+            Ok(args) => args,
+            Err(e) => {
+                let _ = e.print();
+                return EXIT_USAGE;
+            }
+        };
+        self.run_args(args).await
+    }
+
+    /// Runs parsed arguments.
+    pub async fn run_args(&self, args: CliArgs) -> u8 {
+        init_tracing();
+        let migrator = match self.prepare(&args) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        let op = args.command.operation();
+        let report = match migrator.run(op).await {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        migrator.store().close().await;
+        match args.format {
+            Format::Text => print!("{}", report.to_table()),
+            Format::Json => println!("{}", report.to_json()),
+        }
+        let check = matches!(args.command, CliCommand::Status { check: true });
+        report.exit_code(check)
+    }
+
+    /// Reads the configuration and checks the selection; opens no database.
+    fn prepare(&self, args: &CliArgs) -> Result<TenantMigrator, MigrateError> {
+        let jobs = args.jobs.map_or_else(default_jobs, usize::from);
+        let mut config = TenantsConfig::from_toml_file(&args.config)?;
+        // Keep at most a few tenant pools open: a run visits each tenant once.
+        let bound = config
+            .store
+            .max_open_pools
+            .map_or(jobs + 1, |n| n.min(jobs + 1));
+        config.store.max_open_pools = Some(bound);
+        let store = TenantConnections::from_config(config)?;
+        let mut migrator = TenantMigrator::with_apply(store, self.tenant)
+            .jobs(jobs)
+            .fail_fast(args.fail_fast)
+            .tenant_timeout(args.timeout)
+            .lock_timeout(args.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT))
+            .progress(ProgressMode::Auto);
+        migrator.shared = self.shared;
+        if !args.tenants.is_empty() {
+            migrator = migrator.select(args.tenants.iter().cloned());
+        }
+        migrator.selected()?;
+        Ok(migrator)
+    }
+}
+
+/// With `RUST_LOG` set, logs to standard error; never panics if a subscriber exists.
+fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}

@@ -1,0 +1,231 @@
+//! The per-tenant migration lock, so two runners (processes or tasks) never
+//! migrate the same database at once.
+//!
+//! * PostgreSQL: a session-level advisory lock, keyed by the current schema,
+//!   waited for with `lock_timeout`.
+//! * MySQL/MariaDB: `GET_LOCK` on a name derived from the current database.
+//! * SQLite files: an exclusive `flock` (via `fs4`) on `<database file>.migrate-lock`
+//!   beside the database. The file is left in place: deleting a lock file races
+//!   with a runner that just opened it. In-memory SQLite needs no lock.
+//!
+//! Server locks are held on a dedicated single-connection session opened from
+//! the tenant's URL, separate from the tenant's pool (which runs the
+//! migrations), so the lock lives exactly as long as this value. If the runner
+//! dies, the server drops the session and its lock; the kernel drops the `flock`.
+//!
+//! A runner that finds the lock taken waits up to the lock timeout, then reports
+//! the tenant failed with [`LockError::Busy`]. Since the migration table is read
+//! only after the lock is taken, the second runner then finds nothing pending.
+
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fs4::fs_std::FileExt;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
+use sea_orm_tenant::TenantConfig;
+
+use crate::error::LockError;
+
+/// First key of the PostgreSQL advisory lock (the second is the schema's hash).
+const PG_LOCK_CLASS: i32 = 0x5e0_7e4a;
+/// SQL for the MySQL lock name: at most 64 characters.
+const MYSQL_LOCK_NAME: &str = "CONCAT('sea_orm_tenant_mig.', SHA1(COALESCE(DATABASE(), '')))";
+/// Longest pause between two attempts on a busy lock file.
+const FILE_POLL_MAX: Duration = Duration::from_millis(50);
+
+/// A held migration lock; released on [`release`](Self::release) or drop.
+#[derive(Debug)]
+pub(crate) enum TenantLock {
+    /// Nothing to lock (in-memory SQLite).
+    None,
+    /// An exclusive `flock` on the lock file, released when the file closes.
+    File(File),
+    /// A server session holding the lock.
+    Session(DatabaseConnection),
+}
+
+impl TenantLock {
+    /// Takes the lock of the database `config` points at, waiting up to `wait`.
+    pub(crate) async fn acquire(
+        config: &TenantConfig,
+        backend: DbBackend,
+        wait: Duration,
+    ) -> Result<Self, LockError> {
+        match backend {
+            DbBackend::Sqlite => match config.sqlite_path() {
+                Some(path) => lock_file(lock_path(path), wait).await.map(TenantLock::File),
+                None => Ok(TenantLock::None),
+            },
+            _ => lock_session(config, backend, wait)
+                .await
+                .map(TenantLock::Session),
+        }
+    }
+
+    /// Releases the lock now (dropping it does too, later for server sessions).
+    pub(crate) async fn release(self) {
+        match self {
+            TenantLock::None => {}
+            TenantLock::File(file) => {
+                let _ = FileExt::unlock(&file);
+            }
+            TenantLock::Session(conn) => {
+                let backend = conn.get_database_backend();
+                let sql = match backend {
+                    DbBackend::Postgres => format!(
+                        "SELECT pg_advisory_unlock({PG_LOCK_CLASS}, hashtext(COALESCE(current_schema(), '')))"
+                    ),
+                    _ => format!("SELECT RELEASE_LOCK({MYSQL_LOCK_NAME})"),
+                };
+                let _ = conn.execute_unprepared(&sql).await;
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
+/// `<database file>.migrate-lock`, beside the database.
+fn lock_path(db: PathBuf) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_owned()).unwrap_or_default();
+    name.push(".migrate-lock");
+    db.with_file_name(name)
+}
+
+async fn lock_file(path: PathBuf, wait: Duration) -> Result<File, LockError> {
+    let io_err = |e: std::io::Error| LockError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err)?;
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if FileExt::try_lock_exclusive(&file).map_err(io_err)? {
+            return Ok(file);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(LockError::Busy(wait));
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(FILE_POLL_MAX);
+    }
+}
+
+async fn lock_session(
+    config: &TenantConfig,
+    backend: DbBackend,
+    wait: Duration,
+) -> Result<DatabaseConnection, LockError> {
+    let scrub = |text: String| scrub_password(&text, config.url());
+    let mut opts = ConnectOptions::new(config.url().to_owned());
+    opts.max_connections(1)
+        .min_connections(0)
+        .connect_timeout(config.pool.effective_connect_timeout())
+        .acquire_timeout(
+            config
+                .pool
+                .effective_acquire_timeout()
+                .max(wait + Duration::from_secs(5)),
+        )
+        .idle_timeout(None::<Duration>)
+        .max_lifetime(None::<Duration>)
+        .sqlx_logging(false);
+    let conn = Database::connect(opts)
+        .await
+        .map_err(|e| LockError::Session(scrub(e.to_string())))?;
+    let got = match backend {
+        DbBackend::Postgres => {
+            let set = format!("SET lock_timeout = {}", wait.as_millis().max(1));
+            let lock = format!(
+                "SELECT pg_advisory_lock({PG_LOCK_CLASS}, hashtext(COALESCE(current_schema(), '')))"
+            );
+            match conn.execute_unprepared(&set).await {
+                Err(e) => Err(e),
+                Ok(_) => match conn.execute_unprepared(&lock).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.to_string().contains("lock timeout") => Ok(false),
+                    Err(e) => Err(e),
+                },
+            }
+        }
+        _ => {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let sql = format!("SELECT GET_LOCK({MYSQL_LOCK_NAME}, {secs}) AS got");
+            conn.query_one_raw(Statement::from_string(backend, sql))
+                .await
+                .map(|row| {
+                    row.and_then(|r| r.try_get::<Option<i64>>("", "got").ok())
+                        .flatten()
+                        == Some(1)
+                })
+        }
+    };
+    match got {
+        Ok(true) => Ok(conn),
+        Ok(false) => {
+            let _ = conn.close().await;
+            Err(LockError::Busy(wait))
+        }
+        Err(e) => {
+            let _ = conn.close().await;
+            Err(LockError::Session(scrub(e.to_string())))
+        }
+    }
+}
+
+/// Replaces the URL's password, if any, in `text`.
+fn scrub_password(text: &str, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        Some(pw) if !pw.is_empty() => text.replace(&pw, "***"),
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_file_sits_beside_the_database() {
+        assert_eq!(
+            lock_path(PathBuf::from("/srv/data/acme.db")),
+            PathBuf::from("/srv/data/acme.db.migrate-lock")
+        );
+    }
+
+    #[test]
+    fn passwords_are_scrubbed() {
+        assert_eq!(
+            scrub_password(
+                "failed for postgres://u:s3cret@h/db",
+                "postgres://u:s3cret@h/db"
+            ),
+            "failed for postgres://u:***@h/db"
+        );
+    }
+
+    #[tokio::test]
+    async fn second_file_lock_waits_then_reports_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db.migrate-lock");
+        let first = lock_file(path.clone(), Duration::ZERO).await.unwrap();
+        let err = lock_file(path.clone(), Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LockError::Busy(_)), "{err}");
+        drop(first);
+        lock_file(path, Duration::ZERO).await.unwrap();
+    }
+}

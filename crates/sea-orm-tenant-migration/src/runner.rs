@@ -1,0 +1,458 @@
+//! [`TenantMigrator`]: runs one [`Operation`] over many tenants in parallel.
+
+use std::collections::{BTreeSet, HashMap};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use sea_orm_tenant::{TenantConfig, TenantConnections, TenantError, TenantKey};
+use tokio::task::JoinSet;
+
+use crate::apply::{Applied, ApplyFn, apply_fn};
+use crate::error::{MigrateError, TenantFailure};
+use crate::lock::TenantLock;
+use crate::operation::Operation;
+use crate::progress::{Progress, ProgressMode};
+use crate::report::{Outcome, RunReport, SHARED, TenantReport};
+
+/// Default time a runner waits for another runner's lock on a tenant.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How a run behaves. Build it through [`TenantMigrator`]'s methods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Tenants worked on at once. Default: the number of CPUs.
+    pub jobs: usize,
+    /// Start no new tenant after the first failure; running ones finish. Default: false.
+    pub fail_fast: bool,
+    /// Give up on a tenant after this long (connecting, lock wait and migrations
+    /// included); it is reported failed. Default: none.
+    pub tenant_timeout: Option<Duration>,
+    /// How long to wait for another runner holding a tenant's lock before
+    /// reporting it busy (failed). Default: [`DEFAULT_LOCK_TIMEOUT`].
+    pub lock_timeout: Duration,
+    /// Progress display. Default: [`ProgressMode::Off`].
+    pub progress: ProgressMode,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            jobs: default_jobs(),
+            fail_fast: false,
+            tenant_timeout: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            progress: ProgressMode::Off,
+        }
+    }
+}
+
+/// The number of CPUs (at least 1).
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// Runs a sea-orm-migration migrator over the tenants of a [`TenantConnections`]
+/// store, each on its own connection, `jobs` at a time.
+///
+/// * Every selected tenant is attempted and failures are collected in the
+///   [`RunReport`], unless [`fail_fast`](Self::fail_fast).
+/// * Each tenant is worked on by one task at a time (the selection is a set),
+///   and, across runners and processes, under its migration lock (see
+///   [`lock_timeout`](Self::lock_timeout)).
+/// * With a [`shared`](Self::shared) migrator and a store with a shared
+///   database, the shared database is migrated first with the same operation;
+///   if that fails, no tenant is attempted (all are reported skipped).
+///
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct TenantMigrator {
+    store: TenantConnections,
+    tenant: ApplyFn,
+    pub(crate) shared: Option<ApplyFn>,
+    selection: Option<Vec<String>>,
+    options: RunOptions,
+}
+
+impl std::fmt::Debug for TenantMigrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantMigrator")
+            .field("store", &self.store)
+            .field("shared", &self.shared.is_some())
+            .field("selection", &self.selection)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl TenantMigrator {
+    /// A runner applying migrator `M` to the tenants of `store`.
+    pub fn new<M: MigratorTrait + 'static>(store: TenantConnections) -> Self {
+        Self::with_apply(store, apply_fn::<M>())
+    }
+
+    pub(crate) fn with_apply(store: TenantConnections, tenant: ApplyFn) -> Self {
+        Self {
+            store,
+            tenant,
+            shared: None,
+            selection: None,
+            options: RunOptions::default(),
+        }
+    }
+
+    /// Also migrate the store's shared database with migrator `S`, before the tenants.
+    /// Ignored when the store has no shared database.
+    pub fn shared<S: MigratorTrait + 'static>(mut self) -> Self {
+        self.shared = Some(apply_fn::<S>());
+        self
+    }
+
+    /// Only these tenants (default: every registered tenant). Names are checked
+    /// when the run starts; duplicates are run once.
+    pub fn select<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.selection = Some(tenants.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Tenants worked on at once (at least 1).
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.options.jobs = jobs;
+        self
+    }
+
+    /// Start no new tenant after the first failure.
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.options.fail_fast = fail_fast;
+        self
+    }
+
+    /// Give up on a tenant after this long; `None` for no limit.
+    pub fn tenant_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.tenant_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for a tenant locked by another runner before reporting it busy.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.options.lock_timeout = timeout;
+        self
+    }
+
+    /// How to show progress.
+    pub fn progress(mut self, mode: ProgressMode) -> Self {
+        self.options.progress = mode;
+        self
+    }
+
+    /// All options at once.
+    pub fn options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The options in force.
+    pub fn run_options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    /// The store.
+    pub fn store(&self) -> &TenantConnections {
+        &self.store
+    }
+
+    /// The selected tenants, checked against the store (no I/O). Fails on a
+    /// malformed or unregistered name.
+    pub fn selected(&self) -> Result<Vec<TenantKey>, MigrateError> {
+        let keys: BTreeSet<TenantKey> = match &self.selection {
+            None => self.store.tenants().into_iter().collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| self.store.check(n))
+                .collect::<Result<_, TenantError>>()?,
+        };
+        Ok(keys.into_iter().collect())
+    }
+
+    /// Applies every pending migration (`up`).
+    pub async fn up(&self) -> Result<RunReport, MigrateError> {
+        self.run(Operation::UP).await
+    }
+
+    /// Reads every selected tenant's migration status; changes nothing.
+    pub async fn status(&self) -> Result<RunReport, MigrateError> {
+        self.run(Operation::Status).await
+    }
+
+    /// Runs `op` over the selected tenants. Fails only before touching any
+    /// database (bad selection, `jobs` 0); per-tenant failures are in the report.
+    pub async fn run(&self, op: Operation) -> Result<RunReport, MigrateError> {
+        if self.options.jobs == 0 {
+            return Err(MigrateError::ZeroJobs);
+        }
+        let keys = self.selected()?;
+        Ok(self.run_keys(op, keys).await)
+    }
+
+    /// Boxed (type-erased) so callers' futures stay shallow enough for the
+    /// compiler's default recursion limit.
+    fn run_keys(&self, op: Operation, keys: Vec<TenantKey>) -> BoxFuture<'_, RunReport> {
+        Box::pin(self.run_keys_inner(op, keys))
+    }
+
+    async fn run_keys_inner(&self, op: Operation, keys: Vec<TenantKey>) -> RunReport {
+        let started = Instant::now();
+        let progress = Arc::new(Progress::new(self.options.progress, keys.len()));
+        let shared = match self.shared {
+            Some(apply) if self.store.has_shared() => Some(self.migrate_shared(apply, op).await),
+            _ => None,
+        };
+        let tenants = match &shared {
+            Some(s) if s.outcome == Outcome::Failed => keys
+                .iter()
+                .map(|k| {
+                    TenantReport::skipped(k.as_str(), "not started: the shared database failed")
+                })
+                .collect(),
+            _ => self.migrate_tenants(op, keys, &progress).await,
+        };
+        progress.finish();
+        let report = RunReport::new(op, shared, tenants, started.elapsed());
+        tracing::info!(
+            op = %op,
+            total = report.summary.total,
+            migrated = report.summary.migrated,
+            failed = report.summary.failed,
+            skipped = report.summary.skipped,
+            ms = report.duration_ms,
+            "tenant migration run finished"
+        );
+        report
+    }
+
+    async fn migrate_shared(&self, apply: ApplyFn, op: Operation) -> TenantReport {
+        let store = self.store.clone();
+        let lock_wait = self.options.lock_timeout;
+        let work = async move {
+            let conn = store
+                .shared()
+                .await
+                .map_err(|e| (TenantFailure::Connect(e), None))?;
+            let config = store
+                .shared_config()
+                .cloned()
+                .ok_or((TenantFailure::Connect(TenantError::NoSharedDatabase), None))?;
+            locked(apply, conn, &config, op, lock_wait).await
+        };
+        finish(SHARED, op, self.options.tenant_timeout, work).await
+    }
+
+    async fn migrate_tenants(
+        &self,
+        op: Operation,
+        keys: Vec<TenantKey>,
+        progress: &Arc<Progress>,
+    ) -> Vec<TenantReport> {
+        let mut reports = Vec::with_capacity(keys.len());
+        let mut queue = keys.into_iter();
+        let mut running: JoinSet<TenantReport> = JoinSet::new();
+        let mut names = HashMap::new();
+        let mut stopped = false;
+        loop {
+            while !stopped && running.len() < self.options.jobs {
+                let Some(key) = queue.next() else { break };
+                progress.started(key.as_str());
+                let job = tenant_job(
+                    self.store.clone(),
+                    key.clone(),
+                    self.tenant,
+                    op,
+                    self.options.clone(),
+                );
+                let handle = running.spawn(job);
+                names.insert(handle.id(), key);
+            }
+            let Some(joined) = running.join_next_with_id().await else {
+                break;
+            };
+            let report = match joined {
+                Ok((_, report)) => report,
+                Err(e) => {
+                    let tenant = names
+                        .get(&e.id())
+                        .map(|k| k.to_string())
+                        .unwrap_or_default();
+                    failed_report(
+                        tenant,
+                        TenantFailure::Panic(e.to_string()),
+                        None,
+                        Duration::ZERO,
+                    )
+                }
+            };
+            progress.finished(&report);
+            if report.outcome == Outcome::Failed && self.options.fail_fast {
+                stopped = true;
+            }
+            reports.push(report);
+        }
+        reports.extend(queue.map(|k| {
+            TenantReport::skipped(k.as_str(), "not started: --fail-fast after a failure")
+        }));
+        reports
+    }
+}
+
+/// One tenant, as a spawned task.
+async fn tenant_job(
+    store: TenantConnections,
+    key: TenantKey,
+    apply: ApplyFn,
+    op: Operation,
+    options: RunOptions,
+) -> TenantReport {
+    let work = async {
+        let conn = store
+            .connection(key.as_str())
+            .await
+            .map_err(|e| (TenantFailure::Connect(e), None))?;
+        let config: TenantConfig = store.tenant_config(key.as_str()).ok_or_else(|| {
+            (
+                TenantFailure::Connect(TenantError::Unknown(key.clone())),
+                None,
+            )
+        })?;
+        // `conn` stays alive (and its pool unevicted) until the work is done.
+        let result = locked(
+            apply,
+            conn.to_database_connection(),
+            &config,
+            op,
+            options.lock_timeout,
+        )
+        .await;
+        drop(conn);
+        result
+    };
+    finish(key.as_str(), op, options.tenant_timeout, work).await
+}
+
+type WorkResult = Result<Applied, (TenantFailure, Option<Applied>)>;
+
+/// Takes the database's lock (for operations that write), applies `op`, releases the lock.
+async fn locked(
+    apply: ApplyFn,
+    conn: DatabaseConnection,
+    config: &TenantConfig,
+    op: Operation,
+    lock_wait: Duration,
+) -> WorkResult {
+    let lock = if op.writes() {
+        let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
+        Some(
+            TenantLock::acquire(config, backend, lock_wait)
+                .await
+                .map_err(|e| (TenantFailure::Lock(e), None))?,
+        )
+    } else {
+        None
+    };
+    let result = apply(conn, op).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    result.map_err(|f| (TenantFailure::Migration(f.error), f.after))
+}
+
+/// Runs `work` under the timeout and turns its result into a report.
+async fn finish(
+    tenant: &str,
+    op: Operation,
+    timeout: Option<Duration>,
+    work: impl Future<Output = WorkResult>,
+) -> TenantReport {
+    let started = Instant::now();
+    let result = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err((TenantFailure::Timeout(limit), None)),
+        },
+        None => work.await,
+    };
+    let elapsed = started.elapsed();
+    match result {
+        Ok(applied) => {
+            let outcome = match op {
+                Operation::Status if applied.pending.is_empty() => Outcome::UpToDate,
+                Operation::Status => Outcome::Behind,
+                _ if applied.changed.is_empty() => Outcome::UpToDate,
+                _ => Outcome::Migrated,
+            };
+            tracing::info!(tenant, op = %op, outcome = %outcome, applied = applied.changed.len(), ms = elapsed.as_millis() as u64, "tenant done");
+            TenantReport {
+                tenant: tenant.to_owned(),
+                outcome,
+                migrations: applied.changed,
+                pending: applied.pending,
+                version: applied.version,
+                duration_ms: elapsed.as_millis() as u64,
+                error: None,
+            }
+        }
+        Err((failure, after)) => {
+            tracing::warn!(tenant, op = %op, error = %failure, "tenant failed");
+            failed_report(tenant.to_owned(), failure, after, elapsed)
+        }
+    }
+}
+
+fn failed_report(
+    tenant: String,
+    failure: TenantFailure,
+    after: Option<Applied>,
+    elapsed: Duration,
+) -> TenantReport {
+    let after = after.unwrap_or_default();
+    TenantReport {
+        tenant,
+        outcome: Outcome::Failed,
+        migrations: after.changed,
+        pending: after.pending,
+        version: after.version,
+        duration_ms: elapsed.as_millis() as u64,
+        error: Some(failure.to_string()),
+    }
+}
+
+/// Applies every pending migration of `M` to every tenant of `store`, `jobs` =
+/// number of CPUs, no progress output: the call a server makes at start-up.
+/// Failed tenants are in [`RunReport::failures`].
+pub async fn migrate_all<M: MigratorTrait + 'static>(store: &TenantConnections) -> RunReport {
+    let migrator = TenantMigrator::new::<M>(store.clone());
+    let keys = store.tenants();
+    migrator.run_keys(Operation::UP, keys).await
+}
+
+/// Like [`migrate_all`], for some tenants only. Fails, touching nothing, if a
+/// name is malformed or not registered.
+pub async fn migrate_tenants<M, I, S>(
+    store: &TenantConnections,
+    tenants: I,
+) -> Result<RunReport, MigrateError>
+where
+    M: MigratorTrait + 'static,
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    TenantMigrator::new::<M>(store.clone())
+        .select(tenants)
+        .up()
+        .await
+}

@@ -1,0 +1,115 @@
+//! The routes: `/notes` and `/notes/{id}` (tenant-routed), `/health`,
+//! `/openapi.json` and `/docs` (no tenant).
+
+use std::sync::Arc;
+
+use poem::endpoint::BoxEndpoint;
+use poem::http::StatusCode;
+use poem::middleware::AddData;
+use poem::{EndpointExt, IntoEndpoint, Response, Route, get};
+use poem_openapi::OpenApiService;
+use poem_openapi::error::ParsePathError;
+use sea_orm::DatabaseConnection;
+use sea_orm_tenant::TenantConnections;
+use sea_orm_tenant_poem::{
+    DEFAULT_HEADER, DEFAULT_QUERY_PARAM, Resolver, TenantMiddleware, TenantRejection,
+};
+
+use crate::error::json_error;
+use crate::health::health;
+use crate::notes_api::NotesApi;
+use crate::quarantine::Quarantine;
+use crate::request_log::RequestLog;
+use crate::tenant_args::{Routed, Unrouted};
+
+const TITLE: &str = "notes-server";
+
+/// The server: notes routed to the tenant named by the `X-Tenant` header or the
+/// `tenant` query parameter (both given and different: 400).
+pub fn tenant_app(
+    store: &TenantConnections,
+    quarantine: Quarantine,
+) -> BoxEndpoint<'static, Response> {
+    let api = OpenApiService::<_, ()>::new(
+        NotesApi::<_, Routed>::new(store.db()),
+        TITLE,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Notes, one database per tenant. Send the tenant as the `X-Tenant` header or the \
+         `tenant` query parameter (both given and different: 400). Errors are JSON \
+         `{\"error\": \"...\"}`: no or malformed tenant 400, unknown tenant 404, invalid \
+         body, id or query 400, tenant database unavailable or not migrated 503.",
+    );
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let resolver = Resolver::header(DEFAULT_HEADER).or(Resolver::query(DEFAULT_QUERY_PARAM));
+    let notes = api
+        .with(quarantine.clone())
+        .with(TenantMiddleware::new(store.clone(), resolver));
+    finish(
+        notes_routes(notes)
+            .at("/openapi.json", spec)
+            .nest("/docs", docs),
+        quarantine,
+    )
+}
+
+/// The benchmark baseline: the same notes API on one database, no tenant middleware.
+pub fn single_db_app(db: DatabaseConnection) -> BoxEndpoint<'static, Response> {
+    let api = OpenApiService::<_, ()>::new(
+        NotesApi::<_, Unrouted>::new(db),
+        TITLE,
+        env!("CARGO_PKG_VERSION"),
+    );
+    let spec = api.spec_endpoint();
+    finish(
+        notes_routes(api).at("/openapi.json", spec),
+        Quarantine::default(),
+    )
+}
+
+/// `/notes`, `/notes/*` and `/health`: other paths answer 404 with no tenant needed.
+fn notes_routes<E>(notes: E) -> Route
+where
+    E: IntoEndpoint,
+    E::Endpoint: 'static,
+{
+    let notes = Arc::new(notes.into_endpoint().map_to_response());
+    Route::new()
+        .at("/notes", Arc::clone(&notes))
+        .at("/notes/*", notes)
+        .at("/health", get(health))
+}
+
+/// JSON errors everywhere, one log line per request.
+fn finish(route: Route, quarantine: Quarantine) -> BoxEndpoint<'static, Response> {
+    route
+        .with(AddData::new(quarantine))
+        .catch_all_error(|err: poem::Error| async move {
+            if err.is_from_response() || err.is::<TenantRejection>() {
+                return err.into_response();
+            }
+            // poem-openapi names path parameters `param0`..; the only one is the id.
+            if let Some(path) = err.downcast_ref::<ParsePathError>() {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid note id: {}", path.reason),
+                );
+            }
+            match err.status() {
+                StatusCode::INTERNAL_SERVER_ERROR => {
+                    json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+                }
+                // The contract answers every invalid body with 400, a wrong
+                // `Content-Type` included (poem-openapi says 415).
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("{err}; send the body as `Content-Type: application/json`"),
+                ),
+                status => json_error(status, err.to_string()),
+            }
+        })
+        .with(RequestLog)
+        .boxed()
+}

@@ -1,0 +1,50 @@
+//! Command-line options (each also readable from the environment where noted).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The multi-tenant notes server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "notes-server", version, about)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8000")]
+    pub bind: String,
+
+    /// Tenant configuration file (default: tenants.toml at the repository root).
+    #[arg(long, env = "TENANTS_CONFIG", default_value_os_t = default_config_path())]
+    pub config: PathBuf,
+
+    /// Do not apply pending migrations to the tenants at start-up.
+    #[arg(long)]
+    pub no_migrate: bool,
+
+    /// Seconds in-flight requests may take to finish after SIGINT or SIGTERM.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub shutdown_timeout: u64,
+
+    /// Benchmark baseline: serve only this tenant's database (same URL and pool
+    /// settings as in the config), with no tenant middleware and no routing.
+    #[arg(long, value_name = "TENANT")]
+    pub single_db: Option<String>,
+}
+
+impl Args {
+    /// `--shutdown-timeout` as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout)
+    }
+}
+
+/// `tenants.toml` at the repository root, found from where this crate was
+/// built, so `cargo run -p notes-server` works from any working directory.
+pub fn default_config_path() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .unwrap_or(&manifest)
+        .join("tenants.toml")
+}

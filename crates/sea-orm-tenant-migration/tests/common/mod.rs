@@ -1,0 +1,173 @@
+//! Test migrators and helpers shared by this crate's integration tests.
+
+#![allow(dead_code)]
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm_migration::prelude::*;
+use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::{PoolOptions, TenantConnections};
+
+pub const M1: &str = "m1_create_items";
+pub const M2: &str = "m2_add_items_qty";
+pub const M3: &str = "m3_fails_halfway";
+
+/// `items (id, name)`.
+pub struct CreateItems;
+/// Adds `items.qty` (constant default, so SQLite accepts it).
+pub struct AddQty;
+/// Creates table `audit`, then runs invalid SQL: fails halfway.
+pub struct FailsHalfway;
+
+impl MigrationName for CreateItems {
+    fn name(&self) -> &str {
+        M1
+    }
+}
+impl MigrationName for AddQty {
+    fn name(&self) -> &str {
+        M2
+    }
+}
+impl MigrationName for FailsHalfway {
+    fn name(&self) -> &str {
+        M3
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateItems {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("items")
+                .col(
+                    ColumnDef::new("id")
+                        .integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new("name").string().not_null())
+                .to_owned(),
+        )
+        .await
+    }
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("items").to_owned()).await
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddQty {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("items")
+                .add_column(ColumnDef::new("qty").integer().not_null().default(0))
+                .to_owned(),
+        )
+        .await
+    }
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table("items").drop_column("qty").to_owned())
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for FailsHalfway {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("audit")
+                .col(ColumnDef::new("id").integer().not_null().primary_key())
+                .to_owned(),
+        )
+        .await?;
+        m.get_connection()
+            .execute_unprepared("THIS IS NOT SQL")
+            .await
+            .map(|_| ())
+    }
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("audit").to_owned()).await
+    }
+}
+
+/// Two good migrations.
+pub struct Migrator;
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateItems), Box::new(AddQty)]
+    }
+}
+
+/// The two good migrations and a third that fails halfway.
+pub struct FailingMigrator;
+impl MigratorTrait for FailingMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateItems),
+            Box::new(AddQty),
+            Box::new(FailsHalfway),
+        ]
+    }
+}
+
+/// `n` tenant names `t00`, `t01`, ...
+pub fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("t{i:02}")).collect()
+}
+
+/// Small pools: the PostgreSQL server allows 100 connections in all.
+pub fn small_pools() -> PoolOptions {
+    PoolOptions {
+        max_connections: Some(1),
+        ..PoolOptions::default()
+    }
+}
+
+/// Creates databases for `tenants` and a store over them.
+pub async fn store(dbs: &mut TestDatabases, tenants: &[String]) -> TenantConnections {
+    let urls = dbs.create_many(tenants).await;
+    urls.into_iter()
+        .fold(
+            TenantConnections::builder().defaults(small_pools()),
+            |b, (name, url)| b.tenant(name, url),
+        )
+        .build()
+        .expect("store builds")
+}
+
+/// The versions recorded in `seaql_migrations`, in order (empty if the table is missing).
+pub async fn recorded(db: &DatabaseConnection) -> Vec<String> {
+    if !SchemaManager::new(db)
+        .has_table("seaql_migrations")
+        .await
+        .unwrap()
+    {
+        return Vec::new();
+    }
+    let backend = db.get_database_backend();
+    db.query_all_raw(Statement::from_string(
+        backend,
+        "SELECT version FROM seaql_migrations ORDER BY version",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get::<String>("", "version").unwrap())
+    .collect()
+}
+
+pub async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
+    SchemaManager::new(db).has_table(table).await.unwrap()
+}
+
+/// What a tenant's database really holds, read directly (not through the store).
+pub async fn direct(dbs: &TestDatabases, tenant: &str) -> (Vec<String>, bool) {
+    let db = dbs.connect_direct(tenant).await;
+    let out = (recorded(&db).await, has_table(&db, "items").await);
+    db.close().await.ok();
+    out
+}

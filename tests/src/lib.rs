@@ -1,1 +1,32 @@
-//! End-to-end tests live in tests/tests.
+//! Harness for the end-to-end tests (in `tests/`) and the HTTP benchmark
+//! (`src/bin/bench-http.rs`): builds the real `notes-server` binary once, starts
+//! it on a free loopback port with a temporary `tenants.toml`, waits until
+//! `/health` answers, and stops it with a signal.
+//!
+//! ```no_run
+//! use e2e_tests::{NotesServer, TenantsToml};
+//!
+//! # async fn demo() {
+//! let dir = tempfile::tempdir().unwrap();
+//! let config = TenantsToml::new()
+//!     .tenant("acme", &format!("sqlite://{}/acme.db?mode=rwc", dir.path().display()))
+//!     .write_to(dir.path());
+//! let server = NotesServer::start(&config, &[]).await;
+//! let answer = server.client().get(server.url("/notes?tenant=acme")).send().await.unwrap();
+//! assert_eq!(answer.status(), 200);
+//! server.terminate().await;
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod binary;
+mod config;
+mod notes_requests;
+mod server;
+
+pub use binary::notes_server_binary;
+pub use config::TenantsToml;
+pub use notes_requests::{Answer, notes_of};
+pub use server::{NotesServer, Signal};

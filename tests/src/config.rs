@@ -1,0 +1,71 @@
+//! Writing a temporary `tenants.toml`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A `tenants.toml` under construction. Pools are small by default
+/// (`max_connections = 2`): the test PostgreSQL server allows 100 connections in all.
+#[derive(Debug, Clone)]
+pub struct TenantsToml {
+    defaults: String,
+    tenants: String,
+}
+
+impl Default for TenantsToml {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TenantsToml {
+    /// An empty configuration with small pools (2 connections), a 3 s connect
+    /// timeout and a 10 s acquire timeout.
+    pub fn new() -> Self {
+        Self {
+            defaults: "max_connections = 2\nacquire_timeout = \"10s\"\nconnect_timeout = \"3s\"\n"
+                .to_owned(),
+            tenants: String::new(),
+        }
+    }
+
+    /// Adds a line to `[defaults]`, for example `sqlite_busy_timeout = "50ms"`.
+    pub fn default_option(mut self, line: &str) -> Self {
+        self.defaults.push_str(line);
+        self.defaults.push('\n');
+        self
+    }
+
+    /// Adds a tenant.
+    pub fn tenant(self, name: &str, url: &str) -> Self {
+        self.tenant_with(name, url, &[])
+    }
+
+    /// Adds a tenant with extra pool settings (TOML lines).
+    pub fn tenant_with(mut self, name: &str, url: &str, options: &[&str]) -> Self {
+        let _ = writeln!(
+            self.tenants,
+            "\n[tenants.{name}]\nurl = {}",
+            toml_string(url)
+        );
+        for line in options {
+            let _ = writeln!(self.tenants, "{line}");
+        }
+        self
+    }
+
+    /// The TOML text.
+    pub fn to_toml(&self) -> String {
+        format!("[defaults]\n{}{}", self.defaults, self.tenants)
+    }
+
+    /// Writes `tenants.toml` into `dir` and returns its path.
+    pub fn write_to(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("tenants.toml");
+        std::fs::write(&path, self.to_toml()).expect("write tenants.toml");
+        path
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}

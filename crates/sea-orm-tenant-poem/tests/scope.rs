@@ -1,0 +1,140 @@
+//! Where the tenant scope reaches: streamed bodies, SSE, spawned tasks, and a
+//! refused switch to another tenant inside a handler.
+
+mod common;
+
+use futures_util::{StreamExt, stream};
+use poem::http::StatusCode;
+use poem::test::TestClient;
+use poem::web::sse::{Event, SSE};
+use poem::{Body, Endpoint, EndpointExt, Route, get, handler};
+use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::{TenantConnections, current_tenant};
+use sea_orm_tenant_poem::{CurrentTenant, Resolver, TenantMiddleware, TenantResultExt};
+use serde_json::json;
+
+use common::{seed_of, store_with};
+
+/// Five chunks; each one runs a real query through the router when it is polled.
+#[handler]
+fn stream_body(tenant: CurrentTenant) -> Body {
+    let chunks = stream::iter(0..5).then(move |i| {
+        let tenant = tenant.clone();
+        async move {
+            let seed = seed_of(&tenant)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let current = current_tenant().map(|t| t.to_string()).unwrap_or_default();
+            Ok::<_, std::io::Error>(format!("{i}:{current}:{seed}\n"))
+        }
+    });
+    Body::from_bytes_stream(chunks)
+}
+
+#[handler]
+fn sse(tenant: CurrentTenant) -> SSE {
+    SSE::new(stream::iter(0..3).then(move |i| {
+        let tenant = tenant.clone();
+        async move {
+            let seed = seed_of(&tenant).await.unwrap_or_else(|e| format!("error: {e}"));
+            Event::message(format!("{i}:{seed}"))
+        }
+    }))
+}
+
+/// Runs a query in a task started with the core's `spawn`.
+#[handler]
+async fn spawned(tenant: CurrentTenant) -> poem::Result<String> {
+    let task = sea_orm_tenant::spawn(async move {
+        let seed = seed_of(&tenant).await?;
+        Ok::<_, poem::Error>(format!("{:?} {seed}", current_tenant().map(|t| t.to_string())))
+    });
+    task.await.map_err(poem::error::InternalServerError)?
+}
+
+/// Tries to reach another tenant's database from inside this request.
+#[handler]
+async fn switch(tenant: CurrentTenant) -> poem::Result<String> {
+    let other = if tenant.as_str() == "acme" { "globex" } else { "acme" };
+    let store = tenant.store().clone();
+    let seed = store
+        .with_tenant(other, async { seed_of(&tenant).await })
+        .await
+        .into_poem()??;
+    Ok(seed)
+}
+
+/// Re-entering the request's own tenant is allowed.
+#[handler]
+async fn reenter(tenant: CurrentTenant) -> poem::Result<String> {
+    let store = tenant.store().clone();
+    store
+        .with_tenant(tenant.as_str(), async { seed_of(&tenant).await })
+        .await
+        .into_poem()?
+}
+
+fn app(store: TenantConnections) -> impl Endpoint {
+    Route::new()
+        .at("/stream", get(stream_body))
+        .at("/sse", get(sse))
+        .at("/spawned", get(spawned))
+        .at("/switch", get(switch))
+        .at("/reenter", get(reenter))
+        .with(TenantMiddleware::new(store, Resolver::default()))
+}
+
+#[tokio::test]
+async fn a_streamed_body_reads_the_tenant_database_on_every_chunk() {
+    let mut dbs = TestDatabases::sqlite();
+    let cli = TestClient::new(app(store_with(&mut dbs, &["acme", "globex"]).await));
+    for tenant in ["acme", "globex"] {
+        let resp = cli.get("/stream").query("tenant", &tenant).send().await;
+        resp.assert_status_is_ok();
+        let expected: String = (0..5).map(|i| format!("{i}:{tenant}:{tenant}-seed\n")).collect();
+        resp.assert_text(expected).await;
+    }
+}
+
+#[tokio::test]
+async fn sse_events_read_the_tenant_database_on_every_event() {
+    let mut dbs = TestDatabases::sqlite();
+    let cli = TestClient::new(app(store_with(&mut dbs, &["acme", "globex"]).await));
+    for tenant in ["globex", "acme"] {
+        let resp = cli.get("/sse").query("tenant", &tenant).send().await;
+        resp.assert_status_is_ok();
+        let events: Vec<String> = resp
+            .0
+            .into_body()
+            .into_string()
+            .await
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: ").map(str::to_owned))
+            .collect();
+        let expected: Vec<String> = (0..3).map(|i| format!("{i}:{tenant}-seed")).collect();
+        assert_eq!(events, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_task_started_with_the_core_spawn_sees_the_tenant() {
+    let mut dbs = TestDatabases::sqlite();
+    let cli = TestClient::new(app(store_with(&mut dbs, &["acme", "globex"]).await));
+    cli.get("/spawned?tenant=globex").send().await.assert_text("Some(\"globex\") globex-seed").await;
+    cli.get("/spawned?tenant=acme").send().await.assert_text("Some(\"acme\") acme-seed").await;
+}
+
+#[tokio::test]
+async fn with_tenant_for_another_tenant_inside_a_handler_is_403() {
+    let mut dbs = TestDatabases::sqlite();
+    let cli = TestClient::new(app(store_with(&mut dbs, &["acme", "globex"]).await));
+    let resp = cli.get("/switch?tenant=acme").send().await;
+    resp.assert_status(StatusCode::FORBIDDEN);
+    resp.assert_json(json!({
+        "error": "cross-tenant access refused: this request belongs to tenant acme, not globex",
+        "tenant": "acme"
+    }))
+    .await;
+    cli.get("/reenter?tenant=globex").send().await.assert_text("globex-seed").await;
+}

@@ -124,15 +124,10 @@ pub struct PoolOptions {
     pub sqlx_logging: Option<bool>,
 }
 
-impl fmt::Debug for PoolOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("PoolOptions");
-        macro_rules! set {
-            ($($field:ident),*) => {$(
-                if let Some(v) = &self.$field { d.field(stringify!($field), v); }
-            )*};
-        }
-        set!(
+/// Calls `$m!` with every `PoolOptions` field, so the list lives in one place.
+macro_rules! pool_fields {
+    ($m:ident) => {
+        $m!(
             max_connections,
             min_connections,
             connect_timeout,
@@ -142,7 +137,19 @@ impl fmt::Debug for PoolOptions {
             sqlite_busy_timeout,
             sqlite_wal,
             sqlx_logging
-        );
+        )
+    };
+}
+
+impl fmt::Debug for PoolOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("PoolOptions");
+        macro_rules! set {
+            ($($field:ident),*) => {$(
+                if let Some(v) = &self.$field { d.field(stringify!($field), v); }
+            )*};
+        }
+        pool_fields!(set);
         d.finish()
     }
 }
@@ -153,17 +160,7 @@ impl PoolOptions {
         macro_rules! fill {
             ($($field:ident),*) => {$( if self.$field.is_none() { self.$field = fallback.$field; } )*};
         }
-        fill!(
-            max_connections,
-            min_connections,
-            connect_timeout,
-            acquire_timeout,
-            idle_timeout,
-            max_lifetime,
-            sqlite_busy_timeout,
-            sqlite_wal,
-            sqlx_logging
-        );
+        pool_fields!(fill);
         self
     }
 

@@ -42,25 +42,6 @@ async fn single_flight(mut dbs: TestDatabases) {
     dbs.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_flight_sqlite() {
-    single_flight(TestDatabases::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_flight_postgres() {
-    if let Some(dbs) = TestDatabases::postgres() {
-        single_flight(dbs).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_flight_mysql() {
-    if let Some(dbs) = TestDatabases::mysql() {
-        single_flight(dbs).await;
-    }
-}
-
 /// A TCP endpoint that first swallows connections without answering (an
 /// unreachable server) and, once switched, forwards them to a real server.
 struct FlakyServer {
@@ -271,18 +252,6 @@ async fn bounded_round_robin(mut dbs: TestDatabases) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bounded_round_robin_sqlite() {
-    bounded_round_robin(TestDatabases::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bounded_round_robin_postgres() {
-    if let Some(dbs) = TestDatabases::postgres() {
-        bounded_round_robin(dbs).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_registered_tenants_keep_the_bound() {
     let urls = (0..10_000).map(|i| (format!("t{i:05}"), "sqlite::memory:"));
     let store = TenantConnections::builder().max_open_pools(8);
@@ -460,3 +429,5 @@ async fn closed_store_refuses_queries() {
     ));
     assert_eq!(store.stats().open, 0);
 }
+
+on_every_backend!(single_flight, bounded_round_robin);

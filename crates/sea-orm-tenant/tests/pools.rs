@@ -431,3 +431,41 @@ async fn closed_store_refuses_queries() {
 }
 
 on_every_backend!(single_flight, bounded_round_robin);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_survives_eviction_of_its_pool() {
+    use sea_orm::TransactionTrait;
+    let mut dbs = TestDatabases::sqlite();
+    let mut builder = TenantConnections::builder().max_open_pools(1);
+    for t in ["a", "b"] {
+        let url = dbs.create(t).await;
+        let direct = sea_orm::Database::connect(&url).await.unwrap();
+        common::create_schema(&direct).await;
+        direct.close().await.unwrap();
+        builder = builder.tenant(t, url);
+    }
+    let store = builder.build().unwrap();
+    let db = store.db();
+    let txn = store.with_tenant("a", db.begin()).await.unwrap().unwrap();
+    // Using b evicts a's pool: the transaction holds no lease, only its connection.
+    store
+        .with_tenant("b", db.execute_unprepared("SELECT 1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.stats().evictions, 1);
+    note::ActiveModel {
+        owner: Set("a".into()),
+        body: Set("after eviction".into()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(
+        rows_direct(&dbs, "a").await,
+        vec![("a".into(), "after eviction".into())]
+    );
+    assert!(rows_direct(&dbs, "b").await.is_empty());
+}

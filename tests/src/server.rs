@@ -39,15 +39,19 @@ pub struct NotesServer {
 
 impl NotesServer {
     /// Starts the server with `--config config` and `extra_args`, and waits until it is ready.
+    /// `RUST_LOG` is `info` unless the test process sets it.
     pub async fn start(config: &Path, extra_args: &[&str]) -> Self {
+        let log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+        Self::start_with_env(config, extra_args, &[("RUST_LOG", &log)]).await
+    }
+
+    /// [`start`](Self::start) with these environment variables set for the server.
+    pub async fn start_with_env(config: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(notes_server_binary())
             .args(["--bind", "127.0.0.1:0", "--config"])
             .arg(config)
             .args(extra_args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
-            )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

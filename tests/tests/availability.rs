@@ -1,0 +1,237 @@
+//! Unavailable tenant databases: a tenant that fails to migrate at start-up, or
+//! whose database becomes unavailable while the server runs, answers 503 while
+//! the others keep answering 200; it recovers when the database is back.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::{NotesServer, TenantsToml};
+use sea_orm_tenant::sea_orm::ConnectionTrait;
+use sea_orm_tenant::sea_orm::sqlx::{self, Connection, Executor};
+use sea_orm_tenant::testing::TestDatabases;
+
+use common::{config_dir, read_direct};
+
+/// Polls `GET /notes` for `tenant` until it answers `wanted`; any answer other
+/// than 200 or 503 fails the test. Bounded by `within`.
+async fn until_status(server: &NotesServer, tenant: &str, wanted: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = server.get(&format!("/notes?tenant={tenant}")).await;
+        if answer.status == wanted {
+            if wanted == 503 {
+                assert!(answer.json["error"].is_string(), "{:?}", answer.json);
+            }
+            return;
+        }
+        assert!(
+            matches!(answer.status, 200 | 503),
+            "{tenant}: {} {:?}",
+            answer.status,
+            answer.json
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{tenant} did not answer {wanted} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_that_fails_to_migrate_answers_503_and_the_others_start() {
+    let mut sqlite = TestDatabases::sqlite();
+    let good = sqlite.create("good").await;
+    // A folder where the database file should be: SQLite cannot open it.
+    let broken = sqlite.sqlite_path("broken");
+    std::fs::create_dir_all(&broken).expect("folder in the file's place");
+    let mut toml = TenantsToml::new()
+        .tenant("good", &good)
+        .tenant("broken", &format!("sqlite://{}?mode=rwc", broken.display()));
+    // A PostgreSQL database that does not exist (and must not be created).
+    let pg = TestDatabases::postgres();
+    if let Some(pg) = &pg {
+        toml = toml.tenant_with(
+            "pgmissing",
+            &pg.url("pgmissing"),
+            &["connect_timeout = \"2s\""],
+        );
+    }
+    let dir = config_dir();
+    let server = NotesServer::start(&toml.write_to(dir.path()), &[]).await;
+
+    assert_eq!(
+        server.post_note("good", "fine").await.expect("post").status,
+        201
+    );
+    assert_eq!(server.list_notes("good").await.len(), 1);
+    let mut out = vec!["broken"];
+    if pg.is_some() {
+        out.push("pgmissing");
+    }
+    for tenant in &out {
+        let answer = server.get(&format!("/notes?tenant={tenant}")).await;
+        assert_eq!(answer.status, 503, "{tenant}: {:?}", answer.json);
+        assert!(answer.json["error"].as_str().unwrap().contains(tenant));
+        assert_eq!(
+            server.post_note(tenant, "x").await.expect("post").status,
+            503
+        );
+    }
+    let health = server.get("/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json["out_of_service"], serde_json::json!(out));
+    let output = server.terminate().await;
+    assert!(output.contains("migration failed"), "{output}");
+    if let Some(pg) = pg {
+        assert!(
+            pg.existing().await.is_empty(),
+            "a database was created for pgmissing"
+        );
+        pg.cleanup().await;
+    }
+    sqlite.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_tenant_locked_by_another_process_answers_503_then_recovers() {
+    let mut dbs = TestDatabases::sqlite();
+    let toml = TenantsToml::new()
+        .tenant("free", &dbs.create("free").await)
+        // Rollback journal, so another process's exclusive lock keeps readers out.
+        .tenant_with(
+            "locked",
+            &dbs.create("locked").await,
+            &["sqlite_wal = false", "sqlite_busy_timeout = \"100ms\""],
+        );
+    let dir = config_dir();
+    let server = NotesServer::start(&toml.write_to(dir.path()), &[]).await;
+    for tenant in ["free", "locked"] {
+        assert_eq!(
+            server
+                .post_note(tenant, "before")
+                .await
+                .expect("post")
+                .status,
+            201
+        );
+    }
+
+    let url = format!("sqlite://{}", dbs.sqlite_path("locked").display());
+    let mut other = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the file directly");
+    other
+        .execute("BEGIN EXCLUSIVE")
+        .await
+        .expect("take the exclusive lock");
+
+    let answer = server.get("/notes?tenant=locked").await;
+    assert_eq!(answer.status, 503, "{:?}", answer.json);
+    assert_eq!(
+        server
+            .post_note("locked", "during")
+            .await
+            .expect("post")
+            .status,
+        503
+    );
+    assert_eq!(server.list_notes("free").await.len(), 1);
+    assert_eq!(
+        server
+            .post_note("free", "during")
+            .await
+            .expect("post")
+            .status,
+        201
+    );
+
+    other.execute("COMMIT").await.expect("release the lock");
+    other.close().await.ok();
+    until_status(&server, "locked", 200, Duration::from_secs(10)).await;
+    assert_eq!(
+        server
+            .post_note("locked", "after")
+            .await
+            .expect("post")
+            .status,
+        201
+    );
+    let bodies: Vec<String> = read_direct(&dbs, "locked")
+        .await
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(bodies, ["before", "after"]);
+    server.terminate().await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tenant_whose_database_refuses_connections_answers_503_then_recovers() {
+    let Some(mut pg) = TestDatabases::postgres() else {
+        return;
+    };
+    let options = ["acquire_timeout = \"1s\"", "connect_timeout = \"1s\""];
+    let toml = TenantsToml::new()
+        .tenant_with("pa", &pg.create("pa").await, &options)
+        .tenant_with("pb", &pg.create("pb").await, &options);
+    let dir = config_dir();
+    let server = NotesServer::start(&toml.write_to(dir.path()), &[]).await;
+    for tenant in ["pa", "pb"] {
+        assert_eq!(
+            server
+                .post_note(tenant, "before")
+                .await
+                .expect("post")
+                .status,
+            201
+        );
+    }
+
+    let admin = pg.admin().await;
+    let name = pg.database_name("pa");
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .expect("refuse connections");
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .expect("end open sessions");
+
+    until_status(&server, "pa", 503, Duration::from_secs(15)).await;
+    assert_eq!(
+        server.post_note("pa", "during").await.expect("post").status,
+        503
+    );
+    assert_eq!(server.list_notes("pb").await.len(), 1);
+    assert_eq!(
+        server.post_note("pb", "during").await.expect("post").status,
+        201
+    );
+
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .expect("accept connections again");
+    admin.close().await.ok();
+    until_status(&server, "pa", 200, Duration::from_secs(15)).await;
+    assert_eq!(
+        server.post_note("pa", "after").await.expect("post").status,
+        201
+    );
+    let bodies: Vec<String> = read_direct(&pg, "pa")
+        .await
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(bodies, ["before", "after"]);
+    server.terminate().await;
+    pg.cleanup().await;
+}

@@ -39,13 +39,13 @@ pub enum TenantRejection {
     /// No configured source gave a tenant name.
     #[error("no tenant given: expected {expected}")]
     Missing {
-        /// The configured sources, for example "header `X-Tenant` or query parameter `tenant`".
+        /// The configured sources, for example "header X-Tenant or query parameter tenant".
         expected: String,
     },
     /// The tenant name is not a valid [`TenantKey`].
     #[error("malformed tenant name from {from}: {reason}")]
     Malformed {
-        /// Where the name came from, for example "header `X-Tenant`".
+        /// Where the name came from, for example "header X-Tenant".
         from: String,
         /// Why it is not valid.
         #[source]

@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
-use sea_orm_tenant::{TenantConnections, TenantContext, TenantError, TenantKey};
+use sea_orm_tenant::{TenantConnections, TenantContext, TenantError};
 use tracing::Instrument;
 
 use crate::body::TenantBody;
@@ -192,14 +193,21 @@ impl<E: Endpoint> TenantEndpoint<E> {
             Err(Rejected::Tenant(rejection)) => return Err(config.reject(rejection)),
             Err(Rejected::Custom(err)) => return Err(err),
         };
-        let key = TenantKey::new(&found.name)
-            .map_err(|reason| config.reject(TenantRejection::malformed(&found.from, reason)))?;
+        // The lease validates the name, checks it is registered and opens the
+        // pool now: an unavailable database answers 503 before the handler runs.
+        // Boxed, like the inner call below: opening a pool nests sqlx's whole
+        // connect future, deep enough to push applications over rustc's layout
+        // query depth limit (128) once combined with their own futures.
+        let lease: BoxFuture<'_, _> = Box::pin(config.store.connection(&found.name));
+        let lease = match lease.await {
+            Ok(lease) => lease,
+            Err(TenantError::InvalidKey(reason)) => {
+                return Err(config.reject(TenantRejection::malformed(&found.from, reason)));
+            }
+            Err(err) => return Err(config.reject_store(err)),
+        };
+        let key = lease.tenant().clone();
         span.record("tenant", key.as_str());
-        let lease = config
-            .store
-            .connection(key.as_str())
-            .await
-            .map_err(|err| config.reject_store(err))?;
         if let Some(uri) = found.rewrite {
             *req.uri_mut() = uri;
         }
@@ -207,11 +215,15 @@ impl<E: Endpoint> TenantEndpoint<E> {
         req.extensions_mut()
             .insert(CurrentTenant::new(key.clone(), db.clone()));
         req.extensions_mut().insert(db);
-        let inner = &self.inner;
+        // Boxed: the inner endpoint's future type is erased here, so the
+        // nesting of async types does not add up with the application's.
+        let inner: BoxFuture<'_, poem::Result<Response>> = Box::pin(async move {
+            self.inner.call(req).await.map(IntoResponse::into_response)
+        });
         config
             .store
             .with_tenant(key.as_str(), async move {
-                let resp = inner.call(req).await?.into_response();
+                let resp = inner.await?;
                 Ok(match TenantContext::current() {
                     Some(context) => {
                         let (parts, body) = resp.into_parts();

@@ -55,11 +55,18 @@ enum Source {
 ///
 /// // `X-Tenant: acme`, or else `?tenant=acme`.
 /// let resolver = Resolver::header("X-Tenant").or(Resolver::query("tenant"));
-/// assert_eq!(resolver.to_string(), "header `X-Tenant` or query parameter `tenant`");
+/// assert_eq!(resolver.to_string(), "header X-Tenant or query parameter tenant");
 /// ```
 #[derive(Clone)]
 pub struct Resolver {
-    sources: Vec<Source>,
+    sources: Vec<Described>,
+}
+
+/// A source and its description, computed once for error messages.
+#[derive(Clone)]
+struct Described {
+    source: Source,
+    name: Arc<str>,
 }
 
 /// The query parameter `tenant`.
@@ -72,7 +79,10 @@ impl Default for Resolver {
 impl Resolver {
     fn one(source: Source) -> Self {
         Self {
-            sources: vec![source],
+            sources: vec![Described {
+                name: Arc::from(source.to_string()),
+                source,
+            }],
         }
     }
 
@@ -193,8 +203,8 @@ impl Resolver {
         policy: ConflictPolicy,
     ) -> Result<Option<Found>, Rejected> {
         let mut found: Option<Found> = None;
-        for source in &self.sources {
-            let Some(candidate) = source.resolve(req).await? else {
+        for described in &self.sources {
+            let Some(candidate) = described.source.resolve(req, &described.name).await? else {
                 continue;
             };
             match &mut found {
@@ -225,11 +235,11 @@ impl Resolver {
 
 impl fmt::Display for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, source) in self.sources.iter().enumerate() {
+        for (i, described) in self.sources.iter().enumerate() {
             if i > 0 {
                 f.write_str(" or ")?;
             }
-            write!(f, "{source}")?;
+            f.write_str(&described.name)?;
         }
         Ok(())
     }
@@ -246,11 +256,11 @@ impl fmt::Debug for Resolver {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Query(name) => write!(f, "query parameter `{name}`"),
-            Source::Header(_, name) => write!(f, "header `{name}`"),
-            Source::Subdomain(base) => write!(f, "subdomain of `{base}`"),
+            Source::Query(name) => write!(f, "query parameter {name}"),
+            Source::Header(_, name) => write!(f, "header {name}"),
+            Source::Subdomain(base) => write!(f, "subdomain of {base}"),
             Source::PathSegment(prefix) if prefix.is_empty() => f.write_str("first path segment"),
-            Source::PathSegment(prefix) => write!(f, "path segment after `{prefix}`"),
+            Source::PathSegment(prefix) => write!(f, "path segment after {prefix}"),
             Source::Sync(desc, _) | Source::Async(desc, _) => f.write_str(desc),
         }
     }
@@ -262,7 +272,7 @@ pub(crate) struct Found {
     /// The raw name, not yet validated.
     pub(crate) name: String,
     /// The source that gave it, for error messages.
-    pub(crate) from: String,
+    pub(crate) from: Arc<str>,
     /// The URI the inner endpoint should see (path-segment resolver).
     pub(crate) rewrite: Option<Uri>,
 }
@@ -277,15 +287,15 @@ pub(crate) enum Rejected {
 }
 
 impl Source {
-    async fn resolve(&self, req: &Request) -> Result<Option<Found>, Rejected> {
+    async fn resolve(&self, req: &Request, from: &Arc<str>) -> Result<Option<Found>, Rejected> {
         let found = |name: String| Found {
             name,
-            from: self.to_string(),
+            from: Arc::clone(from),
             rewrite: None,
         };
         match self {
-            Source::Query(param) => query_value(req, param, self).map(|v| v.map(found)),
-            Source::Header(name, _) => header_value(req, name, self).map(|v| v.map(found)),
+            Source::Query(param) => query_value(req, param, from).map(|v| v.map(found)),
+            Source::Header(name, _) => header_value(req, name, from).map(|v| v.map(found)),
             Source::Subdomain(base) => Ok(subdomain(req, base).map(found)),
             Source::PathSegment(prefix) => Ok(path_segment(req.uri(), prefix).map(|(name, uri)| {
                 Found {
@@ -300,19 +310,15 @@ impl Source {
 }
 
 /// All values must agree; a repeated parameter with two values is a conflict.
-fn agree(
-    values: impl Iterator<Item = String>,
-    source: &Source,
-) -> Result<Option<String>, Rejected> {
+fn agree(values: impl Iterator<Item = String>, from: &str) -> Result<Option<String>, Rejected> {
     let mut first: Option<String> = None;
     for value in values {
         match &first {
             None => first = Some(value),
             Some(f) if *f == value => {}
             Some(f) => {
-                let from = source.to_string();
                 return Err(Rejected::Tenant(TenantRejection::conflict(
-                    &from, f, &from, &value,
+                    from, f, from, &value,
                 )));
             }
         }
@@ -320,7 +326,7 @@ fn agree(
     Ok(first)
 }
 
-fn query_value(req: &Request, param: &str, source: &Source) -> Result<Option<String>, Rejected> {
+fn query_value(req: &Request, param: &str, from: &str) -> Result<Option<String>, Rejected> {
     let Some(query) = req.uri().query() else {
         return Ok(None);
     };
@@ -328,21 +334,21 @@ fn query_value(req: &Request, param: &str, source: &Source) -> Result<Option<Str
         url::form_urlencoded::parse(query.as_bytes())
             .filter(|(k, _)| k == param)
             .map(|(_, v)| v.into_owned()),
-        source,
+        from,
     )
 }
 
 fn header_value(
     req: &Request,
     name: &HeaderName,
-    source: &Source,
+    from: &str,
 ) -> Result<Option<String>, Rejected> {
     agree(
         req.headers()
             .get_all(name)
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned()),
-        source,
+        from,
     )
 }
 
@@ -428,7 +434,7 @@ mod tests {
             .or(Resolver::path_segment_under("/api/"));
         assert_eq!(
             r.to_string(),
-            "header `X-Tenant` or query parameter `tenant` or subdomain of `example.com` or path segment after `/api`"
+            "header X-Tenant or query parameter tenant or subdomain of example.com or path segment after /api"
         );
     }
 }

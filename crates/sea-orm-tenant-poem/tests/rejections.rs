@@ -34,13 +34,13 @@ async fn a_missing_tenant_is_400_naming_the_sources() {
     resp.assert_status(StatusCode::BAD_REQUEST);
     resp.assert_content_type("application/json");
     resp.assert_json(json!({
-        "error": "no tenant given: expected header `X-Tenant` or query parameter `tenant`"
+        "error": "no tenant given: expected header X-Tenant or query parameter tenant"
     }))
     .await;
     // An empty value is a malformed name, not a missing one.
     let resp = cli.get("/whoami?tenant=").send().await;
     resp.assert_status(StatusCode::BAD_REQUEST);
-    resp.assert_json(json!({"error": "malformed tenant name from query parameter `tenant`: tenant name is empty"}))
+    resp.assert_json(json!({"error": "malformed tenant name from query parameter tenant: tenant name is empty"}))
         .await;
 }
 
@@ -63,7 +63,7 @@ async fn malformed_names_are_400_without_a_tenant_field_and_create_nothing() {
         let resp = cli.get("/whoami").query("tenant", &name).send().await;
         resp.assert_status(StatusCode::BAD_REQUEST);
         resp.assert_json(json!({
-            "error": format!("malformed tenant name from query parameter `tenant`: {reason}")
+            "error": format!("malformed tenant name from query parameter tenant: {reason}")
         }))
         .await;
     }

@@ -1,5 +1,6 @@
 //! Writing a temporary `tenants.toml`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -7,7 +8,8 @@ use std::path::{Path, PathBuf};
 /// (`max_connections = 2`): the test PostgreSQL server allows 100 connections in all.
 #[derive(Debug, Clone)]
 pub struct TenantsToml {
-    defaults: String,
+    /// `[defaults]` keys and their TOML values.
+    defaults: BTreeMap<String, String>,
     tenants: String,
 }
 
@@ -22,16 +24,17 @@ impl TenantsToml {
     /// timeout and a 10 s acquire timeout.
     pub fn new() -> Self {
         Self {
-            defaults: "max_connections = 2\nacquire_timeout = \"10s\"\nconnect_timeout = \"3s\"\n"
-                .to_owned(),
+            defaults: BTreeMap::new(),
             tenants: String::new(),
         }
+        .default_option("max_connections", "2")
+        .default_option("acquire_timeout", "\"10s\"")
+        .default_option("connect_timeout", "\"3s\"")
     }
 
-    /// Adds a line to `[defaults]`, for example `sqlite_busy_timeout = "50ms"`.
-    pub fn default_option(mut self, line: &str) -> Self {
-        self.defaults.push_str(line);
-        self.defaults.push('\n');
+    /// Sets `key = value` in `[defaults]` (`value` is TOML: `"50ms"` with quotes).
+    pub fn default_option(mut self, key: &str, value: &str) -> Self {
+        self.defaults.insert(key.to_owned(), value.to_owned());
         self
     }
 
@@ -55,7 +58,11 @@ impl TenantsToml {
 
     /// The TOML text.
     pub fn to_toml(&self) -> String {
-        format!("[defaults]\n{}{}", self.defaults, self.tenants)
+        let mut text = String::from("[defaults]\n");
+        for (key, value) in &self.defaults {
+            let _ = writeln!(text, "{key} = {value}");
+        }
+        text + &self.tenants
     }
 
     /// Writes `tenants.toml` into `dir` and returns its path.

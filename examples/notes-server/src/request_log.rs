@@ -3,14 +3,14 @@
 use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
-use sea_orm_tenant::TenantKey;
 
 use crate::tenant_source::requested_tenant;
 
 /// Logs every request at `info` (target `notes_server::request`) once it is answered.
 ///
-/// The tenant field is the requested tenant when it is a well-formed name,
-/// `-` when none was given and `(invalid)` otherwise: a hostile value is never logged.
+/// The tenant field is the requested tenant when it is a well-formed name, `-`
+/// when none was given, `(conflicting)` when header and query parameter differ
+/// and `(invalid)` otherwise: a hostile value is never logged.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RequestLog;
 
@@ -35,12 +35,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let tenant = match requested_tenant(&req) {
-            None => "-".to_owned(),
-            Some(name) => TenantKey::new(&name)
-                .map(|k| k.to_string())
-                .unwrap_or_else(|_| "(invalid)".to_owned()),
-        };
+        let tenant = requested_tenant(&req);
         let result = self.inner.call(req).await;
         let response = match result {
             Ok(output) => output.into_response(),

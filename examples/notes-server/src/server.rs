@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
     }
 
     // The baseline holds its tenant's pool for the whole run.
-    let (app, _held) = match &args.single_db {
+    let (app, held) = match &args.single_db {
         Some(tenant) => {
             let conn = store
                 .connection(tenant)
@@ -80,7 +80,7 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
             Some(args.shutdown_timeout()),
         )
         .await;
-    drop(_held);
+    drop(held);
     store.close().await;
     tracing::info!("stopped: in-flight requests finished, pools closed");
     served.map_err(ServeError::Io)

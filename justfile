@@ -31,6 +31,10 @@ lint:
 bench:
     cargo bench -p sea-orm-tenant --bench routing
 
+# HTTP load on notes-server: GET /notes over 2 tenants vs the same server with tenancy bypassed (--single-db); prints requests/s, p99 and the ratio.
+bench-http *ARGS:
+    cargo run --release -p e2e-tests --bin bench-http -- {{ARGS}}
+
 # Apply pending migrations to every tenant in tenants.toml (or $TENANTS_CONFIG).
 migrate-all *ARGS:
     cargo run -p migration -- {{ARGS}} up

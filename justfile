@@ -45,7 +45,7 @@ migrate-status *ARGS:
 
 # Tenant migration benchmark: N fresh SQLite tenants (default 1000) at --jobs 1 and 4, plus PostgreSQL when TEST_POSTGRES_URL is set.
 bench-migrate *ARGS:
-    cargo bench -p sea-orm-tenant-migration --bench migrate -- {{ARGS}}
+    cargo bench -p migration --bench migrate -- {{ARGS}}
 
 # Overhead of the poem TenantMiddleware: in-process (criterion) and over loopback, with throughput ratios.
 bench-poem *ARGS:

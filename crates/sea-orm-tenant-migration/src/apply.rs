@@ -42,15 +42,10 @@ struct State {
 }
 
 impl State {
-    async fn read<M: MigratorTrait>(
-        db: &DatabaseConnection,
-        read_only: bool,
-    ) -> Result<Self, DbErr> {
-        let all = if read_only {
-            M::get_migration_with_status_read_only(db).await?
-        } else {
-            M::get_migration_with_status(db).await?
-        };
+    /// Read-only: never creates the migration table (the migrator's own
+    /// methods do that when they need it), so a fresh database costs one query.
+    async fn read<M: MigratorTrait>(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let all = M::get_migration_with_status_read_only(db).await?;
         let (mut applied, mut pending) = (Vec::new(), Vec::new());
         for m in all {
             match m.status() {
@@ -78,7 +73,7 @@ pub(crate) async fn apply<M: MigratorTrait>(
     op: Operation,
 ) -> Result<Applied, Failed> {
     let fail = |error| Failed { error, after: None };
-    let before = State::read::<M>(db, !op.writes()).await.map_err(fail)?;
+    let before = State::read::<M>(db).await.map_err(fail)?;
     let result = match op {
         Operation::Status => return Ok(before.into_applied(Vec::new())),
         Operation::Up { steps } => {
@@ -120,7 +115,7 @@ pub(crate) async fn apply<M: MigratorTrait>(
         Operation::Refresh => M::refresh(db).await,
         Operation::Reset => M::reset(db).await,
     };
-    let after = State::read::<M>(db, true).await;
+    let after = State::read::<M>(db).await;
     match (result, after) {
         (Ok(()), Ok(after)) => {
             let changed = match op {

@@ -1,15 +1,16 @@
 //! [`TenantMigrator`]: runs one [`Operation`] over many tenants in parallel.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::{TenantConfig, TenantConnections, TenantError, TenantKey};
-use tokio::task::JoinSet;
 
 use crate::apply::{Applied, ApplyFn, apply_fn};
 use crate::error::{MigrateError, TenantFailure};
@@ -209,7 +210,7 @@ impl TenantMigrator {
 
     async fn run_keys_inner(&self, op: Operation, keys: Vec<TenantKey>) -> RunReport {
         let started = Instant::now();
-        let progress = Arc::new(Progress::new(self.options.progress, keys.len()));
+        let progress = Progress::new(self.options.progress, keys.len());
         let shared = match self.shared {
             Some(apply) if self.store.has_shared() => Some(self.migrate_shared(apply, op).await),
             _ => None,
@@ -254,48 +255,38 @@ impl TenantMigrator {
         finish(SHARED, op, self.options.tenant_timeout, work).await
     }
 
+    /// Runs the tenants `jobs` at a time as futures of this task: no task
+    /// spawning or cross-thread hand-over per tenant (the work is I/O-bound).
+    /// A panicking tenant is caught and reported failed.
     async fn migrate_tenants(
         &self,
         op: Operation,
         keys: Vec<TenantKey>,
-        progress: &Arc<Progress>,
+        progress: &Progress,
     ) -> Vec<TenantReport> {
         let mut reports = Vec::with_capacity(keys.len());
         let mut queue = keys.into_iter();
-        let mut running: JoinSet<TenantReport> = JoinSet::new();
-        let mut names = HashMap::new();
+        let mut running = FuturesUnordered::new();
         let mut stopped = false;
         loop {
             while !stopped && running.len() < self.options.jobs {
                 let Some(key) = queue.next() else { break };
                 progress.started(key.as_str());
-                let job = tenant_job(
-                    self.store.clone(),
-                    key.clone(),
-                    self.tenant,
-                    op,
-                    self.options.clone(),
-                );
-                let handle = running.spawn(job);
-                names.insert(handle.id(), key);
+                let job = tenant_job(&self.store, key.clone(), self.tenant, op, &self.options);
+                running.push(async move {
+                    match AssertUnwindSafe(job).catch_unwind().await {
+                        Ok(report) => report,
+                        Err(panic) => failed_report(
+                            key.to_string(),
+                            TenantFailure::Panic(panic_text(&*panic)),
+                            None,
+                            Duration::ZERO,
+                        ),
+                    }
+                });
             }
-            let Some(joined) = running.join_next_with_id().await else {
+            let Some(report) = running.next().await else {
                 break;
-            };
-            let report = match joined {
-                Ok((_, report)) => report,
-                Err(e) => {
-                    let tenant = names
-                        .get(&e.id())
-                        .map(|k| k.to_string())
-                        .unwrap_or_default();
-                    failed_report(
-                        tenant,
-                        TenantFailure::Panic(e.to_string()),
-                        None,
-                        Duration::ZERO,
-                    )
-                }
             };
             progress.finished(&report);
             if report.outcome == Outcome::Failed && self.options.fail_fast {
@@ -310,13 +301,21 @@ impl TenantMigrator {
     }
 }
 
-/// One tenant, as a spawned task.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a migration panicked".to_owned())
+}
+
+/// One tenant.
 async fn tenant_job(
-    store: TenantConnections,
+    store: &TenantConnections,
     key: TenantKey,
     apply: ApplyFn,
     op: Operation,
-    options: RunOptions,
+    options: &RunOptions,
 ) -> TenantReport {
     let work = async {
         let conn = store

@@ -1,0 +1,149 @@
+//! `just bench-migrate [--tenants N] [--pg-tenants N] [--repeat R]`: migrates N fresh SQLite
+//! tenants (default 1,000; this workspace's two migrations each) with `TenantMigrator`
+//! at jobs 1 and 4, and, in the same run, a plain `Migrator::up` loop over the same
+//! store setup at the same concurrency as the baseline. Prints wall times, the
+//! runner's overhead over the baseline and the speedup of jobs 4 over jobs 1.
+//! With `TEST_POSTGRES_URL` set, does the same for N PostgreSQL databases (default 100).
+//!
+//! Each measurement migrates its own freshly created databases; creating them is
+//! not timed. The best of `--repeat` runs (default 2) is reported.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use migration::Migrator;
+use sea_orm_migration::MigratorTrait;
+use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::{PoolOptions, TenantConnections};
+use sea_orm_tenant_migration::TenantMigrator;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Way {
+    Plain,
+    Runner,
+}
+
+struct Args {
+    tenants: usize,
+    pg_tenants: usize,
+    repeat: usize,
+}
+
+fn args() -> Args {
+    let mut out = Args {
+        tenants: 1000,
+        pg_tenants: 100,
+        repeat: 2,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse().ok()).expect("a number");
+        match a.as_str() {
+            "--tenants" => out.tenants = value(),
+            "--pg-tenants" => out.pg_tenants = value(),
+            "--repeat" => out.repeat = value(),
+            _ => {} // cargo bench passes `--bench`
+        }
+    }
+    out
+}
+
+/// The store the CLI would build: small pools, at most jobs + 1 open at once.
+fn store(urls: &[(String, String)], jobs: usize) -> TenantConnections {
+    urls.iter()
+        .fold(
+            TenantConnections::builder()
+                .defaults(PoolOptions {
+                    max_connections: Some(1),
+                    ..PoolOptions::default()
+                })
+                .max_open_pools(jobs + 1),
+            |b, (n, u)| b.tenant(n, u),
+        )
+        .build()
+        .expect("store builds")
+}
+
+async fn measure(mut dbs: TestDatabases, n: usize, jobs: usize, way: Way) -> Duration {
+    let names: Vec<String> = (0..n).map(|i| format!("t{i:04}")).collect();
+    let urls = dbs.create_many(&names).await;
+    let store = store(&urls, jobs);
+    let started = Instant::now();
+    match way {
+        Way::Plain => {
+            futures_util::stream::iter(names.iter())
+                .for_each_concurrent(jobs, |name| {
+                    let store = store.clone();
+                    async move {
+                        let conn = store.connection(name).await.expect("connect");
+                        Migrator::up(&*conn, None).await.expect("migrate");
+                    }
+                })
+                .await;
+        }
+        Way::Runner => {
+            let report = TenantMigrator::new::<Migrator>(store.clone())
+                .jobs(jobs)
+                .up()
+                .await
+                .unwrap();
+            assert_eq!(report.summary.migrated, n, "{report}");
+        }
+    }
+    let elapsed = started.elapsed();
+    store.close().await;
+    dbs.cleanup().await;
+    elapsed
+}
+
+async fn compare(label: &str, n: usize, repeat: usize, fresh: impl Fn() -> TestDatabases) {
+    println!(
+        "\n{label}: {n} tenants x {} migrations, best of {repeat}",
+        Migrator::migrations().len()
+    );
+    println!(
+        "{:>4}  {:>20}  {:>16}  {:>9}",
+        "jobs", "plain Migrator::up", "TenantMigrator", "overhead"
+    );
+    let mut best = Vec::new();
+    for jobs in [1, 4] {
+        let (mut plain, mut runner) = (Duration::MAX, Duration::MAX);
+        for _ in 0..repeat {
+            plain = plain.min(measure(fresh(), n, jobs, Way::Plain).await);
+            runner = runner.min(measure(fresh(), n, jobs, Way::Runner).await);
+        }
+        let overhead = (runner.as_secs_f64() / plain.as_secs_f64() - 1.0) * 100.0;
+        println!(
+            "{jobs:>4}  {:>18.2} s  {:>14.2} s  {overhead:>+8.1}%",
+            plain.as_secs_f64(),
+            runner.as_secs_f64()
+        );
+        best.push((plain, runner));
+    }
+    let speedup = |i: fn(&(Duration, Duration)) -> Duration| {
+        i(&best[0]).as_secs_f64() / i(&best[1]).as_secs_f64()
+    };
+    println!(
+        "speedup jobs 4 over jobs 1: plain {:.2}x, TenantMigrator {:.2}x",
+        speedup(|b| b.0),
+        speedup(|b| b.1)
+    );
+}
+
+fn main() {
+    let args = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        println!("CPUs: {}", sea_orm_tenant_migration::default_jobs());
+        compare("SQLite", args.tenants, args.repeat, TestDatabases::sqlite).await;
+        if TestDatabases::postgres().is_some() {
+            compare("PostgreSQL", args.pg_tenants, args.repeat, || {
+                TestDatabases::postgres().expect("TEST_POSTGRES_URL is set")
+            })
+            .await;
+        }
+    });
+}

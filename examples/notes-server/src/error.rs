@@ -22,9 +22,6 @@ pub enum NotesError {
     /// No note has this id (in the current tenant's database).
     #[error("note {0} not found")]
     NoteNotFound(i32),
-    /// The request could not be parsed or failed validation (body, id, query).
-    #[error("{0}")]
-    InvalidRequest(String),
     /// The tenant router refused the request (unknown tenant, database not openable...).
     #[error(transparent)]
     Routing(TenantRejection),
@@ -77,7 +74,6 @@ impl NotesError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NoteNotFound(_) => StatusCode::NOT_FOUND,
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Routing(rejection) => rejection.status(),
             Self::Unavailable { .. } | Self::SchemaMissing { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -88,8 +84,10 @@ impl NotesError {
 }
 
 /// The error answers of the notes operations, as documented in the OpenAPI spec.
+///
+/// Requests that fail to parse (body, id, query) never reach a handler: poem-openapi
+/// rejects them, and the app's error catcher answers them 400 with this body.
 #[derive(Debug, ApiResponse)]
-#[oai(bad_request_handler = "bad_request")]
 pub enum ErrorResponse {
     /// Invalid tenant, body, id or query parameter.
     #[oai(status = 400)]
@@ -103,12 +101,6 @@ pub enum ErrorResponse {
     /// The tenant's database is unavailable or not migrated.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
-}
-
-fn bad_request(err: poem::Error) -> ErrorResponse {
-    ErrorResponse::BadRequest(Json(ErrorBody {
-        error: err.to_string(),
-    }))
 }
 
 impl From<NotesError> for ErrorResponse {

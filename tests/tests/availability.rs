@@ -1,6 +1,7 @@
-//! Unavailable tenant databases: a tenant that fails to migrate at start-up, or
-//! whose database becomes unavailable while the server runs, answers 503 while
-//! the others keep answering 200; it recovers when the database is back.
+//! Unavailable tenant databases (SQLite, PostgreSQL, MariaDB): a tenant that
+//! fails to migrate at start-up, or whose database becomes unavailable while the
+//! server runs, answers 503 while the others keep answering 200; it recovers
+//! when the database is back.
 
 mod common;
 
@@ -234,4 +235,127 @@ async fn postgres_tenant_whose_database_refuses_connections_answers_503_then_rec
     assert_eq!(bodies, ["before", "after"]);
     server.terminate().await;
     pg.cleanup().await;
+}
+
+/// `url` with its user and password replaced.
+fn with_credentials(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// Drops a MariaDB account when the test ends, even by a panic.
+struct DropUser {
+    admin_url: String,
+    user: String,
+}
+
+impl Drop for DropUser {
+    fn drop(&mut self) {
+        let (url, sql) = (
+            self.admin_url.clone(),
+            format!("DROP USER IF EXISTS '{}'@'%'", self.user),
+        );
+        // Own runtime on a thread: this may run inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async move {
+                    if let Ok(admin) = sea_orm_tenant::sea_orm::Database::connect(url).await {
+                        let _ = admin.execute_unprepared(&sql).await;
+                        let _ = admin.close().await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_tenant_whose_account_is_locked_answers_503_then_recovers() {
+    let Some(mut my) = TestDatabases::mysql() else {
+        return;
+    };
+    let options = ["acquire_timeout = \"1s\"", "connect_timeout = \"1s\""];
+    let ma = my.create("ma").await;
+    let mb = my.create("mb").await;
+    let database = my.database_name("ma");
+    let user = format!("{}_u", my.prefix());
+    let admin = my.admin().await;
+    let _drop_user = DropUser {
+        admin_url: std::env::var(sea_orm_tenant::testing::MYSQL_VAR)
+            .expect("set when mysql() is Some"),
+        user: user.clone(),
+    };
+    for sql in [
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'e2e-pw'"),
+        format!("GRANT ALL ON `{database}`.* TO '{user}'@'%'"),
+    ] {
+        admin.execute_unprepared(&sql).await.expect(&sql);
+    }
+    let toml = TenantsToml::new()
+        .tenant_with("ma", &with_credentials(&ma, &user, "e2e-pw"), &options)
+        .tenant_with("mb", &mb, &options);
+    let dir = config_dir();
+    let server = NotesServer::start(&toml.write_to(dir.path()), &[]).await;
+    for tenant in ["ma", "mb"] {
+        assert_eq!(
+            server
+                .post_note(tenant, "before")
+                .await
+                .expect("post")
+                .status,
+            201
+        );
+    }
+
+    admin
+        .execute_unprepared(&format!("ALTER USER '{user}'@'%' ACCOUNT LOCK"))
+        .await
+        .expect("lock the account");
+    let sessions = admin
+        .query_all_raw(sea_orm_tenant::sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            format!("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = '{user}'"),
+        ))
+        .await
+        .expect("list the account's sessions");
+    for row in sessions {
+        let id: i64 = row.try_get("", "id").expect("session id");
+        admin.execute_unprepared(&format!("KILL {id}")).await.ok();
+    }
+
+    until_status(&server, "ma", 503, Duration::from_secs(15)).await;
+    assert_eq!(
+        server.post_note("ma", "during").await.expect("post").status,
+        503
+    );
+    assert_eq!(server.list_notes("mb").await.len(), 1);
+    assert_eq!(
+        server.post_note("mb", "during").await.expect("post").status,
+        201
+    );
+
+    admin
+        .execute_unprepared(&format!("ALTER USER '{user}'@'%' ACCOUNT UNLOCK"))
+        .await
+        .expect("unlock the account");
+    until_status(&server, "ma", 200, Duration::from_secs(15)).await;
+    assert_eq!(
+        server.post_note("ma", "after").await.expect("post").status,
+        201
+    );
+    let bodies: Vec<String> = read_direct(&my, "ma")
+        .await
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(bodies, ["before", "after"]);
+    let output = server.terminate().await;
+    assert!(!output.contains("e2e-pw"), "the password was logged");
+    admin.close().await.ok();
+    my.cleanup().await;
 }

@@ -665,7 +665,10 @@ impl Inner {
         if let Some(conn) = tenant.try_lease(self.now()) {
             return Ok(conn);
         }
-        self.open_single_flight(tenant).await
+        // Boxed: opening nests sqlx's connect future (about 8 kB). Inline, every
+        // lease future (one per routed query) would carry and move it even when
+        // the pool is already open, and its type depth would add up with callers'.
+        Box::pin(self.open_single_flight(tenant)).await
     }
 
     async fn open_single_flight(

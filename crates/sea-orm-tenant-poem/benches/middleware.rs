@@ -40,7 +40,9 @@ fn tenant_app(store: TenantConnections) -> impl Endpoint + 'static {
 }
 
 async fn call(ep: &impl Endpoint) {
-    let resp = ep.get_response(Request::builder().uri_str(URI).finish()).await;
+    let resp = ep
+        .get_response(Request::builder().uri_str(URI).finish())
+        .await;
     assert!(resp.status().is_success());
     let body = resp.into_body().into_bytes().await.unwrap();
     assert_eq!(&body[..], b"hello");
@@ -102,7 +104,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -124,7 +129,9 @@ fn main() {
         .measurement_time(Duration::from_secs(5));
     let mut group = criterion.benchmark_group("poem_in_process");
     group.bench_function("plain", |b| b.to_async(&rt).iter(|| call(&plain)));
-    group.bench_function("tenant_middleware", |b| b.to_async(&rt).iter(|| call(&tenant)));
+    group.bench_function("tenant_middleware", |b| {
+        b.to_async(&rt).iter(|| call(&tenant))
+    });
     group.finish();
 
     // In-process ratio from alternating rounds, same run.

@@ -52,7 +52,9 @@ pub enum TenantRejection {
         reason: KeyError,
     },
     /// Two sources gave different tenant names.
-    #[error("tenant sources disagree: {first_from} gives {first:?}, {second_from} gives {second:?}")]
+    #[error(
+        "tenant sources disagree: {first_from} gives {first:?}, {second_from} gives {second:?}"
+    )]
     Conflict {
         /// The first source that gave a name.
         first_from: String,
@@ -87,7 +89,9 @@ pub enum TenantRejection {
     /// The handler tried to use another tenant than the request's
     /// (`with_tenant` for a different tenant inside the request): refused as a
     /// cross-tenant access attempt.
-    #[error("cross-tenant access refused: this request belongs to tenant {current}, not {requested}")]
+    #[error(
+        "cross-tenant access refused: this request belongs to tenant {current}, not {requested}"
+    )]
     Switch {
         /// The request's tenant.
         current: TenantKey,
@@ -261,10 +265,7 @@ mod tests {
                 },
                 400,
             ),
-            (
-                TenantRejection::malformed("x", KeyError::Empty),
-                400,
-            ),
+            (TenantRejection::malformed("x", KeyError::Empty), 400),
             (TenantRejection::conflict("a", "b", "c", "d"), 400),
             (TenantRejection::Unknown(acme.clone()), 404),
             (
@@ -274,7 +275,12 @@ mod tests {
                 },
                 503,
             ),
-            (TenantRejection::Busy { tenant: acme.clone() }, 503),
+            (
+                TenantRejection::Busy {
+                    tenant: acme.clone(),
+                },
+                503,
+            ),
             (TenantRejection::Closed, 503),
             (
                 TenantRejection::Switch {
@@ -304,7 +310,8 @@ mod tests {
     #[test]
     fn conflict_quotes_at_most_64_characters() {
         let long = "x".repeat(1000);
-        let TenantRejection::Conflict { first, .. } = TenantRejection::conflict("a", &long, "b", "c")
+        let TenantRejection::Conflict { first, .. } =
+            TenantRejection::conflict("a", &long, "b", "c")
         else {
             unreachable!()
         };

@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use sea_orm_tenant::{TenantConnections, TenantContext, TenantError};
 use tracing::Instrument;
@@ -32,7 +31,7 @@ struct Config {
 /// For every request that is not [exempt](Self::exempt):
 ///
 /// 1. the [`Resolver`] finds the tenant name (missing: 400; sources disagree: 400);
-/// 2. the name is validated as a [`TenantKey`] (malformed: 400) and looked up
+/// 2. the name is validated as a [`TenantKey`](sea_orm_tenant::TenantKey) (malformed: 400) and looked up
 ///    (not registered: 404);
 /// 3. the tenant's pool is opened now, so an unreachable database is a 503 with
 ///    `Retry-After` before the handler runs; the lease is held until the
@@ -176,12 +175,18 @@ impl<E: Endpoint> Endpoint for TenantEndpoint<E> {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
         let span = tracing::info_span!("tenant_request", tenant = tracing::field::Empty);
-        self.call_in_tenant(req, span.clone()).instrument(span).await
+        self.call_in_tenant(req, span.clone())
+            .instrument(span)
+            .await
     }
 }
 
 impl<E: Endpoint> TenantEndpoint<E> {
-    async fn call_in_tenant(&self, mut req: Request, span: tracing::Span) -> poem::Result<Response> {
+    async fn call_in_tenant(
+        &self,
+        mut req: Request,
+        span: tracing::Span,
+    ) -> poem::Result<Response> {
         let config = &*self.config;
         let found = match config.resolver.resolve(&req, config.conflict).await {
             Ok(Some(found)) => found,
@@ -195,11 +200,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
         };
         // The lease validates the name, checks it is registered and opens the
         // pool now: an unavailable database answers 503 before the handler runs.
-        // Boxed, like the inner call below: opening a pool nests sqlx's whole
-        // connect future, deep enough to push applications over rustc's layout
-        // query depth limit (128) once combined with their own futures.
-        let lease: BoxFuture<'_, _> = Box::pin(config.store.connection(&found.name));
-        let lease = match lease.await {
+        let lease = match config.store.connection(&found.name).await {
             Ok(lease) => lease,
             Err(TenantError::InvalidKey(reason)) => {
                 return Err(config.reject(TenantRejection::malformed(&found.from, reason)));
@@ -215,15 +216,11 @@ impl<E: Endpoint> TenantEndpoint<E> {
         req.extensions_mut()
             .insert(CurrentTenant::new(key.clone(), db.clone()));
         req.extensions_mut().insert(db);
-        // Boxed: the inner endpoint's future type is erased here, so the
-        // nesting of async types does not add up with the application's.
-        let inner: BoxFuture<'_, poem::Result<Response>> = Box::pin(async move {
-            self.inner.call(req).await.map(IntoResponse::into_response)
-        });
+        let inner = &self.inner;
         config
             .store
             .with_tenant(key.as_str(), async move {
-                let resp = inner.await?;
+                let resp = inner.call(req).await?.into_response();
                 Ok(match TenantContext::current() {
                     Some(context) => {
                         let (parts, body) = resp.into_parts();
@@ -245,7 +242,10 @@ impl Config {
         if self.exempt_paths.is_empty() && self.exempt_prefixes.is_empty() {
             return false;
         }
-        let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
         self.exempt_paths.iter().any(|p| p == path)
             || self.exempt_prefixes.iter().any(|prefix| {
                 prefix == "/"
@@ -256,7 +256,10 @@ impl Config {
     }
 
     fn reject_store(&self, err: TenantError) -> poem::Error {
-        if matches!(err, TenantError::Unavailable { .. } | TenantError::PoolLimit { .. }) {
+        if matches!(
+            err,
+            TenantError::Unavailable { .. } | TenantError::PoolLimit { .. }
+        ) {
             tracing::warn!(error = %err, "tenant database unavailable");
         }
         self.reject(TenantRejection::from(err))

@@ -6,9 +6,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use poem::Request;
 use poem::http::uri::{Authority, PathAndQuery};
 use poem::http::{HeaderName, Uri, header};
-use poem::Request;
 
 use crate::error::TenantRejection;
 
@@ -100,8 +100,8 @@ impl Resolver {
     /// invalid route in poem).
     pub fn header(name: impl AsRef<str>) -> Self {
         let name = name.as_ref();
-        let header = HeaderName::from_str(name)
-            .unwrap_or_else(|_| panic!("invalid header name {name:?}"));
+        let header =
+            HeaderName::from_str(name).unwrap_or_else(|_| panic!("invalid header name {name:?}"));
         Self::one(Source::Header(header, Arc::from(name)))
     }
 
@@ -115,10 +115,7 @@ impl Resolver {
     /// a deeper subdomain (`a.b.example.com`) gives `a.b`, which is malformed (400).
     /// `X-Forwarded-Host` is not read: put a proxy-aware custom resolver first if needed.
     pub fn subdomain(base_domain: impl AsRef<str>) -> Self {
-        let base = base_domain
-            .as_ref()
-            .trim_matches('.')
-            .to_ascii_lowercase();
+        let base = base_domain.as_ref().trim_matches('.').to_ascii_lowercase();
         Self::one(Source::Subdomain(Arc::from(base)))
     }
 
@@ -184,9 +181,8 @@ impl Resolver {
         F: Fn(&Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = poem::Result<Option<String>>> + Send + 'static,
     {
-        let f: Arc<AsyncFn> = Arc::new(move |req: &Request| -> BoxFuture<'static, _> {
-            Box::pin(f(req))
-        });
+        let f: Arc<AsyncFn> =
+            Arc::new(move |req: &Request| -> BoxFuture<'static, _> { Box::pin(f(req)) });
         Self::one(Source::Async(Arc::from(description.into()), f))
     }
 
@@ -247,9 +243,7 @@ impl fmt::Display for Resolver {
 
 impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Resolver")
-            .field(&self.to_string())
-            .finish()
+        f.debug_tuple("Resolver").field(&self.to_string()).finish()
     }
 }
 
@@ -297,12 +291,12 @@ impl Source {
             Source::Query(param) => query_value(req, param, from).map(|v| v.map(found)),
             Source::Header(name, _) => header_value(req, name, from).map(|v| v.map(found)),
             Source::Subdomain(base) => Ok(subdomain(req, base).map(found)),
-            Source::PathSegment(prefix) => Ok(path_segment(req.uri(), prefix).map(|(name, uri)| {
-                Found {
+            Source::PathSegment(prefix) => {
+                Ok(path_segment(req.uri(), prefix).map(|(name, uri)| Found {
                     rewrite: Some(uri),
                     ..found(name)
-                }
-            })),
+                }))
+            }
             Source::Sync(_, f) => Ok(f(req).map(found)),
             Source::Async(_, f) => f(req).await.map(|v| v.map(found)).map_err(Rejected::Custom),
         }
@@ -338,11 +332,7 @@ fn query_value(req: &Request, param: &str, from: &str) -> Result<Option<String>,
     )
 }
 
-fn header_value(
-    req: &Request,
-    name: &HeaderName,
-    from: &str,
-) -> Result<Option<String>, Rejected> {
+fn header_value(req: &Request, name: &HeaderName, from: &str) -> Result<Option<String>, Rejected> {
     agree(
         req.headers()
             .get_all(name)
@@ -406,10 +396,16 @@ mod tests {
 
     #[test]
     fn path_segment_is_removed() {
-        assert_eq!(split("/acme/notes/1", ""), Some(("acme".into(), "/notes/1".into())));
+        assert_eq!(
+            split("/acme/notes/1", ""),
+            Some(("acme".into(), "/notes/1".into()))
+        );
         assert_eq!(split("/acme", ""), Some(("acme".into(), "/".into())));
         assert_eq!(split("/acme/", ""), Some(("acme".into(), "/".into())));
-        assert_eq!(split("/acme/notes?x=1", ""), Some(("acme".into(), "/notes?x=1".into())));
+        assert_eq!(
+            split("/acme/notes?x=1", ""),
+            Some(("acme".into(), "/notes?x=1".into()))
+        );
         assert_eq!(split("/", ""), None);
         assert_eq!(split("//notes", ""), None);
     }
@@ -420,7 +416,10 @@ mod tests {
             split("/api/acme/notes", "/api"),
             Some(("acme".into(), "/api/notes".into()))
         );
-        assert_eq!(split("/api/acme", "/api"), Some(("acme".into(), "/api/".into())));
+        assert_eq!(
+            split("/api/acme", "/api"),
+            Some(("acme".into(), "/api/".into()))
+        );
         assert_eq!(split("/apix/acme", "/api"), None);
         assert_eq!(split("/api", "/api"), None);
         assert_eq!(split("/other/acme", "/api"), None);

@@ -36,7 +36,9 @@ pub type InTenant<Fut> = Either<Scoped<Fut>, Fut>;
 /// Wraps a one-shot callback so that its future runs with the tenant that is
 /// current *now* (call it in the handler). Without a current tenant the callback
 /// runs as is, and its routed queries fail with `NoTenant`.
-pub fn in_current_tenant<A, F, Fut>(callback: F) -> impl FnOnce(A) -> InTenant<Fut> + Send + Sync + 'static
+pub fn in_current_tenant<A, F, Fut>(
+    callback: F,
+) -> impl FnOnce(A) -> InTenant<Fut> + Send + Sync + 'static
 where
     F: FnOnce(A) -> Fut + Send + Sync + 'static,
     Fut: Future,

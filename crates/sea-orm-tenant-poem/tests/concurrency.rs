@@ -32,9 +32,13 @@ async fn add_note(tenant: CurrentTenant, Query(note): Query<NewNote>) -> poem::R
         sea_orm_tenant::sea_orm::DbBackend::Postgres => "INSERT INTO note (body) VALUES ($1)",
         _ => "INSERT INTO note (body) VALUES (?)",
     };
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, [Value::from(note.body)]))
-        .await
-        .into_poem()?;
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [Value::from(note.body)],
+    ))
+    .await
+    .into_poem()?;
     Ok(tenant.to_string())
 }
 
@@ -42,7 +46,10 @@ async fn two_tenants_never_cross(mut dbs: TestDatabases) {
     let store = store_with(&mut dbs, &TENANTS).await;
     let app = Route::new()
         .at("/notes", post(add_note))
-        .with(TenantMiddleware::new(store.clone(), Resolver::header("X-Tenant")));
+        .with(TenantMiddleware::new(
+            store.clone(),
+            Resolver::header("X-Tenant"),
+        ));
     let cli = Arc::new(TestClient::new(app));
 
     let mut tasks = Vec::with_capacity(REQUESTS_PER_TENANT * TENANTS.len());

@@ -67,16 +67,43 @@ async fn operations_run_in_the_tenant_and_the_spec_is_exempt() {
         .nest("/api", service)
         .nest("/spec.json", spec)
         .with(
-            TenantMiddleware::new(store, Resolver::header("X-Tenant").or(Resolver::query("tenant")))
-                .exempt("/spec.json"),
+            TenantMiddleware::new(
+                store,
+                Resolver::header("X-Tenant").or(Resolver::query("tenant")),
+            )
+            .exempt("/spec.json"),
         );
     let cli = TestClient::new(app);
-    cli.get("/api/by-header").header("X-Tenant", "globex").send().await.assert_text("globex-seed").await;
-    cli.get("/api/by-query?tenant=acme").send().await.assert_text("acme-seed").await;
-    cli.get("/api/plain?tenant=acme").send().await.assert_text("acme").await;
-    cli.get("/api/by-header").send().await.assert_status(StatusCode::BAD_REQUEST);
+    cli.get("/api/by-header")
+        .header("X-Tenant", "globex")
+        .send()
+        .await
+        .assert_text("globex-seed")
+        .await;
+    cli.get("/api/by-query?tenant=acme")
+        .send()
+        .await
+        .assert_text("acme-seed")
+        .await;
+    cli.get("/api/plain?tenant=acme")
+        .send()
+        .await
+        .assert_text("acme")
+        .await;
+    cli.get("/api/by-header")
+        .send()
+        .await
+        .assert_status(StatusCode::BAD_REQUEST);
     let resp = cli.get("/spec.json").send().await;
     resp.assert_status_is_ok();
     resp.assert_content_type("application/json");
-    assert!(resp.json().await.value().object().get("openapi").string().starts_with("3."));
+    assert!(
+        resp.json()
+            .await
+            .value()
+            .object()
+            .get("openapi")
+            .string()
+            .starts_with("3.")
+    );
 }

@@ -40,8 +40,10 @@ async fn a_missing_tenant_is_400_naming_the_sources() {
     // An empty value is a malformed name, not a missing one.
     let resp = cli.get("/whoami?tenant=").send().await;
     resp.assert_status(StatusCode::BAD_REQUEST);
-    resp.assert_json(json!({"error": "malformed tenant name from query parameter tenant: tenant name is empty"}))
-        .await;
+    resp.assert_json(
+        json!({"error": "malformed tenant name from query parameter tenant: tenant name is empty"}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -51,13 +53,34 @@ async fn malformed_names_are_400_without_a_tenant_field_and_create_nothing() {
     let before = dbs.existing().await;
     let long = "a".repeat(64);
     let cases = [
-        ("Acme", "tenant name contains uppercase 'A' at position 0; use lowercase"),
-        ("../etc/passwd", "tenant name contains '.' at position 0; only a-z, 0-9, '_' and '-' are allowed"),
-        ("-acme", "tenant name must start with a letter or a digit, not '-'"),
-        ("acme;drop", "tenant name contains ';' at position 4; only a-z, 0-9, '_' and '-' are allowed"),
-        ("nul", "tenant name \"nul\" is reserved (a Windows device name)"),
-        ("acmé", "tenant name contains non-ASCII character 'é' at position 3"),
-        (long.as_str(), "tenant name is 64 characters long; at most 63 are allowed"),
+        (
+            "Acme",
+            "tenant name contains uppercase 'A' at position 0; use lowercase",
+        ),
+        (
+            "../etc/passwd",
+            "tenant name contains '.' at position 0; only a-z, 0-9, '_' and '-' are allowed",
+        ),
+        (
+            "-acme",
+            "tenant name must start with a letter or a digit, not '-'",
+        ),
+        (
+            "acme;drop",
+            "tenant name contains ';' at position 4; only a-z, 0-9, '_' and '-' are allowed",
+        ),
+        (
+            "nul",
+            "tenant name \"nul\" is reserved (a Windows device name)",
+        ),
+        (
+            "acmé",
+            "tenant name contains non-ASCII character 'é' at position 3",
+        ),
+        (
+            long.as_str(),
+            "tenant name is 64 characters long; at most 63 are allowed",
+        ),
     ];
     for (name, reason) in cases {
         let resp = cli.get("/whoami").query("tenant", &name).send().await;
@@ -70,7 +93,10 @@ async fn malformed_names_are_400_without_a_tenant_field_and_create_nothing() {
     // A header value that is not UTF-8 is malformed too, never a 500.
     let resp = cli
         .get("/whoami")
-        .header("X-Tenant", poem::http::HeaderValue::from_bytes(b"ac\xffme").unwrap())
+        .header(
+            "X-Tenant",
+            poem::http::HeaderValue::from_bytes(b"ac\xffme").unwrap(),
+        )
         .send()
         .await;
     resp.assert_status(StatusCode::BAD_REQUEST);
@@ -82,9 +108,14 @@ async fn an_unknown_tenant_is_404_with_the_tenant_and_creates_nothing() {
     let mut dbs = TestDatabases::sqlite();
     let cli = TestClient::new(app(store_with(&mut dbs, &["acme"]).await));
     let before = dbs.existing().await;
-    let resp = cli.get("/whoami").header("X-Tenant", "initech").send().await;
+    let resp = cli
+        .get("/whoami")
+        .header("X-Tenant", "initech")
+        .send()
+        .await;
     resp.assert_status(StatusCode::NOT_FOUND);
-    resp.assert_json(json!({"error": "unknown tenant initech", "tenant": "initech"})).await;
+    resp.assert_json(json!({"error": "unknown tenant initech", "tenant": "initech"}))
+        .await;
     assert_eq!(dbs.existing().await, before);
 }
 
@@ -109,7 +140,12 @@ async fn unavailable_next_to_healthy(mut dbs: TestDatabases, unavailable_url: St
             "tenant": "broken"
         }))
         .await;
-        cli.get("/whoami").header("X-Tenant", "acme").send().await.assert_text("acme acme-seed").await;
+        cli.get("/whoami")
+            .header("X-Tenant", "acme")
+            .send()
+            .await
+            .assert_text("acme acme-seed")
+            .await;
     }
     dbs.cleanup().await;
 }
@@ -141,7 +177,10 @@ async fn rejection_bodies_can_be_replaced_and_503s_keep_retry_after() {
     healthy
         .add_tenant(
             "broken",
-            TenantConfig::new(format!("sqlite://{}/nope/x.db?mode=rwc", dbs.dir().display())),
+            TenantConfig::new(format!(
+                "sqlite://{}/nope/x.db?mode=rwc",
+                dbs.dir().display()
+            )),
         )
         .unwrap();
     let app = Route::new().at("/whoami", get(whoami)).with(
@@ -158,41 +197,62 @@ async fn rejection_bodies_can_be_replaced_and_503s_keep_retry_after() {
                 Response::builder()
                     .status(rejection.status())
                     .content_type("text/plain")
-                    .body(format!("custom {code} {:?}", rejection.tenant().map(|t| t.as_str())))
+                    .body(format!(
+                        "custom {code} {:?}",
+                        rejection.tenant().map(|t| t.as_str())
+                    ))
             }),
     );
     let cli = TestClient::new(app);
     let resp = cli.get("/whoami").send().await;
     resp.assert_status(StatusCode::BAD_REQUEST);
     resp.assert_text("custom missing None").await;
-    cli.get("/whoami?tenant=A").send().await.assert_text("custom malformed None").await;
+    cli.get("/whoami?tenant=A")
+        .send()
+        .await
+        .assert_text("custom malformed None")
+        .await;
     let resp = cli.get("/whoami?tenant=zz").send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
     resp.assert_text("custom unknown Some(\"zz\")").await;
     let resp = cli.get("/whoami?tenant=broken").send().await;
     resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     resp.assert_header("retry-after", "30");
-    resp.assert_text("custom unavailable Some(\"broken\")").await;
-    cli.get("/whoami?tenant=acme").send().await.assert_text("acme acme-seed").await;
+    resp.assert_text("custom unavailable Some(\"broken\")")
+        .await;
+    cli.get("/whoami?tenant=acme")
+        .send()
+        .await
+        .assert_text("acme acme-seed")
+        .await;
 }
 
 #[tokio::test]
 async fn outer_middlewares_see_the_rejection_as_error_data() {
     let mut dbs = TestDatabases::sqlite();
-    let app = app(store_with(&mut dbs, &["acme"]).await).catch_all_error(|err: poem::Error| async move {
-        let status = err
-            .data::<TenantRejection>()
-            .map(|r| r.status().as_u16().to_string())
-            .unwrap_or_default();
-        format!("outer saw {status}").into_response()
-    });
+    let app =
+        app(store_with(&mut dbs, &["acme"]).await).catch_all_error(|err: poem::Error| async move {
+            let status = err
+                .data::<TenantRejection>()
+                .map(|r| r.status().as_u16().to_string())
+                .unwrap_or_default();
+            format!("outer saw {status}").into_response()
+        });
     let cli = TestClient::new(app);
-    cli.get("/whoami?tenant=nobody").send().await.assert_text("outer saw 404").await;
+    cli.get("/whoami?tenant=nobody")
+        .send()
+        .await
+        .assert_text("outer saw 404")
+        .await;
 }
 
 #[handler]
 fn health(tenant: Option<CurrentTenant>) -> String {
-    format!("ok {:?} {:?}", tenant.map(|t| t.to_string()), current_tenant())
+    format!(
+        "ok {:?} {:?}",
+        tenant.map(|t| t.to_string()),
+        current_tenant()
+    )
 }
 
 #[handler]
@@ -227,7 +287,8 @@ async fn exempt_paths_and_prefixes_run_with_no_tenant() {
     // `/docsx` is not under `/docs`: the path resolver reads `docsx` as the tenant.
     let resp = cli.get("/docsx").send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
-    resp.assert_json(json!({"error": "unknown tenant docsx", "tenant": "docsx"})).await;
+    resp.assert_json(json!({"error": "unknown tenant docsx", "tenant": "docsx"}))
+        .await;
     // Extracting the tenant on an exempt route is a wiring bug: 500, said plainly.
     let resp = cli.get("/exempt-but-needs-tenant").send().await;
     resp.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
@@ -235,4 +296,71 @@ async fn exempt_paths_and_prefixes_run_with_no_tenant() {
         "error": "no tenant is current on this route (exempt or not behind TenantMiddleware)"
     }))
     .await;
+}
+
+#[handler]
+fn held_open(tenant: CurrentTenant) -> poem::Body {
+    // A body that never ends: the response keeps the tenant's lease while unread.
+    let _ = tenant;
+    poem::Body::from_bytes_stream(futures_util::stream::pending::<
+        Result<bytes::Bytes, std::io::Error>,
+    >())
+}
+
+#[tokio::test]
+async fn a_busy_store_is_503_until_the_streaming_response_releases_its_pool() {
+    let mut dbs = TestDatabases::sqlite();
+    let seeded = store_with(&mut dbs, &["acme", "globex"]).await;
+    let mut builder =
+        TenantConnections::builder()
+            .max_open_pools(1)
+            .defaults(sea_orm_tenant::PoolOptions {
+                acquire_timeout: Some(Duration::from_millis(200)),
+                ..pool()
+            });
+    for tenant in ["acme", "globex"] {
+        builder = builder.tenant(tenant, seeded.tenant_config(tenant).unwrap().url());
+    }
+    let app = Route::new()
+        .at("/whoami", get(whoami))
+        .at("/held", get(held_open))
+        .with(TenantMiddleware::new(builder.build().unwrap(), resolver()));
+    let cli = TestClient::new(app);
+
+    // acme's only pool is leased by a response whose body is still unread.
+    let held = cli.get("/held?tenant=acme").send().await;
+    held.assert_status_is_ok();
+    let resp = cli.get("/whoami?tenant=globex").send().await;
+    resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    resp.assert_header("retry-after", "5");
+    resp.assert_json(json!({
+        "error": "too many tenant databases are busy; retry later (tenant globex)",
+        "tenant": "globex"
+    }))
+    .await;
+    // Dropping the response ends the lease; acme's idle pool is evicted for globex.
+    drop(held);
+    cli.get("/whoami?tenant=globex")
+        .send()
+        .await
+        .assert_text("globex globex-seed")
+        .await;
+}
+
+#[tokio::test]
+async fn a_closed_store_is_503() {
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_with(&mut dbs, &["acme"]).await;
+    let cli = TestClient::new(app(store.clone()));
+    cli.get("/whoami?tenant=acme")
+        .send()
+        .await
+        .assert_text("acme acme-seed")
+        .await;
+    store.close().await;
+    let resp = cli.get("/whoami?tenant=acme").send().await;
+    resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    resp.assert_header("retry-after", "5");
+    resp.assert_json(json!({"error": "the tenant store is closed"}))
+        .await;
 }

@@ -36,7 +36,9 @@ fn sse(tenant: CurrentTenant) -> SSE {
     SSE::new(stream::iter(0..3).then(move |i| {
         let tenant = tenant.clone();
         async move {
-            let seed = seed_of(&tenant).await.unwrap_or_else(|e| format!("error: {e}"));
+            let seed = seed_of(&tenant)
+                .await
+                .unwrap_or_else(|e| format!("error: {e}"));
             Event::message(format!("{i}:{seed}"))
         }
     }))
@@ -47,7 +49,10 @@ fn sse(tenant: CurrentTenant) -> SSE {
 async fn spawned(tenant: CurrentTenant) -> poem::Result<String> {
     let task = sea_orm_tenant::spawn(async move {
         let seed = seed_of(&tenant).await?;
-        Ok::<_, poem::Error>(format!("{:?} {seed}", current_tenant().map(|t| t.to_string())))
+        Ok::<_, poem::Error>(format!(
+            "{:?} {seed}",
+            current_tenant().map(|t| t.to_string())
+        ))
     });
     task.await.map_err(poem::error::InternalServerError)?
 }
@@ -55,7 +60,11 @@ async fn spawned(tenant: CurrentTenant) -> poem::Result<String> {
 /// Tries to reach another tenant's database from inside this request.
 #[handler]
 async fn switch(tenant: CurrentTenant) -> poem::Result<String> {
-    let other = if tenant.as_str() == "acme" { "globex" } else { "acme" };
+    let other = if tenant.as_str() == "acme" {
+        "globex"
+    } else {
+        "acme"
+    };
     let store = tenant.store().clone();
     let seed = store
         .with_tenant(other, async { seed_of(&tenant).await })
@@ -91,7 +100,9 @@ async fn a_streamed_body_reads_the_tenant_database_on_every_chunk() {
     for tenant in ["acme", "globex"] {
         let resp = cli.get("/stream").query("tenant", &tenant).send().await;
         resp.assert_status_is_ok();
-        let expected: String = (0..5).map(|i| format!("{i}:{tenant}:{tenant}-seed\n")).collect();
+        let expected: String = (0..5)
+            .map(|i| format!("{i}:{tenant}:{tenant}-seed\n"))
+            .collect();
         resp.assert_text(expected).await;
     }
 }
@@ -121,8 +132,16 @@ async fn sse_events_read_the_tenant_database_on_every_event() {
 async fn a_task_started_with_the_core_spawn_sees_the_tenant() {
     let mut dbs = TestDatabases::sqlite();
     let cli = TestClient::new(app(store_with(&mut dbs, &["acme", "globex"]).await));
-    cli.get("/spawned?tenant=globex").send().await.assert_text("Some(\"globex\") globex-seed").await;
-    cli.get("/spawned?tenant=acme").send().await.assert_text("Some(\"acme\") acme-seed").await;
+    cli.get("/spawned?tenant=globex")
+        .send()
+        .await
+        .assert_text("Some(\"globex\") globex-seed")
+        .await;
+    cli.get("/spawned?tenant=acme")
+        .send()
+        .await
+        .assert_text("Some(\"acme\") acme-seed")
+        .await;
 }
 
 #[tokio::test]
@@ -136,5 +155,9 @@ async fn with_tenant_for_another_tenant_inside_a_handler_is_403() {
         "tenant": "acme"
     }))
     .await;
-    cli.get("/reenter?tenant=globex").send().await.assert_text("globex-seed").await;
+    cli.get("/reenter?tenant=globex")
+        .send()
+        .await
+        .assert_text("globex-seed")
+        .await;
 }

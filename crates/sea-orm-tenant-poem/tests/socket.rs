@@ -29,7 +29,9 @@ fn chunks(tenant: CurrentTenant) -> Body {
 fn ws(ws: WebSocket, tenant: CurrentTenant) -> impl IntoResponse {
     ws.on_upgrade_in_tenant(move |mut socket| async move {
         while let Some(Ok(Message::Text(text))) = socket.next().await {
-            let seed = seed_of(&tenant).await.unwrap_or_else(|e| format!("error: {e}"));
+            let seed = seed_of(&tenant)
+                .await
+                .unwrap_or_else(|e| format!("error: {e}"));
             let current = sea_orm_tenant::current_tenant().map(|t| t.to_string());
             let reply = format!("{text} {current:?} {seed}");
             if socket.send(Message::Text(reply)).await.is_err() {
@@ -47,7 +49,10 @@ async fn over_a_real_socket() {
         .at("/whoami", get(whoami))
         .at("/chunks", get(chunks))
         .at("/ws", get(ws))
-        .with(TenantMiddleware::new(store, Resolver::header("X-Tenant").or(Resolver::query("tenant"))));
+        .with(TenantMiddleware::new(
+            store,
+            Resolver::header("X-Tenant").or(Resolver::query("tenant")),
+        ));
     let addr = serve(app).await;
 
     // A body of known length keeps its Content-Length through the wrapper.
@@ -74,12 +79,15 @@ async fn over_a_real_socket() {
 
     // The WebSocket callback runs in a new task, inside the request's tenant.
     for tenant in ["globex", "acme"] {
-        let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?tenant={tenant}"))
-            .await
-            .expect("websocket handshake");
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws?tenant={tenant}"))
+                .await
+                .expect("websocket handshake");
         for n in 0..2 {
             socket
-                .send(tokio_tungstenite::tungstenite::Message::text(format!("ping{n}")))
+                .send(tokio_tungstenite::tungstenite::Message::text(format!(
+                    "ping{n}"
+                )))
                 .await
                 .unwrap();
             let reply = socket.next().await.unwrap().unwrap();

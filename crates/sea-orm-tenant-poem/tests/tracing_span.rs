@@ -40,7 +40,10 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if attrs.metadata().name() == "tenant_request" {
             self.spans.lock().unwrap().push("tenant_request".to_owned());
-            ctx.span(id).unwrap().extensions_mut().insert(TenantField(None));
+            ctx.span(id)
+                .unwrap()
+                .extensions_mut()
+                .insert(TenantField(None));
         }
     }
 
@@ -59,7 +62,11 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
             .event_scope(event)
             .into_iter()
             .flatten()
-            .find_map(|span| span.extensions().get::<TenantField>().and_then(|f| f.0.clone()))
+            .find_map(|span| {
+                span.extensions()
+                    .get::<TenantField>()
+                    .and_then(|f| f.0.clone())
+            })
             .unwrap_or_else(|| "none".to_owned());
         self.events.lock().unwrap().push(tenant);
     }
@@ -74,7 +81,8 @@ fn hello(tenant: CurrentTenant) -> String {
 #[tokio::test(flavor = "current_thread")]
 async fn each_request_gets_a_span_carrying_its_tenant() {
     let seen = Seen::default();
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
 
     let mut dbs = TestDatabases::sqlite();
     let store = store_with(&mut dbs, &["acme", "globex"]).await;
@@ -83,9 +91,20 @@ async fn each_request_gets_a_span_carrying_its_tenant() {
             .at("/hello", get(hello))
             .with(TenantMiddleware::new(store, Resolver::default())),
     );
-    cli.get("/hello?tenant=acme").send().await.assert_text("acme").await;
-    cli.get("/hello?tenant=globex").send().await.assert_text("globex").await;
-    cli.get("/hello?tenant=NOPE").send().await.assert_status(poem::http::StatusCode::BAD_REQUEST);
+    cli.get("/hello?tenant=acme")
+        .send()
+        .await
+        .assert_text("acme")
+        .await;
+    cli.get("/hello?tenant=globex")
+        .send()
+        .await
+        .assert_text("globex")
+        .await;
+    cli.get("/hello?tenant=NOPE")
+        .send()
+        .await
+        .assert_status(poem::http::StatusCode::BAD_REQUEST);
 
     assert_eq!(seen.spans.lock().unwrap().len(), 3);
     assert_eq!(*seen.events.lock().unwrap(), ["acme", "globex"]);

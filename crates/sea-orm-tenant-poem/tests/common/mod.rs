@@ -49,7 +49,10 @@ pub async fn store_with(dbs: &mut TestDatabases, tenants: &[&str]) -> TenantConn
 pub async fn bodies(conn: &impl ConnectionTrait) -> Vec<String> {
     let backend = conn.get_database_backend();
     let rows = conn
-        .query_all_raw(Statement::from_string(backend, "SELECT body FROM note ORDER BY body"))
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT body FROM note ORDER BY body",
+        ))
         .await
         .expect("select bodies");
     rows.iter()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use futures_util::{StreamExt, stream};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use poem::web::sse::{Event, SSE};
@@ -13,22 +13,14 @@ use sea_orm_tenant::{TenantConnections, current_tenant};
 use sea_orm_tenant_poem::{CurrentTenant, Resolver, TenantMiddleware, TenantResultExt};
 use serde_json::json;
 
-use common::{seed_of, store_with};
+use common::{seed_of, seed_stream, store_with};
 
 /// Five chunks; each one runs a real query through the router when it is polled.
 #[handler]
 fn stream_body(tenant: CurrentTenant) -> Body {
-    let chunks = stream::iter(0..5).then(move |i| {
-        let tenant = tenant.clone();
-        async move {
-            let seed = seed_of(&tenant)
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let current = current_tenant().map(|t| t.to_string()).unwrap_or_default();
-            Ok::<_, std::io::Error>(format!("{i}:{current}:{seed}\n"))
-        }
-    });
-    Body::from_bytes_stream(chunks)
+    Body::from_bytes_stream(
+        seed_stream(tenant, 5).map_ok(|(i, current, seed)| format!("{i}:{current}:{seed}\n")),
+    )
 }
 
 #[handler]

@@ -4,25 +4,17 @@
 
 mod common;
 
-use futures_util::{SinkExt, StreamExt, stream};
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use poem::web::websocket::{Message, WebSocket};
 use poem::{Body, EndpointExt, IntoResponse, Route, get, handler};
 use sea_orm_tenant::testing::TestDatabases;
 use sea_orm_tenant_poem::{CurrentTenant, Resolver, TenantMiddleware, TenantWebSocketExt};
 
-use common::{http_get, seed_of, serve, store_with, whoami};
+use common::{http_get, seed_of, seed_stream, serve, store_with, whoami};
 
 #[handler]
 fn chunks(tenant: CurrentTenant) -> Body {
-    Body::from_bytes_stream(stream::iter(0..3).then(move |i| {
-        let tenant = tenant.clone();
-        async move {
-            let seed = seed_of(&tenant)
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            Ok::<_, std::io::Error>(format!("{i}:{seed};"))
-        }
-    }))
+    Body::from_bytes_stream(seed_stream(tenant, 3).map_ok(|(i, _, seed)| format!("{i}:{seed};")))
 }
 
 #[handler]

@@ -128,3 +128,25 @@ pub async fn http_get(
     }
     (status, headers, frames)
 }
+
+/// `count` items, each read when polled: `(index, current tenant, seed row)`,
+/// the seed row queried through the router at that moment.
+pub fn seed_stream(
+    tenant: CurrentTenant,
+    count: usize,
+) -> impl futures_util::Stream<Item = Result<(usize, String, String), std::io::Error>> + Send + 'static
+{
+    use futures_util::StreamExt;
+    futures_util::stream::iter(0..count).then(move |i| {
+        let tenant = tenant.clone();
+        async move {
+            let seed = seed_of(&tenant)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let current = sea_orm_tenant::current_tenant()
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            Ok((i, current, seed))
+        }
+    })
+}

@@ -6,7 +6,7 @@
 //! With `TEST_POSTGRES_URL` set, does the same for N PostgreSQL databases (default 100).
 //!
 //! Each measurement migrates its own freshly created databases; creating them is
-//! not timed. The best of `--repeat` runs (default 2) is reported.
+//! not timed. The best of `--repeat` runs (default 3) is reported.
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ fn args() -> Args {
     let mut out = Args {
         tenants: 1000,
         pg_tenants: 100,
-        repeat: 2,
+        repeat: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -108,9 +108,22 @@ async fn compare(label: &str, n: usize, repeat: usize, fresh: impl Fn() -> TestD
     let mut best = Vec::new();
     for jobs in [1, 4] {
         let (mut plain, mut runner) = (Duration::MAX, Duration::MAX);
-        for _ in 0..repeat {
-            plain = plain.min(measure(fresh(), n, jobs, Way::Plain).await);
-            runner = runner.min(measure(fresh(), n, jobs, Way::Runner).await);
+        // Alternate which goes first, so drift in machine load favours neither.
+        for round in 0..repeat {
+            let order = if round % 2 == 0 {
+                [Way::Plain, Way::Runner]
+            } else {
+                [Way::Runner, Way::Plain]
+            };
+            for way in order {
+                let t = measure(fresh(), n, jobs, way).await;
+                let best = if way == Way::Plain {
+                    &mut plain
+                } else {
+                    &mut runner
+                };
+                *best = (*best).min(t);
+            }
         }
         let overhead = (runner.as_secs_f64() / plain.as_secs_f64() - 1.0) * 100.0;
         println!(

@@ -79,9 +79,11 @@
 //! "busy: another runner held the migration lock…". `status` takes no lock.
 //!
 //! * PostgreSQL: `pg_advisory_lock` (keyed by the current schema) on a dedicated
-//!   session, waited for with `lock_timeout`.
+//!   single-connection session opened from the tenant's URL, waited for with
+//!   `lock_timeout`; the migrations then run on that same session (one
+//!   connection per tenant, as a plain `Migrator::up` would use).
 //! * MySQL/MariaDB: `GET_LOCK` on a name derived from the database name, on a
-//!   dedicated session.
+//!   dedicated session that then runs the migrations.
 //! * SQLite: an exclusive `flock` on `<file>.migrate-lock` beside the database
 //!   (left in place afterwards). In-memory databases need no lock.
 //!

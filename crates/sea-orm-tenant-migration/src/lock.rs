@@ -9,8 +9,10 @@
 //!   with a runner that just opened it. In-memory SQLite needs no lock.
 //!
 //! Server locks are held on a dedicated single-connection session opened from
-//! the tenant's URL, separate from the tenant's pool (which runs the
-//! migrations), so the lock lives exactly as long as this value. If the runner
+//! the tenant's URL, and the migrations run on that same session: the lock
+//! lives exactly as long as the session, and a run costs one connection per
+//! tenant, like a plain `Migrator::up` (a second connection just for the lock
+//! doubled the cost of a PostgreSQL tenant in the benchmark). If the runner
 //! dies, the server drops the session and its lock; the kernel drops the `flock`.
 //!
 //! A runner that finds the lock taken waits up to the lock timeout, then reports
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use fs4::fs_std::FileExt;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
 use sea_orm_tenant::TenantConfig;
 
@@ -48,20 +50,39 @@ pub(crate) enum TenantLock {
 }
 
 impl TenantLock {
-    /// Takes the lock of the database `config` points at, waiting up to `wait`.
-    pub(crate) async fn acquire(
-        config: &TenantConfig,
-        backend: DbBackend,
+    /// Takes the lock file of a SQLite database, waiting up to `wait`
+    /// (nothing to lock for in-memory databases).
+    pub(crate) async fn sqlite(config: &TenantConfig, wait: Duration) -> Result<Self, LockError> {
+        match config.sqlite_path() {
+            Some(path) => lock_file(lock_path(path), wait).await.map(TenantLock::File),
+            None => Ok(TenantLock::None),
+        }
+    }
+
+    /// Takes the server lock on `session` (from [`open_session`]), waiting up to `wait`.
+    /// The session is closed if the lock cannot be taken.
+    pub(crate) async fn on_session(
+        session: DatabaseConnection,
         wait: Duration,
     ) -> Result<Self, LockError> {
-        match backend {
-            DbBackend::Sqlite => match config.sqlite_path() {
-                Some(path) => lock_file(lock_path(path), wait).await.map(TenantLock::File),
-                None => Ok(TenantLock::None),
-            },
-            _ => lock_session(config, backend, wait)
-                .await
-                .map(TenantLock::Session),
+        match lock_on_session(&session, wait).await {
+            Ok(true) => Ok(TenantLock::Session(session)),
+            Ok(false) => {
+                let _ = session.close().await;
+                Err(LockError::Busy(wait))
+            }
+            Err(e) => {
+                let _ = session.close().await;
+                Err(LockError::Session(e.to_string()))
+            }
+        }
+    }
+
+    /// The session holding a server lock.
+    pub(crate) fn session(&self) -> Option<&DatabaseConnection> {
+        match self {
+            TenantLock::Session(conn) => Some(conn),
+            _ => None,
         }
     }
 
@@ -73,8 +94,7 @@ impl TenantLock {
                 let _ = FileExt::unlock(&file);
             }
             TenantLock::Session(conn) => {
-                let backend = conn.get_database_backend();
-                let sql = match backend {
+                let sql = match conn.get_database_backend() {
                     DbBackend::Postgres => format!(
                         "SELECT pg_advisory_unlock({PG_LOCK_CLASS}, hashtext(COALESCE(current_schema(), '')))"
                     ),
@@ -120,64 +140,51 @@ async fn lock_file(path: PathBuf, wait: Duration) -> Result<File, LockError> {
     }
 }
 
-async fn lock_session(
-    config: &TenantConfig,
-    backend: DbBackend,
-    wait: Duration,
-) -> Result<DatabaseConnection, LockError> {
-    let scrub = |text: String| scrub_password(&text, config.url());
+/// Opens a dedicated single-connection session to the database of `config`.
+/// The error text has the URL's password masked.
+pub(crate) async fn open_session(config: &TenantConfig) -> Result<DatabaseConnection, String> {
     let mut opts = ConnectOptions::new(config.url().to_owned());
     opts.max_connections(1)
         .min_connections(0)
         .connect_timeout(config.pool.effective_connect_timeout())
-        .acquire_timeout(
-            config
-                .pool
-                .effective_acquire_timeout()
-                .max(wait + Duration::from_secs(5)),
-        )
+        .acquire_timeout(config.pool.effective_acquire_timeout())
         .idle_timeout(None::<Duration>)
         .max_lifetime(None::<Duration>)
         .sqlx_logging(false);
-    let conn = Database::connect(opts)
+    Database::connect(opts)
         .await
-        .map_err(|e| LockError::Session(scrub(e.to_string())))?;
-    let got = match backend {
+        .map_err(|e| scrub_password(&e.to_string(), config.url()))
+}
+
+/// Waits up to `wait` for the server lock; `Ok(false)` when it stayed taken.
+async fn lock_on_session(conn: &DatabaseConnection, wait: Duration) -> Result<bool, DbErr> {
+    let backend = conn.get_database_backend();
+    match backend {
         DbBackend::Postgres => {
             let set = format!("SET lock_timeout = {}", wait.as_millis().max(1));
+            conn.execute_unprepared(&set).await?;
             let lock = format!(
                 "SELECT pg_advisory_lock({PG_LOCK_CLASS}, hashtext(COALESCE(current_schema(), '')))"
             );
-            match conn.execute_unprepared(&set).await {
-                Err(e) => Err(e),
-                Ok(_) => match conn.execute_unprepared(&lock).await {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.to_string().contains("lock timeout") => Ok(false),
-                    Err(e) => Err(e),
-                },
-            }
+            let got = match conn.execute_unprepared(&lock).await {
+                Ok(_) => true,
+                Err(e) if e.to_string().contains("lock timeout") => false,
+                Err(e) => return Err(e),
+            };
+            // The migrations run on this session: give them the server's default back.
+            conn.execute_unprepared("RESET lock_timeout").await?;
+            Ok(got)
         }
         _ => {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let sql = format!("SELECT GET_LOCK({MYSQL_LOCK_NAME}, {secs}) AS got");
-            conn.query_one_raw(Statement::from_string(backend, sql))
-                .await
-                .map(|row| {
-                    row.and_then(|r| r.try_get::<Option<i64>>("", "got").ok())
-                        .flatten()
-                        == Some(1)
-                })
-        }
-    };
-    match got {
-        Ok(true) => Ok(conn),
-        Ok(false) => {
-            let _ = conn.close().await;
-            Err(LockError::Busy(wait))
-        }
-        Err(e) => {
-            let _ = conn.close().await;
-            Err(LockError::Session(scrub(e.to_string())))
+            let row = conn
+                .query_one_raw(Statement::from_string(backend, sql))
+                .await?;
+            Ok(row
+                .and_then(|r| r.try_get::<Option<i64>>("", "got").ok())
+                .flatten()
+                == Some(1))
         }
     }
 }

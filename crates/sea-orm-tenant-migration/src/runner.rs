@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
-use sea_orm_tenant::{TenantConfig, TenantConnections, TenantError, TenantKey};
+use sea_orm_tenant::{TenantConfig, TenantConnection, TenantConnections, TenantError, TenantKey};
 
 use crate::apply::{Applied, ApplyFn, apply_fn};
 use crate::error::{MigrateError, TenantFailure};
-use crate::lock::TenantLock;
+use crate::lock::{TenantLock, open_session};
 use crate::operation::Operation;
 use crate::progress::{Progress, ProgressMode};
 use crate::report::{Outcome, RunReport, SHARED, TenantReport};
@@ -239,19 +239,12 @@ impl TenantMigrator {
     }
 
     async fn migrate_shared(&self, apply: ApplyFn, op: Operation) -> TenantReport {
-        let store = self.store.clone();
-        let lock_wait = self.options.lock_timeout;
-        let work = async move {
-            let conn = store
-                .shared()
-                .await
-                .map_err(|e| (TenantFailure::Connect(e), None))?;
-            let config = store
-                .shared_config()
-                .cloned()
-                .ok_or((TenantFailure::Connect(TenantError::NoSharedDatabase), None))?;
-            locked(apply, conn, &config, op, lock_wait).await
-        };
+        let work = on_database(
+            Target::Shared(&self.store),
+            apply,
+            op,
+            self.options.lock_timeout,
+        );
         finish(SHARED, op, self.options.tenant_timeout, work).await
     }
 
@@ -317,56 +310,101 @@ async fn tenant_job(
     op: Operation,
     options: &RunOptions,
 ) -> TenantReport {
-    let work = async {
-        let conn = store
-            .connection(key.as_str())
-            .await
-            .map_err(|e| (TenantFailure::Connect(e), None))?;
-        let config: TenantConfig = store.tenant_config(key.as_str()).ok_or_else(|| {
-            (
-                TenantFailure::Connect(TenantError::Unknown(key.clone())),
-                None,
-            )
-        })?;
-        // `conn` stays alive (and its pool unevicted) until the work is done.
-        let result = locked(
-            apply,
-            conn.to_database_connection(),
-            &config,
-            op,
-            options.lock_timeout,
-        )
-        .await;
-        drop(conn);
-        result
-    };
+    let work = on_database(Target::Tenant(store, &key), apply, op, options.lock_timeout);
     finish(key.as_str(), op, options.tenant_timeout, work).await
 }
 
 type WorkResult = Result<Applied, (TenantFailure, Option<Applied>)>;
 
-/// Takes the database's lock (for operations that write), applies `op`, releases the lock.
-async fn locked(
+/// The database an operation runs on.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Tenant(&'a TenantConnections, &'a TenantKey),
+    Shared(&'a TenantConnections),
+}
+
+impl Target<'_> {
+    fn config(self) -> Result<TenantConfig, TenantError> {
+        match self {
+            Target::Tenant(store, key) => store
+                .tenant_config(key.as_str())
+                .ok_or_else(|| TenantError::Unknown(key.clone())),
+            Target::Shared(store) => store
+                .shared_config()
+                .cloned()
+                .ok_or(TenantError::NoSharedDatabase),
+        }
+    }
+
+    fn unavailable(self, reason: String) -> TenantError {
+        match self {
+            Target::Tenant(_, key) => TenantError::Unavailable {
+                tenant: key.clone(),
+                reason,
+            },
+            Target::Shared(_) => TenantError::SharedUnavailable { reason },
+        }
+    }
+
+    /// The store's pool for this database, and the lease keeping it open.
+    async fn pool(self) -> Result<(DatabaseConnection, Option<TenantConnection>), TenantError> {
+        match self {
+            Target::Tenant(store, key) => {
+                let lease = store.connection(key.as_str()).await?;
+                Ok((lease.to_database_connection(), Some(lease)))
+            }
+            Target::Shared(store) => Ok((store.shared().await?, None)),
+        }
+    }
+}
+
+/// Applies `op` to one database under its migration lock (for operations that write).
+///
+/// * PostgreSQL and MySQL: on a dedicated session that takes the lock and then
+///   runs the migrations (see [`crate::lock`]); the store's pool is not used.
+/// * SQLite: on the store's pool, holding the lock file.
+/// * `status`: on the store's pool, no lock.
+async fn on_database(
+    target: Target<'_>,
     apply: ApplyFn,
-    conn: DatabaseConnection,
-    config: &TenantConfig,
     op: Operation,
     lock_wait: Duration,
 ) -> WorkResult {
-    let lock = if op.writes() {
-        let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
-        Some(
-            TenantLock::acquire(config, backend, lock_wait)
-                .await
-                .map_err(|e| (TenantFailure::Lock(e), None))?,
-        )
+    let connect = |e| (TenantFailure::Connect(e), None);
+    let config = target.config().map_err(connect)?;
+    let backend = config
+        .backend()
+        .map_err(|e| connect(TenantError::Config(e)))?;
+    let (lock, conn, lease) = if op.writes() && backend != DbBackend::Sqlite {
+        let session = open_session(&config)
+            .await
+            .map_err(|reason| connect(target.unavailable(reason)))?;
+        let lock = TenantLock::on_session(session, lock_wait)
+            .await
+            .map_err(|e| (TenantFailure::Lock(e), None))?;
+        let conn = lock
+            .session()
+            .cloned()
+            .expect("a server lock has a session");
+        (Some(lock), conn, None)
     } else {
-        None
+        let (conn, lease) = target.pool().await.map_err(connect)?;
+        let lock = if op.writes() {
+            Some(
+                TenantLock::sqlite(&config, lock_wait)
+                    .await
+                    .map_err(|e| (TenantFailure::Lock(e), None))?,
+            )
+        } else {
+            None
+        };
+        (lock, conn, lease)
     };
     let result = apply(conn, op).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
+    drop(lease);
     result.map_err(|f| (TenantFailure::Migration(f.error), f.after))
 }
 

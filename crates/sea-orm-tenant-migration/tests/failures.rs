@@ -327,3 +327,22 @@ async fn shared_database_runs_first_and_its_failure_stops_the_tenants() {
     assert_eq!(report.exit_code(false), 1);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_migration_is_reported_failed_and_the_run_goes_on() {
+    let mut dbs = TestDatabases::sqlite();
+    let store = store(&mut dbs, &names(3)).await;
+    let report = TenantMigrator::new::<PanickingMigrator>(store.clone())
+        .jobs(2)
+        .up()
+        .await
+        .unwrap();
+    assert_eq!(report.summary.failed, 3, "{report}");
+    assert!(
+        report
+            .tenants
+            .iter()
+            .all(|t| t.error.as_deref() == Some("panicked: migration bug"))
+    );
+    store.close().await;
+}

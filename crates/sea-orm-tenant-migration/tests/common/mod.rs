@@ -171,3 +171,25 @@ pub async fn direct(dbs: &TestDatabases, tenant: &str) -> (Vec<String>, bool) {
     db.close().await.ok();
     out
 }
+
+/// A migration that panics.
+pub struct Panics;
+impl MigrationName for Panics {
+    fn name(&self) -> &str {
+        "m9_panics"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for Panics {
+    async fn up(&self, _: &SchemaManager) -> Result<(), DbErr> {
+        panic!("migration bug")
+    }
+}
+
+/// One migration, which panics.
+pub struct PanickingMigrator;
+impl MigratorTrait for PanickingMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Panics)]
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
-use sea_orm_tenant::{TenantConnections, TenantContext, TenantError};
+use sea_orm_tenant::{TenantConnections, TenantError};
 use tracing::Instrument;
 
 use crate::body::TenantBody;
@@ -37,8 +37,8 @@ struct Config {
 ///    `Retry-After` before the handler runs; the lease is held until the
 ///    response body is finished, so the pool is not evicted meanwhile;
 /// 4. [`CurrentTenant`] and the `TenantDb` are put in the request data, and
-///    the inner endpoint (routing, extractors, handler) runs inside
-///    `with_tenant`, in a tracing span `tenant_request` with field `tenant`;
+///    the inner endpoint (routing, extractors, handler) runs inside the
+///    tenant's scope (as `with_tenant` would, without a second lookup), in a tracing span `tenant_request` with field `tenant`;
 /// 5. the response body is wrapped in a [`TenantBody`], so streams and SSE
 ///    polled later still see the tenant.
 ///
@@ -209,31 +209,31 @@ impl<E: Endpoint> TenantEndpoint<E> {
         };
         let key = lease.tenant().clone();
         span.record("tenant", key.as_str());
+        // Like `with_tenant`: another tenant already current (a nested
+        // middleware) is a cross-tenant switch, refused.
+        if let Some(current) = sea_orm_tenant::current_tenant()
+            && current != key
+        {
+            return Err(config.reject(TenantRejection::Switch {
+                current,
+                requested: key,
+            }));
+        }
         if let Some(uri) = found.rewrite {
             *req.uri_mut() = uri;
         }
         let db = config.store.db();
         req.extensions_mut()
-            .insert(CurrentTenant::new(key.clone(), db.clone()));
+            .insert(CurrentTenant::new(key, db.clone()));
         req.extensions_mut().insert(db);
-        let inner = &self.inner;
-        config
-            .store
-            .with_tenant(key.as_str(), async move {
-                let resp = inner.call(req).await?.into_response();
-                Ok(match TenantContext::current() {
-                    Some(context) => {
-                        let (parts, body) = resp.into_parts();
-                        Response::from_parts(
-                            parts,
-                            TenantBody::wrap_with_lease(body, context, Some(lease)),
-                        )
-                    }
-                    None => resp,
-                })
-            })
-            .await
-            .map_err(|err| config.reject_store(err))?
+        // The lease gives the scope directly: no second lookup.
+        let context = lease.context();
+        let resp = context.scope(self.inner.call(req)).await?.into_response();
+        let (parts, body) = resp.into_parts();
+        Ok(Response::from_parts(
+            parts,
+            TenantBody::wrap_with_lease(body, context, Some(lease)),
+        ))
     }
 }
 

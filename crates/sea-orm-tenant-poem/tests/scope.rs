@@ -153,3 +153,34 @@ async fn with_tenant_for_another_tenant_inside_a_handler_is_403() {
         .assert_text("globex-seed")
         .await;
 }
+
+#[tokio::test]
+async fn a_nested_middleware_choosing_another_tenant_is_403() {
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_with(&mut dbs, &["acme", "globex"]).await;
+    let app = Route::new()
+        .at("/whoami", get(common::whoami))
+        .with(TenantMiddleware::new(
+            store.clone(),
+            Resolver::query("tenant"),
+        ))
+        .with(TenantMiddleware::new(store, Resolver::header("X-Tenant")));
+    let cli = TestClient::new(app);
+    cli.get("/whoami?tenant=acme")
+        .header("X-Tenant", "acme")
+        .send()
+        .await
+        .assert_text("acme acme-seed")
+        .await;
+    let resp = cli
+        .get("/whoami?tenant=globex")
+        .header("X-Tenant", "acme")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::FORBIDDEN);
+    resp.assert_json(json!({
+        "error": "cross-tenant access refused: this request belongs to tenant acme, not globex",
+        "tenant": "acme"
+    }))
+    .await;
+}

@@ -29,6 +29,10 @@ impl std::fmt::Debug for TenantContext {
 }
 
 impl TenantContext {
+    pub(crate) fn from_current(current: Current) -> Self {
+        Self(current)
+    }
+
     /// Captures the tenant current in this task; `None` when there is none.
     pub fn current() -> Option<Self> {
         current::with_current(|cur| cur.cloned().map(Self))

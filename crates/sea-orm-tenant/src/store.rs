@@ -101,6 +101,16 @@ impl TenantConnection {
         &self.tenant.key
     }
 
+    /// This connection's tenant as a [`TenantContext`](crate::TenantContext),
+    /// to run work inside it with no second lookup (request middlewares).
+    /// Unlike [`with_tenant`](TenantConnections::with_tenant), entering it does
+    /// not check whether another tenant is current: check that first.
+    pub fn context(&self) -> crate::TenantContext {
+        crate::TenantContext::from_current(Current {
+            tenant: Arc::clone(&self.tenant),
+        })
+    }
+
     /// A clone of the pool handle. Unlike `self`, it does not keep the pool from
     /// being evicted; once evicted, its calls fail with a closed-pool error.
     pub fn to_database_connection(&self) -> DatabaseConnection {

@@ -70,7 +70,10 @@ impl HttpBody for TenantBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
         let inner = &mut this.inner;
-        this.context.enter(|| Pin::new(inner).poll_frame(cx))
+        match this.context.enter(|| Pin::new(inner).poll_frame(cx)) {
+            Ok(poll) => poll,
+            Err(err) => Poll::Ready(Some(Err(io::Error::other(err)))),
+        }
     }
 
     fn is_end_stream(&self) -> bool {

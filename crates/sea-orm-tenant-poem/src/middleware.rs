@@ -214,16 +214,6 @@ impl<E: Endpoint> TenantEndpoint<E> {
         };
         let key = lease.tenant().clone();
         span.record("tenant", key.as_str());
-        // Like `with_tenant`: another tenant already current (a nested
-        // middleware) is a cross-tenant switch, refused.
-        if let Some(current) = sea_orm_tenant::current_tenant()
-            && current != key
-        {
-            return Err(config.reject(TenantRejection::Switch {
-                current,
-                requested: key,
-            }));
-        }
         if let Some(uri) = found.rewrite {
             *req.uri_mut() = uri;
         }
@@ -233,7 +223,15 @@ impl<E: Endpoint> TenantEndpoint<E> {
         req.extensions_mut().insert(db);
         // The lease gives the scope directly: no second lookup.
         let context = lease.context();
-        let resp = context.scope(self.inner.call(req)).await?.into_response();
+        // Like `with_tenant`, the scope refuses a switch: another tenant already
+        // current here (a nested middleware) is rejected before the handler runs.
+        let resp = match context.scope(self.inner.call(req)).await {
+            Ok(resp) => resp?.into_response(),
+            Err(TenantError::Switch { current, requested }) => {
+                return Err(config.reject(TenantRejection::Switch { current, requested }));
+            }
+            Err(err) => return Err(config.reject(TenantRejection::from(err))),
+        };
         let (parts, body) = resp.into_parts();
         Ok(Response::from_parts(
             parts,

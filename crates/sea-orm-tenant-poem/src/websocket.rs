@@ -25,13 +25,21 @@
 
 use std::future::Future;
 
+use futures_util::FutureExt;
 use futures_util::future::Either;
 use poem::web::websocket::{WebSocket, WebSocketStream, WebSocketUpgraded};
-use sea_orm_tenant::{Scoped, TenantContext};
+use sea_orm_tenant::{Scoped, TenantContext, TenantError};
 
 /// The future returned by a callback wrapped with [`in_current_tenant`]: it runs
-/// inside the captured tenant, or as is when there was none.
-pub type InTenant<Fut> = Either<Scoped<Fut>, Fut>;
+/// inside the captured tenant, or as is when there was none. It resolves to
+/// [`TenantError::Switch`] without running if polled where another tenant is current.
+pub type InTenant<Fut> = Either<Scoped<Fut>, NoTenant<Fut>>;
+
+/// The callback's future when no tenant was current, with the output of [`InTenant`].
+pub type NoTenant<Fut> = futures_util::future::Map<
+    Fut,
+    fn(<Fut as Future>::Output) -> Result<<Fut as Future>::Output, TenantError>,
+>;
 
 /// Wraps a one-shot callback so that its future runs with the tenant that is
 /// current *now* (call it in the handler). Without a current tenant the callback
@@ -46,7 +54,7 @@ where
     let context = TenantContext::current();
     move |arg| match context {
         Some(context) => Either::Left(context.wrap(callback(arg))),
-        None => Either::Right(callback(arg)),
+        None => Either::Right(callback(arg).map(Ok as fn(_) -> _)),
     }
 }
 

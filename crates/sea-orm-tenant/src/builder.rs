@@ -59,6 +59,13 @@ impl TenantConnectionsBuilder {
         self
     }
 
+    /// How long closing a pool waits for its connections (default 5 s); see
+    /// [`StoreOptions::close_timeout`](crate::StoreOptions::close_timeout).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store.close_timeout = Some(timeout);
+        self
+    }
+
     /// The shared database for global tables.
     pub fn shared(self, url: impl Into<String>) -> Self {
         self.shared_config(TenantConfig::new(url))

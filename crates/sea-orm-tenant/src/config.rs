@@ -89,6 +89,18 @@ pub enum ConfigError {
         /// The feature to enable.
         feature: &'static str,
     },
+    /// A numeric or duration setting is outside its valid range (see [`crate::limits`]).
+    #[error("{target}: {field} = {value} is out of range; allowed: {range}")]
+    OutOfRange {
+        /// The tenant, or `defaults`, `shared`, `store`.
+        target: String,
+        /// The setting.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The allowed range.
+        range: String,
+    },
     /// `add_tenant` was called with a name that is already registered.
     #[error("tenant {0} is already registered")]
     AlreadyRegistered(TenantKey),
@@ -185,6 +197,19 @@ pub struct StoreOptions {
     /// Close a tenant's pool when no query has used it for this long. Default: never.
     #[serde(default, with = "humantime_serde")]
     pub pool_idle_timeout: Option<Duration>,
+    /// How long closing a pool (eviction, removal, [`close`](crate::TenantConnections::close))
+    /// waits for its connections to come back before abandoning them; also bounds the
+    /// check each connection gets when it is returned to its pool. A closing pool
+    /// keeps counting against `max_open_pools`. Default: 5 s.
+    #[serde(default, with = "humantime_serde")]
+    pub close_timeout: Option<Duration>,
+}
+
+impl StoreOptions {
+    /// The close timeout in force (built-in default 5 s).
+    pub fn effective_close_timeout(&self) -> Duration {
+        self.close_timeout.unwrap_or(Duration::from_secs(5))
+    }
 }
 
 /// One database: its connection URL and pool settings.
@@ -284,7 +309,12 @@ impl TenantConfig {
     }
 
     /// `sea_orm::ConnectOptions` for this database, with `pool` already merged with defaults.
-    pub(crate) fn connect_options(&self, backend: DbBackend) -> ConnectOptions {
+    /// `release_timeout` bounds the check a connection gets when it goes back to its pool.
+    pub(crate) fn connect_options(
+        &self,
+        backend: DbBackend,
+        release_timeout: Duration,
+    ) -> ConnectOptions {
         let pool = &self.pool;
         let sqlite = backend == DbBackend::Sqlite;
         let memory = sqlite && self.is_sqlite_memory();
@@ -294,6 +324,7 @@ impl TenantConfig {
             .connect_timeout(pool.effective_connect_timeout())
             .acquire_timeout(pool.effective_acquire_timeout())
             .sqlx_logging(pool.sqlx_logging.unwrap_or(false));
+        crate::release_check::install(&mut opts, backend, release_timeout);
         if memory {
             opts.idle_timeout(None::<Duration>)
                 .max_lifetime(None::<Duration>);
@@ -420,6 +451,8 @@ impl TenantsConfig {
         }
         let mut config: TenantsConfig =
             toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+        config.store.validate()?;
+        config.defaults.validate("defaults")?;
         if let Some(shared) = &mut config.shared {
             shared.prepare("shared", base)?;
         }
@@ -434,6 +467,7 @@ impl TenantConfig {
     fn prepare(&mut self, target: &str, base: &Path) -> Result<(), ConfigError> {
         self.url = expand_env(&self.url, target)?;
         self.backend_for(target)?;
+        self.pool.validate(target)?;
         self.resolve_relative_to(base);
         Ok(())
     }

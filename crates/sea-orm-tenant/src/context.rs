@@ -14,6 +14,7 @@ use futures_util::Stream;
 use tokio::task::JoinHandle;
 
 use crate::current::{self, Current};
+use crate::error::TenantError;
 use crate::key::TenantKey;
 
 /// The current tenant, captured so that other tasks or later polls can re-enter it.
@@ -44,21 +45,38 @@ impl TenantContext {
     }
 
     /// Runs `fut` with the captured tenant current.
-    pub fn scope<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
-        current::scope(self.0.clone(), fut)
+    ///
+    /// Like [`with_tenant`](crate::TenantConnections::with_tenant), it refuses
+    /// to switch: if another tenant is current where the returned future is
+    /// polled, it resolves to [`TenantError::Switch`] without running `fut`.
+    pub fn scope<F: Future>(
+        &self,
+        fut: F,
+    ) -> impl Future<Output = Result<F::Output, TenantError>> + use<F> {
+        let context = self.0.clone();
+        async move {
+            current::check_switch(&context.tenant.key)?;
+            Ok(current::scope(context, fut).await)
+        }
     }
 
-    /// Runs `f` synchronously with the captured tenant current.
-    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        current::sync_scope(self.0.clone(), f)
+    /// Runs `f` synchronously with the captured tenant current, or returns
+    /// [`TenantError::Switch`] without running it if another tenant is current.
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, TenantError> {
+        current::check_switch(&self.0.tenant.key)?;
+        Ok(current::sync_scope(self.0.clone(), f))
     }
 
     /// Wraps a future or a `Stream` so that every poll runs with the captured tenant
     /// current, wherever and whenever it is polled (response bodies, SSE).
+    ///
+    /// A poll where another tenant is current does not poll the inner value: the
+    /// future resolves to [`TenantError::Switch`], the stream yields it once and ends.
     pub fn wrap<T>(&self, inner: T) -> Scoped<T> {
         Scoped {
             context: self.clone(),
             inner,
+            failed: false,
         }
     }
 }
@@ -70,6 +88,7 @@ pin_project_lite::pin_project! {
         context: TenantContext,
         #[pin]
         inner: T,
+        failed: bool,
     }
 }
 
@@ -86,22 +105,34 @@ impl<T> Scoped<T> {
 }
 
 impl<T: Future> Future for Scoped<T> {
-    type Output = T::Output;
+    type Output = Result<T::Output, TenantError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let inner = this.inner;
-        this.context.enter(|| inner.poll(cx))
+        match this.context.enter(|| inner.poll(cx)) {
+            Ok(poll) => poll.map(Ok),
+            Err(err) => Poll::Ready(Err(err)),
+        }
     }
 }
 
 impl<T: Stream> Stream for Scoped<T> {
-    type Item = T::Item;
+    type Item = Result<T::Item, TenantError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.project();
+        if *this.failed {
+            return Poll::Ready(None);
+        }
         let inner = this.inner;
-        this.context.enter(|| inner.poll_next(cx))
+        match this.context.enter(|| inner.poll_next(cx)) {
+            Ok(poll) => poll.map(|item| item.map(Ok)),
+            Err(err) => {
+                *this.failed = true;
+                Poll::Ready(Some(Err(err)))
+            }
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -119,7 +150,8 @@ where
     F::Output: Send + 'static,
 {
     match TenantContext::current() {
-        Some(cx) => tokio::spawn(cx.scope(fut)),
+        // A new task has no tenant current, so entering cannot be refused.
+        Some(cx) => tokio::spawn(current::scope(cx.0, fut)),
         None => tokio::spawn(fut),
     }
 }
@@ -133,7 +165,7 @@ where
     R: Send + 'static,
 {
     match TenantContext::current() {
-        Some(cx) => tokio::task::spawn_blocking(move || cx.enter(f)),
+        Some(cx) => tokio::task::spawn_blocking(move || current::sync_scope(cx.0, f)),
         None => tokio::task::spawn_blocking(f),
     }
 }

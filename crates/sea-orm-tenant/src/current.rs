@@ -3,8 +3,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::store::Tenant;
+use crate::tenant::Tenant;
 
 /// What the task-local holds: the resolved tenant entry, so routing needs no lookup.
 #[derive(Clone)]
@@ -31,6 +32,19 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
         Ok(r) => r,
         Err(_) => (f.take().expect("called once"))(None),
     }
+}
+
+/// The one switch check: entering `requested` is allowed when no tenant or the
+/// same tenant is current. Returns the current entry when it is `requested`.
+pub(crate) fn check_switch(requested: &TenantKey) -> Result<Option<Arc<Tenant>>, TenantError> {
+    with_current(|cur| match cur {
+        None => Ok(None),
+        Some(c) if c.tenant.key == *requested => Ok(Some(Arc::clone(&c.tenant))),
+        Some(c) => Err(TenantError::Switch {
+            current: c.tenant.key.clone(),
+            requested: requested.clone(),
+        }),
+    })
 }
 
 /// Polls `fut` with `current` as the task's tenant.

@@ -79,14 +79,21 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod capacity;
 pub mod config;
 mod context;
 mod current;
 mod error;
 mod key;
+pub mod limits;
+mod open;
 mod redact;
+mod registry;
+mod release_check;
 mod router;
+mod stats;
 mod store;
+mod tenant;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -98,7 +105,8 @@ pub use error::TenantError;
 pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
 pub use redact::redact_url;
 pub use router::{TenantDb, TenantStream};
-pub use store::{StoreStats, TenantConnection, TenantConnections};
+pub use stats::StoreStats;
+pub use store::{TenantConnection, TenantConnections};
 
 /// Re-exported so users name the same SeaORM version.
 pub use sea_orm;

@@ -293,7 +293,7 @@ async fn seed_semantics(mut dbs: TestDatabases) {
             let seen: Vec<_> = stream.collect().await;
             assert!(
                 seen.iter()
-                    .all(|t| t.as_ref().map(|k| k.as_str()) == Some("t01"))
+                    .all(|t| matches!(t, Ok(Some(k)) if k.as_str() == "t01"))
             );
         })
         .unwrap()

@@ -1,0 +1,357 @@
+//! Capacity: which tenant pools are open, the `max_open_pools` bound,
+//! reservations for pools being opened, least-recently-used eviction, bounded
+//! closing and the idle reaper.
+//!
+//! A pool counts against the bound from the moment its opening is reserved
+//! until its close has finished or was abandoned after `close_timeout`: a pool
+//! being closed still holds files and server connections.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::error::TenantError;
+use crate::stats::{Counters, StoreStats};
+use crate::tenant::{Tenant, TenantConnection, lock};
+
+pub(crate) struct Capacity {
+    max_open_pools: Option<usize>,
+    close_timeout: Duration,
+    state: Mutex<OpenSet>,
+    /// Woken whenever a place may have become free.
+    pub(crate) changed: Arc<Notify>,
+    closed: AtomicBool,
+    started: Instant,
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct OpenSet {
+    pools: Vec<Arc<Tenant>>,
+    /// Places taken by pools being opened.
+    reserved: usize,
+    /// Places held by pools being closed.
+    closing: usize,
+    /// Callers waiting for a place.
+    waiting: usize,
+    peak: usize,
+}
+
+impl OpenSet {
+    fn used(&self) -> usize {
+        self.pools.len() + self.reserved + self.closing
+    }
+}
+
+/// A place in the open set, given back if the open fails or is cancelled.
+pub(crate) struct Reservation<'a> {
+    capacity: &'a Capacity,
+    armed: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(&self.capacity.state).reserved -= 1;
+            self.capacity.changed.notify_waiters();
+        }
+    }
+}
+
+/// Counts a caller among the waiters while it waits for a place.
+struct Waiting<'a> {
+    capacity: &'a Capacity,
+    registered: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            lock(&self.capacity.state).waiting -= 1;
+        }
+    }
+}
+
+impl Capacity {
+    pub(crate) fn new(
+        max_open_pools: Option<usize>,
+        close_timeout: Duration,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Self {
+            max_open_pools,
+            close_timeout,
+            state: Mutex::default(),
+            changed: Arc::new(Notify::new()),
+            closed: AtomicBool::new(false),
+            started: Instant::now(),
+            counters,
+        }
+    }
+
+    /// Nanoseconds since the store started: the clock of `last_used`.
+    pub(crate) fn now(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+
+    pub(crate) fn fill(&self, stats: &mut StoreStats) {
+        let set = lock(&self.state);
+        stats.open = set.pools.len() + set.closing;
+        stats.closing = set.closing;
+        stats.peak_open = set.peak;
+    }
+
+    /// Takes a place in the open set. When the set is full, closes the least
+    /// recently used idle pool (unless closes already under way will free a
+    /// place for every waiter) and waits for a place, up to `acquire_timeout`.
+    pub(crate) async fn reserve(
+        self: &Arc<Self>,
+        tenant: &Tenant,
+        acquire_timeout: Duration,
+    ) -> Result<Reservation<'_>, TenantError> {
+        let started = Instant::now();
+        let deadline = started + acquire_timeout;
+        let mut waiting = Waiting {
+            capacity: self,
+            registered: false,
+        };
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let victim = {
+                let mut set = lock(&self.state);
+                match self.max_open_pools {
+                    Some(max) if set.used() >= max => {
+                        if !waiting.registered {
+                            set.waiting += 1;
+                            waiting.registered = true;
+                        }
+                        if set.closing < set.waiting {
+                            lru_idle(&mut set.pools).inspect(|_| set.closing += 1)
+                        } else {
+                            None
+                        }
+                    }
+                    _ => {
+                        set.reserved += 1;
+                        return Ok(Reservation {
+                            capacity: self,
+                            armed: true,
+                        });
+                    }
+                }
+            };
+            if let Some((victim, conn)) = victim {
+                Counters::bump(&self.counters.evictions, 1);
+                tracing::debug!(tenant = %victim.key, "idle tenant pool evicted to make room");
+                self.spawn_close(victim, conn, false);
+            }
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
+                return Err(TenantError::PoolLimit {
+                    tenant: tenant.key.clone(),
+                    max_open_pools: self.max_open_pools.unwrap_or_default(),
+                    waited: started.elapsed(),
+                });
+            }
+        }
+    }
+
+    /// Turns a reservation into an open pool and leases it. If the store was
+    /// closed or the tenant removed meanwhile, the new pool is closed instead.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        mut reservation: Reservation<'_>,
+        tenant: &Arc<Tenant>,
+        conn: DatabaseConnection,
+    ) -> Result<TenantConnection, TenantError> {
+        let refused = {
+            let mut set = lock(&self.state);
+            set.reserved -= 1;
+            reservation.armed = false;
+            let refused = if self.is_closed() {
+                TenantError::Closed
+            } else if tenant.is_removed() {
+                TenantError::Unknown(tenant.key.clone())
+            } else {
+                set.pools.push(Arc::clone(tenant));
+                set.peak = set.peak.max(set.pools.len() + set.closing);
+                return Ok(tenant.install(conn, self.now()));
+            };
+            set.closing += 1;
+            refused
+        };
+        self.spawn_close(Arc::clone(tenant), conn, false);
+        Err(refused)
+    }
+
+    /// Closes `tenant`'s pool, if open, once its leases have ended; the place is
+    /// held until then, at most `close_timeout`.
+    pub(crate) fn remove(self: &Arc<Self>, tenant: &Arc<Tenant>) -> Option<JoinHandle<()>> {
+        let conn = {
+            let mut set = lock(&self.state);
+            set.pools.retain(|t| !Arc::ptr_eq(t, tenant));
+            let conn = tenant.take()?;
+            set.closing += 1;
+            conn
+        };
+        Some(self.spawn_close(Arc::clone(tenant), conn, true))
+    }
+
+    /// Closes every pool not in use and unused for at least `older_than`.
+    pub(crate) async fn evict_idle(self: &Arc<Self>, older_than: Duration) -> usize {
+        let cutoff = self.now().saturating_sub(older_than.as_nanos() as u64);
+        let evicted: Vec<(Arc<Tenant>, DatabaseConnection)> = {
+            let mut set = lock(&self.state);
+            let mut evicted = Vec::new();
+            set.pools.retain(|t| {
+                if t.last_used.load(Ordering::Relaxed) > cutoff {
+                    return true;
+                }
+                match t.take_if_idle() {
+                    Some(conn) => {
+                        evicted.push((Arc::clone(t), conn));
+                        false
+                    }
+                    None => true,
+                }
+            });
+            set.closing += evicted.len();
+            evicted
+        };
+        let n = evicted.len();
+        if n > 0 {
+            Counters::bump(&self.counters.evictions, n as u64);
+            tracing::debug!(pools = n, "idle tenant pools closed");
+        }
+        let closes: Vec<_> = evicted
+            .into_iter()
+            .map(|(tenant, conn)| self.spawn_close(tenant, conn, false))
+            .collect();
+        for close in closes {
+            let _ = close.await;
+        }
+        n
+    }
+
+    /// Refuses new pools, closes every open one and waits for every close under
+    /// way, each bounded by `close_timeout`.
+    pub(crate) async fn close_all(self: &Arc<Self>) {
+        self.closed.store(true, Ordering::Release);
+        let pools: Vec<(Arc<Tenant>, DatabaseConnection)> = {
+            let mut set = lock(&self.state);
+            let pools: Vec<_> = set
+                .pools
+                .drain(..)
+                .filter_map(|t| t.take().map(|conn| (t, conn)))
+                .collect();
+            set.closing += pools.len();
+            pools
+        };
+        let closes: Vec<_> = pools
+            .into_iter()
+            .map(|(tenant, conn)| self.spawn_close(tenant, conn, false))
+            .collect();
+        for close in closes {
+            let _ = close.await;
+        }
+        // Closes started earlier (evictions) are bounded by the same timeout.
+        let deadline = Instant::now() + self.close_timeout;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if lock(&self.state).closing == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Closes a pool taken out of the open set (its place already counted in
+    /// `closing`) in a task of its own, so that a cancelled caller cannot leave
+    /// it half closed; gives the place back when done or after `close_timeout`.
+    fn spawn_close(
+        self: &Arc<Self>,
+        tenant: Arc<Tenant>,
+        conn: DatabaseConnection,
+        wait_for_leases: bool,
+    ) -> JoinHandle<()> {
+        let capacity = Arc::clone(self);
+        tokio::spawn(async move {
+            let timeout = capacity.close_timeout;
+            let close = async {
+                if wait_for_leases {
+                    tenant.wait_idle().await;
+                }
+                let _ = conn.close().await;
+            };
+            if tokio::time::timeout(timeout, close).await.is_err() {
+                Counters::bump(&capacity.counters.abandoned_closes, 1);
+                tracing::warn!(
+                    tenant = %tenant.key,
+                    "tenant pool not closed within {timeout:?}: connections still in use close as they come back"
+                );
+            }
+            lock(&capacity.state).closing -= 1;
+            capacity.changed.notify_waiters();
+        })
+    }
+
+    /// Starts the background task that closes pools idle for `timeout`.
+    pub(crate) fn start_reaper(self: &Arc<Self>, timeout: Duration) {
+        let weak: Weak<Capacity> = Arc::downgrade(self);
+        let period = (timeout / 2).max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(capacity) = weak.upgrade() else {
+                    break;
+                };
+                if capacity.is_closed() {
+                    break;
+                }
+                capacity.evict_idle(timeout).await;
+            }
+        });
+    }
+}
+
+/// Picks the least recently used pool nobody is using and takes it out.
+fn lru_idle(pools: &mut Vec<Arc<Tenant>>) -> Option<(Arc<Tenant>, DatabaseConnection)> {
+    let mut candidates: Vec<(u64, usize)> = pools
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.in_flight() == 0)
+        .map(|(i, t)| (t.last_used.load(Ordering::Relaxed), i))
+        .collect();
+    candidates.sort_unstable();
+    // A candidate may have been leased since the scan; take the first still idle.
+    let (index, conn) = candidates
+        .into_iter()
+        .find_map(|(_, i)| pools[i].take_if_idle().map(|conn| (i, conn)))?;
+    let victim = pools.swap_remove(index);
+    Some((victim, conn))
+}

@@ -1,0 +1,140 @@
+//! The valid range of every numeric and duration setting, checked when a
+//! configuration is loaded or a tenant is added, so that no value can panic or
+//! crash a driver on first use (sqlx panics on a pool of 0 connections, an
+//! `Instant` overflows past about 2^63 ns, SQLite's busy timeout is an `i32` of
+//! milliseconds).
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use crate::config::{ConfigError, PoolOptions, StoreOptions};
+
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// `max_connections` of one pool: 1 to 10,000 (sqlx allocates a queue of this size).
+pub const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=10_000;
+/// `connect_timeout` and `acquire_timeout`: 1 ms to 1 hour.
+pub const WAIT_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
+/// `idle_timeout` and `max_lifetime` of a connection: 1 s to 30 days.
+pub const CONNECTION_AGE: RangeInclusive<Duration> = SECOND..=Duration::from_secs(30 * 86_400);
+/// `sqlite_busy_timeout`: 0 to 1 day.
+pub const SQLITE_BUSY_TIMEOUT: RangeInclusive<Duration> = Duration::ZERO..=DAY;
+/// `store.max_open_pools`: 1 to 1,000,000.
+pub const MAX_OPEN_POOLS: RangeInclusive<usize> = 1..=1_000_000;
+/// `store.pool_idle_timeout`: 10 ms to 30 days.
+pub const POOL_IDLE_TIMEOUT: RangeInclusive<Duration> =
+    Duration::from_millis(10)..=Duration::from_secs(30 * 86_400);
+/// `store.close_timeout`: 1 ms to 1 hour.
+pub const CLOSE_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
+
+fn check<T: PartialOrd + std::fmt::Debug>(
+    target: &str,
+    field: &'static str,
+    value: Option<T>,
+    range: &RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    match value {
+        Some(v) if !range.contains(&v) => Err(ConfigError::OutOfRange {
+            target: target.to_owned(),
+            field,
+            value: format!("{v:?}"),
+            range: format!("{:?} to {:?}", range.start(), range.end()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl PoolOptions {
+    /// Checks every set field against its range; `target` names the tenant (or
+    /// `defaults`, `shared`) in the error.
+    pub fn validate(&self, target: &str) -> Result<(), ConfigError> {
+        check(
+            target,
+            "max_connections",
+            self.max_connections,
+            &MAX_CONNECTIONS,
+        )?;
+        let max = self.max_connections.unwrap_or(*MAX_CONNECTIONS.end());
+        check(target, "min_connections", self.min_connections, &(0..=max))?;
+        check(
+            target,
+            "connect_timeout",
+            self.connect_timeout,
+            &WAIT_TIMEOUT,
+        )?;
+        check(
+            target,
+            "acquire_timeout",
+            self.acquire_timeout,
+            &WAIT_TIMEOUT,
+        )?;
+        check(target, "idle_timeout", self.idle_timeout, &CONNECTION_AGE)?;
+        check(target, "max_lifetime", self.max_lifetime, &CONNECTION_AGE)?;
+        check(
+            target,
+            "sqlite_busy_timeout",
+            self.sqlite_busy_timeout,
+            &SQLITE_BUSY_TIMEOUT,
+        )
+    }
+}
+
+impl StoreOptions {
+    /// Checks every set field against its range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            "store",
+            "max_open_pools",
+            self.max_open_pools,
+            &MAX_OPEN_POOLS,
+        )?;
+        check(
+            "store",
+            "pool_idle_timeout",
+            self.pool_idle_timeout,
+            &POOL_IDLE_TIMEOUT,
+        )?;
+        check("store", "close_timeout", self.close_timeout, &CLOSE_TIMEOUT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bound_is_checked() {
+        let zero = PoolOptions {
+            max_connections: Some(0),
+            ..Default::default()
+        };
+        let err = zero.validate("acme").unwrap_err();
+        assert!(err.to_string().contains("max_connections"), "{err}");
+        assert!(err.to_string().contains("acme"), "{err}");
+        let min_above_max = PoolOptions {
+            max_connections: Some(2),
+            min_connections: Some(3),
+            ..Default::default()
+        };
+        assert!(min_above_max.validate("t").is_err());
+        let busy = PoolOptions {
+            sqlite_busy_timeout: Some(Duration::from_secs(30 * 86_400)),
+            ..Default::default()
+        };
+        assert!(busy.validate("t").is_err());
+        let acquire = PoolOptions {
+            acquire_timeout: Some(Duration::MAX),
+            ..Default::default()
+        };
+        assert!(acquire.validate("t").is_err());
+        let store = StoreOptions {
+            max_open_pools: Some(0),
+            ..Default::default()
+        };
+        assert!(store.validate().is_err());
+        assert!(PoolOptions::default().validate("t").is_ok());
+        assert!(StoreOptions::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,93 @@
+//! The registry: tenant names to their entries, added and removed at runtime.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use sea_orm::DbBackend;
+
+use crate::config::ConfigError;
+use crate::error::TenantError;
+use crate::key::TenantKey;
+use crate::tenant::Tenant;
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    inner: RwLock<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    tenants: HashMap<TenantKey, Arc<Tenant>>,
+    /// Tenants per backend: Sqlite, Postgres, MySql.
+    per_backend: [usize; 3],
+}
+
+fn backend_index(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Sqlite => 0,
+        DbBackend::Postgres => 1,
+        _ => 2,
+    }
+}
+
+impl Registry {
+    fn read(&self) -> RwLockReadGuard<'_, Entries> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn insert(&self, tenant: Arc<Tenant>) -> Result<(), ConfigError> {
+        let mut entries = self.write();
+        if entries.tenants.contains_key(&tenant.key) {
+            return Err(ConfigError::AlreadyRegistered(tenant.key.clone()));
+        }
+        entries.per_backend[backend_index(tenant.backend)] += 1;
+        entries.tenants.insert(tenant.key.clone(), tenant);
+        Ok(())
+    }
+
+    /// Unregisters `key` and marks its entry removed, so scopes holding it stop routing.
+    pub(crate) fn remove(&self, key: &TenantKey) -> Result<Arc<Tenant>, TenantError> {
+        let mut entries = self.write();
+        let tenant = entries
+            .tenants
+            .remove(key)
+            .ok_or_else(|| TenantError::Unknown(key.clone()))?;
+        entries.per_backend[backend_index(tenant.backend)] -= 1;
+        tenant.mark_removed();
+        Ok(tenant)
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.read().tenants.get(name).cloned()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.read().tenants.len()
+    }
+
+    /// Every entry, sorted by name.
+    pub(crate) fn sorted(&self) -> Vec<Arc<Tenant>> {
+        let mut tenants: Vec<_> = self.read().tenants.values().cloned().collect();
+        tenants.sort_by(|a, b| a.key.cmp(&b.key));
+        tenants
+    }
+
+    /// The backend every registered tenant uses, if they all use one.
+    pub(crate) fn common_backend(&self) -> Option<DbBackend> {
+        let entries = self.read();
+        let mut used = entries
+            .per_backend
+            .iter()
+            .zip([DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql])
+            .filter(|(n, _)| **n > 0)
+            .map(|(_, b)| b);
+        match (used.next(), used.next()) {
+            (Some(b), None) => Some(b),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The check every PostgreSQL and MySQL connection gets when it goes back to its
+//! pool: no connection is kept in a pool, or handed out again, while the server
+//! still has a transaction open on it that no `DatabaseTransaction` owns.
+//!
+//! sqlx 0.9.0 raises a connection's transaction depth only after the reply to
+//! `BEGIN` has been read. A `begin()` future dropped in between (a timeout, a
+//! client gone) returns the connection to the pool with the server inside a
+//! transaction and nothing to end it; the next borrower's autocommit writes then
+//! run inside it, are acknowledged, and vanish when the connection closes
+//! (transact-rs/sqlx issue 4393). sqlx keeps the transaction status private, so
+//! the check asks the server, in one round trip made while the connection is
+//! released (off the caller's path):
+//!
+//! * PostgreSQL: `transaction_timestamp()` equals `statement_timestamp()` exactly
+//!   in the first statement of a transaction (the server copies one into the
+//!   other), so the check's statement differs from them only inside a
+//!   transaction block opened earlier; such a connection is closed, which ends
+//!   the transaction on the server.
+//! * MySQL and MariaDB: `ROLLBACK`, which ends a leaked transaction and is a
+//!   silent no-op otherwise.
+//! * SQLite needs nothing: sqlx's worker rolls back a `BEGIN` nobody received.
+//!
+//! The check also drains whatever a cancelled query left unread; it gets
+//! `close_timeout`, after which the connection is dropped hard rather than
+//! pinned forever (a connection stuck mid-protocol otherwise never returns to its
+//! pool, and the pool never finishes closing).
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, DbBackend};
+
+/// Installs the release check on `opts` for `backend`.
+pub(crate) fn install(opts: &mut ConnectOptions, backend: DbBackend, timeout: Duration) {
+    match backend {
+        #[cfg(feature = "postgres")]
+        DbBackend::Postgres => {
+            opts.map_sqlx_postgres_pool_opts(move |o| {
+                o.after_release(move |conn, _meta| {
+                    Box::pin(async move {
+                        let leaked = sea_orm::sqlx::raw_sql(
+                            "SELECT 1 WHERE transaction_timestamp() <> statement_timestamp()",
+                        )
+                        .fetch_optional(&mut *conn);
+                        match tokio::time::timeout(timeout, leaked).await {
+                            Ok(Ok(row)) => {
+                                if row.is_some() {
+                                    tracing::warn!(
+                                        "closing a pooled connection left inside a transaction by a cancelled call"
+                                    );
+                                }
+                                Ok(row.is_none())
+                            }
+                            Ok(Err(err)) => Err(err),
+                            Err(_) => Err(sea_orm::sqlx::Error::PoolTimedOut),
+                        }
+                    })
+                })
+            });
+        }
+        #[cfg(feature = "mysql")]
+        DbBackend::MySql => {
+            opts.map_sqlx_mysql_pool_opts(move |o| {
+                o.after_release(move |conn, _meta| {
+                    Box::pin(async move {
+                        let rollback = sea_orm::sqlx::raw_sql("ROLLBACK").execute(&mut *conn);
+                        match tokio::time::timeout(timeout, rollback).await {
+                            Ok(Ok(_)) => Ok(true),
+                            Ok(Err(err)) => Err(err),
+                            Err(_) => Err(sea_orm::sqlx::Error::PoolTimedOut),
+                        }
+                    })
+                })
+            });
+        }
+        _ => {}
+    }
+}

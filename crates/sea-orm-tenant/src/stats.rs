@@ -1,0 +1,50 @@
+//! [`StoreStats`]: counters for tests and metrics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters for tests and metrics; see [`TenantConnections::stats`](crate::TenantConnections::stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Tenants registered now.
+    pub registered: usize,
+    /// Tenant pools open now, counting those still closing.
+    pub open: usize,
+    /// Of `open`, the pools being closed (evicted or removed, waiting for their
+    /// connections to come back, at most `close_timeout`).
+    pub closing: usize,
+    /// The most tenant pools ever open at once, closing ones included.
+    pub peak_open: usize,
+    /// Pools opened since the store was built.
+    pub opens: u64,
+    /// Pools closed to make room or because they sat idle.
+    pub evictions: u64,
+    /// Failed attempts to open a pool.
+    pub open_failures: u64,
+    /// Pools whose connections did not all come back within `close_timeout`
+    /// and were left to close as they do.
+    pub abandoned_closes: u64,
+}
+
+/// The store's event counters.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) opens: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+    pub(crate) open_failures: AtomicU64,
+    pub(crate) abandoned_closes: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Fills the event counters of `stats`.
+    pub(crate) fn fill(&self, stats: &mut StoreStats) {
+        stats.opens = self.opens.load(Ordering::Relaxed);
+        stats.evictions = self.evictions.load(Ordering::Relaxed);
+        stats.open_failures = self.open_failures.load(Ordering::Relaxed);
+        stats.abandoned_closes = self.abandoned_closes.load(Ordering::Relaxed);
+    }
+}

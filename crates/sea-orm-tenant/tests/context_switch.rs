@@ -1,0 +1,100 @@
+//! A captured `TenantContext` refuses to switch tenant, like `with_tenant`
+//! (the seed's rule: switching tenant in the middle of a request is an error).
+
+mod common;
+
+use common::{note, rows_direct, small_pools, store_with};
+use futures_util::StreamExt;
+use sea_orm::{ActiveModelTrait, Set};
+use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::{TenantContext, TenantError, current_tenant};
+
+fn new_note_model(owner: &str, body: &str) -> note::ActiveModel {
+    note::ActiveModel {
+        owner: Set(owner.to_owned()),
+        body: Set(body.to_owned()),
+        ..Default::default()
+    }
+}
+
+fn is_switch(err: &TenantError, current: &str, requested: &str) -> bool {
+    matches!(err, TenantError::Switch { current: c, requested: r }
+        if c.as_str() == current && r.as_str() == requested)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_context_cannot_switch_tenant() {
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_with(&mut dbs, 2, small_pools()).await;
+    let db = store.db();
+    let ctx_a = store
+        .with_tenant("t00", async { TenantContext::current().unwrap() })
+        .await
+        .unwrap();
+
+    store
+        .with_tenant("t01", async {
+            // scope: refused, and the insert never runs.
+            let err = ctx_a
+                .scope(new_note_model("t00", "via scope").insert(&db))
+                .await
+                .map(drop)
+                .unwrap_err();
+            assert!(is_switch(&err, "t01", "t00"), "{err}");
+            // enter: refused without calling the closure.
+            let mut ran = false;
+            let err = ctx_a.enter(|| ran = true).unwrap_err();
+            assert!(is_switch(&err, "t01", "t00"), "{err}");
+            assert!(!ran);
+            // wrap (future): refused.
+            let err = ctx_a
+                .wrap(new_note_model("t00", "via wrap").insert(&db))
+                .await
+                .map(drop)
+                .unwrap_err();
+            assert!(is_switch(&err, "t01", "t00"), "{err}");
+            // wrap (stream): one error, then the end.
+            let items: Vec<_> = ctx_a
+                .wrap(futures_util::stream::iter(0..3u8))
+                .collect()
+                .await;
+            assert_eq!(items.len(), 1);
+            assert!(is_switch(items[0].as_ref().unwrap_err(), "t01", "t00"));
+        })
+        .await
+        .unwrap();
+
+    // The same tenant, and no tenant, are fine.
+    store
+        .with_tenant("t00", async {
+            ctx_a
+                .scope(new_note_model("t00", "same tenant").insert(&db))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                ctx_a.enter(current_tenant).unwrap().unwrap().as_str(),
+                "t00"
+            );
+        })
+        .await
+        .unwrap();
+    ctx_a
+        .scope(new_note_model("t00", "no tenant").insert(&db))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Read directly: tenant a holds exactly the two allowed rows, b none.
+    let a = rows_direct(&dbs, "t00").await;
+    assert_eq!(
+        a,
+        vec![
+            ("t00".to_owned(), "no tenant".to_owned()),
+            ("t00".to_owned(), "same tenant".to_owned()),
+        ]
+    );
+    assert!(rows_direct(&dbs, "t01").await.is_empty());
+    store.close().await;
+    dbs.cleanup().await;
+}

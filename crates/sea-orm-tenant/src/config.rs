@@ -12,6 +12,9 @@
 //! [shared]                      # optional database for global tables
 //! url = "postgres://app:${SHARED_DB_PASSWORD}@db/shared"
 //!
+//! [servers."db:5432"]          # connection budget of one database server
+//! max_connections = 60
+//!
 //! [tenants.acme]
 //! url = "sqlite://data/acme.db?mode=rwc"   # relative to this file's folder
 //!
@@ -203,6 +206,12 @@ pub struct StoreOptions {
     /// keeps counting against `max_open_pools`. Default: 5 s.
     #[serde(default, with = "humantime_serde")]
     pub close_timeout: Option<Duration>,
+    /// Connection budget of every database server without a `[servers."host:port"]`
+    /// entry. Default: derived from the server (see [`crate::budget`]).
+    pub server_max_connections: Option<u32>,
+    /// How many app instances share the database servers: a derived budget is
+    /// divided by this. Default: 1.
+    pub instances: Option<u32>,
 }
 
 impl StoreOptions {
@@ -409,6 +418,18 @@ pub struct TenantsConfig {
     /// The tenants, by name.
     #[serde(default)]
     pub tenants: BTreeMap<TenantKey, TenantConfig>,
+    /// Per-server connection budgets, by `host:port` (`sqlite` for SQLite files).
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerOptions>,
+}
+
+/// One database server's settings (a `[servers."host:port"]` table).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOptions {
+    /// At most this many connections from this process to the server, counting
+    /// every tenant pool on it, the shared database and migration sessions.
+    pub max_connections: Option<u32>,
 }
 
 impl TenantsConfig {
@@ -453,6 +474,9 @@ impl TenantsConfig {
             toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
         config.store.validate()?;
         config.defaults.validate("defaults")?;
+        for (server, options) in &config.servers {
+            options.validate(server)?;
+        }
         if let Some(shared) = &mut config.shared {
             shared.prepare("shared", base)?;
         }

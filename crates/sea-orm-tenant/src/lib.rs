@@ -98,7 +98,9 @@ mod tenant;
 pub mod testing;
 
 pub use builder::TenantConnectionsBuilder;
-pub use config::{ConfigError, PoolOptions, StoreOptions, TenantConfig, TenantsConfig};
+pub use config::{
+    ConfigError, PoolOptions, ServerOptions, StoreOptions, TenantConfig, TenantsConfig,
+};
 pub use context::{Scoped, TenantContext, spawn, spawn_blocking};
 pub use current::current_tenant;
 pub use error::TenantError;

@@ -7,7 +7,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::config::{ConfigError, PoolOptions, StoreOptions};
+use crate::config::{ConfigError, PoolOptions, ServerOptions, StoreOptions};
 
 const SECOND: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -26,6 +26,11 @@ pub const MAX_OPEN_POOLS: RangeInclusive<usize> = 1..=1_000_000;
 /// `store.pool_idle_timeout`: 10 ms to 30 days.
 pub const POOL_IDLE_TIMEOUT: RangeInclusive<Duration> =
     Duration::from_millis(10)..=Duration::from_secs(30 * 86_400);
+/// A server's connection budget (`servers.*.max_connections`,
+/// `store.server_max_connections`): 1 to 100,000.
+pub const SERVER_MAX_CONNECTIONS: RangeInclusive<u32> = 1..=100_000;
+/// `store.instances`: 1 to 10,000.
+pub const INSTANCES: RangeInclusive<u32> = 1..=10_000;
 /// `store.close_timeout`: 1 ms to 1 hour.
 pub const CLOSE_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
 
@@ -96,7 +101,26 @@ impl StoreOptions {
             self.pool_idle_timeout,
             &POOL_IDLE_TIMEOUT,
         )?;
-        check("store", "close_timeout", self.close_timeout, &CLOSE_TIMEOUT)
+        check("store", "close_timeout", self.close_timeout, &CLOSE_TIMEOUT)?;
+        check(
+            "store",
+            "server_max_connections",
+            self.server_max_connections,
+            &SERVER_MAX_CONNECTIONS,
+        )?;
+        check("store", "instances", self.instances, &INSTANCES)
+    }
+}
+
+impl ServerOptions {
+    /// Checks every set field against its range; `server` names it in the error.
+    pub fn validate(&self, server: &str) -> Result<(), ConfigError> {
+        check(
+            server,
+            "max_connections",
+            self.max_connections,
+            &SERVER_MAX_CONNECTIONS,
+        )
     }
 }
 

@@ -8,8 +8,10 @@
 //!   beside the database. The file is left in place: deleting a lock file races
 //!   with a runner that just opened it. In-memory SQLite needs no lock.
 //!
-//! Server locks are held on a dedicated single-connection session opened from
-//! the tenant's URL, and the migrations run on that same session: the lock
+//! Server locks are held on a dedicated single-connection session from the
+//! store ([`TenantConnections::session`](sea_orm_tenant::TenantConnections::session),
+//! the same opener and connection budget as every other connection), and the
+//! migrations run on that same session: the lock
 //! lives exactly as long as the session, and a run costs one connection per
 //! tenant, like a plain `Migrator::up` (a second connection just for the lock
 //! doubled the cost of a PostgreSQL tenant in the benchmark). If the runner
@@ -24,10 +26,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fs4::fs_std::FileExt;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
-};
-use sea_orm_tenant::TenantConfig;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm_tenant::{TenantConfig, TenantSession};
 
 use crate::error::LockError;
 
@@ -46,7 +46,7 @@ pub(crate) enum TenantLock {
     /// An exclusive `flock` on the lock file, released when the file closes.
     File(File),
     /// A server session holding the lock.
-    Session(DatabaseConnection),
+    Session(TenantSession),
 }
 
 impl TenantLock {
@@ -59,10 +59,10 @@ impl TenantLock {
         }
     }
 
-    /// Takes the server lock on `session` (from [`open_session`]), waiting up to `wait`.
+    /// Takes the server lock on `session`, waiting up to `wait`.
     /// The session is closed if the lock cannot be taken.
     pub(crate) async fn on_session(
-        session: DatabaseConnection,
+        session: TenantSession,
         wait: Duration,
     ) -> Result<Self, LockError> {
         match lock_on_session(&session, wait).await {
@@ -81,7 +81,7 @@ impl TenantLock {
     /// The session holding a server lock.
     pub(crate) fn session(&self) -> Option<&DatabaseConnection> {
         match self {
-            TenantLock::Session(conn) => Some(conn),
+            TenantLock::Session(session) => Some(session),
             _ => None,
         }
     }
@@ -93,15 +93,15 @@ impl TenantLock {
             TenantLock::File(file) => {
                 let _ = FileExt::unlock(&file);
             }
-            TenantLock::Session(conn) => {
-                let sql = match conn.get_database_backend() {
+            TenantLock::Session(session) => {
+                let sql = match session.get_database_backend() {
                     DbBackend::Postgres => format!(
                         "SELECT pg_advisory_unlock({PG_LOCK_CLASS}, hashtext(COALESCE(current_schema(), '')))"
                     ),
                     _ => format!("SELECT RELEASE_LOCK({MYSQL_LOCK_NAME})"),
                 };
-                let _ = conn.execute_unprepared(&sql).await;
-                let _ = conn.close().await;
+                let _ = session.execute_unprepared(&sql).await;
+                session.close().await;
             }
         }
     }
@@ -140,22 +140,6 @@ async fn lock_file(path: PathBuf, wait: Duration) -> Result<File, LockError> {
     }
 }
 
-/// Opens a dedicated single-connection session to the database of `config`.
-/// The error text has the URL's password masked.
-pub(crate) async fn open_session(config: &TenantConfig) -> Result<DatabaseConnection, String> {
-    let mut opts = ConnectOptions::new(config.url().to_owned());
-    opts.max_connections(1)
-        .min_connections(0)
-        .connect_timeout(config.pool.effective_connect_timeout())
-        .acquire_timeout(config.pool.effective_acquire_timeout())
-        .idle_timeout(None::<Duration>)
-        .max_lifetime(None::<Duration>)
-        .sqlx_logging(false);
-    Database::connect(opts)
-        .await
-        .map_err(|e| scrub_password(&e.to_string(), config.url()))
-}
-
 /// Waits up to `wait` for the server lock; `Ok(false)` when it stayed taken.
 async fn lock_on_session(conn: &DatabaseConnection, wait: Duration) -> Result<bool, DbErr> {
     let backend = conn.get_database_backend();
@@ -189,17 +173,6 @@ async fn lock_on_session(conn: &DatabaseConnection, wait: Duration) -> Result<bo
     }
 }
 
-/// Replaces the URL's password, if any, in `text`.
-fn scrub_password(text: &str, url: &str) -> String {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.password().map(str::to_owned))
-    {
-        Some(pw) if !pw.is_empty() => text.replace(&pw, "***"),
-        _ => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,17 +182,6 @@ mod tests {
         assert_eq!(
             lock_path(PathBuf::from("/srv/data/acme.db")),
             PathBuf::from("/srv/data/acme.db.migrate-lock")
-        );
-    }
-
-    #[test]
-    fn passwords_are_scrubbed() {
-        assert_eq!(
-            scrub_password(
-                "failed for postgres://u:s3cret@h/db",
-                "postgres://u:s3cret@h/db"
-            ),
-            "failed for postgres://u:***@h/db"
         );
     }
 

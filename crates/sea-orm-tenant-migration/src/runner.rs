@@ -10,11 +10,13 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
-use sea_orm_tenant::{TenantConfig, TenantConnection, TenantConnections, TenantError, TenantKey};
+use sea_orm_tenant::{
+    TenantConfig, TenantConnection, TenantConnections, TenantError, TenantKey, TenantSession,
+};
 
 use crate::apply::{Applied, ApplyFn, apply_fn};
 use crate::error::{MigrateError, TenantFailure};
-use crate::lock::{TenantLock, open_session};
+use crate::lock::TenantLock;
 use crate::operation::Operation;
 use crate::progress::{Progress, ProgressMode};
 use crate::report::{Outcome, RunReport, SHARED, TenantReport};
@@ -336,13 +338,11 @@ impl Target<'_> {
         }
     }
 
-    fn unavailable(self, reason: String) -> TenantError {
+    /// A dedicated session to this database, within its server's budget.
+    async fn session(self) -> Result<TenantSession, TenantError> {
         match self {
-            Target::Tenant(_, key) => TenantError::Unavailable {
-                tenant: key.clone(),
-                reason,
-            },
-            Target::Shared(_) => TenantError::SharedUnavailable { reason },
+            Target::Tenant(store, key) => store.session(key.as_str()).await,
+            Target::Shared(store) => store.shared_session().await,
         }
     }
 
@@ -376,9 +376,7 @@ async fn on_database(
         .backend()
         .map_err(|e| connect(TenantError::Config(e)))?;
     let (lock, conn, lease) = if op.writes() && backend != DbBackend::Sqlite {
-        let session = open_session(&config)
-            .await
-            .map_err(|reason| connect(target.unavailable(reason)))?;
+        let session = target.session().await.map_err(connect)?;
         let lock = TenantLock::on_session(session, lock_wait)
             .await
             .map_err(|e| (TenantFailure::Lock(e), None))?;

@@ -119,7 +119,9 @@ impl TenantRejection {
             Self::Unavailable { .. } | Self::Busy { .. } | Self::Closed => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::Store(TenantError::SharedUnavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(TenantError::SharedUnavailable { .. } | TenantError::Busy { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::NoTenant | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -202,7 +204,11 @@ impl From<TenantError> for TenantRejection {
             TenantError::NoTenant => Self::NoTenant,
             TenantError::Switch { current, requested } => Self::Switch { current, requested },
             TenantError::Unavailable { tenant, reason } => Self::Unavailable { tenant, reason },
-            TenantError::PoolLimit { tenant, .. } => Self::Busy { tenant },
+            TenantError::PoolLimit { tenant, .. }
+            | TenantError::Busy {
+                tenant: Some(tenant),
+                ..
+            } => Self::Busy { tenant },
             TenantError::Closed => Self::Closed,
             other => Self::Store(other),
         }

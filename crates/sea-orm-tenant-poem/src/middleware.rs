@@ -261,7 +261,9 @@ impl Config {
     fn reject_store(&self, err: TenantError) -> poem::Error {
         if matches!(
             err,
-            TenantError::Unavailable { .. } | TenantError::PoolLimit { .. }
+            TenantError::Unavailable { .. }
+                | TenantError::PoolLimit { .. }
+                | TenantError::Busy { .. }
         ) {
             tracing::warn!(error = %err, "tenant database unavailable");
         }

@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 use sea_orm_tenant::testing::TestDatabases;
 use sea_orm_tenant::{PoolOptions, TenantConfig, TenantConnections};
 

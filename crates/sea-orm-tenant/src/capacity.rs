@@ -4,19 +4,21 @@
 //!
 //! A pool counts against the bound from the moment its opening is reserved
 //! until its close has finished or was abandoned after `close_timeout`: a pool
-//! being closed still holds files and server connections.
+//! being closed still holds files and server connections. The same holds for
+//! its permits of the server's connection budget ([`crate::budget`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use sea_orm::DatabaseConnection;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::budget::ServerBudget;
 use crate::error::TenantError;
+use crate::key::TenantKey;
 use crate::stats::{Counters, StoreStats};
-use crate::tenant::{Tenant, TenantConnection, lock};
+use crate::tenant::{OpenPool, Tenant, TenantConnection, lock};
 
 pub(crate) struct Capacity {
     max_open_pools: Option<usize>,
@@ -140,7 +142,7 @@ impl Capacity {
                             waiting.registered = true;
                         }
                         if set.closing < set.waiting {
-                            lru_idle(&mut set.pools).inspect(|_| set.closing += 1)
+                            lru_idle(&mut set.pools, None).inspect(|_| set.closing += 1)
                         } else {
                             None
                         }
@@ -154,10 +156,10 @@ impl Capacity {
                     }
                 }
             };
-            if let Some((victim, conn)) = victim {
+            if let Some((victim, pool)) = victim {
                 Counters::bump(&self.counters.evictions, 1);
                 tracing::debug!(tenant = %victim.key, "idle tenant pool evicted to make room");
-                self.spawn_close(victim, conn, false);
+                self.spawn_close(victim, pool, false);
             }
             if tokio::time::timeout_at(deadline.into(), notified)
                 .await
@@ -178,7 +180,7 @@ impl Capacity {
         self: &Arc<Self>,
         mut reservation: Reservation<'_>,
         tenant: &Arc<Tenant>,
-        conn: DatabaseConnection,
+        pool: OpenPool,
     ) -> Result<TenantConnection, TenantError> {
         let refused = {
             let mut set = lock(&self.state);
@@ -191,32 +193,32 @@ impl Capacity {
             } else {
                 set.pools.push(Arc::clone(tenant));
                 set.peak = set.peak.max(set.pools.len() + set.closing);
-                return Ok(tenant.install(conn, self.now()));
+                return Ok(tenant.install(pool, self.now()));
             };
             set.closing += 1;
             refused
         };
-        self.spawn_close(Arc::clone(tenant), conn, false);
+        self.spawn_close(Arc::clone(tenant), pool, false);
         Err(refused)
     }
 
     /// Closes `tenant`'s pool, if open, once its leases have ended; the place is
     /// held until then, at most `close_timeout`.
     pub(crate) fn remove(self: &Arc<Self>, tenant: &Arc<Tenant>) -> Option<JoinHandle<()>> {
-        let conn = {
+        let pool = {
             let mut set = lock(&self.state);
             set.pools.retain(|t| !Arc::ptr_eq(t, tenant));
-            let conn = tenant.take()?;
+            let pool = tenant.take()?;
             set.closing += 1;
-            conn
+            pool
         };
-        Some(self.spawn_close(Arc::clone(tenant), conn, true))
+        Some(self.spawn_close(Arc::clone(tenant), pool, true))
     }
 
     /// Closes every pool not in use and unused for at least `older_than`.
     pub(crate) async fn evict_idle(self: &Arc<Self>, older_than: Duration) -> usize {
         let cutoff = self.now().saturating_sub(older_than.as_nanos() as u64);
-        let evicted: Vec<(Arc<Tenant>, DatabaseConnection)> = {
+        let evicted: Vec<(Arc<Tenant>, OpenPool)> = {
             let mut set = lock(&self.state);
             let mut evicted = Vec::new();
             set.pools.retain(|t| {
@@ -224,8 +226,8 @@ impl Capacity {
                     return true;
                 }
                 match t.take_if_idle() {
-                    Some(conn) => {
-                        evicted.push((Arc::clone(t), conn));
+                    Some(pool) => {
+                        evicted.push((Arc::clone(t), pool));
                         false
                     }
                     None => true,
@@ -241,7 +243,7 @@ impl Capacity {
         }
         let closes: Vec<_> = evicted
             .into_iter()
-            .map(|(tenant, conn)| self.spawn_close(tenant, conn, false))
+            .map(|(tenant, pool)| self.spawn_close(tenant, pool, false))
             .collect();
         for close in closes {
             let _ = close.await;
@@ -253,19 +255,19 @@ impl Capacity {
     /// way, each bounded by `close_timeout`.
     pub(crate) async fn close_all(self: &Arc<Self>) {
         self.closed.store(true, Ordering::Release);
-        let pools: Vec<(Arc<Tenant>, DatabaseConnection)> = {
+        let pools: Vec<(Arc<Tenant>, OpenPool)> = {
             let mut set = lock(&self.state);
             let pools: Vec<_> = set
                 .pools
                 .drain(..)
-                .filter_map(|t| t.take().map(|conn| (t, conn)))
+                .filter_map(|t| t.take().map(|pool| (t, pool)))
                 .collect();
             set.closing += pools.len();
             pools
         };
         let closes: Vec<_> = pools
             .into_iter()
-            .map(|(tenant, conn)| self.spawn_close(tenant, conn, false))
+            .map(|(tenant, pool)| self.spawn_close(tenant, pool, false))
             .collect();
         for close in closes {
             let _ = close.await;
@@ -294,12 +296,16 @@ impl Capacity {
     fn spawn_close(
         self: &Arc<Self>,
         tenant: Arc<Tenant>,
-        conn: DatabaseConnection,
+        pool: OpenPool,
         wait_for_leases: bool,
     ) -> JoinHandle<()> {
         let capacity = Arc::clone(self);
+        if let Some(server) = &tenant.server {
+            server.closing.fetch_add(1, Ordering::AcqRel);
+        }
         tokio::spawn(async move {
             let timeout = capacity.close_timeout;
+            let OpenPool { conn, permits } = pool;
             let close = async {
                 if wait_for_leases {
                     tenant.wait_idle().await;
@@ -313,9 +319,72 @@ impl Capacity {
                     "tenant pool not closed within {timeout:?}: connections still in use close as they come back"
                 );
             }
+            drop(permits);
+            if let Some(server) = &tenant.server {
+                server.closing.fetch_sub(1, Ordering::AcqRel);
+            }
             lock(&capacity.state).closing -= 1;
             capacity.changed.notify_waiters();
         })
+    }
+
+    /// Takes `n` of `server`'s permits, first come first served. While waiting,
+    /// closes the least recently used idle pools on that server (unless closes
+    /// already under way there cover every waiter). Refused with
+    /// [`TenantError::Busy`] after `acquire_timeout`.
+    pub(crate) async fn server_permits(
+        self: &Arc<Self>,
+        server: &Arc<ServerBudget>,
+        semaphore: Arc<Semaphore>,
+        n: u32,
+        acquire_timeout: Duration,
+        tenant: Option<&TenantKey>,
+    ) -> Result<OwnedSemaphorePermit, TenantError> {
+        if let Ok(permits) = Arc::clone(&semaphore).try_acquire_many_owned(n) {
+            return Ok(permits);
+        }
+        let started = Instant::now();
+        let deadline = started + acquire_timeout;
+        server.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = WaitingOn(server);
+        let acquire = semaphore.acquire_many_owned(n);
+        tokio::pin!(acquire);
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let victim = if server.closing.load(Ordering::Acquire)
+                < server.waiting.load(Ordering::Acquire)
+            {
+                let mut set = lock(&self.state);
+                lru_idle(&mut set.pools, Some(server)).inspect(|_| set.closing += 1)
+            } else {
+                None
+            };
+            if let Some((victim, pool)) = victim {
+                Counters::bump(&self.counters.evictions, 1);
+                tracing::debug!(tenant = %victim.key, server = %server.key, "idle tenant pool evicted to make room on its server");
+                self.spawn_close(victim, pool, false);
+            }
+            tokio::select! {
+                biased;
+                permits = &mut acquire => {
+                    server.record_wait(started.elapsed());
+                    // The semaphore is never closed.
+                    return permits.map_err(|_| TenantError::Closed);
+                }
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    server.record_refusal();
+                    return Err(TenantError::Busy {
+                        tenant: tenant.cloned(),
+                        server: server.key.to_string(),
+                        budget: server.limit(),
+                        waited: started.elapsed(),
+                    });
+                }
+            }
+        }
     }
 
     /// Starts the background task that closes pools idle for `timeout`.
@@ -339,19 +408,32 @@ impl Capacity {
     }
 }
 
-/// Picks the least recently used pool nobody is using and takes it out.
-fn lru_idle(pools: &mut Vec<Arc<Tenant>>) -> Option<(Arc<Tenant>, DatabaseConnection)> {
+/// Counts a caller among a server's waiters while it waits.
+struct WaitingOn<'a>(&'a ServerBudget);
+
+impl Drop for WaitingOn<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Picks the least recently used pool nobody is using (on `server`, if given)
+/// and takes it out.
+fn lru_idle(
+    pools: &mut Vec<Arc<Tenant>>,
+    server: Option<&Arc<ServerBudget>>,
+) -> Option<(Arc<Tenant>, OpenPool)> {
     let mut candidates: Vec<(u64, usize)> = pools
         .iter()
         .enumerate()
-        .filter(|(_, t)| t.in_flight() == 0)
+        .filter(|(_, t)| server.is_none_or(|s| t.is_on(s)) && t.in_flight() == 0)
         .map(|(i, t)| (t.last_used.load(Ordering::Relaxed), i))
         .collect();
     candidates.sort_unstable();
     // A candidate may have been leased since the scan; take the first still idle.
-    let (index, conn) = candidates
+    let (index, pool) = candidates
         .into_iter()
-        .find_map(|(_, i)| pools[i].take_if_idle().map(|conn| (i, conn)))?;
+        .find_map(|(_, i)| pools[i].take_if_idle().map(|pool| (i, pool)))?;
     let victim = pools.swap_remove(index);
-    Some((victim, conn))
+    Some((victim, pool))
 }

@@ -184,6 +184,12 @@ impl PoolOptions {
         self.connect_timeout.unwrap_or(Duration::from_secs(5))
     }
 
+    /// The pool size in force (built-in default 1 for SQLite, 5 for servers).
+    pub fn effective_max_connections(&self, backend: DbBackend) -> u32 {
+        self.max_connections
+            .unwrap_or(if backend == DbBackend::Sqlite { 1 } else { 5 })
+    }
+
     /// The acquire timeout in force (built-in default 10 s).
     pub fn effective_acquire_timeout(&self) -> Duration {
         self.acquire_timeout.unwrap_or(Duration::from_secs(10))
@@ -296,6 +302,15 @@ impl TenantConfig {
         (!is_memory(path)).then(|| PathBuf::from(path))
     }
 
+    /// For a SQLite file whose URL allows creating it (`mode=rwc`), its folder
+    /// when missing.
+    pub(crate) fn sqlite_folder_to_create(&self) -> Option<PathBuf> {
+        let (_, query) = sqlite_parts(&self.url)?;
+        let creates = query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=rwc"));
+        let folder = self.sqlite_path()?.parent()?.to_owned();
+        (creates && !folder.as_os_str().is_empty() && !folder.exists()).then_some(folder)
+    }
+
     fn is_sqlite_memory(&self) -> bool {
         sqlite_parts(&self.url).is_some_and(|(path, query)| {
             is_memory(path) || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"))
@@ -318,18 +333,20 @@ impl TenantConfig {
     }
 
     /// `sea_orm::ConnectOptions` for this database, with `pool` already merged with defaults.
+    /// `max_connections` is the pool size admitted by the server's budget;
     /// `release_timeout` bounds the check a connection gets when it goes back to its pool.
     pub(crate) fn connect_options(
         &self,
         backend: DbBackend,
+        max_connections: u32,
         release_timeout: Duration,
     ) -> ConnectOptions {
         let pool = &self.pool;
         let sqlite = backend == DbBackend::Sqlite;
         let memory = sqlite && self.is_sqlite_memory();
         let mut opts = ConnectOptions::new(self.url.clone());
-        opts.max_connections(pool.max_connections.unwrap_or(if sqlite { 1 } else { 5 }))
-            .min_connections(pool.min_connections.unwrap_or(0))
+        opts.max_connections(max_connections)
+            .min_connections(pool.min_connections.unwrap_or(0).min(max_connections))
             .connect_timeout(pool.effective_connect_timeout())
             .acquire_timeout(pool.effective_acquire_timeout())
             .sqlx_logging(pool.sqlx_logging.unwrap_or(false));

@@ -53,6 +53,22 @@ pub enum TenantError {
         /// How long the call waited for an idle pool.
         waited: Duration,
     },
+    /// The database server's connection budget stayed full, with nothing idle
+    /// to close, for the whole acquire timeout. Try again later.
+    #[error(
+        "no room on database server {server}{}: all {budget} connections of its budget stayed in use for {waited:?}",
+        tenant.as_ref().map(|t| format!(" for tenant {t}")).unwrap_or_default()
+    )]
+    Busy {
+        /// The tenant that needed connections; `None` for the shared database.
+        tenant: Option<TenantKey>,
+        /// The server, `host:port`.
+        server: String,
+        /// The server's budget.
+        budget: usize,
+        /// How long the call waited.
+        waited: Duration,
+    },
     /// The store was closed with [`close`](crate::TenantConnections::close).
     #[error("the tenant store is closed")]
     Closed,
@@ -105,6 +121,7 @@ impl TenantError {
             Self::Unknown(t)
             | Self::Unavailable { tenant: t, .. }
             | Self::PoolLimit { tenant: t, .. } => Some(t),
+            Self::Busy { tenant, .. } => tenant.as_ref(),
             Self::Switch { requested, .. } => Some(requested),
             _ => None,
         }

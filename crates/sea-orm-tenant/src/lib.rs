@@ -78,6 +78,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod budget;
 mod builder;
 mod capacity;
 pub mod config;
@@ -91,12 +92,14 @@ mod redact;
 mod registry;
 mod release_check;
 mod router;
+mod session;
 mod stats;
 mod store;
 mod tenant;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use budget::{ServerKey, ServerStats};
 pub use builder::TenantConnectionsBuilder;
 pub use config::{
     ConfigError, PoolOptions, ServerOptions, StoreOptions, TenantConfig, TenantsConfig,
@@ -107,6 +110,7 @@ pub use error::TenantError;
 pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
 pub use redact::redact_url;
 pub use router::{TenantDb, TenantStream};
+pub use session::TenantSession;
 pub use stats::StoreStats;
 pub use store::{TenantConnection, TenantConnections};
 

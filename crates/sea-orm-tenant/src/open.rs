@@ -12,17 +12,25 @@ use crate::error::TenantError;
 use crate::redact::scrub;
 use crate::tenant::lock;
 
-/// Opens a pool within the connect timeout; the error text has the password masked.
+/// Opens a pool of at most `max_connections` (what the server's budget
+/// admitted) within the connect timeout; the error text has the password masked.
+/// Every connection of the project is opened here.
 ///
 /// `close_timeout` bounds the check every connection gets when it goes back to
-/// its pool (see [`crate::release_check`]).
+/// its pool (see [`crate::release_check`]). A SQLite file whose URL allows
+/// creation (`mode=rwc`) gets its folder created.
 pub(crate) async fn open_pool(
     config: &TenantConfig,
     backend: DbBackend,
+    max_connections: u32,
     close_timeout: Duration,
 ) -> Result<DatabaseConnection, String> {
+    if let Some(folder) = config.sqlite_folder_to_create() {
+        std::fs::create_dir_all(&folder)
+            .map_err(|e| format!("cannot create folder {}: {e}", folder.display()))?;
+    }
     let timeout = config.pool.effective_connect_timeout();
-    let options = config.connect_options(backend, close_timeout);
+    let options = config.connect_options(backend, max_connections, close_timeout);
     match tokio::time::timeout(timeout, Database::connect(options)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(err)) => Err(scrub(&err.to_string(), config.url())),

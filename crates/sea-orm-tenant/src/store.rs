@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbBackend};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit};
 
+use crate::budget::{Budgets, ServerBudget, ServerStats};
 use crate::builder::TenantConnectionsBuilder;
 use crate::capacity::Capacity;
 use crate::config::{ConfigError, PoolOptions, StoreOptions, TenantConfig, TenantsConfig};
@@ -21,8 +22,9 @@ use crate::key::TenantKey;
 use crate::open::open_pool;
 use crate::registry::Registry;
 use crate::router::TenantDb;
+use crate::session::TenantSession;
 use crate::stats::{Counters, StoreStats};
-use crate::tenant::Tenant;
+use crate::tenant::{OpenPool, Tenant};
 
 pub use crate::tenant::TenantConnection;
 
@@ -31,13 +33,16 @@ static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 struct Shared {
     config: TenantConfig,
     backend: DbBackend,
-    conn: OnceCell<DatabaseConnection>,
+    server: Option<Arc<ServerBudget>>,
+    /// The pool and its share of the server's budget, held until the store is dropped.
+    conn: OnceCell<(DatabaseConnection, Option<OwnedSemaphorePermit>)>,
 }
 
 pub(crate) struct Inner {
     pub(crate) id: u64,
     registry: Registry,
     capacity: Arc<Capacity>,
+    budgets: Budgets,
     counters: Arc<Counters>,
     defaults: PoolOptions,
     options: StoreOptions,
@@ -86,12 +91,21 @@ impl TenantConnections {
     pub fn from_config(config: TenantsConfig) -> Result<Self, ConfigError> {
         config.store.validate()?;
         config.defaults.validate("defaults")?;
+        for (server, options) in &config.servers {
+            options.validate(server)?;
+        }
+        let budgets = Budgets::new(
+            config.servers,
+            config.store.server_max_connections,
+            config.store.instances,
+        );
         let shared = match config.shared {
             Some(shared) => {
                 let backend = shared.backend_for("shared")?;
                 let config = shared.clone().with_pool(shared.pool.or(&config.defaults));
                 config.pool.validate("shared")?;
                 Some(Shared {
+                    server: budgets.server_for(&config, backend),
                     config,
                     backend,
                     conn: OnceCell::new(),
@@ -110,6 +124,7 @@ impl TenantConnections {
                 id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                 registry: Registry::default(),
                 capacity,
+                budgets,
                 counters,
                 defaults: config.defaults,
                 options: config.store,
@@ -144,11 +159,13 @@ impl TenantConnections {
             .clone()
             .with_pool(config.pool.or(&self.inner.defaults));
         config.pool.validate(key.as_str())?;
+        let server = self.inner.budgets.server_for(&config, backend);
         let tenant = Tenant::new(
             key,
             self.inner.id,
             backend,
             config,
+            server,
             self.inner.options.max_open_pools.is_some(),
             Arc::clone(&self.inner.capacity.changed),
         );
@@ -235,16 +252,79 @@ impl TenantConnections {
         if self.inner.capacity.is_closed() {
             return Err(TenantError::Closed);
         }
-        let close_timeout = self.inner.capacity.close_timeout();
-        shared
+        let (conn, _) = shared
             .conn
             .get_or_try_init(|| async {
-                open_pool(&shared.config, shared.backend, close_timeout)
-                    .await
-                    .map_err(|reason| TenantError::SharedUnavailable { reason })
+                let opened = self
+                    .inner
+                    .open_within_budget(&shared.config, shared.backend, &shared.server, None, None)
+                    .await;
+                opened
+                    .map(|pool| (pool.conn, pool.permits))
+                    .map_err(|err| match err {
+                        TenantError::Unavailable { reason, .. } => {
+                            TenantError::SharedUnavailable { reason }
+                        }
+                        other => other,
+                    })
             })
+            .await?;
+        Ok(conn.clone())
+    }
+
+    /// A dedicated single-connection session to tenant `name`'s database,
+    /// outside its pool and counted against its server's budget: for work that
+    /// needs a session of its own (migration locks). Closed on drop.
+    pub async fn session(&self, name: &str) -> Result<TenantSession, TenantError> {
+        if self.inner.capacity.is_closed() {
+            return Err(TenantError::Closed);
+        }
+        let tenant = self.inner.resolve(name)?;
+        let pool = self
+            .inner
+            .open_within_budget(
+                &tenant.config,
+                tenant.backend,
+                &tenant.server,
+                Some(1),
+                Some(&tenant.key),
+            )
+            .await?;
+        Ok(TenantSession::new(pool))
+    }
+
+    /// Like [`session`](Self::session), for the shared database.
+    pub async fn shared_session(&self) -> Result<TenantSession, TenantError> {
+        let shared = self
+            .inner
+            .shared
+            .as_ref()
+            .ok_or(TenantError::NoSharedDatabase)?;
+        if self.inner.capacity.is_closed() {
+            return Err(TenantError::Closed);
+        }
+        let pool = self
+            .inner
+            .open_within_budget(
+                &shared.config,
+                shared.backend,
+                &shared.server,
+                Some(1),
+                None,
+            )
             .await
-            .cloned()
+            .map_err(|err| match err {
+                TenantError::Unavailable { reason, .. } => {
+                    TenantError::SharedUnavailable { reason }
+                }
+                other => other,
+            })?;
+        Ok(TenantSession::new(pool))
+    }
+
+    /// Every database server's connection budget and use, sorted by server.
+    pub fn server_stats(&self) -> Vec<ServerStats> {
+        self.inner.budgets.stats()
     }
 
     /// Whether a shared database is configured.
@@ -281,7 +361,7 @@ impl TenantConnections {
     /// close as they come back.
     pub async fn close(&self) {
         self.inner.capacity.close_all().await;
-        if let Some(conn) = self.inner.shared.as_ref().and_then(|s| s.conn.get()) {
+        if let Some((conn, _)) = self.inner.shared.as_ref().and_then(|s| s.conn.get()) {
             let timeout = self.inner.capacity.close_timeout();
             let _ = tokio::time::timeout(timeout, conn.close_by_ref()).await;
         }
@@ -411,18 +491,61 @@ impl Inner {
             .capacity
             .reserve(tenant, tenant.config.pool.effective_acquire_timeout())
             .await?;
-        let close_timeout = self.capacity.close_timeout();
-        let conn = open_pool(&tenant.config, tenant.backend, close_timeout)
-            .await
-            .map_err(|reason| TenantError::Unavailable {
-                tenant: tenant.key.clone(),
-                reason,
-            })?;
-        let lease = self.capacity.admit(reservation, tenant, conn)?;
+        let pool = self
+            .open_within_budget(
+                &tenant.config,
+                tenant.backend,
+                &tenant.server,
+                None,
+                Some(&tenant.key),
+            )
+            .await?;
+        let lease = self.capacity.admit(reservation, tenant, pool)?;
         Counters::bump(&self.counters.opens, 1);
         self.start_reaper();
         tracing::debug!(tenant = %tenant.key, "tenant pool opened");
         Ok(lease)
+    }
+
+    /// Opens a pool of `size` connections (default: the configured pool size),
+    /// after taking that many permits of the server's budget (fewer if the
+    /// budget is smaller).
+    async fn open_within_budget(
+        self: &Arc<Self>,
+        config: &TenantConfig,
+        backend: DbBackend,
+        server: &Option<Arc<ServerBudget>>,
+        size: Option<u32>,
+        tenant: Option<&TenantKey>,
+    ) -> Result<OpenPool, TenantError> {
+        let mut size = size.unwrap_or_else(|| config.pool.effective_max_connections(backend));
+        let permits = match server {
+            Some(server) => {
+                let semaphore = server.semaphore(config).await;
+                size = size.min(server.limit().max(1) as u32);
+                let permits = self
+                    .capacity
+                    .server_permits(
+                        server,
+                        semaphore,
+                        size,
+                        config.pool.effective_acquire_timeout(),
+                        tenant,
+                    )
+                    .await?;
+                Some(permits)
+            }
+            None => None,
+        };
+        let conn = open_pool(config, backend, size, self.capacity.close_timeout())
+            .await
+            .map_err(|reason| TenantError::Unavailable {
+                tenant: tenant
+                    .cloned()
+                    .unwrap_or_else(|| TenantKey::new("shared").expect("valid key")),
+                reason,
+            })?;
+        Ok(OpenPool { conn, permits })
     }
 
     /// Starts the idle reaper on first open, when `pool_idle_timeout` is set.

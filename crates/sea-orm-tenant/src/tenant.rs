@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sea_orm::{DatabaseConnection, DbBackend};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 
+use crate::budget::ServerBudget;
 use crate::config::TenantConfig;
 use crate::current::Current;
 use crate::key::TenantKey;
@@ -25,6 +26,8 @@ pub(crate) struct Tenant {
     pub(crate) store_id: u64,
     pub(crate) backend: DbBackend,
     pub(crate) config: TenantConfig,
+    /// The database server's budget; `None` for SQLite.
+    pub(crate) server: Option<Arc<ServerBudget>>,
     slot: Mutex<Slot>,
     /// Single-flight opening of the pool.
     pub(crate) opening: Opening,
@@ -39,8 +42,15 @@ pub(crate) struct Tenant {
 
 #[derive(Default)]
 struct Slot {
-    conn: Option<DatabaseConnection>,
+    pool: Option<OpenPool>,
     in_flight: usize,
+}
+
+/// An open pool and its share of the server's budget, given back when the
+/// pool has closed.
+pub(crate) struct OpenPool {
+    pub(crate) conn: DatabaseConnection,
+    pub(crate) permits: Option<OwnedSemaphorePermit>,
 }
 
 impl Tenant {
@@ -49,6 +59,7 @@ impl Tenant {
         store_id: u64,
         backend: DbBackend,
         config: TenantConfig,
+        server: Option<Arc<ServerBudget>>,
         notify_idle: bool,
         idle: Arc<Notify>,
     ) -> Self {
@@ -57,6 +68,7 @@ impl Tenant {
             store_id,
             backend,
             config,
+            server,
             slot: Mutex::default(),
             opening: Opening::default(),
             last_used: AtomicU64::new(0),
@@ -70,7 +82,7 @@ impl Tenant {
     pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<TenantConnection> {
         let conn = {
             let mut slot = lock(&self.slot);
-            let conn = slot.conn.as_ref()?.clone();
+            let conn = slot.pool.as_ref()?.conn.clone();
             slot.in_flight += 1;
             conn
         };
@@ -82,14 +94,11 @@ impl Tenant {
     }
 
     /// Installs a freshly opened pool and leases it.
-    pub(crate) fn install(
-        self: &Arc<Self>,
-        conn: DatabaseConnection,
-        now: u64,
-    ) -> TenantConnection {
+    pub(crate) fn install(self: &Arc<Self>, pool: OpenPool, now: u64) -> TenantConnection {
+        let conn = pool.conn.clone();
         {
             let mut slot = lock(&self.slot);
-            slot.conn = Some(conn.clone());
+            slot.pool = Some(pool);
             slot.in_flight += 1;
         }
         self.last_used.store(now, Ordering::Relaxed);
@@ -112,18 +121,23 @@ impl Tenant {
     }
 
     /// Takes the pool out if no call is using it.
-    pub(crate) fn take_if_idle(&self) -> Option<DatabaseConnection> {
+    pub(crate) fn take_if_idle(&self) -> Option<OpenPool> {
         let mut slot = lock(&self.slot);
         if slot.in_flight == 0 {
-            slot.conn.take()
+            slot.pool.take()
         } else {
             None
         }
     }
 
     /// Takes the pool out even if calls are using it (they keep their clones).
-    pub(crate) fn take(&self) -> Option<DatabaseConnection> {
-        lock(&self.slot).conn.take()
+    pub(crate) fn take(&self) -> Option<OpenPool> {
+        lock(&self.slot).pool.take()
+    }
+
+    /// Whether this tenant's pool counts against `server`'s budget.
+    pub(crate) fn is_on(&self, server: &Arc<ServerBudget>) -> bool {
+        self.server.as_ref().is_some_and(|s| Arc::ptr_eq(s, server))
     }
 
     /// Waits until no lease of this tenant is alive.

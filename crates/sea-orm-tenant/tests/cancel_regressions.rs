@@ -425,6 +425,8 @@ async fn sqlite_open_files_within_max_open_pools_4() {
 async fn cancelled_open_does_not_replay_a_stale_error() {
     let dbs = TestDatabases::sqlite();
     let folder = dbs.dir().join("missing");
+    // A file where the folder should be: opening fails until it is replaced.
+    std::fs::write(&folder, b"").unwrap();
     let url = format!("sqlite://{}/x.db?mode=rwc", folder.display());
     let store = TenantConnections::from_urls([("late", url.clone())]).unwrap();
     let db = store.db();
@@ -440,6 +442,7 @@ async fn cancelled_open_does_not_replay_a_stale_error() {
         ),
         "{err}"
     );
+    std::fs::remove_file(&folder).unwrap();
     std::fs::create_dir(&folder).unwrap();
     let direct = sea_orm::Database::connect(&url).await.unwrap();
     common::create_schema(&direct).await;

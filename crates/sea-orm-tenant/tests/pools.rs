@@ -158,10 +158,39 @@ async fn unreachable_server_fails_within_timeout_and_recovers() {
     dbs.cleanup().await;
 }
 
+/// A URL that allows creation (`mode=rwc`) gets its missing folder created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_sqlite_folder_fails_then_recovers() {
+async fn missing_sqlite_folder_is_created() {
+    let dbs = TestDatabases::sqlite();
+    let folder = dbs.dir().join("data").join("nested");
+    let url = format!("sqlite://{}/t.db?mode=rwc", folder.display());
+    let store = TenantConnections::from_urls([("fresh", url)]).unwrap();
+    let db = store.db();
+    store
+        .with_tenant("fresh", db.execute_unprepared("CREATE TABLE t (x INTEGER)"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(folder.join("t.db").is_file());
+    // Without `mode=rwc` nothing is created.
+    let absent = dbs.dir().join("absent");
+    let url = format!("sqlite://{}/t.db", absent.display());
+    let store = TenantConnections::from_urls([("ro", url)]).unwrap();
+    let db = store.db();
+    store
+        .with_tenant("ro", db.execute_unprepared("SELECT 1"))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(!absent.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_folder_that_cannot_be_created_fails_then_recovers() {
     let dbs = TestDatabases::sqlite();
     let folder = dbs.dir().join("later");
+    // A file where the folder should be: the folder cannot be created.
+    std::fs::write(&folder, b"").unwrap();
     let url = format!("sqlite://{}/t.db?mode=rwc", folder.display());
     let store = TenantConnections::from_urls([("late", url)]).unwrap();
     let db = store.db();
@@ -174,7 +203,7 @@ async fn missing_sqlite_folder_fails_then_recovers() {
         TenantError::from_db_err(&err),
         Some(TenantError::Unavailable { .. })
     ));
-    std::fs::create_dir(&folder).unwrap();
+    std::fs::remove_file(&folder).unwrap();
     store
         .with_tenant("late", db.execute_unprepared("SELECT 1"))
         .await

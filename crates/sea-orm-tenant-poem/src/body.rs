@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use poem::Body;
-use sea_orm_tenant::{TenantConnection, TenantContext};
+use sea_orm_tenant::TenantContext;
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 
@@ -20,29 +20,20 @@ type BoxBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 /// `Content-Length`. The middleware wraps every response body; use
 /// [`TenantBody::wrap`] for bodies built elsewhere.
 ///
-/// The body may also hold the request's lease on the tenant's pool, so the
-/// pool is not evicted while a long stream is still being sent.
+/// The middleware's context holds the request's lease on the tenant's pool
+/// (see [`TenantConnection::into_context`](sea_orm_tenant::TenantConnection::into_context)),
+/// so the pool is not evicted while a long stream is still being sent.
 pub struct TenantBody {
     context: TenantContext,
     inner: BoxBody,
-    _lease: Option<TenantConnection>,
 }
 
 impl TenantBody {
     /// Wraps `body` so it is polled inside `context`'s tenant.
     pub fn wrap(body: Body, context: TenantContext) -> Body {
-        Self::wrap_with_lease(body, context, None)
-    }
-
-    pub(crate) fn wrap_with_lease(
-        body: Body,
-        context: TenantContext,
-        lease: Option<TenantConnection>,
-    ) -> Body {
         Body::from(BoxBody::new(TenantBody {
             context,
             inner: body.into(),
-            _lease: lease,
         }))
     }
 

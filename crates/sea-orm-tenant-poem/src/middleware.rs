@@ -221,8 +221,9 @@ impl<E: Endpoint> TenantEndpoint<E> {
         req.extensions_mut()
             .insert(CurrentTenant::new(key, db.clone()));
         req.extensions_mut().insert(db);
-        // The lease gives the scope directly: no second lookup.
-        let context = lease.context();
+        // The lease gives the scope directly (no second lookup), and serves
+        // every routed query of the request (no lease per query).
+        let context = lease.into_context();
         // Like `with_tenant`, the scope refuses a switch: another tenant already
         // current here (a nested middleware) is rejected before the handler runs.
         let resp = match context.scope(self.inner.call(req)).await {
@@ -235,7 +236,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
         let (parts, body) = resp.into_parts();
         Ok(Response::from_parts(
             parts,
-            TenantBody::wrap_with_lease(body, context, Some(lease)),
+            TenantBody::wrap(body, context),
         ))
     }
 }

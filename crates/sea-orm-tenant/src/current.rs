@@ -5,12 +5,25 @@ use std::sync::Arc;
 
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::tenant::Tenant;
+use crate::tenant::{Tenant, TenantConnection};
 
-/// What the task-local holds: the resolved tenant entry, so routing needs no lookup.
+/// What the task-local holds: the resolved tenant entry, so routing needs no
+/// lookup, and the lease of the scope's owner (a request), if it gave one, so
+/// routed calls use it instead of taking a lease each.
 #[derive(Clone)]
 pub(crate) struct Current {
     pub(crate) tenant: Arc<Tenant>,
+    pub(crate) lease: Option<Arc<TenantConnection>>,
+}
+
+impl Current {
+    /// The entry alone, with no lease.
+    pub(crate) fn of(tenant: Arc<Tenant>) -> Self {
+        Self {
+            tenant,
+            lease: None,
+        }
+    }
 }
 
 tokio::task_local! {

@@ -111,7 +111,7 @@ pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
 pub use redact::redact_url;
 pub use router::{TenantDb, TenantStream};
 pub use session::TenantSession;
-pub use stats::StoreStats;
+pub use stats::{StoreStats, TenantStats};
 pub use store::{TenantConnection, TenantConnections};
 
 /// Re-exported so users name the same SeaORM version.

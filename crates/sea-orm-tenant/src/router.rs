@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::store::{TenantConnection, TenantConnections};
+use crate::tenant::Routed;
 
 /// The routing handle: a cheap `Clone` that implements SeaORM's
 /// [`ConnectionTrait`], [`TransactionTrait`] and [`StreamTrait`] by sending each
@@ -89,17 +90,21 @@ impl TenantDb {
     /// Runs `f` on the current tenant's pool inside a span carrying `tenant`.
     async fn routed<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, DbErr>
     where
-        F: FnOnce(TenantConnection) -> Fut,
+        F: FnOnce(Routed) -> Fut,
         Fut: Future<Output = Result<T, DbErr>>,
     {
-        let conn = self.connection().await?;
+        let conn = self.store.inner.routed_connection().await?;
+        let entry = conn.entry();
         let span = tracing::debug_span!("tenant_db", tenant = %conn.tenant(), op);
         // Entering a disabled span still costs a little per poll (tracing's
         // `log` feature, which SeaORM enables): skip it when nobody listens.
-        if span.is_disabled() {
-            return f(conn).await;
-        }
-        f(conn).instrument(span).await
+        let result = if span.is_disabled() {
+            f(conn).await
+        } else {
+            f(conn).instrument(span).await
+        };
+        entry.count(&result);
+        result
     }
 }
 
@@ -192,13 +197,18 @@ impl TransactionTrait for TenantDb {
         E: fmt::Display + fmt::Debug + Send,
     {
         let conn = self
-            .connection()
+            .store
+            .inner
+            .routed_connection()
             .await
             .map_err(|e| TransactionError::Connection(e.into()))?;
         let span = tracing::debug_span!("tenant_db", tenant = %conn.tenant(), op = "transaction");
-        conn.transaction_with_config(callback, isolation_level, access_mode)
+        let result = conn
+            .transaction_with_config(callback, isolation_level, access_mode)
             .instrument(span)
-            .await
+            .await;
+        conn.entry().count(&result);
+        result
     }
 }
 
@@ -208,7 +218,7 @@ pin_project_lite::pin_project! {
     pub struct TenantStream {
         #[pin]
         inner: QueryStream,
-        conn: TenantConnection,
+        conn: Routed,
     }
 }
 
@@ -247,10 +257,11 @@ impl StreamTrait for TenantDb {
         stmt: Statement,
     ) -> Pin<Box<dyn Future<Output = Result<TenantStream, DbErr>> + 'a + Send>> {
         Box::pin(async move {
-            let conn = self.connection().await?;
+            let conn = self.store.inner.routed_connection().await?;
             let span = tracing::debug_span!("tenant_db", tenant = %conn.tenant(), op = "stream");
-            let inner = conn.stream_raw(stmt).instrument(span).await?;
-            Ok(TenantStream { inner, conn })
+            let inner = conn.stream_raw(stmt).instrument(span).await;
+            conn.entry().count(&inner);
+            Ok(TenantStream { inner: inner?, conn })
         })
     }
 }

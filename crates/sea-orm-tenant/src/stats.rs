@@ -26,6 +26,20 @@ pub struct StoreStats {
     pub abandoned_closes: u64,
 }
 
+/// One tenant's figures; see [`TenantConnections::tenant_stats`](crate::TenantConnections::tenant_stats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TenantStats {
+    /// The tenant.
+    pub tenant: crate::TenantKey,
+    /// Whether its pool is open now.
+    pub open: bool,
+    /// Routed calls (queries, executes, streams, transactions) since registration.
+    pub queries: u64,
+    /// Of those, the ones that failed (routing or database errors).
+    pub errors: u64,
+}
+
 /// The store's event counters.
 #[derive(Default)]
 pub(crate) struct Counters {

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,8 +24,8 @@ use crate::open::open_pool;
 use crate::registry::Registry;
 use crate::router::TenantDb;
 use crate::session::TenantSession;
-use crate::stats::{Counters, StoreStats};
-use crate::tenant::{OpenPool, Tenant};
+use crate::stats::{Counters, StoreStats, TenantStats};
+use crate::tenant::{OpenPool, Routed, Tenant};
 
 pub use crate::tenant::TenantConnection;
 
@@ -228,7 +229,7 @@ impl TenantConnections {
     ) -> Result<F::Output, TenantError> {
         let tenant = self.inner.resolve_for_scope(name.as_ref())?;
         Ok(match tenant {
-            Some(tenant) => current::scope(Current { tenant }, fut).await,
+            Some(tenant) => current::scope(Current::of(tenant), fut).await,
             None => fut.await,
         })
     }
@@ -320,6 +321,21 @@ impl TenantConnections {
                 other => other,
             })?;
         Ok(TenantSession::new(pool))
+    }
+
+    /// Every registered tenant's figures, sorted by name.
+    pub fn tenant_stats(&self) -> Vec<TenantStats> {
+        self.inner
+            .registry
+            .sorted()
+            .into_iter()
+            .map(|t| TenantStats {
+                tenant: t.key.clone(),
+                open: t.is_open(),
+                queries: t.queries.load(Ordering::Relaxed),
+                errors: t.errors.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// Every database server's connection budget and use, sorted by server.
@@ -430,6 +446,24 @@ impl Inner {
         }
     }
 
+    /// The connection a routed call should use: the scope's own lease when it
+    /// has one, else a new lease of the current tenant.
+    pub(crate) async fn routed_connection(self: &Arc<Self>) -> Result<Routed, TenantError> {
+        let pinned = current::with_current(|cur| match cur {
+            Some(c) if c.tenant.store_id == self.id && !c.tenant.is_removed() => {
+                c.lease.clone()
+            }
+            _ => None,
+        });
+        match pinned {
+            Some(lease) => Ok(Routed::Pinned(lease)),
+            None => {
+                let tenant = self.current_tenant()?;
+                self.lease(&tenant).await.map(Routed::Leased)
+            }
+        }
+    }
+
     /// The entry a routed call should use, from the task-local.
     pub(crate) fn current_tenant(&self) -> Result<Arc<Tenant>, TenantError> {
         current::with_current(|cur| match cur {
@@ -510,7 +544,21 @@ impl Inner {
     /// Opens a pool of `size` connections (default: the configured pool size),
     /// after taking that many permits of the server's budget (fewer if the
     /// budget is smaller).
-    async fn open_within_budget(
+    ///
+    /// Boxed: it nests sqlx's connect future, and callers' futures (a migration
+    /// run over many tenants) would otherwise exceed rustc's layout depth.
+    fn open_within_budget<'a>(
+        self: &'a Arc<Self>,
+        config: &'a TenantConfig,
+        backend: DbBackend,
+        server: &'a Option<Arc<ServerBudget>>,
+        size: Option<u32>,
+        tenant: Option<&'a TenantKey>,
+    ) -> Pin<Box<dyn Future<Output = Result<OpenPool, TenantError>> + Send + 'a>> {
+        Box::pin(self.open_within_budget_inner(config, backend, server, size, tenant))
+    }
+
+    async fn open_within_budget_inner(
         self: &Arc<Self>,
         config: &TenantConfig,
         backend: DbBackend,

@@ -34,6 +34,9 @@ pub(crate) struct Tenant {
     /// Nanoseconds since the store started, at the last lease: orders LRU eviction.
     pub(crate) last_used: AtomicU64,
     removed: AtomicBool,
+    /// Routed calls and their failures, for per-tenant statistics.
+    pub(crate) queries: AtomicU64,
+    pub(crate) errors: AtomicU64,
     /// Whether anyone may wait for this pool to become idle (bounded store).
     notify_idle: bool,
     /// Woken when the last lease of this tenant ends.
@@ -72,6 +75,8 @@ impl Tenant {
             slot: Mutex::default(),
             opening: Opening::default(),
             last_used: AtomicU64::new(0),
+            queries: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
             removed: AtomicBool::new(false),
             notify_idle,
             idle,
@@ -135,6 +140,11 @@ impl Tenant {
         lock(&self.slot).pool.take()
     }
 
+    /// Whether the pool is open now.
+    pub(crate) fn is_open(&self) -> bool {
+        lock(&self.slot).pool.is_some()
+    }
+
     /// Whether this tenant's pool counts against `server`'s budget.
     pub(crate) fn is_on(&self, server: &Arc<ServerBudget>) -> bool {
         self.server.as_ref().is_some_and(|s| Arc::ptr_eq(s, server))
@@ -170,10 +180,19 @@ impl TenantConnection {
     }
 
     /// This connection's tenant as a [`TenantContext`](crate::TenantContext),
-    /// to run work inside it with no second lookup (request middlewares).
+    /// to run work inside it with no second lookup.
     pub fn context(&self) -> crate::TenantContext {
+        crate::TenantContext::from_current(Current::of(Arc::clone(&self.tenant)))
+    }
+
+    /// Like [`context`](Self::context), and the context keeps this lease:
+    /// routed calls inside it use this pool without taking a lease each, and
+    /// the pool stays open while any clone of the context lives (request
+    /// middlewares: the request's lease serves all its queries).
+    pub fn into_context(self) -> crate::TenantContext {
         crate::TenantContext::from_current(Current {
             tenant: Arc::clone(&self.tenant),
+            lease: Some(Arc::new(self)),
         })
     }
 
@@ -216,6 +235,41 @@ impl Drop for TenantConnection {
         };
         if idle && (self.tenant.notify_idle || self.tenant.is_removed()) {
             self.tenant.idle.notify_waiters();
+        }
+    }
+}
+
+/// The connection a routed call runs on: the scope's own lease, or one taken
+/// for this call.
+pub(crate) enum Routed {
+    Pinned(Arc<TenantConnection>),
+    Leased(TenantConnection),
+}
+
+impl Routed {
+    /// The tenant entry, to count the call once it is done.
+    pub(crate) fn entry(&self) -> Arc<Tenant> {
+        Arc::clone(&self.tenant)
+    }
+}
+
+impl Tenant {
+    /// Counts a routed call and its failure in the tenant's statistics.
+    pub(crate) fn count<T, E>(&self, result: &Result<T, E>) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        if result.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Deref for Routed {
+    type Target = TenantConnection;
+
+    fn deref(&self) -> &TenantConnection {
+        match self {
+            Routed::Pinned(lease) => lease,
+            Routed::Leased(lease) => lease,
         }
     }
 }

@@ -234,10 +234,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
             Err(err) => return Err(config.reject(TenantRejection::from(err))),
         };
         let (parts, body) = resp.into_parts();
-        Ok(Response::from_parts(
-            parts,
-            TenantBody::wrap(body, context),
-        ))
+        Ok(Response::from_parts(parts, TenantBody::wrap(body, context)))
     }
 }
 

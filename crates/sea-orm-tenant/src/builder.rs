@@ -66,6 +66,18 @@ impl TenantConnectionsBuilder {
         self
     }
 
+    /// At most `max_connections` connections to the database server
+    /// `host:port` (a `[servers."host:port"]` table); see [`crate::budget`].
+    pub fn server(mut self, host_port: impl Into<String>, max_connections: u32) -> Self {
+        self.config.servers.insert(
+            host_port.into(),
+            crate::ServerOptions {
+                max_connections: Some(max_connections),
+            },
+        );
+        self
+    }
+
     /// The shared database for global tables.
     pub fn shared(self, url: impl Into<String>) -> Self {
         self.shared_config(TenantConfig::new(url))

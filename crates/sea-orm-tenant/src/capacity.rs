@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 
 use crate::budget::ServerBudget;
 use crate::error::TenantError;
@@ -204,7 +204,7 @@ impl Capacity {
 
     /// Closes `tenant`'s pool, if open, once its leases have ended; the place is
     /// held until then, at most `close_timeout`.
-    pub(crate) fn remove(self: &Arc<Self>, tenant: &Arc<Tenant>) -> Option<JoinHandle<()>> {
+    pub(crate) fn remove(self: &Arc<Self>, tenant: &Arc<Tenant>) -> Option<Closing> {
         let pool = {
             let mut set = lock(&self.state);
             set.pools.retain(|t| !Arc::ptr_eq(t, tenant));
@@ -246,7 +246,7 @@ impl Capacity {
             .map(|(tenant, pool)| self.spawn_close(tenant, pool, false))
             .collect();
         for close in closes {
-            let _ = close.await;
+            close.wait().await;
         }
         n
     }
@@ -270,7 +270,7 @@ impl Capacity {
             .map(|(tenant, pool)| self.spawn_close(tenant, pool, false))
             .collect();
         for close in closes {
-            let _ = close.await;
+            close.wait().await;
         }
         // Closes started earlier (evictions) are bounded by the same timeout.
         let deadline = Instant::now() + self.close_timeout;
@@ -292,17 +292,21 @@ impl Capacity {
 
     /// Closes a pool taken out of the open set (its place already counted in
     /// `closing`) in a task of its own, so that a cancelled caller cannot leave
-    /// it half closed; gives the place back when done or after `close_timeout`.
+    /// it half closed. The place is given back when the pool has closed or
+    /// after `close_timeout` (the returned [`Closing`] resolves then); its
+    /// share of the server's budget only once it has really closed, since
+    /// until then its connections are open.
     fn spawn_close(
         self: &Arc<Self>,
         tenant: Arc<Tenant>,
         pool: OpenPool,
         wait_for_leases: bool,
-    ) -> JoinHandle<()> {
+    ) -> Closing {
         let capacity = Arc::clone(self);
         if let Some(server) = &tenant.server {
             server.closing.fetch_add(1, Ordering::AcqRel);
         }
+        let (done, closing) = oneshot::channel();
         tokio::spawn(async move {
             let timeout = capacity.close_timeout;
             let OpenPool { conn, permits } = pool;
@@ -312,20 +316,28 @@ impl Capacity {
                 }
                 let _ = conn.close().await;
             };
-            if tokio::time::timeout(timeout, close).await.is_err() {
+            tokio::pin!(close);
+            let abandoned = tokio::time::timeout(timeout, &mut close).await.is_err();
+            if abandoned {
                 Counters::bump(&capacity.counters.abandoned_closes, 1);
                 tracing::warn!(
                     tenant = %tenant.key,
                     "tenant pool not closed within {timeout:?}: connections still in use close as they come back"
                 );
             }
-            drop(permits);
             if let Some(server) = &tenant.server {
                 server.closing.fetch_sub(1, Ordering::AcqRel);
             }
             lock(&capacity.state).closing -= 1;
             capacity.changed.notify_waiters();
-        })
+            let _ = done.send(());
+            if abandoned && permits.is_some() {
+                close.await;
+            }
+            drop(permits);
+            capacity.changed.notify_waiters();
+        });
+        Closing(closing)
     }
 
     /// Takes `n` of `server`'s permits, first come first served. While waiting,
@@ -353,18 +365,34 @@ impl Capacity {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Under sustained load no pool may ever be idle at the instant we
+            // look: after a quarter of the wait, drain the least recently used
+            // busy one (no new calls; closed when its running calls end), so
+            // that every waiting tenant gets its turn.
+            let drain = started.elapsed() >= acquire_timeout / 4;
             let victim = if server.closing.load(Ordering::Acquire)
                 < server.waiting.load(Ordering::Acquire)
             {
                 let mut set = lock(&self.state);
-                lru_idle(&mut set.pools, Some(server)).inspect(|_| set.closing += 1)
+                let victim = lru_idle(&mut set.pools, Some(server))
+                    .map(|(t, p)| (t, p, false))
+                    .or_else(|| {
+                        drain
+                            .then(|| lru_busy(&mut set.pools, server))
+                            .flatten()
+                            .map(|(t, p)| (t, p, true))
+                    });
+                if victim.is_some() {
+                    set.closing += 1;
+                }
+                victim
             } else {
                 None
             };
-            if let Some((victim, pool)) = victim {
+            if let Some((victim, pool, busy)) = victim {
                 Counters::bump(&self.counters.evictions, 1);
-                tracing::debug!(tenant = %victim.key, server = %server.key, "idle tenant pool evicted to make room on its server");
-                self.spawn_close(victim, pool, false);
+                tracing::debug!(tenant = %victim.key, server = %server.key, busy, "tenant pool evicted to make room on its server");
+                self.spawn_close(victim, pool, busy);
             }
             tokio::select! {
                 biased;
@@ -406,6 +434,32 @@ impl Capacity {
             }
         });
     }
+}
+
+/// Resolves when a pool handed to [`Capacity::spawn_close`] has closed, or
+/// after `close_timeout`.
+pub(crate) struct Closing(oneshot::Receiver<()>);
+
+impl Closing {
+    pub(crate) async fn wait(self) {
+        let _ = self.0.await;
+    }
+}
+
+/// Takes out the least recently used pool on `server`, busy or not: its
+/// running calls keep their connections, new calls wait for a new pool.
+fn lru_busy(
+    pools: &mut Vec<Arc<Tenant>>,
+    server: &Arc<ServerBudget>,
+) -> Option<(Arc<Tenant>, OpenPool)> {
+    let index = pools
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.is_on(server))
+        .min_by_key(|(_, t)| t.last_used.load(Ordering::Relaxed))
+        .map(|(i, _)| i)?;
+    let pool = pools[index].take()?;
+    Some((pools.swap_remove(index), pool))
 }
 
 /// Counts a caller among a server's waiters while it waits.

@@ -261,7 +261,10 @@ impl StreamTrait for TenantDb {
             let span = tracing::debug_span!("tenant_db", tenant = %conn.tenant(), op = "stream");
             let inner = conn.stream_raw(stmt).instrument(span).await;
             conn.entry().count(&inner);
-            Ok(TenantStream { inner: inner?, conn })
+            Ok(TenantStream {
+                inner: inner?,
+                conn,
+            })
         })
     }
 }

@@ -161,13 +161,14 @@ impl TenantConnections {
             .with_pool(config.pool.or(&self.inner.defaults));
         config.pool.validate(key.as_str())?;
         let server = self.inner.budgets.server_for(&config, backend);
+        let notify_idle = self.inner.options.max_open_pools.is_some() || server.is_some();
         let tenant = Tenant::new(
             key,
             self.inner.id,
             backend,
             config,
             server,
-            self.inner.options.max_open_pools.is_some(),
+            notify_idle,
             Arc::clone(&self.inner.capacity.changed),
         );
         self.inner.registry.insert(Arc::new(tenant))
@@ -183,7 +184,7 @@ impl TenantConnections {
         let key = TenantKey::new(key.as_ref())?;
         let tenant = self.inner.registry.remove(&key)?;
         if let Some(close) = self.inner.capacity.remove(&tenant) {
-            let _ = close.await;
+            close.wait().await;
         }
         tracing::info!(tenant = %key, "tenant removed");
         Ok(())
@@ -450,9 +451,7 @@ impl Inner {
     /// has one, else a new lease of the current tenant.
     pub(crate) async fn routed_connection(self: &Arc<Self>) -> Result<Routed, TenantError> {
         let pinned = current::with_current(|cur| match cur {
-            Some(c) if c.tenant.store_id == self.id && !c.tenant.is_removed() => {
-                c.lease.clone()
-            }
+            Some(c) if c.tenant.store_id == self.id && !c.tenant.is_removed() => c.lease.clone(),
             _ => None,
         });
         match pinned {

@@ -16,6 +16,11 @@
 //! on PostgreSQL, `@@max_connections` on MySQL/MariaDB) × 80 %, leaving a fifth
 //! for other clients (psql, cron jobs, replicas), divided by `instances`.
 //! SQLite files are not a server: `max_open_pools` bounds them.
+//!
+//! A server tenant whose pool size (`max_connections`) is not configured gets
+//! a fair share of its server's budget, `budget / tenants on the server`,
+//! between 1 and 5: one hot tenant gets 5 connections, 150 tenants on a budget
+//! of 60 get one each, so 60 of them stay open instead of 12.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -119,6 +124,7 @@ impl Budgets {
                 limit: AtomicUsize::new(0),
                 waiting: AtomicUsize::new(0),
                 closing: AtomicUsize::new(0),
+                tenants: AtomicUsize::new(0),
                 waited_nanos: AtomicU64::new(0),
                 waits: AtomicU64::new(0),
                 refusals: AtomicU64::new(0),
@@ -146,6 +152,8 @@ pub(crate) struct ServerBudget {
     pub(crate) waiting: AtomicUsize,
     /// Pools on this server being closed now.
     pub(crate) closing: AtomicUsize,
+    /// Tenants registered on this server: the default pool size is a fair share.
+    pub(crate) tenants: AtomicUsize,
     waited_nanos: AtomicU64,
     waits: AtomicU64,
     refusals: AtomicU64,
@@ -247,7 +255,7 @@ async fn server_max_connections(config: &TenantConfig) -> Result<u64, String> {
 }
 
 /// One database server's connection budget and use; see
-/// [`StoreStats::servers`](crate::StoreStats::servers).
+/// [`TenantConnections::server_stats`](crate::TenantConnections::server_stats).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerStats {

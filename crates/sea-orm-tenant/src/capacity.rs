@@ -21,7 +21,7 @@ use crate::stats::{Counters, StoreStats};
 use crate::tenant::{OpenPool, Tenant, TenantConnection, lock};
 
 pub(crate) struct Capacity {
-    max_open_pools: Option<usize>,
+    max_open_pools: usize,
     close_timeout: Duration,
     state: Mutex<OpenSet>,
     /// Woken whenever a place may have become free.
@@ -80,7 +80,7 @@ impl Drop for Waiting<'_> {
 
 impl Capacity {
     pub(crate) fn new(
-        max_open_pools: Option<usize>,
+        max_open_pools: usize,
         close_timeout: Duration,
         counters: Arc<Counters>,
     ) -> Self {
@@ -136,7 +136,7 @@ impl Capacity {
             let victim = {
                 let mut set = lock(&self.state);
                 match self.max_open_pools {
-                    Some(max) if set.used() >= max => {
+                    max if set.used() >= max => {
                         if !waiting.registered {
                             set.waiting += 1;
                             waiting.registered = true;
@@ -167,7 +167,7 @@ impl Capacity {
             {
                 return Err(TenantError::PoolLimit {
                     tenant: tenant.key.clone(),
-                    max_open_pools: self.max_open_pools.unwrap_or_default(),
+                    max_open_pools: self.max_open_pools,
                     waited: started.elapsed(),
                 });
             }
@@ -222,7 +222,7 @@ impl Capacity {
             let mut set = lock(&self.state);
             let mut evicted = Vec::new();
             set.pools.retain(|t| {
-                if t.last_used.load(Ordering::Relaxed) > cutoff {
+                if t.last_used.load(Ordering::Relaxed) > cutoff || !t.is_evictable() {
                     return true;
                 }
                 match t.take_if_idle() {
@@ -480,7 +480,9 @@ fn lru_idle(
     let mut candidates: Vec<(u64, usize)> = pools
         .iter()
         .enumerate()
-        .filter(|(_, t)| server.is_none_or(|s| t.is_on(s)) && t.in_flight() == 0)
+        .filter(|(_, t)| {
+            server.is_none_or(|s| t.is_on(s)) && t.is_evictable() && t.in_flight() == 0
+        })
         .map(|(i, t)| (t.last_used.load(Ordering::Relaxed), i))
         .collect();
     candidates.sort_unstable();

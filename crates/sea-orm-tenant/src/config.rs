@@ -124,7 +124,8 @@ pub struct PoolOptions {
     /// How long a query may wait for a free connection. Default: 10 s.
     #[serde(default, with = "humantime_serde")]
     pub acquire_timeout: Option<Duration>,
-    /// Close a connection unused for this long. Default: 5 min (never for in-memory SQLite).
+    /// Close a connection unused for this long, so that an open pool shrinks to
+    /// no idle connection. Default: 1 min (never for in-memory SQLite).
     #[serde(default, with = "humantime_serde")]
     pub idle_timeout: Option<Duration>,
     /// Replace a connection after this long. Default: 30 min (never for in-memory SQLite).
@@ -201,9 +202,9 @@ impl PoolOptions {
 #[serde(deny_unknown_fields)]
 pub struct StoreOptions {
     /// At most this many tenant pools are open at once; the least recently used idle
-    /// pool is closed to make room. Default: unbounded.
+    /// pool is closed to make room. Default: 100.
     pub max_open_pools: Option<usize>,
-    /// Close a tenant's pool when no query has used it for this long. Default: never.
+    /// Close a tenant's pool when no query has used it for this long. Default: 5 min.
     #[serde(default, with = "humantime_serde")]
     pub pool_idle_timeout: Option<Duration>,
     /// How long closing a pool (eviction, removal, [`close`](crate::TenantConnections::close))
@@ -221,6 +222,19 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
+    /// `max_open_pools` in force (built-in default 100: at most 100 SQLite
+    /// worker threads, and a bounded number of server pools, for any number of
+    /// registered tenants).
+    pub fn effective_max_open_pools(&self) -> usize {
+        self.max_open_pools.unwrap_or(100)
+    }
+
+    /// `pool_idle_timeout` in force (built-in default 5 min: a tenant that
+    /// stopped calling gives its files, threads and connections back).
+    pub fn effective_pool_idle_timeout(&self) -> Duration {
+        self.pool_idle_timeout.unwrap_or(Duration::from_secs(300))
+    }
+
     /// The close timeout in force (built-in default 5 s).
     pub fn effective_close_timeout(&self) -> Duration {
         self.close_timeout.unwrap_or(Duration::from_secs(5))
@@ -311,7 +325,7 @@ impl TenantConfig {
         (creates && !folder.as_os_str().is_empty() && !folder.exists()).then_some(folder)
     }
 
-    fn is_sqlite_memory(&self) -> bool {
+    pub(crate) fn is_sqlite_memory(&self) -> bool {
         sqlite_parts(&self.url).is_some_and(|(path, query)| {
             is_memory(path) || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"))
         })
@@ -355,7 +369,7 @@ impl TenantConfig {
             opts.idle_timeout(None::<Duration>)
                 .max_lifetime(None::<Duration>);
         } else {
-            opts.idle_timeout(pool.idle_timeout.unwrap_or(Duration::from_secs(300)))
+            opts.idle_timeout(pool.idle_timeout.unwrap_or(Duration::from_secs(60)))
                 .max_lifetime(pool.max_lifetime.unwrap_or(Duration::from_secs(1800)));
         }
         #[cfg(feature = "sqlite")]

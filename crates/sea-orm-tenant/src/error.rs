@@ -129,7 +129,7 @@ impl TenantError {
 }
 
 /// Wraps the error so SeaORM can carry it; the message reads
-/// "Error converting `the current tenant` into `a database connection`: <reason>".
+/// "Error converting `the current tenant` into `a database connection`: REASON".
 impl From<TenantError> for DbErr {
     fn from(err: TenantError) -> Self {
         DbErr::TryIntoErr {

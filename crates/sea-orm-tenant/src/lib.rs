@@ -66,6 +66,13 @@
 //! [`spawn`] and [`spawn_blocking`] instead of tokio's, or capture a
 //! [`TenantContext`] and [`wrap`](TenantContext::wrap) the future or stream.
 //!
+//! # Metrics
+//!
+//! [`record_metrics`](TenantConnections::record_metrics) publishes the store's
+//! figures (pools, per-server connection budgets, per-tenant queries and
+//! errors) through the `metrics` facade when an exporter is scraped; the
+//! [`metrics`] module lists them.
+//!
 //! # Tracing
 //!
 //! Every routed call runs in a `debug`-level span `tenant_db` with fields `tenant`
@@ -87,6 +94,7 @@ mod current;
 mod error;
 mod key;
 pub mod limits;
+pub mod metrics;
 mod open;
 mod redact;
 mod registry;

@@ -116,7 +116,7 @@ impl TenantConnections {
         };
         let counters = Arc::new(Counters::default());
         let capacity = Arc::new(Capacity::new(
-            config.store.max_open_pools,
+            config.store.effective_max_open_pools(),
             config.store.effective_close_timeout(),
             Arc::clone(&counters),
         ));
@@ -161,14 +161,15 @@ impl TenantConnections {
             .with_pool(config.pool.or(&self.inner.defaults));
         config.pool.validate(key.as_str())?;
         let server = self.inner.budgets.server_for(&config, backend);
-        let notify_idle = self.inner.options.max_open_pools.is_some() || server.is_some();
+        if let Some(server) = &server {
+            server.tenants.fetch_add(1, Ordering::Relaxed);
+        }
         let tenant = Tenant::new(
             key,
             self.inner.id,
             backend,
             config,
             server,
-            notify_idle,
             Arc::clone(&self.inner.capacity.changed),
         );
         self.inner.registry.insert(Arc::new(tenant))
@@ -183,6 +184,9 @@ impl TenantConnections {
     pub async fn remove_tenant(&self, key: impl AsRef<str>) -> Result<(), TenantError> {
         let key = TenantKey::new(key.as_ref())?;
         let tenant = self.inner.registry.remove(&key)?;
+        if let Some(server) = &tenant.server {
+            server.tenants.fetch_sub(1, Ordering::Relaxed);
+        }
         if let Some(close) = self.inner.capacity.remove(&tenant) {
             close.wait().await;
         }
@@ -569,7 +573,13 @@ impl Inner {
         let permits = match server {
             Some(server) => {
                 let semaphore = server.semaphore(config).await;
-                size = size.min(server.limit().max(1) as u32);
+                let limit = server.limit().max(1);
+                if config.pool.max_connections.is_none() {
+                    // A fair share of the budget (at least 1) when the size is not set.
+                    let tenants = server.tenants.load(Ordering::Relaxed).max(1);
+                    size = size.min((limit / tenants).max(1) as u32);
+                }
+                size = size.min(limit as u32);
                 let permits = self
                     .capacity
                     .server_permits(
@@ -597,9 +607,7 @@ impl Inner {
 
     /// Starts the idle reaper on first open, when `pool_idle_timeout` is set.
     fn start_reaper(&self) {
-        let Some(timeout) = self.options.pool_idle_timeout else {
-            return;
-        };
+        let timeout = self.options.effective_pool_idle_timeout();
         if !self.reaper_started.swap(true, Ordering::AcqRel) {
             self.capacity.start_reaper(timeout);
         }

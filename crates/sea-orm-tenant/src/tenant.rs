@@ -37,8 +37,6 @@ pub(crate) struct Tenant {
     /// Routed calls and their failures, for per-tenant statistics.
     pub(crate) queries: AtomicU64,
     pub(crate) errors: AtomicU64,
-    /// Whether anyone may wait for this pool to become idle (bounded store).
-    notify_idle: bool,
     /// Woken when the last lease of this tenant ends.
     pub(crate) idle: Arc<Notify>,
 }
@@ -63,7 +61,6 @@ impl Tenant {
         backend: DbBackend,
         config: TenantConfig,
         server: Option<Arc<ServerBudget>>,
-        notify_idle: bool,
         idle: Arc<Notify>,
     ) -> Self {
         Self {
@@ -78,7 +75,6 @@ impl Tenant {
             queries: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             removed: AtomicBool::new(false),
-            notify_idle,
             idle,
         }
     }
@@ -143,6 +139,12 @@ impl Tenant {
     /// Whether the pool is open now.
     pub(crate) fn is_open(&self) -> bool {
         lock(&self.slot).pool.is_some()
+    }
+
+    /// Whether closing the pool to make room or when idle loses nothing: an
+    /// in-memory SQLite database vanishes with its pool, so it is never evicted.
+    pub(crate) fn is_evictable(&self) -> bool {
+        !self.config.is_sqlite_memory()
     }
 
     /// Whether this tenant's pool counts against `server`'s budget.
@@ -233,7 +235,7 @@ impl Drop for TenantConnection {
             slot.in_flight -= 1;
             slot.in_flight == 0
         };
-        if idle && (self.tenant.notify_idle || self.tenant.is_removed()) {
+        if idle {
             self.tenant.idle.notify_waiters();
         }
     }

@@ -280,36 +280,93 @@ async fn bounded_round_robin(mut dbs: TestDatabases) {
     dbs.cleanup().await;
 }
 
+/// Threads of this process, from `/proc/self/status`.
+fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// 10,000 registered SQLite tenants used round robin with the store's defaults
+/// (no `max_open_pools` set): every tenant writes its own row; the process never
+/// holds more than the default 100 pools, so never about 100 more threads
+/// than at the start (one sqlx worker thread per SQLite connection), and every
+/// row reads back (each tenant through the router after its pool was evicted,
+/// a sample directly from the files).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_registered_tenants_keep_the_bound() {
-    let urls = (0..10_000).map(|i| (format!("t{i:05}"), "sqlite::memory:"));
-    let store = TenantConnections::builder().max_open_pools(8);
-    let store = urls
-        .fold(store, |b, (k, u)| b.tenant(k, u))
+async fn ten_thousand_sqlite_tenants_with_defaults_stay_bounded() {
+    const TENANTS: usize = 10_000;
+    let dbs = TestDatabases::sqlite();
+    let names: Vec<String> = (0..TENANTS).map(|i| format!("t{i:05}")).collect();
+    let store = names
+        .iter()
+        .fold(TenantConnections::builder(), |b, k| b.tenant(k, dbs.url(k)))
         .build()
         .unwrap();
+    let default_bound = store.options().effective_max_open_pools();
+    assert_eq!(default_bound, 100);
     let db = store.db();
-    for key in store.tenants() {
+    let baseline = threads();
+    let mut peak_threads = baseline;
+    for key in &names {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS owner (name TEXT); INSERT INTO owner VALUES ('{key}')"
+        );
         store
-            .with_tenant(&key, db.execute_unprepared("SELECT 1"))
+            .with_tenant(key, db.execute_unprepared(&sql))
             .await
             .unwrap()
             .unwrap();
-        assert!(store.stats().open <= 8);
+        peak_threads = peak_threads.max(threads());
     }
     let stats = store.stats();
-    assert_eq!(stats.registered, 10_000);
-    assert_eq!(stats.opens, 10_000);
-    assert!(stats.peak_open <= 8, "{stats:?}");
-    assert_eq!(stats.evictions, 10_000 - 8);
+    assert_eq!(stats.registered, TENANTS);
+    assert!(stats.peak_open <= default_bound, "{stats:?}");
+    assert!(
+        peak_threads <= baseline + default_bound + 8,
+        "threads grew from {baseline} to {peak_threads}"
+    );
+    for key in &names {
+        let row = store
+            .with_tenant(
+                key,
+                db.query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    "SELECT group_concat(name) AS names FROM owner",
+                )),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<String>("", "names").unwrap(), *key);
+    }
     store.close().await;
+    for key in names.iter().step_by(500) {
+        let direct = dbs.connect_direct(key).await;
+        let row = direct
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT group_concat(name) AS names FROM owner",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<String>("", "names").unwrap(), *key);
+        direct.close().await.ok();
+    }
+    dbs.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_pools_are_not_evicted() {
+    let dbs = TestDatabases::sqlite();
     let store = TenantConnections::builder()
-        .tenant("a", "sqlite::memory:")
-        .tenant("b", "sqlite::memory:")
+        .tenant("a", dbs.url("a"))
+        .tenant("b", dbs.url("b"))
         .max_open_pools(1)
         .defaults(PoolOptions {
             acquire_timeout: Some(Duration::from_millis(200)),
@@ -346,8 +403,13 @@ async fn busy_pools_are_not_evicted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evict_idle_closes_only_unused_pools() {
-    let store =
-        TenantConnections::from_urls((0..3).map(|i| (format!("m{i}"), "sqlite::memory:"))).unwrap();
+    let dbs = TestDatabases::sqlite();
+    let store = TenantConnections::from_urls((0..3).map(|i| {
+        let name = format!("m{i}");
+        let url = dbs.url(&name);
+        (name, url)
+    }))
+    .unwrap();
     let db = store.db();
     for key in store.tenants() {
         store
@@ -497,4 +559,40 @@ async fn transaction_survives_eviction_of_its_pool() {
         vec![("a".into(), "after eviction".into())]
     );
     assert!(rows_direct(&dbs, "b").await.is_empty());
+}
+
+/// An in-memory SQLite database vanishes with its pool: never evicted, neither
+/// when idle nor to make room, so its data stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_tenants_are_never_evicted() {
+    let dbs = TestDatabases::sqlite();
+    let store = TenantConnections::builder()
+        .tenant("mem", "sqlite::memory:")
+        .tenant("file", dbs.url("file"))
+        .max_open_pools(1)
+        .defaults(PoolOptions {
+            acquire_timeout: Some(Duration::from_millis(200)),
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let db = store.db();
+    store
+        .with_tenant("mem", db.execute_unprepared("CREATE TABLE t (x INTEGER)"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.evict_idle(Duration::ZERO).await, 0);
+    let err = store
+        .with_tenant("file", db.connection())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, TenantError::PoolLimit { .. }), "{err:?}");
+    store
+        .with_tenant("mem", db.execute_unprepared("INSERT INTO t VALUES (1)"))
+        .await
+        .unwrap()
+        .expect("the in-memory table is still there");
+    store.close().await;
 }

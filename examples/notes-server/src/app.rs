@@ -1,5 +1,5 @@
 //! The routes: `/notes` and `/notes/{id}` (tenant-routed), `/health`,
-//! `/openapi.json` and `/docs` (no tenant).
+//! `/metrics` (tenant server only), `/openapi.json` and `/docs` (no tenant).
 
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use sea_orm_tenant_poem::{
 
 use crate::error::json_error;
 use crate::health::health;
+use crate::metrics::metrics_endpoint;
 use crate::notes_api::NotesApi;
 use crate::quarantine::Quarantine;
 use crate::request_log::RequestLog;
@@ -49,6 +50,7 @@ pub fn tenant_app(
         .with(TenantMiddleware::new(store.clone(), resolver));
     finish(
         notes_routes(notes)
+            .at("/metrics", get(metrics_endpoint(store.clone())))
             .at("/openapi.json", spec)
             .nest("/docs", docs),
         quarantine,

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod db_failure;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod note;
 pub mod notes_api;
 pub mod quarantine;

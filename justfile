@@ -35,6 +35,10 @@ bench:
 bench-http *ARGS:
     cargo run --release -p e2e-tests --bin bench-http -- {{ARGS}}
 
+# HTTP load on notes-server over 150 PostgreSQL databases within a connection budget of 60: GET /notes on a random tenant per request vs one hot tenant; prints requests/s, p50, p99, errors, peak server connections and the ratio (`--quick` for a smoke run).
+bench-scale *ARGS:
+    cargo run --release -p e2e-tests --bin bench-scale -- {{ARGS}}
+
 # Apply pending migrations to every tenant in tenants.toml (or $TENANTS_CONFIG).
 migrate-all *ARGS:
     cargo run -p migration -- {{ARGS}} up

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 pub struct TenantsToml {
     /// `[defaults]` keys and their TOML values.
     defaults: BTreeMap<String, String>,
+    /// `[store]` keys and their TOML values.
+    store: BTreeMap<String, String>,
+    /// `[servers."host:port"]` tables: keys and their TOML values.
+    servers: BTreeMap<String, BTreeMap<String, String>>,
     tenants: String,
 }
 
@@ -25,6 +29,8 @@ impl TenantsToml {
     pub fn new() -> Self {
         Self {
             defaults: BTreeMap::new(),
+            store: BTreeMap::new(),
+            servers: BTreeMap::new(),
             tenants: String::new(),
         }
         .default_option("max_connections", "2")
@@ -35,6 +41,22 @@ impl TenantsToml {
     /// Sets `key = value` in `[defaults]` (`value` is TOML: `"50ms"` with quotes).
     pub fn default_option(mut self, key: &str, value: &str) -> Self {
         self.defaults.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Sets `key = value` in `[store]` (`value` is TOML).
+    pub fn store_option(mut self, key: &str, value: &str) -> Self {
+        self.store.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Sets `key = value` in `[servers."server"]` (`server` is `host:port` as
+    /// written in the tenant URLs; `value` is TOML).
+    pub fn server_option(mut self, server: &str, key: &str, value: &str) -> Self {
+        self.servers
+            .entry(server.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value.to_owned());
         self
     }
 
@@ -61,6 +83,18 @@ impl TenantsToml {
         let mut text = String::from("[defaults]\n");
         for (key, value) in &self.defaults {
             let _ = writeln!(text, "{key} = {value}");
+        }
+        if !self.store.is_empty() {
+            text.push_str("\n[store]\n");
+            for (key, value) in &self.store {
+                let _ = writeln!(text, "{key} = {value}");
+            }
+        }
+        for (server, options) in &self.servers {
+            let _ = writeln!(text, "\n[servers.{}]", toml_string(server));
+            for (key, value) in options {
+                let _ = writeln!(text, "{key} = {value}");
+            }
         }
         text + &self.tenants
     }

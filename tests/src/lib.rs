@@ -1,7 +1,9 @@
-//! Harness for the end-to-end tests (in `tests/`) and the HTTP benchmark
-//! (`src/bin/bench-http.rs`): builds the real `notes-server` binary once, starts
+//! Harness for the end-to-end tests (in `tests/`) and the HTTP benchmarks
+//! (`src/bin/bench-http.rs`, `src/bin/bench-scale.rs`): builds the real `notes-server` binary once, starts
 //! it on a free loopback port with a temporary `tenants.toml`, waits until
-//! `/health` answers, and stops it with a signal.
+//! `/health` answers, and stops it with a signal. [`scale`] holds the
+//! many-databases scenario: throw-away server databases, a per-server connection
+//! budget in `tenants.toml`, and sampling of the server's sessions.
 //!
 //! ```no_run
 //! use e2e_tests::{NotesServer, TenantsToml};
@@ -24,6 +26,7 @@
 mod binary;
 mod config;
 mod notes_requests;
+pub mod scale;
 mod server;
 
 pub use binary::notes_server_binary;

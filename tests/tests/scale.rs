@@ -28,7 +28,7 @@ const SEED: u64 = 0x5CA1_E150;
 /// One request in this many is a GET, the others POST.
 const GET_EVERY: usize = 2;
 /// The load stops here even if not every request was sent (a violation).
-const LOAD_LIMIT: Duration = Duration::from_secs(60);
+const LOAD_LIMIT: Duration = Duration::from_secs(300);
 /// Sampling interval of the server's sessions.
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// Interval between plain new connections to the server.

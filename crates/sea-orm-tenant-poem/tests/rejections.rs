@@ -153,9 +153,10 @@ async fn unavailable_next_to_healthy(mut dbs: TestDatabases, unavailable_url: St
 #[tokio::test]
 async fn an_unavailable_sqlite_tenant_is_503_while_another_answers_200() {
     let dbs = TestDatabases::sqlite();
-    // A file in a folder that does not exist: the open fails and creates nothing.
+    // A file in a folder that does not exist, without `mode=rwc`: the open
+    // fails and creates nothing.
     let missing = dbs.dir().join("no-such-folder").join("broken.db");
-    let url = format!("sqlite://{}?mode=rwc", missing.display());
+    let url = format!("sqlite://{}", missing.display());
     unavailable_next_to_healthy(dbs, url).await;
     assert!(!missing.exists());
 }
@@ -178,7 +179,7 @@ async fn rejection_bodies_can_be_replaced_and_503s_keep_retry_after() {
         .add_tenant(
             "broken",
             TenantConfig::new(format!(
-                "sqlite://{}/nope/x.db?mode=rwc",
+                "sqlite://{}/nope/x.db",
                 dbs.dir().display()
             )),
         )

@@ -178,10 +178,7 @@ async fn rejection_bodies_can_be_replaced_and_503s_keep_retry_after() {
     healthy
         .add_tenant(
             "broken",
-            TenantConfig::new(format!(
-                "sqlite://{}/nope/x.db",
-                dbs.dir().display()
-            )),
+            TenantConfig::new(format!("sqlite://{}/nope/x.db", dbs.dir().display())),
         )
         .unwrap();
     let app = Route::new().at("/whoami", get(whoami)).with(

@@ -30,12 +30,32 @@ pub(crate) async fn open_pool(
             .map_err(|e| format!("cannot create folder {}: {e}", folder.display()))?;
     }
     let timeout = config.pool.effective_connect_timeout();
-    let options = config.connect_options(backend, max_connections, close_timeout);
-    match tokio::time::timeout(timeout, Database::connect(options)).await {
+    let connect = async {
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let options = config.connect_options(backend, max_connections, close_timeout);
+            match Database::connect(options).await {
+                // Two processes opening one new SQLite file at once: the one
+                // switching it to WAL wins, the other gets SQLITE_BUSY at
+                // connect time, before any busy timeout applies. Try again
+                // (within the connect timeout).
+                Err(err) if backend == DbBackend::Sqlite && is_sqlite_busy(&err.to_string()) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(err)) => Err(scrub(&err.to_string(), config.url())),
         Err(_) => Err(format!("no connection within {timeout:?}")),
     }
+}
+
+fn is_sqlite_busy(message: &str) -> bool {
+    message.contains("(code: 5)") || message.contains("database is locked")
 }
 
 /// Single-flight state of one tenant's pool: concurrent first uses open it once.

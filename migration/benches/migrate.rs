@@ -79,8 +79,9 @@ async fn measure(mut dbs: TestDatabases, n: usize, jobs: usize, way: Way) -> Dur
                 .for_each_concurrent(jobs, |name| {
                     let store = store.clone();
                     async move {
-                        let conn = store.connection(name).await.expect("connect");
-                        Migrator::up(&*conn, None).await.expect("migrate");
+                        let lease = store.connection(name).await.expect("connect");
+                        let conn = lease.to_database_connection().expect("a database tenant");
+                        Migrator::up(&conn, None).await.expect("migrate");
                     }
                 })
                 .await;

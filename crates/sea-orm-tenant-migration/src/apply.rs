@@ -1,8 +1,8 @@
 //! Applying one [`Operation`] to one database with a migrator's own methods.
 
 use futures_util::future::BoxFuture;
-use sea_orm::{DatabaseConnection, DbErr};
-use sea_orm_migration::{MigrationStatus, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm_migration::{IntoSchemaManagerConnection, MigrationStatus, MigratorTrait};
 
 use crate::operation::Operation;
 
@@ -23,16 +23,52 @@ pub(crate) struct Applied {
 pub(crate) struct Failed {
     pub(crate) error: DbErr,
     pub(crate) after: Option<Applied>,
+    /// The state before the operation (what a rolled-back schema tenant is left at).
+    pub(crate) before: Option<Applied>,
+}
+
+/// Where an operation runs.
+pub(crate) enum MigrationDb {
+    /// A database of its own (a session holding its lock, or a SQLite pool).
+    Connection(DatabaseConnection),
+    /// A schema tenant: a transaction on its schema holding its lock. The
+    /// tenant's operation is all or nothing: committed when it succeeds,
+    /// rolled back, leaving the schema at its previous version, when it fails.
+    Transaction(DatabaseTransaction),
 }
 
 /// [`apply`] for one migrator, as a plain function pointer: lets the runner hold
 /// the tenant migrator and the shared migrator without being generic over both.
-pub(crate) type ApplyFn =
-    fn(DatabaseConnection, Operation) -> BoxFuture<'static, Result<Applied, Failed>>;
+pub(crate) type ApplyFn = fn(MigrationDb, Operation) -> BoxFuture<'static, Result<Applied, Failed>>;
 
 /// The [`ApplyFn`] of migrator `M`.
 pub(crate) fn apply_fn<M: MigratorTrait + 'static>() -> ApplyFn {
-    |conn, op| Box::pin(async move { apply::<M>(&conn, op).await })
+    |db, op| {
+        Box::pin(async move {
+            match db {
+                MigrationDb::Connection(conn) => apply::<M, _>(&conn, op).await,
+                MigrationDb::Transaction(txn) => match apply::<M, _>(&txn, op).await {
+                    Ok(applied) => match txn.commit().await {
+                        Ok(()) => Ok(applied),
+                        Err(error) => Err(Failed {
+                            error,
+                            after: None,
+                            before: None,
+                        }),
+                    },
+                    Err(failed) => {
+                        let before = failed.before;
+                        let _ = txn.rollback().await;
+                        Err(Failed {
+                            error: failed.error,
+                            after: before.clone(),
+                            before,
+                        })
+                    }
+                },
+            }
+        })
+    }
 }
 
 /// Names of applied and pending migrations, in migration order.
@@ -44,7 +80,7 @@ struct State {
 impl State {
     /// Read-only: never creates the migration table (the migrator's own
     /// methods do that when they need it), so a fresh database costs one query.
-    async fn read<M: MigratorTrait>(db: &DatabaseConnection) -> Result<Self, DbErr> {
+    async fn read<M: MigratorTrait, D: ConnectionTrait>(db: &D) -> Result<Self, DbErr> {
         let all = M::get_migration_with_status_read_only(db).await?;
         let (mut applied, mut pending) = (Vec::new(), Vec::new());
         for m in all {
@@ -54,6 +90,14 @@ impl State {
             }
         }
         Ok(Self { applied, pending })
+    }
+
+    fn clone_applied(&self) -> Applied {
+        Applied {
+            changed: Vec::new(),
+            version: self.applied.last().cloned(),
+            pending: self.pending.clone(),
+        }
     }
 
     fn into_applied(self, changed: Vec<String>) -> Applied {
@@ -68,12 +112,19 @@ impl State {
 /// Runs `op` with `M`'s own methods on `db`. Reads the migration table before
 /// (after the caller took the tenant's lock, so a second runner sees the first
 /// one's work) and, when the result cannot be derived, after.
-pub(crate) async fn apply<M: MigratorTrait>(
-    db: &DatabaseConnection,
-    op: Operation,
-) -> Result<Applied, Failed> {
-    let fail = |error| Failed { error, after: None };
-    let before = State::read::<M>(db).await.map_err(fail)?;
+pub(crate) async fn apply<M, D>(db: &D, op: Operation) -> Result<Applied, Failed>
+where
+    M: MigratorTrait,
+    D: ConnectionTrait + Sync,
+    for<'c> &'c D: IntoSchemaManagerConnection<'c>,
+{
+    let fail = |error| Failed {
+        error,
+        after: None,
+        before: None,
+    };
+    let before = State::read::<M, D>(db).await.map_err(fail)?;
+    let before_state = before.clone_applied();
     let result = match op {
         Operation::Status => return Ok(before.into_applied(Vec::new())),
         Operation::Up { steps } => {
@@ -115,7 +166,7 @@ pub(crate) async fn apply<M: MigratorTrait>(
         Operation::Refresh => M::refresh(db).await,
         Operation::Reset => M::reset(db).await,
     };
-    let after = State::read::<M>(db).await;
+    let after = State::read::<M, D>(db).await;
     match (result, after) {
         (Ok(()), Ok(after)) => {
             let changed = match op {
@@ -124,7 +175,11 @@ pub(crate) async fn apply<M: MigratorTrait>(
             };
             Ok(after.into_applied(changed))
         }
-        (Ok(()), Err(error)) => Err(fail(error)),
+        (Ok(()), Err(error)) => Err(Failed {
+            error,
+            after: None,
+            before: Some(before_state),
+        }),
         (Err(error), after) => {
             let after = after.ok().map(|after| {
                 let changed = match op {
@@ -145,7 +200,11 @@ pub(crate) async fn apply<M: MigratorTrait>(
                 };
                 after.into_applied(changed)
             });
-            Err(Failed { error, after })
+            Err(Failed {
+                error,
+                after,
+                before: Some(before_state),
+            })
         }
     }
 }

@@ -2,7 +2,8 @@
 //! migrate the same database at once.
 //!
 //! * PostgreSQL: a session-level advisory lock, keyed by the current schema,
-//!   waited for with `lock_timeout`.
+//!   waited for with `lock_timeout`. A schema tenant's lock is a
+//!   transaction-level one in the transaction its migrations run in.
 //! * MySQL/MariaDB: `GET_LOCK` on a name derived from the current database.
 //! * SQLite files: an exclusive `flock` (via `fs4`) on `<database file>.migrate-lock`
 //!   beside the database. The file is left in place: deleting a lock file races
@@ -26,7 +27,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fs4::fs_std::FileExt;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+};
 use sea_orm_tenant::{TenantConfig, TenantSession};
 
 use crate::error::LockError;
@@ -138,6 +141,34 @@ async fn lock_file(path: PathBuf, wait: Duration) -> Result<File, LockError> {
         tokio::time::sleep(pause.min(deadline - now)).await;
         pause = (pause * 2).min(FILE_POLL_MAX);
     }
+}
+
+/// Takes a schema tenant's lock inside the transaction its migrations run in
+/// (keyed on the schema, like the session lock), waiting up to `wait`. The
+/// lock ends with the transaction.
+pub(crate) async fn lock_in_transaction(
+    txn: &DatabaseTransaction,
+    wait: Duration,
+) -> Result<(), LockError> {
+    let session = |e: DbErr| LockError::Session(e.to_string());
+    txn.execute_unprepared(&format!(
+        "SET LOCAL lock_timeout = {}",
+        wait.as_millis().max(1)
+    ))
+    .await
+    .map_err(session)?;
+    let lock = format!(
+        "SELECT pg_advisory_xact_lock({PG_LOCK_CLASS}, hashtext(COALESCE(current_schema(), '')))"
+    );
+    match txn.execute_unprepared(&lock).await {
+        Ok(_) => {}
+        Err(e) if e.to_string().contains("lock timeout") => return Err(LockError::Busy(wait)),
+        Err(e) => return Err(session(e)),
+    }
+    txn.execute_unprepared("SET LOCAL lock_timeout TO DEFAULT")
+        .await
+        .map_err(session)?;
+    Ok(())
 }
 
 /// Waits up to `wait` for the server lock; `Ok(false)` when it stayed taken.

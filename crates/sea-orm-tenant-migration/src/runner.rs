@@ -14,9 +14,9 @@ use sea_orm_tenant::{
     TenantConfig, TenantConnection, TenantConnections, TenantError, TenantKey, TenantSession,
 };
 
-use crate::apply::{Applied, ApplyFn, apply_fn};
+use crate::apply::{Applied, ApplyFn, MigrationDb, apply_fn};
 use crate::error::{MigrateError, TenantFailure};
-use crate::lock::TenantLock;
+use crate::lock::{TenantLock, lock_in_transaction};
 use crate::operation::Operation;
 use crate::progress::{Progress, ProgressMode};
 use crate::report::{Outcome, RunReport, SHARED, TenantReport};
@@ -351,7 +351,14 @@ impl Target<'_> {
         match self {
             Target::Tenant(store, key) => {
                 let lease = store.connection(key.as_str()).await?;
-                Ok((lease.to_database_connection(), Some(lease)))
+                let conn =
+                    lease
+                        .to_database_connection()
+                        .ok_or_else(|| TenantError::Unavailable {
+                            tenant: key.clone(),
+                            reason: "a schema tenant has no pool of its own".into(),
+                        })?;
+                Ok((conn, Some(lease)))
             }
             Target::Shared(store) => Ok((store.shared().await?, None)),
         }
@@ -375,6 +382,9 @@ async fn on_database(
     let backend = config
         .backend()
         .map_err(|e| connect(TenantError::Config(e)))?;
+    if let (Target::Tenant(store, key), Some(_)) = (target, config.schema()) {
+        return on_schema(store, key, apply, op, lock_wait).await;
+    }
     let (lock, conn, lease) = if op.writes() && backend != DbBackend::Sqlite {
         let session = target.session().await.map_err(connect)?;
         let lock = TenantLock::on_session(session, lock_wait)
@@ -398,10 +408,41 @@ async fn on_database(
         };
         (lock, conn, lease)
     };
-    let result = apply(conn, op).await;
+    let result = apply(MigrationDb::Connection(conn), op).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
+    drop(lease);
+    result.map_err(|f| (TenantFailure::Migration(f.error), f.after))
+}
+
+/// Applies `op` to a schema tenant: in one transaction on its schema, under
+/// its lock, committed only if the whole operation succeeded.
+async fn on_schema(
+    store: &TenantConnections,
+    key: &TenantKey,
+    apply: ApplyFn,
+    op: Operation,
+    lock_wait: Duration,
+) -> WorkResult {
+    use sea_orm::TransactionTrait;
+    let lease = store
+        .connection(key.as_str())
+        .await
+        .map_err(|e| (TenantFailure::Connect(e), None))?;
+    let txn = lease.begin().await.map_err(|e| {
+        let failure = match TenantError::from_db_err(&e) {
+            Some(tenant) => TenantFailure::Connect(tenant.clone()),
+            None => TenantFailure::Migration(e),
+        };
+        (failure, None)
+    })?;
+    if op.writes() {
+        lock_in_transaction(&txn, lock_wait)
+            .await
+            .map_err(|e| (TenantFailure::Lock(e), None))?;
+    }
+    let result = apply(MigrationDb::Transaction(txn), op).await;
     drop(lease);
     result.map_err(|f| (TenantFailure::Migration(f.error), f.after))
 }

@@ -75,7 +75,7 @@ async fn compare(mut dbs: TestDatabases) {
         .build()
         .unwrap();
     let lease = store.connection("bench").await.unwrap();
-    let checked = lease.to_database_connection();
+    let checked = lease.to_database_connection().expect("a database tenant");
     for tasks in [1, 16] {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         round(&plain, backend, tasks).await;

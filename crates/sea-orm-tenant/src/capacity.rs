@@ -309,10 +309,17 @@ impl Capacity {
         let (done, closing) = oneshot::channel();
         tokio::spawn(async move {
             let timeout = capacity.close_timeout;
-            let OpenPool { conn, permits } = pool;
+            let OpenPool {
+                conn,
+                permits,
+                park,
+            } = pool;
             let close = async {
                 if wait_for_leases {
                     tenant.wait_idle().await;
+                }
+                if let Some(park) = &park {
+                    park.close();
                 }
                 let _ = conn.close().await;
             };

@@ -23,7 +23,6 @@
 //! max_connections = 20                      # per-tenant override
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +32,9 @@ use serde::Deserialize;
 
 use crate::key::{KeyError, TenantKey};
 use crate::redact::redact_url;
+use crate::schema::{SchemaName, SchemaNameError};
+
+pub use crate::config_file::{SchemaDatabase, ServerOptions, TenantsConfig};
 
 /// Why a configuration could not be loaded or a tenant could not be registered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -107,6 +109,36 @@ pub enum ConfigError {
     /// `add_tenant` was called with a name that is already registered.
     #[error("tenant {0} is already registered")]
     AlreadyRegistered(TenantKey),
+    /// A schema name, or a schema prefix, breaks the rule of [`SchemaName`].
+    #[error("invalid schema for {target}: {source}")]
+    InvalidSchema {
+        /// The tenant, or the `[databases.*]` setting.
+        target: String,
+        /// What is wrong with it.
+        source: SchemaNameError,
+    },
+    /// A tenant has a schema but its URL is not a PostgreSQL one.
+    #[error(
+        "tenant {target} has schema {schema} but {url} is not a PostgreSQL URL; schema tenants need postgres:"
+    )]
+    SchemaNeedsPostgres {
+        /// The tenant.
+        target: String,
+        /// The schema asked for.
+        schema: SchemaName,
+        /// The URL, password masked.
+        url: String,
+    },
+    /// A `[tenants.*]` entry names a database with no `[databases.*]` table.
+    #[error(
+        "tenant {tenant} is placed in database {database:?}, which has no [databases.{database}] table"
+    )]
+    UnknownDatabase {
+        /// The tenant.
+        tenant: TenantKey,
+        /// The database name given.
+        database: String,
+    },
 }
 
 /// Pool settings. Every field is optional: unset fields fall back to the store's
@@ -180,6 +212,11 @@ impl PoolOptions {
         self
     }
 
+    /// How long a connection may sit idle before it is closed (built-in default 1 min).
+    pub fn effective_idle_timeout(&self) -> Duration {
+        self.idle_timeout.unwrap_or(Duration::from_secs(60))
+    }
+
     /// The connect timeout in force (built-in default 5 s).
     pub fn effective_connect_timeout(&self) -> Duration {
         self.connect_timeout.unwrap_or(Duration::from_secs(5))
@@ -241,13 +278,19 @@ impl StoreOptions {
     }
 }
 
-/// One database: its connection URL and pool settings.
+/// Where a tenant lives: a database (its connection URL), optionally a schema
+/// in it, and pool settings.
 ///
+/// Tenants with a [`schema`](Self::schema) in the same PostgreSQL database
+/// (the same URL) share one pool: see the crate docs, "Schema tenants".
 /// `Debug` and `Display` mask the URL's password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TenantConfig {
-    url: String,
+    pub(crate) url: String,
+    schema: Option<SchemaName>,
     /// Pool settings for this database; unset fields use the store defaults.
+    /// For a schema tenant, the first tenant registered on a database sets its
+    /// shared pool's settings.
     pub pool: PoolOptions,
 }
 
@@ -256,8 +299,21 @@ impl TenantConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            schema: None,
             pool: PoolOptions::default(),
         }
+    }
+
+    /// The tenant lives in `schema` of the PostgreSQL database at this URL,
+    /// sharing the database's connections with the other tenants in it.
+    pub fn in_schema(mut self, schema: SchemaName) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// The tenant's schema, for a schema tenant.
+    pub fn schema(&self) -> Option<&SchemaName> {
+        self.schema.as_ref()
     }
 
     /// The same database with these pool settings.
@@ -307,6 +363,15 @@ impl TenantConfig {
                 feature,
             });
         }
+        if let Some(schema) = &self.schema
+            && backend != DbBackend::Postgres
+        {
+            return Err(ConfigError::SchemaNeedsPostgres {
+                target: target.to_owned(),
+                schema: schema.clone(),
+                url: self.redacted_url(),
+            });
+        }
         Ok(backend)
     }
 
@@ -332,7 +397,7 @@ impl TenantConfig {
     }
 
     /// Resolves a relative SQLite path against `base`; other URLs are left alone.
-    fn resolve_relative_to(&mut self, base: &Path) {
+    pub(crate) fn resolve_relative_to(&mut self, base: &Path) {
         let Some((path, query)) = sqlite_parts(&self.url) else {
             return;
         };
@@ -369,7 +434,7 @@ impl TenantConfig {
             opts.idle_timeout(None::<Duration>)
                 .max_lifetime(None::<Duration>);
         } else {
-            opts.idle_timeout(pool.idle_timeout.unwrap_or(Duration::from_secs(60)))
+            opts.idle_timeout(pool.effective_idle_timeout())
                 .max_lifetime(pool.max_lifetime.unwrap_or(Duration::from_secs(1800)));
         }
         #[cfg(feature = "sqlite")]
@@ -409,6 +474,7 @@ impl fmt::Debug for TenantConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantConfig")
             .field("url", &self.redacted_url())
+            .field("schema", &self.schema)
             .field("pool", &self.pool)
             .finish()
     }
@@ -416,7 +482,11 @@ impl fmt::Debug for TenantConfig {
 
 impl fmt::Display for TenantConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted_url())
+        f.write_str(&self.redacted_url())?;
+        match &self.schema {
+            Some(schema) => write!(f, " (schema {schema})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -429,186 +499,11 @@ impl<'de> Deserialize<'de> for TenantConfig {
             Some(_) => return Err(D::Error::custom("`url` must be a string")),
             None => return Err(D::Error::missing_field("url")),
         };
+        let schema = match table.remove("schema") {
+            Some(v) => Some(SchemaName::deserialize(v).map_err(D::Error::custom)?),
+            None => None,
+        };
         let pool = PoolOptions::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
-        Ok(Self { url, pool })
-    }
-}
-
-/// A whole tenant configuration, as read from a TOML file (see the module docs).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantsConfig {
-    /// Store-wide limits.
-    #[serde(default)]
-    pub store: StoreOptions,
-    /// Pool settings for every tenant.
-    #[serde(default)]
-    pub defaults: PoolOptions,
-    /// The optional shared database for global tables.
-    pub shared: Option<TenantConfig>,
-    /// The tenants, by name.
-    #[serde(default)]
-    pub tenants: BTreeMap<TenantKey, TenantConfig>,
-    /// Per-server connection budgets, by `host:port` (`sqlite` for SQLite files).
-    #[serde(default)]
-    pub servers: BTreeMap<String, ServerOptions>,
-}
-
-/// One database server's settings (a `[servers."host:port"]` table).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerOptions {
-    /// At most this many connections from this process to the server, counting
-    /// every tenant pool on it, the shared database and migration sessions.
-    pub max_connections: Option<u32>,
-}
-
-impl TenantsConfig {
-    /// Reads a TOML file. `${VAR}` in URLs is read from the environment, and relative
-    /// SQLite paths are resolved against the file's folder, so the result does not
-    /// depend on the working directory.
-    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
-        Self::parse(&text, Some(path), &base)
-    }
-
-    /// Parses TOML text; relative SQLite paths are resolved against `base_dir`.
-    pub fn from_toml_str(text: &str, base_dir: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        Self::parse(text, None, base_dir.as_ref())
-    }
-
-    fn parse(text: &str, origin: Option<&Path>, base: &Path) -> Result<Self, ConfigError> {
-        let parse_error = |reason: String| ConfigError::Parse {
-            origin: origin.map(Path::to_owned),
-            reason,
-        };
-        // Parse tenant names ourselves first, so a bad one gets the typed error.
-        let raw: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
-        if let Some(toml::Value::Table(tenants)) = raw.get("tenants") {
-            for name in tenants.keys() {
-                TenantKey::new(name).map_err(|source| ConfigError::InvalidKey {
-                    name: name.clone(),
-                    source,
-                })?;
-            }
-        }
-        let mut config: TenantsConfig =
-            toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
-        config.store.validate()?;
-        config.defaults.validate("defaults")?;
-        for (server, options) in &config.servers {
-            options.validate(server)?;
-        }
-        if let Some(shared) = &mut config.shared {
-            shared.prepare("shared", base)?;
-        }
-        for (key, tenant) in &mut config.tenants {
-            tenant.prepare(key.as_str(), base)?;
-        }
-        Ok(config)
-    }
-}
-
-impl TenantConfig {
-    fn prepare(&mut self, target: &str, base: &Path) -> Result<(), ConfigError> {
-        self.url = expand_env(&self.url, target)?;
-        self.backend_for(target)?;
-        self.pool.validate(target)?;
-        self.resolve_relative_to(base);
-        Ok(())
-    }
-}
-
-/// Replaces `${VAR}` with the environment variable's value.
-fn expand_env(url: &str, target: &str) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(url.len());
-    let mut rest = url;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let var = &after[..end];
-        let value = std::env::var(var).map_err(|_| ConfigError::MissingEnv {
-            target: target.to_owned(),
-            var: var.to_owned(),
-        })?;
-        out.push_str(&value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_file_format_with_env_and_relative_paths() {
-        let var = "SEA_ORM_TENANT_CONFIG_TEST_PW";
-        assert!(std::env::var(var).is_err());
-        let text = r#"
-            [store]
-            max_open_pools = 3
-            pool_idle_timeout = "2m"
-            [defaults]
-            max_connections = 4
-            connect_timeout = "1s"
-            [tenants.a]
-            url = "sqlite://data/a.db?mode=rwc"
-            [tenants.b]
-            url = "postgres://u:${SEA_ORM_TENANT_CONFIG_TEST_PW}@h/b"
-            max_connections = 9
-        "#;
-        let err = TenantsConfig::from_toml_str(text, "/srv/app").unwrap_err();
-        assert!(
-            matches!(err, ConfigError::MissingEnv { ref var, .. } if var == "SEA_ORM_TENANT_CONFIG_TEST_PW"),
-            "{err}"
-        );
-
-        let text = text.replace("${SEA_ORM_TENANT_CONFIG_TEST_PW}", "pw");
-        let config = TenantsConfig::from_toml_str(&text, "/srv/app").unwrap();
-        assert_eq!(config.store.max_open_pools, Some(3));
-        assert_eq!(
-            config.store.pool_idle_timeout,
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(config.defaults.max_connections, Some(4));
-        let a = &config.tenants[&TenantKey::new("a").unwrap()];
-        assert_eq!(a.url(), "sqlite:///srv/app/data/a.db?mode=rwc");
-        assert_eq!(a.sqlite_path(), Some(PathBuf::from("/srv/app/data/a.db")));
-        let b = &config.tenants[&TenantKey::new("b").unwrap()];
-        assert_eq!(b.pool.max_connections, Some(9));
-        assert!(!format!("{b:?}").contains("pw"));
-    }
-
-    #[test]
-    fn rejects_unknown_fields_bad_names_and_schemes() {
-        let typo = "[tenants.a]\nurl = \"sqlite::memory:\"\nmax_conections = 3\n";
-        assert!(matches!(
-            TenantsConfig::from_toml_str(typo, "."),
-            Err(ConfigError::Parse { .. })
-        ));
-        let bad_name = "[tenants.\"../etc\"]\nurl = \"sqlite::memory:\"\n";
-        assert!(matches!(
-            TenantsConfig::from_toml_str(bad_name, "."),
-            Err(ConfigError::InvalidKey { .. })
-        ));
-        let scheme = "[tenants.a]\nurl = \"oracle://u:secret@h/x\"\n";
-        let err = TenantsConfig::from_toml_str(scheme, ".").unwrap_err();
-        assert!(matches!(err, ConfigError::UnsupportedUrl { .. }));
-        assert!(!err.to_string().contains("secret"));
+        Ok(Self { url, schema, pool })
     }
 }

@@ -7,6 +7,7 @@ use sea_orm::{DbErr, TransactionError};
 
 use crate::config::ConfigError;
 use crate::key::{KeyError, TenantKey};
+use crate::schema::SchemaName;
 
 /// Why a call could not be routed to a tenant's database.
 ///
@@ -81,6 +82,16 @@ pub enum TenantError {
         /// What failed, with any password masked.
         reason: String,
     },
+    /// A schema tenant's schema does not exist in its database (never created,
+    /// or dropped while serving). Nothing ran, and nothing fell through to
+    /// another schema.
+    #[error("schema {schema} of tenant {tenant} does not exist in its database")]
+    SchemaMissing {
+        /// The tenant.
+        tenant: TenantKey,
+        /// Its schema.
+        schema: SchemaName,
+    },
     /// A tenant's configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -115,12 +126,45 @@ impl TenantError {
         }
     }
 
+    /// The same error about `tenant`: a schema tenant's call fails on its
+    /// database's pool, and the error names the tenant, not the pool.
+    pub(crate) fn about(self, tenant: &TenantKey) -> Self {
+        match self {
+            Self::Unavailable { reason, .. } => Self::Unavailable {
+                tenant: tenant.clone(),
+                reason,
+            },
+            Self::PoolLimit {
+                max_open_pools,
+                waited,
+                ..
+            } => Self::PoolLimit {
+                tenant: tenant.clone(),
+                max_open_pools,
+                waited,
+            },
+            Self::Busy {
+                server,
+                budget,
+                waited,
+                ..
+            } => Self::Busy {
+                tenant: Some(tenant.clone()),
+                server,
+                budget,
+                waited,
+            },
+            other => other,
+        }
+    }
+
     /// The tenant this error is about, when there is one.
     pub fn tenant(&self) -> Option<&TenantKey> {
         match self {
             Self::Unknown(t)
             | Self::Unavailable { tenant: t, .. }
-            | Self::PoolLimit { tenant: t, .. } => Some(t),
+            | Self::PoolLimit { tenant: t, .. }
+            | Self::SchemaMissing { tenant: t, .. } => Some(t),
             Self::Busy { tenant, .. } => tenant.as_ref(),
             Self::Switch { requested, .. } => Some(requested),
             _ => None,

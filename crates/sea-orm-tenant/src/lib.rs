@@ -89,6 +89,8 @@ pub mod budget;
 mod builder;
 mod capacity;
 pub mod config;
+mod config_file;
+mod connection;
 mod context;
 mod current;
 mod error;
@@ -100,6 +102,12 @@ mod redact;
 mod registry;
 mod release_check;
 mod router;
+mod schema;
+#[cfg(feature = "postgres")]
+mod schema_route;
+#[cfg(not(feature = "postgres"))]
+#[path = "schema_route_off.rs"]
+mod schema_route;
 mod session;
 mod stats;
 mod store;
@@ -110,14 +118,17 @@ pub mod testing;
 pub use budget::{ServerKey, ServerStats};
 pub use builder::TenantConnectionsBuilder;
 pub use config::{
-    ConfigError, PoolOptions, ServerOptions, StoreOptions, TenantConfig, TenantsConfig,
+    ConfigError, PoolOptions, SchemaDatabase, ServerOptions, StoreOptions, TenantConfig,
+    TenantsConfig,
 };
+pub use connection::RowStream;
 pub use context::{Scoped, TenantContext, spawn, spawn_blocking};
 pub use current::current_tenant;
 pub use error::TenantError;
 pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
 pub use redact::redact_url;
 pub use router::{TenantDb, TenantStream};
+pub use schema::{MAX_SCHEMA_LEN, SchemaName, SchemaNameError};
 pub use session::TenantSession;
 pub use stats::{StoreStats, TenantStats};
 pub use store::{TenantConnection, TenantConnections};

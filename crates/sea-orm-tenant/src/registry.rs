@@ -20,6 +20,9 @@ struct Entries {
     tenants: HashMap<TenantKey, Arc<Tenant>>,
     /// Tenants per backend: Sqlite, Postgres, MySql.
     per_backend: [usize; 3],
+    /// Schema databases by URL: the entry owning the pool its schema tenants
+    /// share, and how many tenants are placed in it.
+    databases: HashMap<String, (Arc<Tenant>, usize)>,
 }
 
 fn backend_index(backend: DbBackend) -> usize {
@@ -59,6 +62,36 @@ impl Registry {
         entries.per_backend[backend_index(tenant.backend)] -= 1;
         tenant.mark_removed();
         Ok(tenant)
+    }
+
+    /// The entry of the schema database at `url`, made by `make` if it has
+    /// none; counts one more tenant placed in it.
+    pub(crate) fn place_in_database(
+        &self,
+        url: &str,
+        make: impl FnOnce() -> Arc<Tenant>,
+    ) -> Arc<Tenant> {
+        let mut entries = self.write();
+        let (entry, placed) = entries
+            .databases
+            .entry(url.to_owned())
+            .or_insert_with(|| (make(), 0));
+        *placed += 1;
+        Arc::clone(entry)
+    }
+
+    /// Counts one tenant less in the schema database at `url`; returns its
+    /// entry, marked removed, when none is left.
+    pub(crate) fn leave_database(&self, url: &str) -> Option<Arc<Tenant>> {
+        let mut entries = self.write();
+        let (_, placed) = entries.databases.get_mut(url)?;
+        *placed -= 1;
+        if *placed > 0 {
+            return None;
+        }
+        let (entry, _) = entries.databases.remove(url)?;
+        entry.mark_removed();
+        Some(entry)
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<Arc<Tenant>> {

@@ -8,11 +8,11 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
-    QueryResult, QueryStream, Statement, StreamTrait, TransactionError, TransactionOptions,
-    TransactionTrait,
+    QueryResult, Statement, StreamTrait, TransactionError, TransactionOptions, TransactionTrait,
 };
 use tracing::Instrument;
 
+use crate::connection::RowStream;
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::store::{TenantConnection, TenantConnections};
@@ -217,7 +217,7 @@ pin_project_lite::pin_project! {
     /// being evicted until dropped.
     pub struct TenantStream {
         #[pin]
-        inner: QueryStream,
+        inner: RowStream,
         conn: Routed,
     }
 }
@@ -259,7 +259,7 @@ impl StreamTrait for TenantDb {
         Box::pin(async move {
             let conn = self.store.inner.routed_connection().await?;
             let span = tracing::debug_span!("tenant_db", tenant = %conn.tenant(), op = "stream");
-            let inner = conn.stream_raw(stmt).instrument(span).await;
+            let inner = conn.row_stream(stmt).instrument(span).await;
             conn.entry().count(&inner);
             Ok(TenantStream {
                 inner: inner?,

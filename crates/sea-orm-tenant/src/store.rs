@@ -160,19 +160,63 @@ impl TenantConnections {
             .clone()
             .with_pool(config.pool.or(&self.inner.defaults));
         config.pool.validate(key.as_str())?;
-        let server = self.inner.budgets.server_for(&config, backend);
-        if let Some(server) = &server {
-            server.tenants.fetch_add(1, Ordering::Relaxed);
-        }
+        let inner = &self.inner;
         let tenant = Tenant::new(
             key,
-            self.inner.id,
+            inner.id,
             backend,
-            config,
-            server,
-            Arc::clone(&self.inner.capacity.changed),
+            config.clone(),
+            None,
+            Arc::clone(&inner.capacity.changed),
         );
-        self.inner.registry.insert(Arc::new(tenant))
+        let tenant = match config.schema() {
+            None => {
+                let server = inner.budgets.server_for(&config, backend);
+                if let Some(server) = &server {
+                    server.tenants.fetch_add(1, Ordering::Relaxed);
+                }
+                tenant.on_server(server)
+            }
+            Some(schema) => {
+                let database = inner.registry.place_in_database(config.url(), || {
+                    let server = inner.budgets.server_for(&config, backend);
+                    if let Some(server) = &server {
+                        server.tenants.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let db_config = TenantConfig::new(config.url()).with_pool(config.pool.clone());
+                    let entry = Tenant::new(
+                        database_entry_key(&config),
+                        inner.id,
+                        backend,
+                        db_config,
+                        server.clone(),
+                        Arc::clone(&inner.capacity.changed),
+                    );
+                    Arc::new(entry.on_server(server).sharing_schemas())
+                });
+                tenant.placed(database, schema.clone())
+            }
+        };
+        let tenant = Arc::new(tenant);
+        let inserted = inner.registry.insert(Arc::clone(&tenant));
+        if inserted.is_err() {
+            self.leave_database(&tenant);
+        }
+        inserted
+    }
+
+    /// For a schema tenant leaving the store: when it was the last one in its
+    /// database, the database's pool closes in the background.
+    fn leave_database(&self, tenant: &Arc<Tenant>) {
+        if tenant.placement.is_none() {
+            return;
+        }
+        if let Some(database) = self.inner.registry.leave_database(tenant.config.url()) {
+            if let Some(server) = &database.server {
+                server.tenants.fetch_sub(1, Ordering::Relaxed);
+            }
+            let _ = self.inner.capacity.remove(&database);
+        }
     }
 
     /// Unregisters a tenant. New calls for it fail with [`TenantError::Unknown`]
@@ -187,7 +231,12 @@ impl TenantConnections {
         if let Some(server) = &tenant.server {
             server.tenants.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(close) = self.inner.capacity.remove(&tenant) {
+        if tenant.placement.is_some() {
+            // Its calls run on the database's shared pool: wait for them, not for a close.
+            let _ =
+                tokio::time::timeout(self.inner.capacity.close_timeout(), tenant.wait_idle()).await;
+            self.leave_database(&tenant);
+        } else if let Some(close) = self.inner.capacity.remove(&tenant) {
             close.wait().await;
         }
         tracing::info!(tenant = %key, "tenant removed");
@@ -405,6 +454,22 @@ impl TenantConnections {
     }
 }
 
+/// The key naming a schema database's entry in logs: `db-` and the database's
+/// name, reduced to what a key allows.
+fn database_entry_key(config: &TenantConfig) -> TenantKey {
+    let name: String = url::Url::parse(config.url())
+        .ok()
+        .map(|u| u.path().trim_start_matches('/').to_ascii_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(60)
+        .collect();
+    TenantKey::new(format!("db-{name}"))
+        .or_else(|_| TenantKey::new("db"))
+        .expect("`db` is a valid key")
+}
+
 impl fmt::Debug for TenantConnections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tenants = self.inner.registry.sorted();
@@ -478,8 +543,29 @@ impl Inner {
         })
     }
 
-    /// A lease on `tenant`'s pool, opening it if needed.
+    /// A lease on `tenant`'s pool (a schema tenant: its database's), opening
+    /// it if needed.
     pub(crate) async fn lease(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+    ) -> Result<TenantConnection, TenantError> {
+        let Some(placement) = &tenant.placement else {
+            return self.lease_pool(tenant).await;
+        };
+        if tenant.is_removed() {
+            return Err(TenantError::Unknown(tenant.key.clone()));
+        }
+        let lease = self
+            .lease_pool(&placement.database)
+            .await
+            .map_err(|e| e.about(&tenant.key))?;
+        tenant
+            .last_used
+            .store(self.capacity.now(), Ordering::Relaxed);
+        lease.for_schema(tenant, &placement.schema)
+    }
+
+    async fn lease_pool(
         self: &Arc<Self>,
         tenant: &Arc<Tenant>,
     ) -> Result<TenantConnection, TenantError> {
@@ -528,7 +614,8 @@ impl Inner {
             .capacity
             .reserve(tenant, tenant.config.pool.effective_acquire_timeout())
             .await?;
-        let pool = self
+        #[allow(unused_mut)]
+        let mut pool = self
             .open_within_budget(
                 &tenant.config,
                 tenant.backend,
@@ -537,6 +624,11 @@ impl Inner {
                 Some(&tenant.key),
             )
             .await?;
+        #[cfg(feature = "postgres")]
+        if tenant.shares_schemas {
+            let idle = tenant.config.pool.effective_idle_timeout();
+            pool.park = Some(Arc::new(crate::schema_route::Park::new(idle)));
+        }
         let lease = self.capacity.admit(reservation, tenant, pool)?;
         Counters::bump(&self.counters.opens, 1);
         self.start_reaper();
@@ -602,7 +694,11 @@ impl Inner {
                     .unwrap_or_else(|| TenantKey::new("shared").expect("valid key")),
                 reason,
             })?;
-        Ok(OpenPool { conn, permits })
+        Ok(OpenPool {
+            conn,
+            permits,
+            park: None,
+        })
     }
 
     /// Starts the idle reaper on first open, when `pool_idle_timeout` is set.

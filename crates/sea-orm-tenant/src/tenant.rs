@@ -12,8 +12,11 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 use crate::budget::ServerBudget;
 use crate::config::TenantConfig;
 use crate::current::Current;
+use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::open::Opening;
+use crate::schema::SchemaName;
+use crate::schema_route::{Park, SchemaRoute};
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,6 +42,17 @@ pub(crate) struct Tenant {
     pub(crate) errors: AtomicU64,
     /// Woken when the last lease of this tenant ends.
     pub(crate) idle: Arc<Notify>,
+    /// For a schema tenant: its database's entry, which owns the shared pool,
+    /// and its schema. Its own slot then stays empty.
+    pub(crate) placement: Option<SchemaPlacement>,
+    /// For a schema database's entry: its pool parks connections per schema.
+    pub(crate) shares_schemas: bool,
+}
+
+/// Where a schema tenant lives.
+pub(crate) struct SchemaPlacement {
+    pub(crate) database: Arc<Tenant>,
+    pub(crate) schema: SchemaName,
 }
 
 #[derive(Default)]
@@ -52,6 +66,8 @@ struct Slot {
 pub(crate) struct OpenPool {
     pub(crate) conn: DatabaseConnection,
     pub(crate) permits: Option<OwnedSemaphorePermit>,
+    /// The parked connections of a schema database's pool.
+    pub(crate) park: Option<Arc<Park>>,
 }
 
 impl Tenant {
@@ -76,37 +92,52 @@ impl Tenant {
             errors: AtomicU64::new(0),
             removed: AtomicBool::new(false),
             idle,
+            placement: None,
+            shares_schemas: false,
         }
+    }
+
+    /// This entry with its server's budget.
+    pub(crate) fn on_server(mut self, server: Option<Arc<ServerBudget>>) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// This entry as a schema tenant placed in `database`.
+    pub(crate) fn placed(mut self, database: Arc<Tenant>, schema: SchemaName) -> Self {
+        self.placement = Some(SchemaPlacement { database, schema });
+        self
+    }
+
+    /// This entry as a schema database's, whose pool its tenants share.
+    pub(crate) fn sharing_schemas(mut self) -> Self {
+        self.shares_schemas = true;
+        self
     }
 
     /// A lease on the pool, if it is open.
     pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<TenantConnection> {
-        let conn = {
+        let (conn, park) = {
             let mut slot = lock(&self.slot);
-            let conn = slot.pool.as_ref()?.conn.clone();
+            let pool = slot.pool.as_ref()?;
+            let leased = (pool.conn.clone(), pool.park.clone());
             slot.in_flight += 1;
-            conn
+            leased
         };
         self.last_used.store(now, Ordering::Relaxed);
-        Some(TenantConnection {
-            conn,
-            tenant: Arc::clone(self),
-        })
+        Some(TenantConnection::of_pool(conn, Arc::clone(self), park))
     }
 
     /// Installs a freshly opened pool and leases it.
     pub(crate) fn install(self: &Arc<Self>, pool: OpenPool, now: u64) -> TenantConnection {
-        let conn = pool.conn.clone();
+        let (conn, park) = (pool.conn.clone(), pool.park.clone());
         {
             let mut slot = lock(&self.slot);
             slot.pool = Some(pool);
             slot.in_flight += 1;
         }
         self.last_used.store(now, Ordering::Relaxed);
-        TenantConnection {
-            conn,
-            tenant: Arc::clone(self),
-        }
+        TenantConnection::of_pool(conn, Arc::clone(self), park)
     }
 
     pub(crate) fn is_removed(&self) -> bool {
@@ -136,9 +167,12 @@ impl Tenant {
         lock(&self.slot).pool.take()
     }
 
-    /// Whether the pool is open now.
+    /// Whether the pool this tenant uses is open now.
     pub(crate) fn is_open(&self) -> bool {
-        lock(&self.slot).pool.is_some()
+        match &self.placement {
+            Some(p) => p.database.is_open(),
+            None => lock(&self.slot).pool.is_some(),
+        }
     }
 
     /// Whether closing the pool to make room or when idle loses nothing: an
@@ -166,19 +200,69 @@ impl Tenant {
     }
 }
 
-/// A tenant's open connection pool, held for the duration of a call.
+/// A tenant's connections, held for the duration of a call or a request.
 ///
-/// While any `TenantConnection` of a tenant is alive its pool is never evicted.
-/// Derefs to `DatabaseConnection`, so every SeaORM API accepts `&*conn`.
+/// While any `TenantConnection` of a tenant is alive its pool is never
+/// evicted. It implements SeaORM's [`ConnectionTrait`](sea_orm::ConnectionTrait),
+/// [`TransactionTrait`](sea_orm::TransactionTrait) and
+/// [`StreamTrait`](sea_orm::StreamTrait), so every SeaORM API accepts `&conn`;
+/// a schema tenant's calls get its `search_path` (see the crate docs).
 pub struct TenantConnection {
-    conn: DatabaseConnection,
-    tenant: Arc<Tenant>,
+    pub(crate) conn: DatabaseConnection,
+    /// The tenant the calls are for.
+    pub(crate) tenant: Arc<Tenant>,
+    /// The entry whose pool is leased (the tenant's own, or its database's).
+    holder: Arc<Tenant>,
+    park: Option<Arc<Park>>,
+    pub(crate) schema: Option<SchemaRoute>,
 }
 
 impl TenantConnection {
+    fn of_pool(conn: DatabaseConnection, holder: Arc<Tenant>, park: Option<Arc<Park>>) -> Self {
+        Self {
+            conn,
+            tenant: Arc::clone(&holder),
+            holder,
+            park,
+            schema: None,
+        }
+    }
+
+    /// This lease of a schema database's pool, for schema tenant `tenant`.
+    pub(crate) fn for_schema(
+        mut self,
+        tenant: &Arc<Tenant>,
+        schema: &SchemaName,
+    ) -> Result<Self, TenantError> {
+        let park = self.park.clone().ok_or_else(|| TenantError::Unavailable {
+            tenant: tenant.key.clone(),
+            reason: "its database's pool does not serve schemas".into(),
+        })?;
+        self.schema = Some(SchemaRoute::new(
+            self.conn.clone(),
+            park,
+            schema.clone(),
+            tenant.key.clone(),
+        )?);
+        lock(&tenant.slot).in_flight += 1;
+        self.tenant = Arc::clone(tenant);
+        Ok(self)
+    }
+
     /// The tenant this connection belongs to.
     pub fn tenant(&self) -> &TenantKey {
         &self.tenant.key
+    }
+
+    /// The tenant's schema, for a schema tenant.
+    pub fn schema(&self) -> Option<&SchemaName> {
+        self.schema.as_ref().map(SchemaRoute::schema)
+    }
+
+    /// The tenant's backend; inherent so that `conn.get_database_backend()`
+    /// is not ambiguous between SeaORM's traits.
+    pub fn get_database_backend(&self) -> DbBackend {
+        self.tenant.backend
     }
 
     /// This connection's tenant as a [`TenantContext`](crate::TenantContext),
@@ -198,24 +282,13 @@ impl TenantConnection {
         })
     }
 
-    /// A clone of the pool handle. Unlike `self`, it does not keep the pool from
-    /// being evicted; once evicted, its calls fail with a closed-pool error.
-    pub fn to_database_connection(&self) -> DatabaseConnection {
-        self.conn.clone()
-    }
-}
-
-impl Deref for TenantConnection {
-    type Target = DatabaseConnection;
-
-    fn deref(&self) -> &DatabaseConnection {
-        &self.conn
-    }
-}
-
-impl AsRef<DatabaseConnection> for TenantConnection {
-    fn as_ref(&self) -> &DatabaseConnection {
-        &self.conn
+    /// A clone of the pool handle, for a tenant with a database of its own;
+    /// `None` for a schema tenant, whose pool is shared with the other tenants
+    /// of its database and is not on any schema outside this connection's
+    /// calls. Unlike `self`, the handle does not keep the pool from being
+    /// evicted; once evicted, its calls fail with a closed-pool error.
+    pub fn to_database_connection(&self) -> Option<DatabaseConnection> {
+        self.schema.is_none().then(|| self.conn.clone())
     }
 }
 
@@ -224,19 +297,31 @@ impl fmt::Debug for TenantConnection {
         f.debug_struct("TenantConnection")
             .field("tenant", &self.tenant.key)
             .field("backend", &self.tenant.backend)
+            .field("schema", &self.schema())
             .finish()
     }
 }
 
 impl Drop for TenantConnection {
     fn drop(&mut self) {
+        if !Arc::ptr_eq(&self.tenant, &self.holder) {
+            // A schema tenant's own count, for waiting on its calls when it is removed.
+            let idle = {
+                let mut slot = lock(&self.tenant.slot);
+                slot.in_flight -= 1;
+                slot.in_flight == 0
+            };
+            if idle {
+                self.tenant.idle.notify_waiters();
+            }
+        }
         let idle = {
-            let mut slot = lock(&self.tenant.slot);
+            let mut slot = lock(&self.holder.slot);
             slot.in_flight -= 1;
             slot.in_flight == 0
         };
         if idle {
-            self.tenant.idle.notify_waiters();
+            self.holder.idle.notify_waiters();
         }
     }
 }

@@ -2,6 +2,9 @@
 //! folder, and uniquely named databases on the PostgreSQL and MySQL/MariaDB
 //! servers named by `TEST_POSTGRES_URL` and `TEST_MYSQL_URL`.
 //!
+//! [`TestDatabases::postgres_schemas`] puts each tenant in a schema of one
+//! database of its own instead (schema tenants).
+//!
 //! Without the variable, [`TestDatabases::postgres`] and [`TestDatabases::mysql`]
 //! print a notice and return `None`, so test suites pass on a laptop with only Rust.
 //! Databases are dropped by [`cleanup`](TestDatabases::cleanup), or on drop if a
@@ -10,7 +13,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+use crate::config::TenantConfig;
+use crate::schema::SchemaName;
 
 /// The environment variable naming the PostgreSQL admin URL.
 pub const POSTGRES_VAR: &str = "TEST_POSTGRES_URL";
@@ -26,6 +32,8 @@ pub struct TestDatabases {
     dir: tempfile::TempDir,
     prefix: String,
     created: Vec<String>,
+    /// Tenants are schemas of one database (named `prefix`).
+    schemas: bool,
 }
 
 impl std::fmt::Debug for TestDatabases {
@@ -34,6 +42,7 @@ impl std::fmt::Debug for TestDatabases {
             .field("backend", &self.backend)
             .field("prefix", &self.prefix)
             .field("created", &self.created)
+            .field("schemas", &self.schemas)
             .finish()
     }
 }
@@ -56,7 +65,43 @@ impl TestDatabases {
             dir: tempfile::tempdir().expect("create a temporary directory"),
             prefix,
             created: Vec::new(),
+            schemas: false,
         }
+    }
+
+    /// Schema tenants on the PostgreSQL server of `TEST_POSTGRES_URL`: one
+    /// database of their own, a schema per tenant. `None` (with a notice) without it.
+    pub fn postgres_schemas() -> Option<Self> {
+        Self::postgres().map(|mut dbs| {
+            dbs.schemas = true;
+            dbs
+        })
+    }
+
+    /// Whether tenants are schemas of one database.
+    pub fn is_schemas(&self) -> bool {
+        self.schemas
+    }
+
+    /// The schema of `tenant` (schema tenants): `s_` and the name.
+    pub fn schema_name(&self, tenant: &str) -> String {
+        format!("s_{tenant}")
+    }
+
+    /// The configuration `tenant` is registered with: its database's URL, and
+    /// for schema tenants its schema.
+    pub fn config(&self, tenant: &str) -> TenantConfig {
+        let config = TenantConfig::new(self.url(tenant));
+        match (self.schemas, SchemaName::new(&self.schema_name(tenant))) {
+            (true, Ok(schema)) => config.in_schema(schema),
+            _ => config,
+        }
+    }
+
+    /// Creates `tenant`'s database (or schema) and returns its configuration.
+    pub async fn create_config(&mut self, tenant: &str) -> TenantConfig {
+        self.create(tenant).await;
+        self.config(tenant)
     }
 
     /// SQLite files in a fresh temporary folder.
@@ -119,6 +164,9 @@ impl TestDatabases {
 
     /// The URL `tenant`'s database will have, without creating it.
     pub fn url(&self, tenant: &str) -> String {
+        if self.schemas {
+            return self.server_url(&self.prefix);
+        }
         match self.backend {
             DbBackend::Sqlite => {
                 format!("sqlite://{}?mode=rwc", self.sqlite_path(tenant).display())
@@ -148,8 +196,30 @@ impl TestDatabases {
             .expect("connect to the test server")
     }
 
-    /// Creates `tenant`'s database (empty) and returns its URL.
+    /// Creates `tenant`'s database (empty) and returns its URL. Schema
+    /// tenants: creates the shared database once, then `tenant`'s schema in it.
     pub async fn create(&mut self, tenant: &str) -> String {
+        if self.schemas {
+            if self.created.is_empty() {
+                let admin = self.admin().await;
+                let quoted = self.quote(&self.prefix);
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {quoted}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                self.created.push(self.prefix.clone());
+            }
+            let conn = Database::connect(self.url(tenant))
+                .await
+                .expect("connect to the schema database");
+            let quoted = self.quote(&self.schema_name(tenant));
+            conn.execute_unprepared(&format!("CREATE SCHEMA {quoted}"))
+                .await
+                .expect("create test schema");
+            conn.close().await.ok();
+            return self.url(tenant);
+        }
         if self.backend != DbBackend::Sqlite {
             let name = self.database_name(tenant);
             let admin = self.admin().await;
@@ -180,7 +250,11 @@ impl TestDatabases {
     /// A plain connection to `tenant`'s database, bypassing any router: for
     /// checking what really landed where.
     pub async fn connect_direct(&self, tenant: &str) -> DatabaseConnection {
-        Database::connect(self.url(tenant).replace("?mode=rwc", "?mode=rw"))
+        let mut options = ConnectOptions::new(self.url(tenant).replace("?mode=rwc", "?mode=rw"));
+        if self.schemas {
+            options.set_schema_search_path(self.quote(&self.schema_name(tenant)));
+        }
+        Database::connect(options)
             .await
             .expect("connect directly to the tenant database")
     }
@@ -188,6 +262,24 @@ impl TestDatabases {
     /// Names of the databases on the server (or files in the folder) that start
     /// with `prefix`: for proving that nothing was created.
     pub async fn existing(&self) -> Vec<String> {
+        if self.schemas {
+            if self.created.is_empty() {
+                return Vec::new();
+            }
+            let conn = Database::connect(self.url("")).await.expect("connect");
+            let rows = conn
+                .query_all_raw(sea_orm::Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT nspname AS name FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('public', 'information_schema')",
+                ))
+                .await
+                .expect("list schemas");
+            conn.close().await.ok();
+            return rows
+                .iter()
+                .filter_map(|r| r.try_get::<String>("", "name").ok())
+                .collect();
+        }
         match self.backend {
             DbBackend::Sqlite => std::fs::read_dir(self.dir.path())
                 .map(|rd| {

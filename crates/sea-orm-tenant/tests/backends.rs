@@ -10,7 +10,7 @@ use sea_orm::{
     QueryOrder, Set, TransactionTrait,
 };
 use sea_orm_tenant::testing::TestDatabases;
-use sea_orm_tenant::{TenantConfig, TenantContext, TenantError, current_tenant};
+use sea_orm_tenant::{TenantContext, TenantError, current_tenant};
 
 fn new_note(owner: &str, body: impl Into<String>) -> note::ActiveModel {
     note::ActiveModel {
@@ -316,12 +316,10 @@ async fn runtime_add_and_remove(mut dbs: TestDatabases) {
     let db = store.db();
 
     // Added at runtime: usable at once.
-    let url = dbs.create("late").await;
-    let direct = sea_orm::Database::connect(&url).await.unwrap();
-    common::create_schema(&direct).await;
-    direct.close().await.unwrap();
+    let config = dbs.create_config("late").await;
+    common::create_note_table(&dbs, "late").await;
     store
-        .add_tenant("late", TenantConfig::new(url).with_pool(small_pools()))
+        .add_tenant("late", config.with_pool(small_pools()))
         .unwrap();
     store
         .with_tenant("late", new_note("late", "hello").insert(&db))
@@ -349,7 +347,7 @@ async fn runtime_add_and_remove(mut dbs: TestDatabases) {
     let refused = store.with_tenant("t00", async {}).await;
     assert!(matches!(refused, Err(TenantError::Unknown(_))));
     new_note("t00", "in flight during removal")
-        .insert(&*held)
+        .insert(&held)
         .await
         .unwrap();
     drop(held);
@@ -395,6 +393,16 @@ async fn backend_follows_the_current_tenant(mut dbs: TestDatabases) {
 }
 
 on_every_backend!(
+    isolation,
+    seaorm_apis_work_unchanged,
+    transaction_stays_on_its_tenant,
+    concurrent_tasks_never_cross,
+    seed_semantics,
+    runtime_add_and_remove,
+    backend_follows_the_current_tenant,
+);
+
+on_schema_tenants!(
     isolation,
     seaorm_apis_work_unchanged,
     transaction_stays_on_its_tenant,

@@ -18,6 +18,11 @@ pub enum ServeError {
     /// The `--single-db` tenant's database could not be opened.
     #[error("--single-db: {0}")]
     SingleDb(TenantError),
+    /// `--single-db` named a schema tenant, which has no database of its own.
+    #[error(
+        "--single-db {0}: a schema tenant shares its database's pool; name a tenant with a database of its own"
+    )]
+    SingleDbSchema(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -54,8 +59,11 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
                 .connection(tenant)
                 .await
                 .map_err(ServeError::SingleDb)?;
+            let db = conn
+                .to_database_connection()
+                .ok_or_else(|| ServeError::SingleDbSchema(tenant.clone()))?;
             tracing::warn!(%tenant, "--single-db: serving one database with no tenant routing (benchmark baseline)");
-            (single_db_app(conn.to_database_connection()), Some(conn))
+            (single_db_app(db), Some(conn))
         }
         None => (tenant_app(&store, quarantine), None),
     };

@@ -4,7 +4,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Schema};
 use sea_orm_tenant::testing::TestDatabases;
-use sea_orm_tenant::{PoolOptions, TenantConfig, TenantConnections};
+use sea_orm_tenant::{PoolOptions, TenantConnections};
 
 pub mod note {
     use sea_orm::entity::prelude::*;
@@ -32,6 +32,19 @@ pub async fn create_schema(conn: &impl ConnectionTrait) {
     conn.execute(&stmt).await.expect("create note table");
 }
 
+/// Creates the `note` table in `tenant`'s new database (or schema), directly.
+pub async fn create_note_table(dbs: &TestDatabases, tenant: &str) {
+    let direct = if dbs.is_schemas() {
+        dbs.connect_direct(tenant).await
+    } else {
+        sea_orm::Database::connect(dbs.url(tenant))
+            .await
+            .expect("connect to new tenant db")
+    };
+    create_schema(&direct).await;
+    direct.close().await.ok();
+}
+
 /// Tenant names `t00`, `t01`, ...
 pub fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("t{i:02}")).collect()
@@ -41,13 +54,9 @@ pub fn names(n: usize) -> Vec<String> {
 pub async fn store_with(dbs: &mut TestDatabases, n: usize, pool: PoolOptions) -> TenantConnections {
     let mut builder = TenantConnections::builder();
     for name in names(n) {
-        let url = dbs.create(&name).await;
-        let direct = sea_orm::Database::connect(&url)
-            .await
-            .expect("connect to new tenant db");
-        create_schema(&direct).await;
-        direct.close().await.ok();
-        builder = builder.tenant_config(&name, TenantConfig::new(url).with_pool(pool.clone()));
+        let config = dbs.create_config(&name).await;
+        create_note_table(dbs, &name).await;
+        builder = builder.tenant_config(&name, config.with_pool(pool.clone()));
     }
     builder.build().expect("build store")
 }
@@ -101,6 +110,24 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     if let Some(dbs) = sea_orm_tenant::testing::TestDatabases::mysql() {
+                        super::$scenario(dbs).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Runs each scenario (an async fn taking `TestDatabases`) on schema tenants:
+/// one PostgreSQL database, a schema per tenant, when `TEST_POSTGRES_URL` is set.
+#[macro_export]
+macro_rules! on_schema_tenants {
+    ($($scenario:ident),* $(,)?) => {
+        mod postgres_schemas {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(dbs) = sea_orm_tenant::testing::TestDatabases::postgres_schemas() {
                         super::$scenario(dbs).await;
                     }
                 }

@@ -1,0 +1,353 @@
+//! The TOML file format: [`TenantsConfig`], with `${VAR}` expansion, SQLite
+//! paths relative to the file, and `[databases.*]` sections that place many
+//! schema tenants in one PostgreSQL database without repeating its URL.
+//!
+//! ```toml
+//! [databases.app]                # a PostgreSQL database holding tenant schemas
+//! url = "postgres://app:${APP_DB_PASSWORD}@db/app"
+//! schema_prefix = "t_"           # tenant acme lives in schema t_acme (default: none)
+//! tenants = ["acme", "globex"]   # its schema tenants
+//! max_connections = 10           # its pool, shared by all its tenants
+//!
+//! [tenants.initech]              # a schema tenant with its own schema name
+//! database = "app"
+//! schema = "initech_legacy"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, PoolOptions, StoreOptions, TenantConfig};
+use crate::key::TenantKey;
+use crate::schema::SchemaName;
+
+/// A whole tenant configuration, as read from a TOML file (see the module docs).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantsConfig {
+    /// Store-wide limits.
+    #[serde(default)]
+    pub store: StoreOptions,
+    /// Pool settings for every tenant.
+    #[serde(default)]
+    pub defaults: PoolOptions,
+    /// The optional shared database for global tables.
+    pub shared: Option<TenantConfig>,
+    /// The tenants, by name.
+    #[serde(default)]
+    pub tenants: BTreeMap<TenantKey, TenantConfig>,
+    /// Per-server connection budgets, by `host:port` (`sqlite` for SQLite files).
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerOptions>,
+    /// PostgreSQL databases holding schema tenants, by name. Reading the file
+    /// adds each of their tenants to [`tenants`](Self::tenants).
+    #[serde(default)]
+    pub databases: BTreeMap<String, SchemaDatabase>,
+}
+
+/// A PostgreSQL database holding schema tenants (a `[databases.NAME]` table):
+/// its URL once, a schema name rule, and its tenants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaDatabase {
+    /// The database's URL; `${VAR}` is read from the environment.
+    pub url: String,
+    /// Tenant `acme` lives in schema `{schema_prefix}acme`. Default: empty.
+    pub schema_prefix: String,
+    /// The tenants in this database, by name.
+    pub tenants: Vec<TenantKey>,
+    /// The database's pool, shared by all its tenants.
+    pub pool: PoolOptions,
+}
+
+impl<'de> Deserialize<'de> for SchemaDatabase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let url = match table.remove("url") {
+            Some(toml::Value::String(url)) => url,
+            Some(_) => return Err(D::Error::custom("`url` must be a string")),
+            None => return Err(D::Error::missing_field("url")),
+        };
+        let schema_prefix = match table.remove("schema_prefix") {
+            Some(toml::Value::String(p)) => p,
+            Some(_) => return Err(D::Error::custom("`schema_prefix` must be a string")),
+            None => String::new(),
+        };
+        let tenants = match table.remove("tenants") {
+            Some(v) => Vec::<TenantKey>::deserialize(v).map_err(D::Error::custom)?,
+            None => Vec::new(),
+        };
+        let pool = PoolOptions::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        Ok(Self {
+            url,
+            schema_prefix,
+            tenants,
+            pool,
+        })
+    }
+}
+
+/// A `[tenants.NAME]` entry placed in a `[databases.*]` database.
+struct SchemaTenantEntry {
+    key: TenantKey,
+    database: String,
+    schema: Option<String>,
+}
+
+/// One database server's settings (a `[servers."host:port"]` table).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOptions {
+    /// At most this many connections from this process to the server, counting
+    /// every tenant pool on it, the shared database and migration sessions.
+    pub max_connections: Option<u32>,
+}
+
+impl TenantsConfig {
+    /// Reads a TOML file. `${VAR}` in URLs is read from the environment, and relative
+    /// SQLite paths are resolved against the file's folder, so the result does not
+    /// depend on the working directory.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
+        Self::parse(&text, Some(path), &base)
+    }
+
+    /// Parses TOML text; relative SQLite paths are resolved against `base_dir`.
+    pub fn from_toml_str(text: &str, base_dir: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Self::parse(text, None, base_dir.as_ref())
+    }
+
+    fn parse(text: &str, origin: Option<&Path>, base: &Path) -> Result<Self, ConfigError> {
+        let parse_error = |reason: String| ConfigError::Parse {
+            origin: origin.map(Path::to_owned),
+            reason,
+        };
+        // Parse tenant names ourselves first, so a bad one gets the typed error.
+        let mut raw: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+        let mut placed = Vec::new();
+        if let Some(toml::Value::Table(tenants)) = raw.get_mut("tenants") {
+            for name in tenants.keys() {
+                TenantKey::new(name).map_err(|source| ConfigError::InvalidKey {
+                    name: name.clone(),
+                    source,
+                })?;
+            }
+            placed = take_schema_entries(tenants).map_err(parse_error)?;
+        }
+        let mut config: TenantsConfig = toml::Value::Table(raw)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        config.place_schema_tenants(placed)?;
+        config.store.validate()?;
+        config.defaults.validate("defaults")?;
+        for (server, options) in &config.servers {
+            options.validate(server)?;
+        }
+        if let Some(shared) = &mut config.shared {
+            shared.prepare("shared", base)?;
+        }
+        for (key, tenant) in &mut config.tenants {
+            tenant.prepare(key.as_str(), base)?;
+        }
+        Ok(config)
+    }
+}
+
+/// Takes the `[tenants.*]` entries that name a `database` out of `tenants`.
+fn take_schema_entries(tenants: &mut toml::Table) -> Result<Vec<SchemaTenantEntry>, String> {
+    let names: Vec<String> = tenants
+        .iter()
+        .filter(|(_, v)| v.as_table().is_some_and(|t| t.contains_key("database")))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(toml::Value::Table(mut entry)) = tenants.remove(&name) else {
+            continue;
+        };
+        let database = match entry.remove("database") {
+            Some(toml::Value::String(d)) => d,
+            _ => return Err(format!("tenants.{name}: `database` must be a string")),
+        };
+        let schema = match entry.remove("schema") {
+            Some(toml::Value::String(s)) => Some(s),
+            None => None,
+            Some(_) => return Err(format!("tenants.{name}: `schema` must be a string")),
+        };
+        if let Some(field) = entry.keys().next() {
+            return Err(format!(
+                "tenants.{name}: unknown field `{field}` (a tenant in a database takes `database` and `schema`; pool settings go in its [databases.*] table)"
+            ));
+        }
+        out.push(SchemaTenantEntry {
+            key: TenantKey::new(&name).map_err(|e| e.to_string())?,
+            database,
+            schema,
+        });
+    }
+    Ok(out)
+}
+
+impl TenantsConfig {
+    /// Adds the tenants of every `[databases.*]` table, and the `[tenants.*]`
+    /// entries placed in one, to `tenants`.
+    fn place_schema_tenants(&mut self, entries: Vec<SchemaTenantEntry>) -> Result<(), ConfigError> {
+        let config_of =
+            |name: &str, db: &SchemaDatabase, schema: Result<SchemaName, _>, key: &TenantKey| {
+                let schema = schema.map_err(|source| ConfigError::InvalidSchema {
+                    target: format!("{key} (databases.{name})"),
+                    source,
+                })?;
+                Ok::<_, ConfigError>(
+                    TenantConfig::new(db.url.clone())
+                        .with_pool(db.pool.clone())
+                        .in_schema(schema),
+                )
+            };
+        for (name, db) in &self.databases {
+            SchemaName::check_prefix(&db.schema_prefix).map_err(|source| {
+                ConfigError::InvalidSchema {
+                    target: format!("databases.{name}.schema_prefix"),
+                    source,
+                }
+            })?;
+            for key in &db.tenants {
+                let config = config_of(
+                    name,
+                    db,
+                    SchemaName::for_tenant(&db.schema_prefix, key),
+                    key,
+                )?;
+                if self.tenants.insert(key.clone(), config).is_some() {
+                    return Err(ConfigError::AlreadyRegistered(key.clone()));
+                }
+            }
+        }
+        for entry in entries {
+            let db = self.databases.get(&entry.database).ok_or_else(|| {
+                ConfigError::UnknownDatabase {
+                    tenant: entry.key.clone(),
+                    database: entry.database.clone(),
+                }
+            })?;
+            let schema = match &entry.schema {
+                Some(s) => SchemaName::new(s),
+                None => SchemaName::for_tenant(&db.schema_prefix, &entry.key),
+            };
+            let config = config_of(&entry.database, db, schema, &entry.key)?;
+            if self.tenants.insert(entry.key.clone(), config).is_some() {
+                return Err(ConfigError::AlreadyRegistered(entry.key));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TenantConfig {
+    pub(crate) fn prepare(&mut self, target: &str, base: &Path) -> Result<(), ConfigError> {
+        self.url = expand_env(&self.url, target)?;
+        self.backend_for(target)?;
+        self.pool.validate(target)?;
+        self.resolve_relative_to(base);
+        Ok(())
+    }
+}
+
+/// Replaces `${VAR}` with the environment variable's value.
+fn expand_env(url: &str, target: &str) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let var = &after[..end];
+        let value = std::env::var(var).map_err(|_| ConfigError::MissingEnv {
+            target: target.to_owned(),
+            var: var.to_owned(),
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn parses_file_format_with_env_and_relative_paths() {
+        let var = "SEA_ORM_TENANT_CONFIG_TEST_PW";
+        assert!(std::env::var(var).is_err());
+        let text = r#"
+            [store]
+            max_open_pools = 3
+            pool_idle_timeout = "2m"
+            [defaults]
+            max_connections = 4
+            connect_timeout = "1s"
+            [tenants.a]
+            url = "sqlite://data/a.db?mode=rwc"
+            [tenants.b]
+            url = "postgres://u:${SEA_ORM_TENANT_CONFIG_TEST_PW}@h/b"
+            max_connections = 9
+        "#;
+        let err = TenantsConfig::from_toml_str(text, "/srv/app").unwrap_err();
+        assert!(
+            matches!(err, ConfigError::MissingEnv { ref var, .. } if var == "SEA_ORM_TENANT_CONFIG_TEST_PW"),
+            "{err}"
+        );
+
+        let text = text.replace("${SEA_ORM_TENANT_CONFIG_TEST_PW}", "pw");
+        let config = TenantsConfig::from_toml_str(&text, "/srv/app").unwrap();
+        assert_eq!(config.store.max_open_pools, Some(3));
+        assert_eq!(
+            config.store.pool_idle_timeout,
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(config.defaults.max_connections, Some(4));
+        let a = &config.tenants[&TenantKey::new("a").unwrap()];
+        assert_eq!(a.url(), "sqlite:///srv/app/data/a.db?mode=rwc");
+        assert_eq!(a.sqlite_path(), Some(PathBuf::from("/srv/app/data/a.db")));
+        let b = &config.tenants[&TenantKey::new("b").unwrap()];
+        assert_eq!(b.pool.max_connections, Some(9));
+        assert!(!format!("{b:?}").contains("pw"));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_bad_names_and_schemes() {
+        let typo = "[tenants.a]\nurl = \"sqlite::memory:\"\nmax_conections = 3\n";
+        assert!(matches!(
+            TenantsConfig::from_toml_str(typo, "."),
+            Err(ConfigError::Parse { .. })
+        ));
+        let bad_name = "[tenants.\"../etc\"]\nurl = \"sqlite::memory:\"\n";
+        assert!(matches!(
+            TenantsConfig::from_toml_str(bad_name, "."),
+            Err(ConfigError::InvalidKey { .. })
+        ));
+        let scheme = "[tenants.a]\nurl = \"oracle://u:secret@h/x\"\n";
+        let err = TenantsConfig::from_toml_str(scheme, ".").unwrap_err();
+        assert!(matches!(err, ConfigError::UnsupportedUrl { .. }));
+        assert!(!err.to_string().contains("secret"));
+    }
+}

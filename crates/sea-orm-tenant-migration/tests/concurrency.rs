@@ -16,7 +16,7 @@ async fn two_runners(mut dbs: TestDatabases, jobs: usize) {
         .iter()
         .fold(
             sea_orm_tenant::TenantConnections::builder().defaults(small_pools()),
-            |b, t| b.tenant(t, dbs.url(t)),
+            |b, t| b.tenant_config(t, dbs.config(t)),
         )
         .build()
         .unwrap();
@@ -71,6 +71,13 @@ async fn two_runners_sqlite() {
 async fn two_runners_postgres() {
     if let Some(dbs) = TestDatabases::postgres() {
         two_runners(dbs, 3).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_postgres_schemas() {
+    if let Some(dbs) = TestDatabases::postgres_schemas() {
+        two_runners(dbs, 4).await;
     }
 }
 

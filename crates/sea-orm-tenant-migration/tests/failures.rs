@@ -14,7 +14,11 @@ use sea_orm_tenant_migration::{Operation, Outcome, SHARED, TenantMigrator};
 
 /// Gives tenant `t03` a table that conflicts with the first migration.
 async fn break_t03(dbs: &TestDatabases) {
-    let db = sea_orm::Database::connect(dbs.url("t03")).await.unwrap();
+    let db = if dbs.is_schemas() {
+        dbs.connect_direct("t03").await
+    } else {
+        sea_orm::Database::connect(dbs.url("t03")).await.unwrap()
+    };
     db.execute_unprepared("CREATE TABLE items (other INTEGER)")
         .await
         .unwrap();
@@ -246,6 +250,21 @@ async fn failing_migration(mut dbs: TestDatabases) {
     }
     store.close().await;
     dbs.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_broken_among_ten_postgres_schemas() {
+    if let Some(dbs) = TestDatabases::postgres_schemas() {
+        one_broken_among_ten(dbs).await;
+    }
+}
+
+/// A schema tenant's operation is one transaction: all or nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_migration_leaves_a_schema_at_its_previous_version() {
+    if let Some(dbs) = TestDatabases::postgres_schemas() {
+        failing_migration(dbs).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

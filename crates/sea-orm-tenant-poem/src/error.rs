@@ -204,6 +204,10 @@ impl From<TenantError> for TenantRejection {
             TenantError::NoTenant => Self::NoTenant,
             TenantError::Switch { current, requested } => Self::Switch { current, requested },
             TenantError::Unavailable { tenant, reason } => Self::Unavailable { tenant, reason },
+            TenantError::SchemaMissing { tenant, schema } => Self::Unavailable {
+                tenant,
+                reason: format!("its schema {schema} does not exist"),
+            },
             TenantError::PoolLimit { tenant, .. }
             | TenantError::Busy {
                 tenant: Some(tenant),

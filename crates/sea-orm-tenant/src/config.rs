@@ -129,6 +129,15 @@ pub enum ConfigError {
         /// The URL, password masked.
         url: String,
     },
+    /// The shared database was given a schema: it is opened as a plain pool
+    /// with no routing, so a schema would be silently ignored.
+    #[error(
+        "the shared database cannot have a schema ({schema}); use a database, or its default schema"
+    )]
+    SharedSchema {
+        /// The schema asked for.
+        schema: SchemaName,
+    },
     /// A `[tenants.*]` entry names a database with no `[databases.*]` table.
     #[error(
         "tenant {tenant} is placed in database {database:?}, which has no [databases.{database}] table"

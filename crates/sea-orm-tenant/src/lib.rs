@@ -1,4 +1,5 @@
-//! One SeaORM backend, many tenants, each in its own database.
+//! One SeaORM backend, many tenants, each in its own database or in its own
+//! schema of a shared PostgreSQL database.
 //!
 //! * [`TenantKey`]: a validated tenant name, safe as a file, database or schema name.
 //! * [`TenantConnections`]: the store. Tenant name to connection URL (in code, from a
@@ -56,6 +57,63 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Schema tenants
+//!
+//! A tenant can live in a schema of a PostgreSQL database
+//! ([`TenantConfig::in_schema`], or a `[databases.NAME]` table in the TOML file
+//! with a schema name rule, see [`config`]). All tenants of one database (one
+//! URL) share one pool, so ten thousand tenants need a handful of connections;
+//! database, schema and SQLite tenants mix in one store.
+//!
+//! * Routing: each call checks out a connection and gives it the tenant's
+//!   `search_path`, `set_config('search_path', '"schema"', false)` together with
+//!   `current_schema()` in one prepared statement, unless the connection is
+//!   already on that schema: connections that finished a call cleanly are kept
+//!   per schema, so consecutive calls of one tenant cost nothing extra.
+//! * Fail closed: the search path is the tenant's schema alone (no `public`),
+//!   and a missing schema is [`TenantError::SchemaMissing`], never a fall-through.
+//!   A connection whose call was cancelled or failed, or whose statement may
+//!   have changed the session (`SET`, transaction control, `set_config`,
+//!   anything naming `search_path`, several statements), is never reused as
+//!   being on a schema: the next call sets it again. Transactions are `begin()`
+//!   plus `SET LOCAL` semantics, so a transaction stays on its tenant and its
+//!   setting ends with it. PostgreSQL re-plans cached prepared statements when
+//!   the search path changes.
+//! * Shared tables are reached explicitly through
+//!   [`shared`](TenantConnections::shared), a pool of its own that never
+//!   carries a tenant's search path.
+//! * Schema names: [`SchemaName`] (lowercase `a-z`, `0-9`, `_`, `-`, at most
+//!   63, never `public`, `information_schema` or `pg_*`), always double-quoted in
+//!   SQL; a configured prefix is checked by the same rule when the file is read.
+//! * Migrations (`sea-orm-tenant-migration`): each schema gets its own
+//!   `seaql_migrations`; a tenant's operation runs in one transaction under a
+//!   transaction-level advisory lock keyed on the schema, so a failing tenant is
+//!   left at its previous version.
+//!
+//! ## Citus and PgBouncer
+//!
+//! Schema tenants are what Citus schema-based sharding (Citus 12+) distributes:
+//! each tenant schema becomes a distributed schema placed on one node, and the
+//! application only sets `search_path`, which is what this crate does.
+//!
+//! * Turn it on before creating tenant schemas: `SET citus.enable_schema_based_sharding TO on;`
+//!   then `CREATE SCHEMA` (each created schema is distributed), or distribute
+//!   existing ones with `SELECT citus_schema_distribute('t_acme');`. Move them
+//!   between nodes with the rebalancer (`citus_rebalance_start()`).
+//! * Point the tenants' database URL at the coordinator; the store's budget
+//!   counts connections to it.
+//! * Keep tenant DDL within what distributed schemas accept, as this
+//!   workspace's migrations do: create the schema on its own, then its tables;
+//!   no foreign keys between tenant schemas (to reference tables in the shared
+//!   database's schema only); no `ALTER TABLE ... SET SCHEMA`, no
+//!   `CREATE SCHEMA ... CREATE TABLE`, no `CREATE TABLE AS` / `SELECT INTO`,
+//!   no foreign tables or inheritance.
+//! * PgBouncer: session pooling only. In transaction mode the session's
+//!   `search_path` does not follow the client between transactions and another
+//!   tenant's rows come back, unless the server reports `search_path`
+//!   (PostgreSQL 18 or Citus 12) and PgBouncer tracks it; `options=-c
+//!   search_path=..` in the URL is refused by PgBouncer.
 //!
 //! # Spawned tasks lose the tenant
 //!

@@ -27,7 +27,7 @@
 //! statement when `search_path` changed since its last use.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -61,6 +61,19 @@ pub(crate) struct Park {
     closed: AtomicBool,
     /// Wakes a checkout waiting for a connection when one is parked.
     available: Notify,
+    /// `begin()` calls waiting on the pool itself: while any waits, finished
+    /// calls give their connections back to the pool instead of parking them,
+    /// so transactions are not starved by checkouts reusing parked connections.
+    begins_waiting: AtomicUsize,
+}
+
+/// Counts a `begin()` among those waiting on the pool.
+struct BeginWaiting<'a>(&'a Park);
+
+impl Drop for BeginWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.begins_waiting.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct Parked {
@@ -76,6 +89,7 @@ impl Park {
             idle_timeout,
             closed: AtomicBool::new(false),
             available: Notify::new(),
+            begins_waiting: AtomicUsize::new(0),
         }
     }
 
@@ -107,7 +121,7 @@ impl Park {
     }
 
     fn put(&self, schema: SchemaName, conn: PoolConnection<Postgres>) {
-        if self.closed.load(Ordering::Acquire) {
+        if self.closed.load(Ordering::Acquire) || self.begins_waiting.load(Ordering::Acquire) > 0 {
             return;
         }
         lock(&self.parked).push(Parked {
@@ -118,9 +132,12 @@ impl Park {
         self.available.notify_one();
     }
 
-    /// Gives one parked connection back to the pool if the pool has none idle
-    /// and cannot open more: a `begin()` acquires from the pool itself.
-    fn make_room(&self, pool: &PgPool) {
+    /// Counts a `begin()` as waiting on the pool and gives one parked
+    /// connection back to the pool if the pool has none idle and cannot open
+    /// more: a `begin()` acquires from the pool itself.
+    fn make_room(&self, pool: &PgPool) -> BeginWaiting<'_> {
+        self.begins_waiting.fetch_add(1, Ordering::AcqRel);
+        let waiting = BeginWaiting(self);
         if pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections() {
             let oldest = {
                 let mut parked = lock(&self.parked);
@@ -128,6 +145,7 @@ impl Park {
             };
             drop(oldest);
         }
+        waiting
     }
 
     /// Gives every parked connection back and parks no more: the pool is closing.
@@ -358,11 +376,12 @@ impl SchemaRoute {
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<DatabaseTransaction, DbErr> {
-        self.park.make_room(&self.pool);
+        let waiting = self.park.make_room(&self.pool);
         let txn = self
             .db
             .begin_with_config(isolation_level, access_mode)
             .await?;
+        drop(waiting);
         let row = txn.query_one_raw(self.enter_statement(true)).await?;
         let current: Option<String> = match row {
             Some(row) => row.try_get_by_index(1)?,

@@ -102,6 +102,11 @@ impl TenantConnections {
         );
         let shared = match config.shared {
             Some(shared) => {
+                if let Some(schema) = shared.schema() {
+                    return Err(ConfigError::SharedSchema {
+                        schema: schema.clone(),
+                    });
+                }
                 let backend = shared.backend_for("shared")?;
                 let config = shared.clone().with_pool(shared.pool.or(&config.defaults));
                 config.pool.validate("shared")?;

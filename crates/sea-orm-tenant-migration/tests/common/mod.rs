@@ -129,14 +129,11 @@ pub fn small_pools() -> PoolOptions {
 
 /// Creates databases for `tenants` and a store over them.
 pub async fn store(dbs: &mut TestDatabases, tenants: &[String]) -> TenantConnections {
-    let urls = dbs.create_many(tenants).await;
-    urls.into_iter()
-        .fold(
-            TenantConnections::builder().defaults(small_pools()),
-            |b, (name, url)| b.tenant(name, url),
-        )
-        .build()
-        .expect("store builds")
+    let mut builder = TenantConnections::builder().defaults(small_pools());
+    for name in tenants {
+        builder = builder.tenant_config(name, dbs.create_config(name).await);
+    }
+    builder.build().expect("store builds")
 }
 
 /// The versions recorded in `seaql_migrations`, in order (empty if the table is missing).

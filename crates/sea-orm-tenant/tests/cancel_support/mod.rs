@@ -70,7 +70,13 @@ pub async fn must_return<F: Future>(what: &str, fut: F) -> F::Output {
 /// A `LIKE` pattern matching exactly the databases of `dbs` (`_` escaped, since
 /// `sot_1_2_1` must not match `sot_1_2_10`).
 fn like_pattern(dbs: &TestDatabases) -> String {
-    format!("{}\\_%", dbs.prefix().replace('_', "\\_"))
+    let prefix = dbs.prefix().replace('_', "\\_");
+    if dbs.is_schemas() {
+        // Schema tenants: the one database named after the prefix.
+        prefix
+    } else {
+        format!("{prefix}\\_%")
+    }
 }
 
 /// The server's view of one test's databases (PostgreSQL or MySQL/MariaDB).

@@ -135,3 +135,17 @@ macro_rules! on_schema_tenants {
         }
     };
 }
+
+/// A `note` table in `public` of the schema database: a fall-through target
+/// that must stay empty.
+pub async fn new_note_table_in_public(dbs: &TestDatabases) {
+    let conn = sea_orm::Database::connect(dbs.url(""))
+        .await
+        .expect("connect to the schema database");
+    conn.execute_unprepared(
+        "CREATE TABLE IF NOT EXISTS public.note (id SERIAL PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL)",
+    )
+    .await
+    .expect("create public.note");
+    conn.close().await.ok();
+}

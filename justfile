@@ -27,9 +27,10 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Routing overhead benchmarks (criterion).
+# Routing overhead benchmarks (criterion), and schema routing against a plain pool on the schema (PostgreSQL).
 bench:
     cargo bench -p sea-orm-tenant --bench routing
+    cargo bench -p sea-orm-tenant --bench schema_routing
 
 # HTTP load on notes-server: GET /notes over 2 tenants vs the same server with tenancy bypassed (--single-db); prints requests/s, p99 and the ratio.
 bench-http *ARGS:
@@ -38,6 +39,10 @@ bench-http *ARGS:
 # HTTP load on notes-server over 150 PostgreSQL databases within a connection budget of 60: GET /notes on a random tenant per request vs one hot tenant; prints requests/s, p50, p99, errors, peak server connections and the ratio (`--quick` for a smoke run).
 bench-scale *ARGS:
     cargo run --release -p e2e-tests --bin bench-scale -- {{ARGS}}
+
+# Schema tenants at scale (10,000 schemas in one PostgreSQL database): migrations from scratch, up with nothing to apply and status, timed; then GET /notes on a random tenant per request vs one hot tenant within a connection budget; prints the ratios (`--quick` for a smoke run).
+bench-schemas *ARGS:
+    cargo run --release -p e2e-tests --bin bench-schemas -- {{ARGS}}
 
 # Apply pending migrations to every tenant in tenants.toml (or $TENANTS_CONFIG).
 migrate-all *ARGS:

@@ -78,6 +78,30 @@ impl TenantsToml {
         self
     }
 
+    /// Adds a `[databases.NAME]` table: schema tenants `tenants`, each in
+    /// schema `schema_prefix` + name of the PostgreSQL database at `url`.
+    pub fn schema_database(
+        mut self,
+        name: &str,
+        url: &str,
+        schema_prefix: &str,
+        tenants: &[String],
+        options: &[&str],
+    ) -> Self {
+        let list: Vec<String> = tenants.iter().map(|t| toml_string(t)).collect();
+        let _ = writeln!(
+            self.tenants,
+            "\n[databases.{name}]\nurl = {}\nschema_prefix = {}\ntenants = [{}]",
+            toml_string(url),
+            toml_string(schema_prefix),
+            list.join(", ")
+        );
+        for line in options {
+            let _ = writeln!(self.tenants, "{line}");
+        }
+        self
+    }
+
     /// The TOML text.
     pub fn to_toml(&self) -> String {
         let mut text = String::from("[defaults]\n");

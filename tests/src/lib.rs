@@ -25,6 +25,7 @@
 
 mod binary;
 mod config;
+pub mod load;
 mod notes_requests;
 pub mod scale;
 mod server;

@@ -204,6 +204,39 @@ impl ServerDatabases {
         assert!(failed.is_empty(), "creating databases failed: {failed:?}");
     }
 
+    /// Creates one database (`{prefix}_schemas`) holding an empty schema
+    /// `{schema_prefix}{tenant}` per tenant, created in batches of one
+    /// multi-statement round trip each; returns the database's URL.
+    pub async fn create_schema_database(
+        &mut self,
+        tenants: &[String],
+        schema_prefix: &str,
+    ) -> String {
+        let name = self.database_name("schemas");
+        self.created.push(name.clone());
+        let admin = self.admin(1).await.expect("connect to the test server");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {}", self.kind.quote(&name)))
+            .await
+            .expect("CREATE DATABASE for the schemas");
+        admin.close().await.ok();
+        let url = self.url("schemas");
+        let db = admin_pool(&url, 1)
+            .await
+            .expect("connect to the schema database");
+        for chunk in tenants.chunks(1_000) {
+            let sql: Vec<String> = chunk
+                .iter()
+                .map(|t| format!("CREATE SCHEMA \"{schema_prefix}{t}\""))
+                .collect();
+            db.execute_unprepared(&sql.join(";"))
+                .await
+                .expect("CREATE SCHEMA batch");
+        }
+        db.close().await.ok();
+        url
+    }
+
     /// A `tenants.toml` listing `tenants` (databases made by [`create`](Self::create))
     /// with `[servers."host:port"] max_connections = budget`.
     pub fn tenants_toml(&self, tenants: &[String], budget: u32) -> TenantsToml {

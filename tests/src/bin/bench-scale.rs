@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use e2e_tests::NotesServer;
-use e2e_tests::scale::{Sampler, ServerDatabases, ServerKind, SplitMix64, tenant_names};
-use futures_util::future::join_all;
+use e2e_tests::load::{Mode, Run, measure};
+use e2e_tests::scale::{ServerDatabases, ServerKind, tenant_names};
 use futures_util::stream::{self, StreamExt};
 
 /// Load benchmark of notes-server over many PostgreSQL databases within a
@@ -89,132 +89,6 @@ impl Args {
     }
 }
 
-/// The requests of one run.
-#[derive(Default)]
-struct Load {
-    ok: usize,
-    errors: usize,
-    first_error: Option<String>,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-/// One measured run.
-struct Run {
-    load: Load,
-    /// Peak of the server's sessions on the tenant databases during the run.
-    peak: i64,
-}
-
-impl Run {
-    fn rps(&self) -> f64 {
-        self.load.ok as f64 / self.load.elapsed.as_secs_f64()
-    }
-
-    fn percentile(&self, p: f64) -> Duration {
-        let latencies = &self.load.latencies;
-        if latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len());
-        latencies[i - 1]
-    }
-}
-
-/// Which tenants a run asks for.
-#[derive(Clone, Copy)]
-enum Mode {
-    Random,
-    Hot,
-}
-
-/// GET /notes by `concurrency` workers for `duration`: a seeded random tenant per
-/// request, or always the first tenant. Latencies of every answer; errors are
-/// answers other than 200 and requests with no answer.
-async fn load(
-    server: &NotesServer,
-    urls: &[String],
-    mode: Mode,
-    concurrency: usize,
-    duration: Duration,
-    seed: u64,
-) -> Load {
-    let started = Instant::now();
-    let workers = (0..concurrency).map(|w| {
-        let client = server.client().clone();
-        let mut rng = SplitMix64::new(seed ^ (w as u64).wrapping_mul(0x9E37_79B9));
-        async move {
-            let (mut ok, mut errors, mut first_error) = (0, 0, None);
-            let mut latencies = Vec::new();
-            while started.elapsed() < duration {
-                let url = match mode {
-                    Mode::Random => &urls[rng.below(urls.len())],
-                    Mode::Hot => &urls[0],
-                };
-                let sent = Instant::now();
-                let outcome = match client.get(url).send().await {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        match resp.bytes().await {
-                            Ok(_) if status == 200 => Ok(()),
-                            Ok(body) => Err(format!(
-                                "{status} {}",
-                                String::from_utf8_lossy(&body)
-                                    .chars()
-                                    .take(200)
-                                    .collect::<String>()
-                            )),
-                            Err(e) => Err(format!("{status}, body: {e}")),
-                        }
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                latencies.push(sent.elapsed());
-                match outcome {
-                    Ok(()) => ok += 1,
-                    Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            (ok, errors, first_error, latencies)
-        }
-    });
-    let results = join_all(workers).await;
-    let mut total = Load {
-        elapsed: started.elapsed(),
-        ..Load::default()
-    };
-    for (ok, errors, first_error, latencies) in results {
-        total.ok += ok;
-        total.errors += errors;
-        total.first_error = total.first_error.or(first_error);
-        total.latencies.extend(latencies);
-    }
-    total.latencies.sort_unstable();
-    total
-}
-
-async fn measure(
-    server: &NotesServer,
-    sampler: &Sampler,
-    urls: &[String],
-    mode: Mode,
-    args: &Args,
-    plan: &Plan,
-    seed: u64,
-) -> Run {
-    let warm = seed.rotate_left(7);
-    load(server, urls, mode, args.concurrency, plan.warmup, warm).await;
-    sampler.take_peak();
-    let load = load(server, urls, mode, args.concurrency, plan.seconds, seed).await;
-    Run {
-        load,
-        peak: sampler.take_peak(),
-    }
-}
-
 /// Creates the databases, starts the server, seeds and measures; prints the table.
 async fn scenario(args: &Args, plan: &Plan, dbs: &mut ServerDatabases) {
     let names = tenant_names(plan.tenants);
@@ -281,12 +155,35 @@ async fn scenario(args: &Args, plan: &Plan, dbs: &mut ServerDatabases) {
             "round {round}/{}: random tenant per request...",
             plan.rounds
         );
-        random_runs.push(measure(&server, &sampler, &urls, Mode::Random, args, plan, seed).await);
+        let times = (plan.warmup, plan.seconds);
+        random_runs.push(
+            measure(
+                &server,
+                &sampler,
+                &urls,
+                Mode::Random,
+                args.concurrency,
+                times,
+                seed,
+            )
+            .await,
+        );
         eprintln!(
             "round {round}/{}: one hot tenant ({})...",
             plan.rounds, names[0]
         );
-        hot_runs.push(measure(&server, &sampler, &urls, Mode::Hot, args, plan, seed).await);
+        hot_runs.push(
+            measure(
+                &server,
+                &sampler,
+                &urls,
+                Mode::Hot,
+                args.concurrency,
+                times,
+                seed,
+            )
+            .await,
+        );
     }
     let stopped = server.terminate().await;
     let sessions = sampler.stop().await;

@@ -12,33 +12,7 @@ use sea_orm_tenant::sea_orm::ConnectionTrait;
 use sea_orm_tenant::sea_orm::sqlx::{self, Connection, Executor};
 use sea_orm_tenant::testing::TestDatabases;
 
-use common::{config_dir, read_direct};
-
-/// Polls `GET /notes` for `tenant` until it answers `wanted`; any answer other
-/// than 200 or 503 fails the test. Bounded by `within`.
-async fn until_status(server: &NotesServer, tenant: &str, wanted: u16, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let answer = server.get(&format!("/notes?tenant={tenant}")).await;
-        if answer.status == wanted {
-            if wanted == 503 {
-                assert!(answer.json["error"].is_string(), "{:?}", answer.json);
-            }
-            return;
-        }
-        assert!(
-            matches!(answer.status, 200 | 503),
-            "{tenant}: {} {:?}",
-            answer.status,
-            answer.json
-        );
-        assert!(
-            Instant::now() < deadline,
-            "{tenant} did not answer {wanted} within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use common::{config_dir, read_direct, until_status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_that_fails_to_migrate_answers_503_and_the_others_start() {

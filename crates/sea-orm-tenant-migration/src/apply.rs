@@ -37,13 +37,35 @@ pub(crate) enum MigrationDb {
     Transaction(DatabaseTransaction),
 }
 
-/// [`apply`] for one migrator, as a plain function pointer: lets the runner hold
-/// the tenant migrator and the shared migrator without being generic over both.
-pub(crate) type ApplyFn = fn(MigrationDb, Operation) -> BoxFuture<'static, Result<Applied, Failed>>;
+/// [`apply`] for one migrator, and its migrations' names, as plain function
+/// pointers: lets the runner hold the tenant migrator and the shared migrator
+/// without being generic over both.
+#[derive(Clone, Copy)]
+pub(crate) struct ApplyFn {
+    /// Applies an operation to one database.
+    pub(crate) apply: fn(MigrationDb, Operation) -> BoxFuture<'static, Result<Applied, Failed>>,
+    /// The migrator's migrations, in order.
+    pub(crate) names: fn() -> Vec<String>,
+}
 
 /// The [`ApplyFn`] of migrator `M`.
 pub(crate) fn apply_fn<M: MigratorTrait + 'static>() -> ApplyFn {
-    |db, op| {
+    ApplyFn {
+        apply: apply_db::<M>,
+        names: || {
+            M::migrations()
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect()
+        },
+    }
+}
+
+fn apply_db<M: MigratorTrait + 'static>(
+    db: MigrationDb,
+    op: Operation,
+) -> BoxFuture<'static, Result<Applied, Failed>> {
+    {
         Box::pin(async move {
             match db {
                 MigrationDb::Connection(conn) => apply::<M, _>(&conn, op).await,

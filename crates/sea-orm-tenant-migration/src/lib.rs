@@ -105,6 +105,7 @@ mod operation;
 mod progress;
 mod report;
 mod runner;
+mod versions;
 
 pub use cli::{CliArgs, CliCommand, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, MigrationCli};
 pub use error::{LockError, MigrateError, TenantFailure};

@@ -162,6 +162,15 @@ async fn every_operation_postgres() {
     }
 }
 
+/// `up`, `down`, `status`, `fresh`, `refresh` and `reset` on schema tenants,
+/// each schema with its own `seaql_migrations`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_postgres_schemas() {
+    if let Some(dbs) = TestDatabases::postgres_schemas() {
+        every_operation(dbs).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_mysql() {
     if let Some(dbs) = TestDatabases::mysql() {

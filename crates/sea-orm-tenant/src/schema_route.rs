@@ -275,6 +275,16 @@ impl SchemaRoute {
             if let Some(conn) = self.pool.try_acquire() {
                 return Ok((conn, false));
             }
+            if self.pool.size() < self.pool.options().get_max_connections() {
+                // Room to open one more: racing it against the park would
+                // drop every connect half-way under load, and the pool
+                // would never grow.
+                let conn = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
+                return match conn {
+                    Ok(conn) => conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err),
+                    Err(_) => Err(sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut)),
+                };
+            }
             tokio::select! {
                 _ = &mut parked => continue,
                 conn = self.pool.acquire() => {

@@ -20,6 +20,9 @@ use crate::schema::SchemaName;
 
 /// The environment variable naming the PostgreSQL admin URL.
 pub const POSTGRES_VAR: &str = "TEST_POSTGRES_URL";
+/// The environment variable naming a second PostgreSQL server's admin URL
+/// (tests of tenants on two servers).
+pub const POSTGRES_2_VAR: &str = "TEST_POSTGRES_URL_2";
 /// The environment variable naming the MySQL/MariaDB admin URL.
 pub const MYSQL_VAR: &str = "TEST_MYSQL_URL";
 
@@ -73,6 +76,15 @@ impl TestDatabases {
     /// database of their own, a schema per tenant. `None` (with a notice) without it.
     pub fn postgres_schemas() -> Option<Self> {
         Self::postgres().map(|mut dbs| {
+            dbs.schemas = true;
+            dbs
+        })
+    }
+
+    /// Schema tenants on the PostgreSQL server of the variable `var` (a second
+    /// server, say), or `None` with a notice.
+    pub fn postgres_schemas_from(var: &str) -> Option<Self> {
+        Self::from_env(DbBackend::Postgres, var).map(|mut dbs| {
             dbs.schemas = true;
             dbs
         })

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::time::{Duration, Instant};
+
+use e2e_tests::NotesServer;
 use sea_orm_tenant::sea_orm::{ConnectionTrait, Statement};
 use sea_orm_tenant::testing::TestDatabases;
 
@@ -32,4 +35,30 @@ pub async fn read_direct(dbs: &TestDatabases, tenant: &str) -> Vec<(i64, String)
 /// "no new file" checks see only database files.
 pub fn config_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temporary folder for tenants.toml")
+}
+
+/// Polls `GET /notes` for `tenant` until it answers `wanted`; any answer other
+/// than 200 or 503 fails the test. Bounded by `within`.
+pub async fn until_status(server: &NotesServer, tenant: &str, wanted: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = server.get(&format!("/notes?tenant={tenant}")).await;
+        if answer.status == wanted {
+            if wanted == 503 {
+                assert!(answer.json["error"].is_string(), "{:?}", answer.json);
+            }
+            return;
+        }
+        assert!(
+            matches!(answer.status, 200 | 503),
+            "{tenant}: {} {:?}",
+            answer.status,
+            answer.json
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{tenant} did not answer {wanted} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e_tests::{NotesServer, TenantsToml};
 use sea_orm_tenant::sea_orm::ConnectionTrait;

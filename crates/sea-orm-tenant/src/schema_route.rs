@@ -57,7 +57,11 @@ const ENTER_SCHEMA: &str = "SELECT set_config('search_path', $1, $2), current_sc
 /// given back to make room for a transaction or a close.
 pub(crate) struct Park {
     parked: Mutex<Vec<Parked>>,
-    idle_timeout: Duration,
+    /// A connection parked longer is given back to the pool instead of being
+    /// reused, where it gets the ping every connection idle that long gets
+    /// ([`crate::release_check::PING_IF_IDLE_FOR`]): a server restart then
+    /// costs no failed call.
+    fresh_for: Duration,
     closed: AtomicBool,
     /// Wakes a checkout waiting for a connection when one is parked.
     available: Notify,
@@ -83,10 +87,10 @@ struct Parked {
 }
 
 impl Park {
-    pub(crate) fn new(idle_timeout: Duration) -> Self {
+    pub(crate) fn new(fresh_for: Duration) -> Self {
         Self {
             parked: Mutex::new(Vec::new()),
-            idle_timeout,
+            fresh_for,
             closed: AtomicBool::new(false),
             available: Notify::new(),
             begins_waiting: AtomicUsize::new(0),
@@ -100,19 +104,22 @@ impl Park {
             let now = Instant::now();
             let expired: Vec<Parked> = if parked
                 .first()
-                .is_some_and(|p| now.duration_since(p.since) >= self.idle_timeout)
+                .is_some_and(|p| now.duration_since(p.since) >= self.fresh_for)
             {
                 let keep = parked
                     .iter()
-                    .position(|p| now.duration_since(p.since) < self.idle_timeout)
+                    .position(|p| now.duration_since(p.since) < self.fresh_for)
                     .unwrap_or(parked.len());
                 parked.drain(..keep).collect()
             } else {
                 Vec::new()
             };
+            // Another schema's connection: the least recently parked, so the
+            // next call of the tenants that just parked finds theirs.
             let found = match parked.iter().rposition(|p| p.schema == *schema) {
                 Some(i) => Some((parked.remove(i).conn, true)),
-                None => parked.pop().map(|p| (p.conn, false)),
+                None if parked.is_empty() => None,
+                None => Some((parked.remove(0).conn, false)),
             };
             (found, expired)
         };

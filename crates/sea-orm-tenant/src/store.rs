@@ -631,8 +631,8 @@ impl Inner {
             .await?;
         #[cfg(feature = "postgres")]
         if tenant.shares_schemas {
-            let idle = tenant.config.pool.effective_idle_timeout();
-            pool.park = Some(Arc::new(crate::schema_route::Park::new(idle)));
+            let fresh_for = crate::release_check::PING_IF_IDLE_FOR;
+            pool.park = Some(Arc::new(crate::schema_route::Park::new(fresh_for)));
         }
         let lease = self.capacity.admit(reservation, tenant, pool)?;
         Counters::bump(&self.counters.opens, 1);

@@ -501,18 +501,28 @@ impl fmt::Display for TenantConfig {
 
 impl<'de> Deserialize<'de> for TenantConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
         let mut table = toml::Table::deserialize(deserializer)?;
-        let url = match table.remove("url") {
-            Some(toml::Value::String(url)) => url,
-            Some(_) => return Err(D::Error::custom("`url` must be a string")),
-            None => return Err(D::Error::missing_field("url")),
-        };
-        let schema = match table.remove("schema") {
-            Some(v) => Some(SchemaName::deserialize(v).map_err(D::Error::custom)?),
-            None => None,
-        };
-        let pool = PoolOptions::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        let url = take_field::<String, D::Error>(&mut table, "url")?
+            .ok_or_else(|| serde::de::Error::missing_field("url"))?;
+        let schema = take_field(&mut table, "schema")?;
+        let pool = take_pool(table)?;
         Ok(Self { url, schema, pool })
     }
+}
+
+/// Removes `key` from a TOML table and reads it as a `T`: for tables that mix
+/// a few fields of their own with pool settings.
+pub(crate) fn take_field<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    table: &mut toml::Table,
+    key: &str,
+) -> Result<Option<T>, E> {
+    table
+        .remove(key)
+        .map(|v| T::deserialize(v).map_err(|e| E::custom(format!("`{key}`: {e}"))))
+        .transpose()
+}
+
+/// The rest of such a table: pool settings, unknown keys refused.
+pub(crate) fn take_pool<E: serde::de::Error>(table: toml::Table) -> Result<PoolOptions, E> {
+    PoolOptions::deserialize(toml::Value::Table(table)).map_err(E::custom)
 }

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, PoolOptions, StoreOptions, TenantConfig};
+use crate::config::{ConfigError, PoolOptions, StoreOptions, TenantConfig, take_field, take_pool};
 use crate::key::TenantKey;
 use crate::schema::SchemaName;
 
@@ -63,28 +63,15 @@ pub struct SchemaDatabase {
 
 impl<'de> Deserialize<'de> for SchemaDatabase {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
         let mut table = toml::Table::deserialize(deserializer)?;
-        let url = match table.remove("url") {
-            Some(toml::Value::String(url)) => url,
-            Some(_) => return Err(D::Error::custom("`url` must be a string")),
-            None => return Err(D::Error::missing_field("url")),
-        };
-        let schema_prefix = match table.remove("schema_prefix") {
-            Some(toml::Value::String(p)) => p,
-            Some(_) => return Err(D::Error::custom("`schema_prefix` must be a string")),
-            None => String::new(),
-        };
-        let tenants = match table.remove("tenants") {
-            Some(v) => Vec::<TenantKey>::deserialize(v).map_err(D::Error::custom)?,
-            None => Vec::new(),
-        };
-        let pool = PoolOptions::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         Ok(Self {
-            url,
-            schema_prefix,
-            tenants,
-            pool,
+            url: take_field::<String, D::Error>(&mut table, "url")?
+                .ok_or_else(|| serde::de::Error::missing_field("url"))?,
+            schema_prefix: take_field::<String, D::Error>(&mut table, "schema_prefix")?
+                .unwrap_or_default(),
+            tenants: take_field::<Vec<TenantKey>, D::Error>(&mut table, "tenants")?
+                .unwrap_or_default(),
+            pool: take_pool(table)?,
         })
     }
 }

@@ -158,6 +158,14 @@ impl TenantError {
         }
     }
 
+    /// The same error from opening the shared database.
+    pub(crate) fn for_shared(self) -> Self {
+        match self {
+            Self::Unavailable { reason, .. } => Self::SharedUnavailable { reason },
+            other => other,
+        }
+    }
+
     /// The tenant this error is about, when there is one.
     pub fn tenant(&self) -> Option<&TenantKey> {
         match self {

@@ -321,12 +321,7 @@ impl TenantConnections {
                     .await;
                 opened
                     .map(|pool| (pool.conn, pool.permits))
-                    .map_err(|err| match err {
-                        TenantError::Unavailable { reason, .. } => {
-                            TenantError::SharedUnavailable { reason }
-                        }
-                        other => other,
-                    })
+                    .map_err(TenantError::for_shared)
             })
             .await?;
         Ok(conn.clone())
@@ -373,12 +368,7 @@ impl TenantConnections {
                 None,
             )
             .await
-            .map_err(|err| match err {
-                TenantError::Unavailable { reason, .. } => {
-                    TenantError::SharedUnavailable { reason }
-                }
-                other => other,
-            })?;
+            .map_err(TenantError::for_shared)?;
         Ok(TenantSession::new(pool))
     }
 

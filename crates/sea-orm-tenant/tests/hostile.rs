@@ -6,7 +6,7 @@ mod common;
 use common::{small_pools, store_with};
 use sea_orm::ConnectionTrait;
 use sea_orm_tenant::testing::TestDatabases;
-use sea_orm_tenant::{ConfigError, KeyError, TenantConfig, TenantError, TenantKey, TenantsConfig};
+use sea_orm_tenant::{ConfigError, KeyError, TenantError, TenantKey, TenantsConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -157,7 +157,7 @@ async fn hostile_names_touch_nothing(mut dbs: TestDatabases) {
             .unwrap();
         check(nested.unwrap_err());
         // Registering one at runtime is refused with a typed config error.
-        match store.add_tenant(&name, TenantConfig::new(dbs.url("hostile"))) {
+        match store.add_tenant(&name, dbs.config("hostile")) {
             Err(ConfigError::InvalidKey { source, .. }) => assert_eq!(kind(&source), expected),
             other => panic!("{name:?}: expected InvalidKey, got {other:?}"),
         }
@@ -171,3 +171,4 @@ async fn hostile_names_touch_nothing(mut dbs: TestDatabases) {
 }
 
 on_every_backend!(hostile_names_touch_nothing);
+on_schema_tenants!(hostile_names_touch_nothing);

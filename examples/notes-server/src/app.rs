@@ -2,6 +2,7 @@
 //! `/metrics` (tenant server only), `/openapi.json` and `/docs` (no tenant).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;
@@ -21,6 +22,7 @@ use crate::metrics::metrics_endpoint;
 use crate::notes_api::NotesApi;
 use crate::quarantine::Quarantine;
 use crate::request_log::RequestLog;
+use crate::request_timeout::RequestTimeout;
 use crate::tenant_args::{Routed, Unrouted};
 
 const TITLE: &str = "notes-server";
@@ -30,6 +32,7 @@ const TITLE: &str = "notes-server";
 pub fn tenant_app(
     store: &TenantConnections,
     quarantine: Quarantine,
+    request_timeout: Duration,
 ) -> BoxEndpoint<'static, Response> {
     let api = OpenApiService::<_, ()>::new(
         NotesApi::<_, Routed>::new(store.db()),
@@ -54,11 +57,15 @@ pub fn tenant_app(
             .at("/openapi.json", spec)
             .nest("/docs", docs),
         quarantine,
+        request_timeout,
     )
 }
 
 /// The benchmark baseline: the same notes API on one database, no tenant middleware.
-pub fn single_db_app(db: DatabaseConnection) -> BoxEndpoint<'static, Response> {
+pub fn single_db_app(
+    db: DatabaseConnection,
+    request_timeout: Duration,
+) -> BoxEndpoint<'static, Response> {
     let api = OpenApiService::<_, ()>::new(
         NotesApi::<_, Unrouted>::new(db),
         TITLE,
@@ -68,6 +75,7 @@ pub fn single_db_app(db: DatabaseConnection) -> BoxEndpoint<'static, Response> {
     finish(
         notes_routes(api).at("/openapi.json", spec),
         Quarantine::default(),
+        request_timeout,
     )
 }
 
@@ -84,8 +92,12 @@ where
         .at("/health", get(health))
 }
 
-/// JSON errors everywhere, one log line per request.
-fn finish(route: Route, quarantine: Quarantine) -> BoxEndpoint<'static, Response> {
+/// JSON errors everywhere, a bound on every request, one log line per request.
+fn finish(
+    route: Route,
+    quarantine: Quarantine,
+    request_timeout: Duration,
+) -> BoxEndpoint<'static, Response> {
     route
         .with(AddData::new(quarantine))
         .catch_all_error(|err: poem::Error| async move {
@@ -112,6 +124,7 @@ fn finish(route: Route, quarantine: Quarantine) -> BoxEndpoint<'static, Response
                 status => json_error(status, err.to_string()),
             }
         })
+        .with(RequestTimeout(request_timeout))
         .with(RequestLog)
         .boxed()
 }

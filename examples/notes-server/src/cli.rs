@@ -29,9 +29,25 @@ pub struct Args {
     /// settings as in the config), with no tenant middleware and no routing.
     #[arg(long, value_name = "TENANT")]
     pub single_db: Option<String>,
+
+    /// Seconds a request may take before it is answered 503 (its query is
+    /// cancelled and its connection freed). 1 to 3600.
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub request_timeout: u64,
 }
 
 impl Args {
+    /// `--request-timeout` as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout)
+    }
+
     /// `--shutdown-timeout` as a duration.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout)

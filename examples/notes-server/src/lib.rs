@@ -26,6 +26,7 @@ pub mod note;
 pub mod notes_api;
 pub mod quarantine;
 pub mod request_log;
+pub mod request_timeout;
 pub mod server;
 pub mod shutdown;
 pub mod startup;

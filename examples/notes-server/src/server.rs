@@ -63,9 +63,9 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
                 .to_database_connection()
                 .ok_or_else(|| ServeError::SingleDbSchema(tenant.clone()))?;
             tracing::warn!(%tenant, "--single-db: serving one database with no tenant routing (benchmark baseline)");
-            (single_db_app(db), Some(conn))
+            (single_db_app(db, args.request_timeout()), Some(conn))
         }
-        None => (tenant_app(&store, quarantine), None),
+        None => (tenant_app(&store, quarantine, args.request_timeout()), None),
     };
 
     let acceptor = TcpListener::bind(args.bind.clone())

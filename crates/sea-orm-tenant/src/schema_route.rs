@@ -187,15 +187,23 @@ fn may_change_session(sql: &str) -> bool {
         "call",
         "load",
     ];
-    let lower = sql.trim_start().to_ascii_lowercase();
-    let first = lower
+    // On every routed call of a schema tenant: no allocation.
+    let first = sql
+        .trim_start()
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
         .next()
         .unwrap_or("");
-    CONTROL.contains(&first)
-        || lower.contains("search_path")
-        || lower.contains("set_config")
-        || lower.contains(';')
+    CONTROL.iter().any(|w| first.eq_ignore_ascii_case(w))
+        || contains_ignore_case(sql, "search_path")
+        || contains_ignore_case(sql, "set_config")
+        || sql.contains(';')
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// A schema tenant's route: the database's pool, its park, and the schema.

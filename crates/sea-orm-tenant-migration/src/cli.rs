@@ -5,7 +5,16 @@
 //! migration [--config PATH] [--tenant NAME]... [--jobs N] [--fail-fast] [--format text|json]
 //!           [--timeout DURATION] [--lock-timeout DURATION]
 //!           <up [-n N] | down [-n N] | status [--check] | fresh | refresh | reset>
+//! migration tenant <create NAME... | drop NAME | list>     (see below)
+//! migration catalog init
 //! ```
+//!
+//! With a `[catalog]` table in the configuration, the migration verbs also
+//! cover the catalog's tenants, and record each tenant's outcome there: a
+//! tenant migrated successfully becomes `active` (a quarantined one comes back
+//! into service on every instance), a failed one `quarantined`. The `tenant`
+//! and `catalog` subcommands are described in [`TenantCommand`] and
+//! [`CatalogCommand`].
 //!
 //! * `--config` defaults to the environment variable `TENANTS_CONFIG`, else
 //!   `tenants.toml` in the working directory (the format of
@@ -25,13 +34,16 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use sea_orm_migration::MigratorTrait;
-use sea_orm_tenant::{TenantConnections, TenantsConfig};
+use sea_orm_tenant::{Catalog, TenantConnections, TenantState, TenantsConfig};
 
 use crate::apply::{ApplyFn, apply_fn};
 use crate::error::MigrateError;
 use crate::operation::Operation;
 use crate::progress::ProgressMode;
+use crate::report::Outcome;
 use crate::runner::{DEFAULT_LOCK_TIMEOUT, TenantMigrator, default_jobs};
+pub use crate::tenant_cli::{CatalogCommand, TenantCommand};
+use crate::tenant_cli::{run_catalog, run_tenant};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -84,8 +96,9 @@ pub enum Format {
     Json,
 }
 
-/// The subcommands, as in `sea-orm-cli migrate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+/// The subcommands: the migration verbs as in `sea-orm-cli migrate`, plus
+/// `tenant` and `catalog`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum CliCommand {
     /// Apply pending migrations.
     Up {
@@ -111,19 +124,32 @@ pub enum CliCommand {
     Refresh,
     /// Roll back all migrations.
     Reset,
+    /// Create, drop and list tenants.
+    Tenant {
+        /// What to do.
+        #[command(subcommand)]
+        action: TenantCommand,
+    },
+    /// The tenant catalog in the shared database.
+    Catalog {
+        /// What to do.
+        #[command(subcommand)]
+        action: CatalogCommand,
+    },
 }
 
 impl CliCommand {
-    /// The [`Operation`] this subcommand runs.
-    pub fn operation(self) -> Operation {
-        match self {
+    /// The [`Operation`] a migration verb runs; `None` for `tenant` and `catalog`.
+    pub fn operation(&self) -> Option<Operation> {
+        Some(match *self {
             CliCommand::Up { num } => Operation::Up { steps: num },
             CliCommand::Down { num } => Operation::Down { steps: num },
             CliCommand::Status { .. } => Operation::Status,
             CliCommand::Fresh => Operation::Fresh,
             CliCommand::Refresh => Operation::Refresh,
             CliCommand::Reset => Operation::Reset,
-        }
+            CliCommand::Tenant { .. } | CliCommand::Catalog { .. } => return None,
+        })
     }
 }
 
@@ -220,14 +246,34 @@ impl MigrationCli {
     /// Runs parsed arguments.
     pub async fn run_args(&self, args: CliArgs) -> u8 {
         init_tracing();
-        let migrator = match self.prepare(&args) {
+        let jobs = args.jobs.map_or_else(default_jobs, usize::from);
+        let op = match &args.command {
+            CliCommand::Tenant { action } => {
+                // Boxed: keeps the CLI's future small (the provisioner's steps nest deeply).
+                return Box::pin(run_tenant(
+                    action,
+                    &args.config,
+                    jobs,
+                    args.format,
+                    self.tenant,
+                ))
+                .await;
+            }
+            CliCommand::Catalog { action } => {
+                return Box::pin(run_catalog(*action, &args.config)).await;
+            }
+            command => match command.operation() {
+                Some(op) => op,
+                None => return EXIT_USAGE,
+            },
+        };
+        let (migrator, catalog) = match self.prepare(&args).await {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_USAGE;
             }
         };
-        let op = args.command.operation();
         let report = match migrator.run(op).await {
             Ok(report) => report,
             Err(e) => {
@@ -235,6 +281,11 @@ impl MigrationCli {
                 return EXIT_USAGE;
             }
         };
+        if let Some(catalog) = &catalog
+            && op.writes()
+        {
+            record_outcomes(catalog, &report).await;
+        }
         migrator.store().close().await;
         match args.format {
             Format::Text => print!("{}", report.to_table()),
@@ -244,10 +295,15 @@ impl MigrationCli {
         report.exit_code(check)
     }
 
-    /// Reads the configuration and checks the selection; opens no database.
-    fn prepare(&self, args: &CliArgs) -> Result<TenantMigrator, MigrateError> {
+    /// Reads the configuration (and the catalog's tenants, with one) and
+    /// checks the selection.
+    async fn prepare(
+        &self,
+        args: &CliArgs,
+    ) -> Result<(TenantMigrator, Option<Catalog>), MigrateError> {
         let jobs = args.jobs.map_or_else(default_jobs, usize::from);
         let mut config = TenantsConfig::from_toml_file(&args.config)?;
+        let follows_catalog = config.catalog.is_some();
         // Keep at most a few tenant pools open: a run visits each tenant once.
         let bound = config
             .store
@@ -255,6 +311,17 @@ impl MigrationCli {
             .map_or(jobs + 1, |n| n.min(jobs + 1));
         config.store.max_open_pools = Some(bound);
         let store = TenantConnections::from_config(config)?;
+        let catalog = if follows_catalog {
+            let catalog = Catalog::open(&store).await?;
+            for entry in catalog.list().await? {
+                if entry.state.is_registered() {
+                    store.add_tenant(entry.name.as_str(), entry.config()?)?;
+                }
+            }
+            Some(catalog)
+        } else {
+            None
+        };
         let mut migrator = TenantMigrator::with_apply(store, self.tenant)
             .jobs(jobs)
             .fail_fast(args.fail_fast)
@@ -266,7 +333,41 @@ impl MigrationCli {
             migrator = migrator.select(args.tenants.iter().cloned());
         }
         migrator.selected()?;
-        Ok(migrator)
+        Ok((migrator, catalog))
+    }
+}
+
+/// Records each catalog tenant's outcome: migrated or up to date, `active`
+/// with its version; failed, `quarantined`.
+async fn record_outcomes(catalog: &Catalog, report: &crate::RunReport) {
+    let entries = match catalog.list().await {
+        Ok(entries) => entries,
+        Err(error) => {
+            eprintln!("warning: tenant states not recorded in the catalog: {error}");
+            return;
+        }
+    };
+    for entry in entries.iter().filter(|e| e.state.is_registered()) {
+        let Some(tenant) = report.tenant(entry.name.as_str()) else {
+            continue;
+        };
+        let state = match tenant.outcome {
+            Outcome::Migrated | Outcome::UpToDate => TenantState::Active,
+            Outcome::Failed => TenantState::Quarantined,
+            _ => continue,
+        };
+        if state == entry.state && tenant.version == entry.version {
+            continue;
+        }
+        if let Err(error) = catalog
+            .set_state(&entry.name, state, tenant.version.as_deref())
+            .await
+        {
+            eprintln!(
+                "warning: {}: state not recorded in the catalog: {error}",
+                entry.name
+            );
+        }
     }
 }
 

@@ -17,6 +17,9 @@ pub enum MigrateError {
     /// The tenant configuration could not be read.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// The tenant catalog could not be read.
+    #[error("{0}")]
+    Catalog(#[from] sea_orm_tenant::CatalogError),
     /// `jobs` was 0.
     #[error("jobs must be at least 1")]
     ZeroJobs,

@@ -98,19 +98,27 @@
 #![warn(missing_docs)]
 
 mod apply;
+mod catalog_migration;
 mod cli;
 mod error;
 mod lock;
 mod operation;
 mod progress;
+mod provision;
 mod report;
 mod runner;
+mod tenant_cli;
 mod versions;
 
-pub use cli::{CliArgs, CliCommand, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, MigrationCli};
+pub use catalog_migration::CatalogMigrator;
+pub use cli::{
+    CatalogCommand, CliArgs, CliCommand, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, MigrationCli,
+    TenantCommand,
+};
 pub use error::{LockError, MigrateError, TenantFailure};
 pub use operation::Operation;
 pub use progress::ProgressMode;
+pub use provision::{Created, DEFAULT_TEMPLATE, Dropped, Placement, ProvisionError, Provisioner};
 pub use report::{Outcome, RunReport, SHARED, Summary, TenantReport};
 pub use runner::{
     DEFAULT_LOCK_TIMEOUT, RunOptions, TenantMigrator, default_jobs, migrate_all, migrate_tenants,

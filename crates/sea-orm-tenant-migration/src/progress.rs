@@ -85,41 +85,57 @@ impl Progress {
     }
 
     pub(crate) fn finished(&self, report: &TenantReport) {
+        let detail = match (&report.error, report.migrations.len()) {
+            (Some(why), _) if report.outcome != Outcome::Failed => format!(": {why}"),
+            (Some(_), _) | (None, 0) => String::new(),
+            (None, n) => format!(" ({n} migrations)"),
+        };
+        self.finished_tenant(
+            &report.tenant,
+            report.outcome.as_str(),
+            report
+                .error
+                .as_deref()
+                .filter(|_| report.outcome == Outcome::Failed),
+            &detail,
+            report.duration_ms,
+        );
+    }
+
+    /// One tenant done: `outcome` is the word shown, `error` set when it failed.
+    pub(crate) fn finished_tenant(
+        &self,
+        tenant: &str,
+        outcome: &str,
+        error: Option<&str>,
+        detail: &str,
+        duration_ms: u64,
+    ) {
         if matches!(self.kind, Kind::Off) {
             return;
         }
         let mut state = self.state();
         state.done += 1;
-        if report.outcome == Outcome::Failed {
+        if error.is_some() {
             state.failed += 1;
         }
-        state.current.remove(&report.tenant);
+        state.current.remove(tenant);
         match &self.kind {
             Kind::Bar(bar) => {
-                if report.outcome == Outcome::Failed {
-                    bar.println(format!(
-                        "{}: failed: {}",
-                        report.tenant,
-                        report.error.as_deref().unwrap_or("")
-                    ));
+                if let Some(error) = error {
+                    bar.println(format!("{tenant}: failed: {error}"));
                 }
                 bar.set_position(state.done as u64);
                 bar.set_message(state.message());
             }
             Kind::Lines => {
-                let detail = match (&report.error, report.migrations.len()) {
-                    (Some(e), _) => format!(": {e}"),
-                    (None, 0) => String::new(),
-                    (None, n) => format!(" ({n} migrations)"),
+                let detail = match error {
+                    Some(e) => format!(": {e}"),
+                    None => detail.to_owned(),
                 };
                 eprintln!(
-                    "[{}/{}] {}: {}{} in {} ms",
-                    state.done,
-                    self.total,
-                    report.tenant,
-                    report.outcome,
-                    detail,
-                    report.duration_ms
+                    "[{}/{}] {tenant}: {outcome}{detail} in {duration_ms} ms",
+                    state.done, self.total,
                 );
             }
             Kind::Off => {}

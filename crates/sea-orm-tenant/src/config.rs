@@ -34,7 +34,7 @@ use crate::key::{KeyError, TenantKey};
 use crate::redact::redact_url;
 use crate::schema::{SchemaName, SchemaNameError};
 
-pub use crate::config_file::{SchemaDatabase, ServerOptions, TenantsConfig};
+pub use crate::config_file::{ProvisioningConfig, SchemaDatabase, ServerOptions, TenantsConfig};
 
 /// Why a configuration could not be loaded or a tenant could not be registered.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -19,6 +19,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::catalog_sync::CatalogOptions;
 use crate::config::{ConfigError, PoolOptions, StoreOptions, TenantConfig, take_field, take_pool};
 use crate::key::TenantKey;
 use crate::schema::SchemaName;
@@ -45,6 +46,43 @@ pub struct TenantsConfig {
     /// adds each of their tenants to [`tenants`](Self::tenants).
     #[serde(default)]
     pub databases: BTreeMap<String, SchemaDatabase>,
+    /// `[catalog]`: also serve the tenants of the catalog in the shared
+    /// database, following its changes (see [`crate::CatalogSync`]).
+    pub catalog: Option<CatalogOptions>,
+    /// `[provisioning]`: where tenants created at runtime go.
+    pub provisioning: Option<ProvisioningConfig>,
+}
+
+/// Where tenants created at runtime go (a `[provisioning]` table): `url`, or
+/// `schema_in` naming a `[databases.*]` table. URLs keep their `${VAR}`
+/// placeholders (they are stored that way in the catalog); `{tenant}` stands
+/// for the tenant's name, and a relative SQLite path is resolved against the
+/// file's folder.
+///
+/// ```toml
+/// [provisioning]
+/// url = "postgres://app:${APP_DB_PASSWORD}@db/t_{tenant}"
+/// template = "sea_orm_tenant_template"   # PostgreSQL: clone new databases from it
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningConfig {
+    /// A database or SQLite file per tenant.
+    pub url: Option<String>,
+    /// A schema per tenant in this `[databases.*]` database.
+    pub schema_in: Option<String>,
+    /// PostgreSQL: the template database new tenant databases are cloned from.
+    pub template: Option<String>,
+}
+
+impl std::fmt::Debug for ProvisioningConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisioningConfig")
+            .field("url", &self.url.as_deref().map(crate::redact_url))
+            .field("schema_in", &self.schema_in)
+            .field("template", &self.template)
+            .finish()
+    }
 }
 
 /// A PostgreSQL database holding schema tenants (a `[databases.NAME]` table):
@@ -146,6 +184,20 @@ impl TenantsConfig {
         }
         for (key, tenant) in &mut config.tenants {
             tenant.prepare(key.as_str(), base)?;
+        }
+        if let Some(provisioning) = &mut config.provisioning {
+            if let Some(url) = &mut provisioning.url {
+                let mut resolved = TenantConfig::new(url.clone());
+                resolved.resolve_relative_to(base);
+                *url = resolved.url;
+            }
+            if let Some(name) = &provisioning.schema_in
+                && !config.databases.contains_key(name)
+            {
+                return Err(parse_error(format!(
+                    "provisioning.schema_in names [databases.{name}], which is not configured"
+                )));
+            }
         }
         Ok(config)
     }
@@ -252,7 +304,7 @@ impl TenantConfig {
 }
 
 /// Replaces `${VAR}` with the environment variable's value.
-fn expand_env(url: &str, target: &str) -> Result<String, ConfigError> {
+pub(crate) fn expand_env(url: &str, target: &str) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(url.len());
     let mut rest = url;
     while let Some(start) = rest.find("${") {

@@ -146,6 +146,8 @@
 pub mod budget;
 mod builder;
 mod capacity;
+mod catalog;
+mod catalog_sync;
 pub mod config;
 mod config_file;
 mod connection;
@@ -168,6 +170,7 @@ mod schema_route;
 mod schema_route;
 mod session;
 mod stats;
+mod storage;
 mod store;
 mod tenant;
 #[cfg(feature = "testing")]
@@ -175,9 +178,14 @@ pub mod testing;
 
 pub use budget::{ServerKey, ServerStats};
 pub use builder::TenantConnectionsBuilder;
+pub use catalog::{
+    CATALOG_TABLE, Catalog, CatalogEntry, CatalogError, GENERATION_TABLE, NOTIFY_CHANNEL,
+    TenantState,
+};
+pub use catalog_sync::{CatalogOptions, CatalogSync};
 pub use config::{
-    ConfigError, PoolOptions, SchemaDatabase, ServerOptions, StoreOptions, TenantConfig,
-    TenantsConfig,
+    ConfigError, PoolOptions, ProvisioningConfig, SchemaDatabase, ServerOptions, StoreOptions,
+    TenantConfig, TenantsConfig,
 };
 pub use connection::RowStream;
 pub use context::{Scoped, TenantContext, spawn, spawn_blocking};
@@ -189,6 +197,7 @@ pub use router::{TenantDb, TenantStream};
 pub use schema::{MAX_SCHEMA_LEN, SchemaName, SchemaNameError};
 pub use session::TenantSession;
 pub use stats::{StoreStats, TenantStats};
+pub use storage::{Place, Storage, StorageError};
 pub use store::{TenantConnection, TenantConnections};
 
 /// Re-exported so users name the same SeaORM version.

@@ -6,8 +6,8 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -16,6 +16,7 @@ use tokio::sync::{OnceCell, OwnedSemaphorePermit};
 use crate::budget::{Budgets, ServerBudget, ServerStats};
 use crate::builder::TenantConnectionsBuilder;
 use crate::capacity::Capacity;
+use crate::catalog_sync::Refresh;
 use crate::config::{ConfigError, PoolOptions, StoreOptions, TenantConfig, TenantsConfig};
 use crate::current::{self, Current};
 use crate::error::TenantError;
@@ -25,7 +26,7 @@ use crate::registry::Registry;
 use crate::router::TenantDb;
 use crate::session::TenantSession;
 use crate::stats::{Counters, StoreStats, TenantStats};
-use crate::tenant::{OpenPool, Routed, Tenant};
+use crate::tenant::{OpenPool, Routed, Tenant, lock};
 
 pub use crate::tenant::TenantConnection;
 
@@ -49,6 +50,8 @@ pub(crate) struct Inner {
     options: StoreOptions,
     shared: Option<Shared>,
     reaper_started: AtomicBool,
+    /// The catalog follower consulted before an unknown tenant is refused.
+    refresher: Mutex<Option<Weak<dyn Refresh>>>,
 }
 
 /// The tenant store: tenant name to connection URL, with pools opened lazily,
@@ -136,6 +139,7 @@ impl TenantConnections {
                 options: config.store,
                 shared,
                 reaper_started: AtomicBool::new(false),
+                refresher: Mutex::new(None),
             }),
         };
         for (key, tenant) in config.tenants {
@@ -225,27 +229,38 @@ impl TenantConnections {
     }
 
     /// Unregisters a tenant. New calls for it fail with [`TenantError::Unknown`]
-    /// at once; calls already running finish, then its pool is closed.
+    /// at once (when this is called, not when the returned future is first
+    /// polled); calls already running finish, then its pool is closed.
     ///
-    /// Returns when the pool is closed, or after the store's `close_timeout`
-    /// if calls or transactions of the tenant are still running then: they
-    /// keep their connections, which close as they come back.
-    pub async fn remove_tenant(&self, key: impl AsRef<str>) -> Result<(), TenantError> {
-        let key = TenantKey::new(key.as_ref())?;
-        let tenant = self.inner.registry.remove(&key)?;
-        if let Some(server) = &tenant.server {
-            server.tenants.fetch_sub(1, Ordering::Relaxed);
+    /// The returned future resolves when the pool is closed, or after the
+    /// store's `close_timeout` if calls or transactions of the tenant are still
+    /// running then: they keep their connections, which close as they come
+    /// back. Dropping it unregisters the tenant all the same.
+    pub fn remove_tenant(
+        &self,
+        key: impl AsRef<str>,
+    ) -> impl Future<Output = Result<(), TenantError>> + Send + 'static {
+        let removed = TenantKey::new(key.as_ref())
+            .map_err(TenantError::from)
+            .and_then(|key| Ok((self.inner.registry.remove(&key)?, key)));
+        let store = self.clone();
+        async move {
+            let (tenant, key) = removed?;
+            if let Some(server) = &tenant.server {
+                server.tenants.fetch_sub(1, Ordering::Relaxed);
+            }
+            if tenant.placement.is_some() {
+                // Its calls run on the database's shared pool: wait for them, not for a close.
+                let _ =
+                    tokio::time::timeout(store.inner.capacity.close_timeout(), tenant.wait_idle())
+                        .await;
+                store.leave_database(&tenant);
+            } else if let Some(close) = store.inner.capacity.remove(&tenant) {
+                close.wait().await;
+            }
+            tracing::info!(tenant = %key, "tenant removed");
+            Ok(())
         }
-        if tenant.placement.is_some() {
-            // Its calls run on the database's shared pool: wait for them, not for a close.
-            let _ =
-                tokio::time::timeout(self.inner.capacity.close_timeout(), tenant.wait_idle()).await;
-            self.leave_database(&tenant);
-        } else if let Some(close) = self.inner.capacity.remove(&tenant) {
-            close.wait().await;
-        }
-        tracing::info!(tenant = %key, "tenant removed");
-        Ok(())
     }
 
     /// Whether `name` is a registered tenant.
@@ -286,7 +301,12 @@ impl TenantConnections {
         name: impl AsRef<str>,
         fut: F,
     ) -> Result<F::Output, TenantError> {
-        let tenant = self.inner.resolve_for_scope(name.as_ref())?;
+        let tenant = match self.inner.resolve_for_scope(name.as_ref()) {
+            Err(TenantError::Unknown(_)) if self.refresh_unknown().await => {
+                self.inner.resolve_for_scope(name.as_ref())?
+            }
+            other => other?,
+        };
         Ok(match tenant {
             Some(tenant) => current::scope(Current::of(tenant), fut).await,
             None => fut.await,
@@ -297,8 +317,32 @@ impl TenantConnections {
     /// concrete connection (sea-orm-migration, schema tools). The pool is not
     /// evicted while the returned value lives.
     pub async fn connection(&self, name: &str) -> Result<TenantConnection, TenantError> {
-        let tenant = self.inner.resolve(name)?;
+        let tenant = match self.inner.resolve(name) {
+            Err(TenantError::Unknown(_)) if self.refresh_unknown().await => {
+                self.inner.resolve(name)?
+            }
+            other => other?,
+        };
         self.inner.lease(&tenant).await
+    }
+
+    /// With a catalog attached ([`CatalogSync`](crate::CatalogSync)): waits
+    /// for a catalog re-read that started after now, so a tenant created a
+    /// moment ago on another instance is found. Returns whether one ran.
+    async fn refresh_unknown(&self) -> bool {
+        let refresher = lock(&self.inner.refresher).as_ref().and_then(Weak::upgrade);
+        match refresher {
+            Some(refresher) => {
+                refresher.refresh_since(tokio::time::Instant::now()).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets (or clears) what is consulted before an unknown tenant is refused.
+    pub(crate) fn set_refresher(&self, refresher: Option<Weak<dyn Refresh>>) {
+        *lock(&self.inner.refresher) = refresher;
     }
 
     /// The shared database for global tables, reachable without a tenant.

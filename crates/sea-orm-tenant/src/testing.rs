@@ -187,6 +187,16 @@ impl TestDatabases {
         }
     }
 
+    /// A URL with `{tenant}` where the tenant's name goes, for tenants created
+    /// at runtime (a provisioner's placement): the same database names as
+    /// [`url`](Self::url) gives, so [`connect_direct`](Self::connect_direct)
+    /// and [`existing`](Self::existing) see them, and [`cleanup`](Self::cleanup)
+    /// drops them.
+    pub fn url_template(&self) -> String {
+        const MARK: &str = "tenantplaceholder";
+        self.url(MARK).replace(MARK, "{tenant}")
+    }
+
     fn server_url(&self, database: &str) -> String {
         let admin = self
             .admin_url
@@ -343,8 +353,16 @@ impl TestDatabases {
             .collect()
     }
 
-    /// Drops every database this set created.
+    /// Drops every database this set created, and every database with its
+    /// prefix (made by the code under test).
     pub async fn cleanup(mut self) {
+        if self.backend != DbBackend::Sqlite && !self.schemas {
+            for name in self.existing().await {
+                if !self.created.contains(&name) {
+                    self.created.push(name);
+                }
+            }
+        }
         let statements = self.drop_sql();
         self.created.clear();
         if statements.is_empty() {

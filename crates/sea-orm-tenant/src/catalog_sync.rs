@@ -1,0 +1,340 @@
+//! Keeping a store in step with the [`Catalog`]: loaded at start, re-read when
+//! it changes, and re-read before a request for an unknown tenant is refused.
+//!
+//! Three ways a change reaches an instance, from fastest to surest:
+//!
+//! 1. PostgreSQL notifications (`LISTEN`), sent by every catalog write when it
+//!    commits: usually within milliseconds. Best-effort: notifications are
+//!    lost while the listening session reconnects and do not pass PgBouncer in
+//!    transaction mode; a lost listening session triggers a re-read.
+//! 2. A request naming a tenant the store does not know: before the store
+//!    answers [`TenantError::Unknown`](crate::TenantError::Unknown), it waits
+//!    for a catalog re-read that *started after* the request asked. Re-reads
+//!    are single-flight (one at a time; concurrent askers share it) and at
+//!    most one per `min_reread_interval`, so a flood of unknown names costs
+//!    the catalog at most one read per interval, and a tenant created a
+//!    moment ago on another instance is never refused.
+//! 3. A poll every `poll_interval` of the catalog's generation counter (one
+//!    tiny row), re-reading the rows when it moved: the bound for drops and
+//!    state changes when notifications are off or lost.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::catalog::{Catalog, CatalogEntry, CatalogError, TenantState};
+use crate::key::TenantKey;
+use crate::store::TenantConnections;
+use crate::tenant::lock;
+
+/// How an instance follows the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogOptions {
+    /// How often the generation counter is polled. Default 2 s.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Listen for PostgreSQL notifications. Default `true` (ignored on other backends).
+    pub listen: bool,
+    /// At most one re-read per this interval for unknown tenants. Default 100 ms.
+    #[serde(with = "humantime_serde")]
+    pub min_reread_interval: Duration,
+}
+
+impl Default for CatalogOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(2),
+            listen: true,
+            min_reread_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What the store consults before refusing an unknown tenant.
+pub(crate) trait Refresh: Send + Sync {
+    /// Returns once a catalog read that started at or after `since` finished.
+    fn refresh_since(&self, since: Instant) -> BoxFuture<'_, ()>;
+}
+
+/// Follows a catalog, registering its `active` and `quarantined` tenants in a
+/// store and unregistering the others. Stops when dropped (all clones).
+#[derive(Clone)]
+pub struct CatalogSync {
+    inner: Arc<SyncInner>,
+    _tasks: Arc<Tasks>,
+}
+
+impl std::fmt::Debug for CatalogSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogSync")
+            .field("options", &self.inner.options)
+            .field("tenants", &lock(&self.inner.managed).len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+struct SyncInner {
+    store: TenantConnections,
+    catalog: Catalog,
+    options: CatalogOptions,
+    /// The tenants this sync registered, with the row they came from.
+    managed: Mutex<HashMap<TenantKey, CatalogEntry>>,
+    /// Every row, as last read.
+    entries: RwLock<Arc<Vec<CatalogEntry>>>,
+    /// Serialises re-reads; holds when the last one started.
+    reread: tokio::sync::Mutex<Option<Instant>>,
+    generation: AtomicI64,
+    changes: watch::Sender<u64>,
+}
+
+impl CatalogSync {
+    /// Loads the catalog into `store` (failing if it cannot be read), then
+    /// follows it in the background.
+    pub async fn start(
+        store: TenantConnections,
+        catalog: Catalog,
+        options: CatalogOptions,
+    ) -> Result<Self, CatalogError> {
+        let inner = Arc::new(SyncInner {
+            store,
+            catalog,
+            options,
+            managed: Mutex::new(HashMap::new()),
+            entries: RwLock::new(Arc::new(Vec::new())),
+            reread: tokio::sync::Mutex::new(None),
+            generation: AtomicI64::new(i64::MIN),
+            changes: watch::channel(0).0,
+        });
+        inner.reread_since(Instant::now()).await?;
+        let mut tasks = vec![tokio::spawn(poll(Arc::downgrade(&inner)))];
+        if inner.options.listen && inner.catalog.notifies() {
+            tasks.push(tokio::spawn(listen(Arc::downgrade(&inner))));
+        }
+        let weak: Weak<dyn Refresh> = Arc::downgrade(&inner) as Weak<dyn Refresh>;
+        inner.store.set_refresher(Some(weak));
+        Ok(Self {
+            inner,
+            _tasks: Arc::new(Tasks(tasks)),
+        })
+    }
+
+    /// Re-reads the catalog now.
+    pub async fn refresh(&self) -> Result<(), CatalogError> {
+        self.inner.reread_since(Instant::now()).await
+    }
+
+    /// Every catalog row, as last read.
+    pub fn entries(&self) -> Arc<Vec<CatalogEntry>> {
+        Arc::clone(&self.inner.entries.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A tenant's state, as last read.
+    pub fn state(&self, name: &str) -> Option<TenantState> {
+        self.entries()
+            .iter()
+            .find(|e| e.name.as_str() == name)
+            .map(|e| e.state)
+    }
+
+    /// Changes after every re-read that applied rows.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+}
+
+impl Refresh for SyncInner {
+    fn refresh_since(&self, since: Instant) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(error) = self.reread_since(since).await {
+                tracing::warn!(%error, "tenant catalog re-read failed");
+            }
+        })
+    }
+}
+
+impl SyncInner {
+    /// Single-flight, rate-limited re-read: returns once a read that started at
+    /// or after `since` finished.
+    async fn reread_since(&self, since: Instant) -> Result<(), CatalogError> {
+        let mut last = self.reread.lock().await;
+        if let Some(started) = *last {
+            if started >= since {
+                return Ok(());
+            }
+            tokio::time::sleep_until(started + self.options.min_reread_interval).await;
+        }
+        *last = Some(Instant::now());
+        // The generation first: a write after it is seen by the next poll.
+        let generation = self.catalog.generation().await?;
+        let rows = self.catalog.list().await?;
+        self.generation.store(generation, Ordering::Release);
+        self.apply(rows);
+        Ok(())
+    }
+
+    /// Registers what became servable, unregisters what stopped being so or
+    /// moved. Removals wait for in-flight calls in the background; the name is
+    /// unknown at once.
+    fn apply(&self, rows: Vec<CatalogEntry>) {
+        let wanted: HashMap<&TenantKey, &CatalogEntry> = rows
+            .iter()
+            .filter(|e| e.state.is_registered())
+            .map(|e| (&e.name, e))
+            .collect();
+        let mut managed = lock(&self.managed);
+        let gone: Vec<TenantKey> = managed
+            .iter()
+            .filter(|(name, old)| {
+                wanted
+                    .get(name)
+                    .is_none_or(|new| new.url != old.url || new.schema != old.schema)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            managed.remove(&name);
+            let removal = self.store.remove_tenant(name.as_str());
+            tokio::spawn(async move {
+                if let Err(error) = removal.await {
+                    tracing::debug!(tenant = %name, %error, "catalog removal");
+                }
+            });
+        }
+        for (name, entry) in wanted {
+            if let Some(old) = managed.get_mut(name) {
+                *old = entry.clone();
+                continue;
+            }
+            let added = entry
+                .config()
+                .map_err(|e| e.to_string())
+                .and_then(|config| {
+                    self.store
+                        .add_tenant(name.as_str(), config)
+                        .map_err(|e| e.to_string())
+                });
+            match added {
+                Ok(()) => {
+                    managed.insert(name.clone(), entry.clone());
+                    tracing::info!(tenant = %name, state = %entry.state, "tenant registered from the catalog");
+                }
+                Err(error) => {
+                    tracing::warn!(tenant = %name, %error, "catalog tenant not registered");
+                }
+            }
+        }
+        drop(managed);
+        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rows);
+        self.changes.send_modify(|n| *n += 1);
+    }
+}
+
+async fn poll(inner: Weak<SyncInner>) {
+    loop {
+        let Some(interval) = inner.upgrade().map(|i| i.options.poll_interval) else {
+            return;
+        };
+        tokio::time::sleep(interval).await;
+        let Some(sync) = inner.upgrade() else { return };
+        match sync.catalog.generation().await {
+            Ok(generation) if generation != sync.generation.load(Ordering::Acquire) => {
+                if let Err(error) = sync.reread_since(Instant::now()).await {
+                    tracing::warn!(%error, "tenant catalog re-read failed");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "tenant catalog poll failed"),
+        }
+    }
+}
+
+/// Listens on a session of its own (a one-connection pool opened like every
+/// other), so the shared pool's connections all stay available.
+#[cfg(feature = "postgres")]
+async fn listen(inner: Weak<SyncInner>) {
+    use sea_orm::sqlx::postgres::PgListener;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let Some(config) = inner
+            .upgrade()
+            .and_then(|sync| sync.store.shared_config().cloned())
+        else {
+            return;
+        };
+        let listener = async {
+            let pool = crate::open::open_pool(
+                &config,
+                sea_orm::DbBackend::Postgres,
+                1,
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let pool = pool.get_postgres_connection_pool().clone();
+            let mut listener = PgListener::connect_with(&pool)
+                .await
+                .map_err(|e| crate::redact::scrub(&e.to_string(), config.url()))?;
+            listener
+                .listen(crate::catalog::NOTIFY_CHANNEL)
+                .await
+                .map_err(|e| crate::redact::scrub(&e.to_string(), config.url()))?;
+            Ok::<_, String>(listener)
+        };
+        match listener.await {
+            Ok(mut listener) => {
+                pause = Duration::from_millis(100);
+                // The session is new: changes made before it listened are read now.
+                let mut lost = true;
+                loop {
+                    if lost {
+                        let Some(sync) = inner.upgrade() else { return };
+                        if let Err(error) = sync.reread_since(Instant::now()).await {
+                            tracing::warn!(%error, "tenant catalog re-read failed");
+                        }
+                    }
+                    match listener.try_recv().await {
+                        Ok(Some(_)) => {
+                            let Some(sync) = inner.upgrade() else { return };
+                            if let Err(error) = sync.reread_since(Instant::now()).await {
+                                tracing::warn!(%error, "tenant catalog re-read failed");
+                            }
+                            lost = false;
+                        }
+                        // The session was lost and is reconnecting: notifications
+                        // may have been missed.
+                        Ok(None) => lost = true,
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(error) => tracing::debug!(%error, "tenant catalog listener not connected"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn listen(_inner: Weak<SyncInner>) {}

@@ -34,13 +34,13 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use sea_orm_migration::MigratorTrait;
-use sea_orm_tenant::{Catalog, TenantConnections, TenantState, TenantsConfig};
+use sea_orm_tenant::{Catalog, TenantConnections, TenantsConfig};
 
 use crate::apply::{ApplyFn, apply_fn};
+use crate::catalog_outcomes::record_outcomes;
 use crate::error::MigrateError;
 use crate::operation::Operation;
 use crate::progress::ProgressMode;
-use crate::report::Outcome;
 use crate::runner::{DEFAULT_LOCK_TIMEOUT, TenantMigrator, default_jobs};
 pub use crate::tenant_cli::{CatalogCommand, TenantCommand};
 use crate::tenant_cli::{run_catalog, run_tenant};
@@ -284,7 +284,9 @@ impl MigrationCli {
         if let Some(catalog) = &catalog
             && op.writes()
         {
-            record_outcomes(catalog, &report).await;
+            if let Err(error) = record_outcomes(catalog, &report).await {
+                eprintln!("warning: tenant states not recorded in the catalog: {error}");
+            }
         }
         migrator.store().close().await;
         match args.format {
@@ -334,40 +336,6 @@ impl MigrationCli {
         }
         migrator.selected()?;
         Ok((migrator, catalog))
-    }
-}
-
-/// Records each catalog tenant's outcome: migrated or up to date, `active`
-/// with its version; failed, `quarantined`.
-async fn record_outcomes(catalog: &Catalog, report: &crate::RunReport) {
-    let entries = match catalog.list().await {
-        Ok(entries) => entries,
-        Err(error) => {
-            eprintln!("warning: tenant states not recorded in the catalog: {error}");
-            return;
-        }
-    };
-    for entry in entries.iter().filter(|e| e.state.is_registered()) {
-        let Some(tenant) = report.tenant(entry.name.as_str()) else {
-            continue;
-        };
-        let state = match tenant.outcome {
-            Outcome::Migrated | Outcome::UpToDate => TenantState::Active,
-            Outcome::Failed => TenantState::Quarantined,
-            _ => continue,
-        };
-        if state == entry.state && tenant.version == entry.version {
-            continue;
-        }
-        if let Err(error) = catalog
-            .set_state(&entry.name, state, tenant.version.as_deref())
-            .await
-        {
-            eprintln!(
-                "warning: {}: state not recorded in the catalog: {error}",
-                entry.name
-            );
-        }
     }
 }
 

@@ -99,6 +99,7 @@
 
 mod apply;
 mod catalog_migration;
+mod catalog_outcomes;
 mod cli;
 mod error;
 mod lock;
@@ -111,6 +112,7 @@ mod tenant_cli;
 mod versions;
 
 pub use catalog_migration::CatalogMigrator;
+pub use catalog_outcomes::record_outcomes;
 pub use cli::{
     CatalogCommand, CliArgs, CliCommand, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, MigrationCli,
     TenantCommand,

@@ -55,6 +55,30 @@ impl std::fmt::Debug for Placement {
 }
 
 impl Placement {
+    /// The placement a configuration's `[provisioning]` table gives (`None`
+    /// without one). `schema_in` must name a `[databases.*]` table.
+    pub fn from_config(config: &sea_orm_tenant::TenantsConfig) -> Result<Option<Self>, String> {
+        let Some(provisioning) = &config.provisioning else {
+            return Ok(None);
+        };
+        if let Some(name) = &provisioning.schema_in {
+            return Self::schema_in(config, name).map(Some);
+        }
+        Ok(provisioning.url.clone().map(Self::Url))
+    }
+
+    /// A schema per tenant in the configuration's `[databases.NAME]`, with its prefix.
+    pub fn schema_in(config: &sea_orm_tenant::TenantsConfig, name: &str) -> Result<Self, String> {
+        let db = config
+            .databases
+            .get(name)
+            .ok_or_else(|| format!("no [databases.{name}] in the configuration"))?;
+        Ok(Self::Schema {
+            url: db.url.clone(),
+            prefix: db.schema_prefix.clone(),
+        })
+    }
+
     /// The catalog row of `tenant` placed here (URL as written).
     pub fn entry_for(&self, tenant: &TenantKey) -> Result<CatalogEntry, ProvisionError> {
         match self {

@@ -255,26 +255,18 @@ fn prepare(
 }
 
 /// The placement from the flags, else from `[provisioning]`.
-pub(crate) fn placement(
+fn placement(
     config: &TenantsConfig,
     url: Option<&str>,
     schema_in: Option<&str>,
 ) -> Result<Placement, String> {
-    let provisioning = config.provisioning.clone().unwrap_or_default();
     if let Some(url) = url {
         return Ok(Placement::Url(url.to_owned()));
     }
-    if let Some(name) = schema_in.or(provisioning.schema_in.as_deref()) {
-        let db = config
-            .databases
-            .get(name)
-            .ok_or_else(|| format!("no [databases.{name}] in the configuration"))?;
-        return Ok(Placement::Schema {
-            url: db.url.clone(),
-            prefix: db.schema_prefix.clone(),
-        });
+    if let Some(name) = schema_in {
+        return Placement::schema_in(config, name);
     }
-    provisioning.url.map(Placement::Url).ok_or_else(|| {
+    Placement::from_config(config)?.ok_or_else(|| {
         "no placement: give --url or --schema-in, or set [provisioning] url or schema_in".to_owned()
     })
 }

@@ -266,9 +266,12 @@ impl Catalog {
         ]
     }
 
-    /// The statement seeding the generation row (run once by the migration).
+    /// The statement seeding the generation row; does nothing when it exists.
     pub fn seed_sql() -> String {
-        format!("INSERT INTO {GENERATION_TABLE} (id, generation) VALUES (1, 0)")
+        format!(
+            "INSERT INTO {GENERATION_TABLE} (id, generation) SELECT 1, 0 FROM (SELECT 1 AS one) seed \
+             WHERE NOT EXISTS (SELECT 1 FROM {GENERATION_TABLE} WHERE id = 1)"
+        )
     }
 
     /// Every row, by name.

@@ -8,14 +8,15 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;
 use poem::middleware::AddData;
 use poem::{EndpointExt, IntoEndpoint, Response, Route, get};
-use poem_openapi::OpenApiService;
 use poem_openapi::error::ParsePathError;
+use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant_poem::{
     DEFAULT_HEADER, DEFAULT_QUERY_PARAM, Resolver, TenantMiddleware, TenantRejection,
 };
 
+use crate::admin_api::AdminApi;
 use crate::error::json_error;
 use crate::health::health;
 use crate::metrics::metrics_endpoint;
@@ -28,31 +29,48 @@ use crate::tenant_args::{Routed, Unrouted};
 const TITLE: &str = "notes-server";
 
 /// The server: notes routed to the tenant named by the `X-Tenant` header or the
-/// `tenant` query parameter (both given and different: 400).
+/// `tenant` query parameter (both given and different: 400), and, when `admin`
+/// is given (`ADMIN_TOKEN` set), the admin API under `/admin`.
 pub fn tenant_app(
     store: &TenantConnections,
     quarantine: Quarantine,
     request_timeout: Duration,
+    admin: Option<AdminApi>,
 ) -> BoxEndpoint<'static, Response> {
-    let api = OpenApiService::<_, ()>::new(
-        NotesApi::<_, Routed>::new(store.db()),
-        TITLE,
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    let notes = NotesApi::<_, Routed>::new(store.db());
+    match admin {
+        Some(admin) => routed_app((notes, admin), store, quarantine, request_timeout, true),
+        None => routed_app(notes, store, quarantine, request_timeout, false),
+    }
+}
+
+fn routed_app<A: OpenApi + 'static>(
+    api: A,
+    store: &TenantConnections,
+    quarantine: Quarantine,
+    request_timeout: Duration,
+    admin: bool,
+) -> BoxEndpoint<'static, Response> {
+    let api = OpenApiService::<_, ()>::new(api, TITLE, env!("CARGO_PKG_VERSION")).description(
         "Notes, one database per tenant. Send the tenant as the `X-Tenant` header or the \
          `tenant` query parameter (both given and different: 400). Errors are JSON \
          `{\"error\": \"...\"}`: no or malformed tenant 400, unknown tenant 404, invalid \
-         body, id or query 400, tenant database unavailable or not migrated 503.",
+         body, id or query 400, tenant database unavailable or not migrated 503. \
+         `/admin` (only with `ADMIN_TOKEN` set) creates, lists and drops tenants.",
     );
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let resolver = Resolver::header(DEFAULT_HEADER).or(Resolver::query(DEFAULT_QUERY_PARAM));
-    let notes = api
+    let endpoint = api
         .with(quarantine.clone())
-        .with(TenantMiddleware::new(store.clone(), resolver));
+        .with(TenantMiddleware::new(store.clone(), resolver).exempt_prefix("/admin"));
+    let endpoint = Arc::new(endpoint.map_to_response());
+    let mut route = notes_routes(Arc::clone(&endpoint));
+    if admin {
+        route = route.at("/admin/*", endpoint);
+    }
     finish(
-        notes_routes(notes)
+        route
             .at("/metrics", get(metrics_endpoint(store.clone())))
             .at("/openapi.json", spec)
             .nest("/docs", docs),

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin_api;
 pub mod app;
 pub mod cli;
 pub mod db_failure;

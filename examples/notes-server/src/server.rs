@@ -2,12 +2,14 @@
 
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use sea_orm_tenant::{ConfigError, TenantError};
+use sea_orm_tenant::{CatalogError, ConfigError, SchemaName, TenantConnections, TenantError};
+use sea_orm_tenant_migration::{Placement, Provisioner};
 
+use crate::admin_api::{AdminApi, AdminToken};
 use crate::app::{single_db_app, tenant_app};
 use crate::cli::Args;
 use crate::quarantine::Quarantine;
-use crate::startup::{load_store, migrate_tenants};
+use crate::startup::{follow_catalog, follow_quarantine, load_config, migrate_tenants};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,15 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The tenant catalog could not be loaded.
+    #[error("tenant catalog: {0}")]
+    Catalog(#[from] CatalogError),
+    /// `ADMIN_TOKEN` is set but empty.
+    #[error("ADMIN_TOKEN is empty: set a long random token, or unset it to turn the admin API off")]
+    EmptyAdminToken,
+    /// `[provisioning]` is invalid.
+    #[error("[provisioning]: {0}")]
+    Provisioning(String),
     /// The server failed while running.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -39,18 +50,28 @@ pub enum ServeError {
 /// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish
 /// (up to `--shutdown-timeout`) and closes every pool.
 pub async fn run(args: Args) -> Result<(), ServeError> {
-    let store = load_store(&args.config)?;
+    let config = load_config(&args.config)?;
+    let store = TenantConnections::from_config(config.clone())?;
+    let sync = match config.catalog.clone() {
+        Some(options) => Some(follow_catalog(&store, options).await?),
+        None => None,
+    };
     tracing::info!(
         config = %args.config.display(),
-        tenants = ?store.tenants(),
+        tenants = store.tenants().len(),
+        catalog = sync.is_some(),
         "tenant configuration loaded"
     );
     let quarantine = Quarantine::default();
     if args.no_migrate {
         tracing::info!("--no-migrate: pending migrations are not applied");
     } else {
-        migrate_tenants(&store, &quarantine).await;
+        migrate_tenants(&store, &quarantine, sync.as_ref().map(|s| s.catalog())).await;
     }
+    if let Some(sync) = &sync {
+        follow_quarantine(sync.clone(), quarantine.clone());
+    }
+    let admin = admin_api(&store, &config, sync.as_ref(), &quarantine)?;
 
     // The baseline holds its tenant's pool for the whole run.
     let (app, held) = match &args.single_db {
@@ -65,7 +86,10 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
             tracing::warn!(%tenant, "--single-db: serving one database with no tenant routing (benchmark baseline)");
             (single_db_app(db, args.request_timeout()), Some(conn))
         }
-        None => (tenant_app(&store, quarantine, args.request_timeout()), None),
+        None => (
+            tenant_app(&store, quarantine, args.request_timeout(), admin),
+            None,
+        ),
     };
 
     let acceptor = TcpListener::bind(args.bind.clone())
@@ -89,7 +113,44 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
         )
         .await;
     drop(held);
+    drop(sync);
     store.close().await;
     tracing::info!("stopped: in-flight requests finished, pools closed");
     served.map_err(ServeError::Io)
+}
+
+/// The admin API when `ADMIN_TOKEN` is set: create and drop through the
+/// catalog when there is one.
+fn admin_api(
+    store: &TenantConnections,
+    config: &sea_orm_tenant::TenantsConfig,
+    sync: Option<&sea_orm_tenant::CatalogSync>,
+    quarantine: &Quarantine,
+) -> Result<Option<AdminApi>, ServeError> {
+    let Some(token) = std::env::var_os("ADMIN_TOKEN") else {
+        return Ok(None);
+    };
+    let token =
+        AdminToken::new(token.to_string_lossy().into_owned()).ok_or(ServeError::EmptyAdminToken)?;
+    let mut provisioner = Provisioner::new::<migration::Migrator>(store.clone());
+    if let Some(sync) = sync {
+        provisioner = provisioner.catalog(sync.catalog().clone());
+    }
+    if let Some(template) = config
+        .provisioning
+        .as_ref()
+        .and_then(|p| p.template.as_deref())
+    {
+        let template = SchemaName::new(template)
+            .map_err(|e| ServeError::Provisioning(format!("template: {e}")))?;
+        provisioner = provisioner.template(template);
+    }
+    let placement = Placement::from_config(config).map_err(ServeError::Provisioning)?;
+    tracing::info!(catalog = sync.is_some(), "admin API enabled");
+    Ok(Some(AdminApi::new(
+        token,
+        provisioner,
+        placement,
+        quarantine.clone(),
+    )))
 }

@@ -3,13 +3,23 @@
 
 use std::path::Path;
 
-use sea_orm_tenant::{ConfigError, TenantConnections, TenantKey, TenantsConfig};
+use sea_orm_tenant::{
+    Catalog, CatalogError, CatalogOptions, CatalogSync, ConfigError, TenantConnections, TenantKey,
+    TenantState, TenantsConfig,
+};
+use sea_orm_tenant_migration::sea_orm_migration::MigratorTrait;
+use sea_orm_tenant_migration::{CatalogMigrator, record_outcomes};
 
 use crate::quarantine::Quarantine;
 
-/// Reads the configuration and builds the store. SQLite tenants' folders are
-/// created when missing (a failure is logged; that tenant then fails to migrate).
+/// Reads the configuration and builds the store (see [`load_config`]).
 pub fn load_store(path: &Path) -> Result<TenantConnections, ConfigError> {
+    TenantConnections::from_config(load_config(path)?)
+}
+
+/// Reads the configuration. SQLite tenants' folders are created when missing
+/// (a failure is logged; that tenant then fails to migrate).
+pub fn load_config(path: &Path) -> Result<TenantsConfig, ConfigError> {
     let config = TenantsConfig::from_toml_file(path)?;
     for (tenant, db) in &config.tenants {
         let Some(dir) = db
@@ -22,13 +32,67 @@ pub fn load_store(path: &Path) -> Result<TenantConnections, ConfigError> {
             tracing::warn!(%tenant, dir = %dir.display(), error = %err, "cannot create the database folder");
         }
     }
-    TenantConnections::from_config(config)
+    Ok(config)
+}
+
+/// Makes the catalog tables when missing (the library's own migration), then
+/// loads the catalog's tenants into `store` and follows its changes.
+pub async fn follow_catalog(
+    store: &TenantConnections,
+    options: CatalogOptions,
+) -> Result<CatalogSync, CatalogError> {
+    let shared = store.shared().await.map_err(CatalogError::Unavailable)?;
+    // Two instances starting together may race on the tables: the loser's
+    // second attempt finds them made.
+    if CatalogMigrator::up(&shared, None).await.is_err() {
+        CatalogMigrator::up(&shared, None)
+            .await
+            .map_err(|e| CatalogError::Query(e.to_string()))?;
+    }
+    let catalog = Catalog::open(store).await?;
+    CatalogSync::start(store.clone(), catalog, options).await
+}
+
+/// Keeps `quarantine` in step with the catalog's `quarantined` states: a
+/// tenant re-migrated successfully (by `migration up` anywhere) comes back
+/// into service without a restart.
+pub fn follow_quarantine(sync: CatalogSync, quarantine: Quarantine) {
+    let mut changes = sync.subscribe();
+    tokio::spawn(async move {
+        loop {
+            for entry in sync.entries().iter() {
+                if entry.state == TenantState::Quarantined {
+                    if !quarantine.contains(&entry.name) {
+                        quarantine.insert(
+                            entry.name.clone(),
+                            "quarantined in the tenant catalog: its migrations failed".to_owned(),
+                        );
+                    }
+                } else if quarantine.remove(&entry.name) {
+                    tracing::info!(tenant = %entry.name, state = %entry.state, "tenant back in service");
+                }
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Applies pending migrations to every tenant. Tenants that fail are logged and
-/// put in `quarantine` (served 503); the others are ready when this returns.
-pub async fn migrate_tenants(store: &TenantConnections, quarantine: &Quarantine) {
+/// put in `quarantine` (served 503), and with a catalog recorded there as
+/// `quarantined`; the others are ready when this returns.
+pub async fn migrate_tenants(
+    store: &TenantConnections,
+    quarantine: &Quarantine,
+    catalog: Option<&Catalog>,
+) {
     let report = sea_orm_tenant_migration::migrate_all::<migration::Migrator>(store).await;
+    if let Some(catalog) = catalog
+        && let Err(error) = record_outcomes(catalog, &report).await
+    {
+        tracing::warn!(%error, "migration outcomes not recorded in the tenant catalog");
+    }
     for tenant in &report.tenants {
         let error = tenant.error.as_deref().unwrap_or("");
         match tenant.outcome {

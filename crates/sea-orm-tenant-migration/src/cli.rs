@@ -283,10 +283,9 @@ impl MigrationCli {
         };
         if let Some(catalog) = &catalog
             && op.writes()
+            && let Err(error) = record_outcomes(catalog, &report).await
         {
-            if let Err(error) = record_outcomes(catalog, &report).await {
-                eprintln!("warning: tenant states not recorded in the catalog: {error}");
-            }
+            eprintln!("warning: tenant states not recorded in the catalog: {error}");
         }
         migrator.store().close().await;
         match args.format {

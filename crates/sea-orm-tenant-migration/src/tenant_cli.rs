@@ -20,7 +20,7 @@ use clap::Subcommand;
 use futures_util::StreamExt;
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::{
-    Catalog, CatalogEntry, SchemaName, TenantConnections, TenantsConfig, redact_url,
+    Catalog, CatalogEntry, SchemaName, TenantConnections, TenantKey, TenantsConfig, redact_url,
 };
 
 use crate::catalog_migration::CatalogMigrator;
@@ -147,6 +147,13 @@ pub(crate) async fn run_tenant(
             if names.is_empty() {
                 eprintln!("error: name at least one tenant, or give --from FILE");
                 return EXIT_USAGE;
+            }
+            // Every name is checked before anything is created.
+            for name in &names {
+                if let Err(e) = TenantKey::new(name) {
+                    eprintln!("error: invalid tenant name {name:?}: {e}");
+                    return EXIT_USAGE;
+                }
             }
             let placement = match placement(&config, url.as_deref(), schema_in.as_deref()) {
                 Ok(p) => p,

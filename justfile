@@ -44,6 +44,10 @@ bench-scale *ARGS:
 bench-schemas *ARGS:
     cargo run --release -p e2e-tests --bin bench-schemas -- {{ARGS}}
 
+# Tenant provisioning: create and drop N tenants (default 1000) as SQLite files, PostgreSQL databases (create + migrate, template clone) and schemas; prints per-tenant times and the template speed-up (`--quick` for a smoke run).
+bench-provision *ARGS:
+    cargo run --release -p e2e-tests --bin bench-provision -- {{ARGS}}
+
 # Apply pending migrations to every tenant in tenants.toml (or $TENANTS_CONFIG).
 migrate-all *ARGS:
     cargo run -p migration -- {{ARGS}} up

@@ -1,0 +1,225 @@
+//! `just bench-provision`: creating and dropping tenants, each way, in one run.
+//!
+//! Creates N tenants (1,000 by default) with the library's `Provisioner` and
+//! this workspace's migrations as SQLite files, as PostgreSQL databases
+//! (create + migrate), as PostgreSQL databases cloned from a migrated
+//! template, and as PostgreSQL schemas (created and migrated in one
+//! transaction); then drops them all. Prints wall time per tenant for each
+//! way and the template path's speed-up over create + migrate.
+//!
+//! The PostgreSQL ways need `TEST_POSTGRES_URL` (the `just` recipe sets it).
+//! Everything made is dropped at the end. `--quick` is a short smoke run.
+
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::StreamExt;
+use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
+use sea_orm_tenant::{PoolOptions, SchemaName, TenantConnections};
+use sea_orm_tenant_migration::{Placement, Provisioner};
+
+/// Tenant creation and drop, each way.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Tenants per way [default: 1000; --quick: 20].
+    #[arg(long)]
+    tenants: Option<usize>,
+    /// Tenants created (and dropped) at once.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// A short smoke run.
+    #[arg(long)]
+    quick: bool,
+}
+
+struct Way {
+    name: &'static str,
+    create_ms_per_tenant: f64,
+    drop_ms_per_tenant: f64,
+    failures: usize,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let n = args.tenants.unwrap_or(if args.quick { 20 } else { 1000 });
+    let names: Vec<String> = (0..n).map(|i| format!("p{i:05}")).collect();
+    let prefix = format!("bp_{}", std::process::id());
+    let mut ways = Vec::new();
+
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let sqlite = Placement::Url(format!(
+        "sqlite://{}/{{tenant}}.db?mode=rwc",
+        dir.path().display()
+    ));
+    ways.push(Box::pin(run_way("SQLite files", &names, &sqlite, None, args.jobs)).await);
+
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(admin) => {
+            let server = |db: &str| {
+                let mut url = url::Url::parse(&admin).expect("TEST_POSTGRES_URL parses");
+                url.set_path(&format!("/{db}"));
+                url.to_string()
+            };
+            let created = Placement::Url(server(&format!("{prefix}_c_")) + "{tenant}");
+            ways.push(
+                Box::pin(run_way(
+                    "PostgreSQL create + migrate",
+                    &names,
+                    &created,
+                    None,
+                    args.jobs,
+                ))
+                .await,
+            );
+            let template = SchemaName::new(&format!("{prefix}_tpl")).expect("valid name");
+            let cloned = Placement::Url(server(&format!("{prefix}_t_")) + "{tenant}");
+            ways.push(
+                Box::pin(run_way(
+                    "PostgreSQL template clone",
+                    &names,
+                    &cloned,
+                    Some(template.clone()),
+                    args.jobs,
+                ))
+                .await,
+            );
+            let schemas_db = format!("{prefix}_schemas");
+            let admin_db = Database::connect(&admin).await.expect("connect");
+            admin_db
+                .execute_unprepared(&format!("CREATE DATABASE \"{schemas_db}\""))
+                .await
+                .expect("create the schema database");
+            let schemas = Placement::Schema {
+                url: server(&schemas_db),
+                prefix: "t_".to_owned(),
+            };
+            ways.push(
+                Box::pin(run_way(
+                    "PostgreSQL schemas",
+                    &names,
+                    &schemas,
+                    None,
+                    args.jobs,
+                ))
+                .await,
+            );
+            for db in [schemas_db, template.to_string()] {
+                let _ = admin_db
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                    .await;
+            }
+            admin_db.close().await.ok();
+        }
+        Err(_) => eprintln!("TEST_POSTGRES_URL is not set: the PostgreSQL ways are skipped"),
+    }
+
+    println!("\n{n} tenants per way, {} at a time", args.jobs);
+    println!(
+        "{:<30}  {:>14}  {:>12}  {:>8}",
+        "WAY", "CREATE/TENANT", "DROP/TENANT", "FAILED"
+    );
+    for w in &ways {
+        println!(
+            "{:<30}  {:>11.1} ms  {:>9.1} ms  {:>8}",
+            w.name, w.create_ms_per_tenant, w.drop_ms_per_tenant, w.failures
+        );
+    }
+    let per = |name: &str| {
+        ways.iter()
+            .find(|w| w.name == name)
+            .map(|w| w.create_ms_per_tenant)
+    };
+    if let (Some(created), Some(cloned)) = (
+        per("PostgreSQL create + migrate"),
+        per("PostgreSQL template clone"),
+    ) {
+        println!(
+            "\ntemplate clone speed-up over create + migrate: {:.2}x ({cloned:.1} ms vs {created:.1} ms per tenant; bar: <= 40 ms)",
+            created / cloned
+        );
+    }
+    if let Some(schemas) = per("PostgreSQL schemas") {
+        println!(
+            "{n} schema tenants created and migrated in {:.1} s (bar for 1,000: < 60 s)",
+            schemas * n as f64 / 1000.0
+        );
+    }
+    if ways.iter().any(|w| w.failures > 0) {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+/// Creates every tenant at `placement`, then drops them all; wall time per tenant.
+async fn run_way(
+    name: &'static str,
+    names: &[String],
+    placement: &Placement,
+    template: Option<SchemaName>,
+    jobs: usize,
+) -> Way {
+    let store = TenantConnections::builder()
+        .defaults(PoolOptions {
+            max_connections: Some(1),
+            ..PoolOptions::default()
+        })
+        .build()
+        .expect("store");
+    let mut provisioner = Provisioner::new::<migration::Migrator>(store.clone());
+    if let Some(template) = template {
+        provisioner = provisioner.template(template);
+        // The template is made (and migrated) once, outside the timing.
+        provisioner
+            .create("warmup", placement)
+            .await
+            .expect("warm-up tenant");
+        provisioner
+            .drop("warmup", false)
+            .await
+            .expect("warm-up drop");
+    }
+    eprintln!("{name}: creating {} tenants", names.len());
+    let started = Instant::now();
+    let created: Vec<bool> = futures_util::stream::iter(names)
+        .map(|n| {
+            let provisioner = &provisioner;
+            async move {
+                match provisioner.create(n, placement).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        eprintln!("{name}: {e}");
+                        false
+                    }
+                }
+            }
+        })
+        .buffer_unordered(jobs)
+        .collect()
+        .await;
+    let create = started.elapsed();
+    eprintln!("{name}: dropping");
+    let started = Instant::now();
+    let dropped: Vec<bool> = futures_util::stream::iter(names)
+        .map(|n| {
+            let provisioner = &provisioner;
+            async move { provisioner.drop(n, false).await.is_ok() }
+        })
+        .buffer_unordered(jobs)
+        .collect()
+        .await;
+    let drop = started.elapsed();
+    provisioner.close().await;
+    store.close().await;
+    let per = |d: Duration| d.as_secs_f64() * 1000.0 / names.len() as f64;
+    Way {
+        name,
+        create_ms_per_tenant: per(create),
+        drop_ms_per_tenant: per(drop),
+        failures: created.iter().filter(|ok| !**ok).count()
+            + dropped.iter().filter(|ok| !**ok).count(),
+    }
+}

@@ -162,6 +162,20 @@ async fn create_list_migrate_and_drop_tenants_from_the_command_line() {
         .unwrap();
     assert_eq!(state, "active");
 
+    // Disabled, then enabled again.
+    let out = migration(&config, &["tenant", "disable", "t3"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = migration(&config, &["tenant", "list"]);
+    assert!(
+        text(&out)
+            .lines()
+            .any(|l| l.starts_with("t3") && l.contains("disabled")),
+        "{}",
+        text(&out)
+    );
+    let out = migration(&config, &["tenant", "enable", "t3"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+
     let out = migration(&config, &["tenant", "drop", "acme", "--grace", "0s"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(files(dir.path()), ["globex.db", "t1.db", "t2.db", "t3.db"]);

@@ -267,3 +267,81 @@ async fn the_admin_api_refuses_what_it_must() {
     assert_eq!(status, StatusCode::CONFLICT);
     plain.terminate().await;
 }
+
+/// Waits (bounded) until `GET /notes` for `tenant` answers `want`.
+async fn until_status(server: &NotesServer, tenant: &str, want: StatusCode) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = notes(server, tenant).await;
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{tenant}: still {status}, want {want}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantined_tenant_in_the_catalog_answers_503_and_comes_back_without_a_restart() {
+    use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[shared]\nurl = \"sqlite://shared.db?mode=rwc\"\n\n[catalog]\npoll_interval = \"100ms\"\n\
+                listen = false\n\n[provisioning]\nurl = \"sqlite://data/{tenant}.db?mode=rwc\"\n";
+    let config = dir.path().join("tenants.toml");
+    std::fs::write(&config, text).unwrap();
+    let server = NotesServer::start_with_env(
+        &config,
+        &[],
+        &[("ADMIN_TOKEN", TOKEN), ("RUST_LOG", "warn")],
+    )
+    .await;
+    let (status, _) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/admin/tenants",
+        Some(json!({ "name": "acme" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(notes(&server, "acme").await, StatusCode::OK);
+    // What a failed `migration up` elsewhere records, written directly.
+    let shared = Database::connect(format!("sqlite://{}/shared.db", dir.path().display()))
+        .await
+        .unwrap();
+    let set_state = |state: &'static str| {
+        let shared = shared.clone();
+        async move {
+            for sql in [
+                format!("UPDATE tenants SET state = '{state}' WHERE name = 'acme'"),
+                "UPDATE tenant_catalog_generation SET generation = generation + 1".to_owned(),
+            ] {
+                shared.execute_unprepared(&sql).await.unwrap();
+            }
+        }
+    };
+    set_state("quarantined").await;
+    until_status(&server, "acme", StatusCode::SERVICE_UNAVAILABLE).await;
+    let (_, list) = admin(&server, reqwest::Method::GET, "/admin/tenants", None).await;
+    assert_eq!(list[0]["state"], "quarantined");
+    let health: Value = server
+        .client()
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["out_of_service"], json!(["acme"]));
+    set_state("active").await;
+    until_status(&server, "acme", StatusCode::OK).await;
+    // Disabled: 404 on every instance, data kept.
+    set_state("disabled").await;
+    until_status(&server, "acme", StatusCode::NOT_FOUND).await;
+    assert!(dir.path().join("data/acme.db").exists());
+    shared.close().await.ok();
+    server.terminate().await;
+}

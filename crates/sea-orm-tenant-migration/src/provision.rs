@@ -151,6 +151,16 @@ pub enum ProvisionError {
         /// The migration error.
         reason: String,
     },
+    /// The tenant is being created or dropped: it cannot be switched on or off.
+    #[error(
+        "tenant {tenant} is {state}; only active, quarantined or disabled tenants can be switched on or off"
+    )]
+    WrongState {
+        /// The tenant.
+        tenant: TenantKey,
+        /// Its state.
+        state: TenantState,
+    },
     /// The catalog could not be read or written.
     #[error("tenant {tenant}: {source}")]
     Catalog {
@@ -179,6 +189,7 @@ impl ProvisionError {
             | Self::Placement { tenant, .. }
             | Self::Storage { tenant, .. }
             | Self::Migration { tenant, .. }
+            | Self::WrongState { tenant, .. }
             | Self::Catalog { tenant, .. }
             | Self::Register { tenant, .. } => Some(tenant),
         }
@@ -525,6 +536,65 @@ impl Provisioner {
             storage_dropped,
             millis: started.elapsed().as_millis() as u64,
         })
+    }
+
+    /// Switches a tenant off (`disabled`: every instance answers 404 for it,
+    /// its data kept) or back on (`active`). Needs a catalog.
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), ProvisionError> {
+        let key = TenantKey::new(name).map_err(|source| ProvisionError::InvalidName {
+            name: name.chars().take(80).collect(),
+            source,
+        })?;
+        let catalog_err = |source| ProvisionError::Catalog {
+            tenant: key.clone(),
+            source,
+        };
+        let Some(catalog) = &self.catalog else {
+            return Err(catalog_err(CatalogError::NoSharedDatabase));
+        };
+        let entry = catalog
+            .get(&key)
+            .await
+            .map_err(catalog_err)?
+            .ok_or_else(|| ProvisionError::NotFound {
+                tenant: key.clone(),
+            })?;
+        let state = if enabled {
+            TenantState::Active
+        } else {
+            TenantState::Disabled
+        };
+        if !matches!(
+            entry.state,
+            TenantState::Active | TenantState::Disabled | TenantState::Quarantined
+        ) {
+            return Err(ProvisionError::WrongState {
+                tenant: key,
+                state: entry.state,
+            });
+        }
+        catalog
+            .set_state(&key, state, None)
+            .await
+            .map_err(catalog_err)?;
+        if !enabled {
+            let _ = self.store.remove_tenant(key.as_str()).await;
+        } else if !self.store.contains(key.as_str()) {
+            let config = entry.config().map_err(|e| ProvisionError::Placement {
+                tenant: key.clone(),
+                reason: e.to_string(),
+            })?;
+            match self.store.add_tenant(key.as_str(), config) {
+                Ok(()) | Err(ConfigError::AlreadyRegistered(_)) => {}
+                Err(source) => {
+                    return Err(ProvisionError::Register {
+                        tenant: key,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Closes the administration pools.

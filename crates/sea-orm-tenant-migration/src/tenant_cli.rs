@@ -5,6 +5,7 @@
 //! migration tenant create NAME... [--url URL | --schema-in DATABASE] [--template [NAME]] [--from FILE]
 //! migration tenant drop NAME [--keep-data] [--grace DURATION]
 //! migration tenant list
+//! migration tenant disable NAME | enable NAME
 //! migration catalog init
 //! ```
 //!
@@ -61,6 +62,16 @@ pub enum TenantCommand {
     },
     /// List the tenants (the catalog's, or the configuration's).
     List,
+    /// Switch a tenant off: every instance answers 404 for it; its data is kept.
+    Disable {
+        /// The tenant.
+        name: String,
+    },
+    /// Switch a disabled tenant back on.
+    Enable {
+        /// The tenant.
+        name: String,
+    },
 }
 
 /// `catalog` subcommands.
@@ -198,6 +209,19 @@ pub(crate) async fn run_tenant(
                 Err(e) => Row::failed(name.clone(), &e, started.elapsed().as_millis() as u64),
             };
             print_rows("drop", &[row], format)
+        }
+        TenantCommand::Disable { name } | TenantCommand::Enable { name } => {
+            let enabled = matches!(command, TenantCommand::Enable { .. });
+            match provisioner.set_enabled(name, enabled).await {
+                Ok(()) => {
+                    println!("{name}: {}", if enabled { "active" } else { "disabled" });
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILED
+                }
+            }
         }
         TenantCommand::List => match provisioner.list().await {
             Ok(entries) => {

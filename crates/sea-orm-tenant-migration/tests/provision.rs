@@ -511,3 +511,130 @@ async fn postgres_notifications_reach_another_instance_within_a_second() {
 fn catalog_migrator_names_its_own_table() {
     assert_eq!(CatalogMigrator::migrations().len(), 1);
 }
+
+/// Signalled by [`Hangs`] when it starts; it then never finishes.
+static HANG_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+struct Hangs;
+impl sea_orm_migration::MigrationName for Hangs {
+    fn name(&self) -> &str {
+        "m9_hangs"
+    }
+}
+#[async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for Hangs {
+    async fn up(&self, _: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        HANG_STARTED.notify_one();
+        std::future::pending().await
+    }
+}
+
+/// Two good migrations, then one that never finishes.
+struct HangingMigrator;
+impl MigratorTrait for HangingMigrator {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        vec![
+            Box::new(common::CreateItems),
+            Box::new(common::AddQty),
+            Box::new(Hangs),
+        ]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_cancelled_mid_migration_leaves_nothing_behind() {
+    let dbs = TestDatabases::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, catalog) = catalog_store(dir.path()).await;
+    let provisioner = Provisioner::new::<HangingMigrator>(store.clone()).catalog(catalog.clone());
+    let place = placement(&dbs);
+    let create = provisioner.create("acme", &place);
+    tokio::select! {
+        result = create => panic!("the hanging migration finished: {result:?}"),
+        () = HANG_STARTED.notified() => {}
+    }
+    // The create future is dropped here, mid-migration: its storage and its
+    // catalog row existed. The undo runs in the background; wait for it (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = catalog.list().await.unwrap();
+        let files = existing(&dbs).await;
+        if rows.is_empty() && !files.iter().any(|f| f.starts_with("acme.")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind after cancellation: rows {rows:?}, files {files:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(!store.contains("acme"));
+    // The name is free again.
+    let provisioner = Provisioner::new::<Migrator>(store.clone()).catalog(catalog);
+    provisioner.create("acme", &place).await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_interrupted_after_marking_deleting_is_finished_by_running_it_again() {
+    let dbs = TestDatabases::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, catalog) = catalog_store(dir.path()).await;
+    let provisioner = Provisioner::new::<Migrator>(store.clone())
+        .catalog(catalog.clone())
+        .drop_grace(Duration::ZERO);
+    provisioner.create("acme", &placement(&dbs)).await.unwrap();
+    // A drop that stopped after its first step (the process died): the row
+    // says `deleting`, the storage is still there.
+    let key = sea_orm_tenant::TenantKey::new("acme").unwrap();
+    catalog
+        .set_state(&key, TenantState::Deleting, None)
+        .await
+        .unwrap();
+    assert!(existing(&dbs).await.iter().any(|f| f == "acme.db"));
+    provisioner.drop("acme", false).await.unwrap();
+    assert!(catalog.list().await.unwrap().is_empty());
+    assert!(!existing(&dbs).await.iter().any(|f| f.starts_with("acme.")));
+    assert!(!store.contains("acme"));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poll_brings_creates_and_drops_with_no_request_and_no_notification() {
+    let dbs = TestDatabases::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, catalog_a) = catalog_store(dir.path()).await;
+    let (b, catalog_b) = catalog_store(dir.path()).await;
+    let options = CatalogOptions {
+        poll_interval: Duration::from_millis(100),
+        listen: false,
+        ..CatalogOptions::default()
+    };
+    let sync_b = CatalogSync::start(b.clone(), catalog_b, options)
+        .await
+        .unwrap();
+    let mut changes = sync_b.subscribe();
+    let provisioner = Provisioner::new::<Migrator>(a.clone())
+        .catalog(catalog_a)
+        .drop_grace(Duration::ZERO);
+    provisioner.create("acme", &placement(&dbs)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !b.contains("acme") {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the poll registered the tenant");
+    assert_eq!(sync_b.state("acme"), Some(TenantState::Active));
+    provisioner.drop("acme", false).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while b.contains("acme") {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the poll unregistered the tenant");
+    drop(sync_b);
+    a.close().await;
+    b.close().await;
+}

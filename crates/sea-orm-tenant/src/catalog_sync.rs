@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::catalog::{Catalog, CatalogEntry, CatalogError, TenantState};
+use crate::config::ConfigError;
 use crate::key::TenantKey;
 use crate::store::TenantConnections;
 use crate::tenant::lock;
@@ -227,23 +228,29 @@ impl SyncInner {
                 *old = entry.clone();
                 continue;
             }
-            let added = entry
-                .config()
-                .map_err(|e| e.to_string())
-                .and_then(|config| {
-                    self.store
-                        .add_tenant(name.as_str(), config)
-                        .map_err(|e| e.to_string())
-                });
-            match added {
-                Ok(()) => {
-                    managed.insert(name.clone(), entry.clone());
-                    tracing::info!(tenant = %name, state = %entry.state, "tenant registered from the catalog");
-                }
+            let config = match entry.config() {
+                Ok(config) => config,
                 Err(error) => {
                     tracing::warn!(tenant = %name, %error, "catalog tenant not registered");
+                    continue;
+                }
+            };
+            match self.store.add_tenant(name.as_str(), config.clone()) {
+                Ok(()) => {
+                    tracing::info!(tenant = %name, state = %entry.state, "tenant registered from the catalog");
+                }
+                // Registered already with the same placement (by the
+                // provisioner of this instance): followed from now on.
+                Err(ConfigError::AlreadyRegistered(_))
+                    if self.store.tenant_config(name.as_str()).is_some_and(|c| {
+                        c.url() == config.url() && c.schema() == config.schema()
+                    }) => {}
+                Err(error) => {
+                    tracing::warn!(tenant = %name, %error, "catalog tenant not registered");
+                    continue;
                 }
             }
+            managed.insert(name.clone(), entry.clone());
         }
         drop(managed);
         *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rows);

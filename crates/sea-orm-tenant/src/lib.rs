@@ -115,6 +115,27 @@
 //!   (PostgreSQL 18 or Citus 12) and PgBouncer tracks it; `options=-c
 //!   search_path=..` in the URL is refused by PgBouncer.
 //!
+//! # Tenants created at runtime: the catalog
+//!
+//! A [`Catalog`] is a `tenants` table in the shared database: each tenant's
+//! name, placement (its URL as written, `${VAR}` placeholders kept, so a
+//! password given that way is never stored), [`TenantState`], migration
+//! version and timestamps. Every app instance follows it with a
+//! [`CatalogSync`]: loaded at start, then re-read when PostgreSQL notifies a
+//! change, when a request names a tenant this instance does not know (before
+//! the 404: single-flight, at most one read per `min_reread_interval`, so a
+//! tenant created a moment ago elsewhere is served on the very next request),
+//! and when the poll of the catalog's generation counter sees a change. A
+//! dropped or disabled tenant is unregistered: new calls get
+//! [`TenantError::Unknown`], calls in flight finish.
+//!
+//! [`Storage`] creates and drops what a tenant lives in (a PostgreSQL or MySQL
+//! database, a PostgreSQL schema, a SQLite file), refusing names that are not
+//! safe identifiers before any I/O. The orchestration (claim the name, make
+//! the storage, migrate, register; undo everything on failure) is
+//! `sea_orm_tenant_migration::Provisioner`, beside the migration runner; the
+//! catalog tables are made by its `CatalogMigrator`.
+//!
 //! # Spawned tasks lose the tenant
 //!
 //! The current tenant is a tokio task-local. `tokio::spawn`, `spawn_blocking`,

@@ -38,6 +38,9 @@ use crate::tenant::lock;
 /// refuses a clone while any session is connected to it).
 const TEMPLATE_WAIT: Duration = Duration::from_secs(10);
 
+/// How long an administration statement waits for one of its pool's connections.
+const ADMIN_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Why a tenant's storage could not be created or dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -457,7 +460,12 @@ impl Storage {
         if let Some(pool) = lock(&self.pools).get(url) {
             return Ok(pool.clone());
         }
-        let config = TenantConfig::new(url);
+        // CREATE and DROP DATABASE can wait many seconds for a checkpoint
+        // after a burst of creations: waiters for the pool wait that long too.
+        let config = TenantConfig::new(url).with_pool(crate::config::PoolOptions {
+            acquire_timeout: Some(ADMIN_ACQUIRE_TIMEOUT),
+            ..crate::config::PoolOptions::default()
+        });
         let pool = open_pool(&config, backend, 2, Duration::from_secs(5))
             .await
             .map_err(|reason| StorageError::Unavailable {

@@ -206,7 +206,15 @@ async fn run_way(
     let dropped: Vec<bool> = futures_util::stream::iter(names)
         .map(|n| {
             let provisioner = &provisioner;
-            async move { provisioner.drop(n, false).await.is_ok() }
+            async move {
+                match provisioner.drop(n, false).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        eprintln!("{name}: {e}");
+                        false
+                    }
+                }
+            }
         })
         .buffer_unordered(jobs)
         .collect()

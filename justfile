@@ -48,6 +48,10 @@ bench-schemas *ARGS:
 bench-provision *ARGS:
     cargo run --release -p e2e-tests --bin bench-provision -- {{ARGS}}
 
+# Reliability soak: 100,000 requests over 55 tenants (SQLite, PostgreSQL databases and schemas, MariaDB) with faults injected (backends killed, a database refused, a SQLite file locked, PostgreSQL and MariaDB restarted); every tenant read back directly and checked against the acknowledged history (`--quick` for the CI form, `--format json`).
+soak *ARGS:
+    cargo run --release -p e2e-tests --bin soak -- {{ARGS}}
+
 # Apply pending migrations to every tenant in tenants.toml (or $TENANTS_CONFIG).
 migrate-all *ARGS:
     cargo run -p migration -- {{ARGS}} up

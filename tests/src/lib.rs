@@ -29,6 +29,7 @@ pub mod load;
 mod notes_requests;
 pub mod scale;
 mod server;
+pub mod soak;
 
 pub use binary::notes_server_binary;
 pub use config::TenantsToml;

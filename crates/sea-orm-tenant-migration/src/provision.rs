@@ -340,10 +340,7 @@ impl Provisioner {
         placement: &Placement,
     ) -> Result<Created, ProvisionError> {
         let started = Instant::now();
-        let key = TenantKey::new(name).map_err(|source| ProvisionError::InvalidName {
-            name: name.chars().take(80).collect(),
-            source,
-        })?;
+        let key = tenant_key(name)?;
         let entry = placement.entry_for(&key)?;
         let placement_err = |reason: String| ProvisionError::Placement {
             tenant: key.clone(),
@@ -476,10 +473,7 @@ impl Provisioner {
     /// after a failure finishes the job.
     pub async fn drop(&self, name: &str, keep_data: bool) -> Result<Dropped, ProvisionError> {
         let started = Instant::now();
-        let key = TenantKey::new(name).map_err(|source| ProvisionError::InvalidName {
-            name: name.chars().take(80).collect(),
-            source,
-        })?;
+        let key = tenant_key(name)?;
         let catalog_err = |source| ProvisionError::Catalog {
             tenant: key.clone(),
             source,
@@ -541,10 +535,7 @@ impl Provisioner {
     /// Switches a tenant off (`disabled`: every instance answers 404 for it,
     /// its data kept) or back on (`active`). Needs a catalog.
     pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), ProvisionError> {
-        let key = TenantKey::new(name).map_err(|source| ProvisionError::InvalidName {
-            name: name.chars().take(80).collect(),
-            source,
-        })?;
+        let key = tenant_key(name)?;
         let catalog_err = |source| ProvisionError::Catalog {
             tenant: key.clone(),
             source,
@@ -726,6 +717,14 @@ impl Provisioner {
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+/// `name` as a tenant key, or [`ProvisionError::InvalidName`].
+fn tenant_key(name: &str) -> Result<TenantKey, ProvisionError> {
+    TenantKey::new(name).map_err(|source| ProvisionError::InvalidName {
+        name: name.chars().take(80).collect(),
+        source,
+    })
 }
 
 enum TemplateFallback {

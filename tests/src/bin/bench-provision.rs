@@ -182,44 +182,17 @@ async fn run_way(
             .await
             .expect("warm-up drop");
     }
+    let provisioner = &provisioner;
     eprintln!("{name}: creating {} tenants", names.len());
-    let started = Instant::now();
-    let created: Vec<bool> = futures_util::stream::iter(names)
-        .map(|n| {
-            let provisioner = &provisioner;
-            async move {
-                match provisioner.create(n, placement).await {
-                    Ok(_) => true,
-                    Err(e) => {
-                        eprintln!("{name}: {e}");
-                        false
-                    }
-                }
-            }
-        })
-        .buffer_unordered(jobs)
-        .collect()
-        .await;
-    let create = started.elapsed();
+    let (create, create_failures) = each(name, names, jobs, |n| async move {
+        provisioner.create(n, placement).await.map(drop)
+    })
+    .await;
     eprintln!("{name}: dropping");
-    let started = Instant::now();
-    let dropped: Vec<bool> = futures_util::stream::iter(names)
-        .map(|n| {
-            let provisioner = &provisioner;
-            async move {
-                match provisioner.drop(n, false).await {
-                    Ok(_) => true,
-                    Err(e) => {
-                        eprintln!("{name}: {e}");
-                        false
-                    }
-                }
-            }
-        })
-        .buffer_unordered(jobs)
-        .collect()
-        .await;
-    let drop = started.elapsed();
+    let (drop, drop_failures) = each(name, names, jobs, |n| async move {
+        provisioner.drop(n, false).await.map(drop)
+    })
+    .await;
     provisioner.close().await;
     store.close().await;
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / names.len() as f64;
@@ -227,7 +200,23 @@ async fn run_way(
         name,
         create_ms_per_tenant: per(create),
         drop_ms_per_tenant: per(drop),
-        failures: created.iter().filter(|ok| !**ok).count()
-            + dropped.iter().filter(|ok| !**ok).count(),
+        failures: create_failures + drop_failures,
     }
+}
+
+/// Runs `op` on every name, `jobs` at a time; the wall time and the failures (printed).
+async fn each<'a, F, Fut>(way: &str, names: &'a [String], jobs: usize, op: F) -> (Duration, usize)
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<(), sea_orm_tenant_migration::ProvisionError>>,
+{
+    let started = Instant::now();
+    let failures = futures_util::stream::iter(names)
+        .map(|n| op(n))
+        .buffer_unordered(jobs)
+        .filter_map(|r| async move { r.err() })
+        .inspect(|e| eprintln!("{way}: {e}"))
+        .count()
+        .await;
+    (started.elapsed(), failures)
 }

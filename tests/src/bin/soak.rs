@@ -1,0 +1,665 @@
+//! `just soak`: the release notes-server under sustained load with faults
+//! injected, then every tenant's database read directly and checked against
+//! what the client was acknowledged. See `e2e_tests::soak`.
+//!
+//! Tenants: SQLite files, PostgreSQL databases, PostgreSQL schemas and MariaDB
+//! databases (the server kinds whose `TEST_*_URL` is set). Requests: creates,
+//! pages of the list, reads and deletes by id, a random tenant per request
+//! (from the worker's shard of tenants, so a stalled tenant holds up only its
+//! shard's workers, as independent clients would), named by header or query.
+//! One fault of each kind is injected on a schedule; the report gives each
+//! fault's window, the affected tenants' answers, their recovery and the other
+//! tenants' throughput. Exit 1 when a check fails.
+
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use e2e_tests::scale::{ServerDatabases, SplitMix64};
+use e2e_tests::soak::faults::{Fault, Target, Targets, inject};
+use e2e_tests::soak::history::{History, belongs_to, note_body};
+use e2e_tests::soak::outcome::{Outcome, Outcomes, by_status, fault_figures, percentile};
+use e2e_tests::{NotesServer, TenantsToml, notes_of};
+use sea_orm_tenant::sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+
+/// The soak's settings.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Requests in all [default: 100000; --quick: 20000].
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Stop after this many seconds even if fewer requests were sent.
+    #[arg(long, default_value_t = 900)]
+    max_seconds: u64,
+    /// The server's `--request-timeout`, in seconds.
+    #[arg(long, default_value_t = 5)]
+    request_timeout: u64,
+    /// Report format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+    /// The short form (CI).
+    #[arg(long)]
+    quick: bool,
+    /// Seed of the random choices.
+    #[arg(long, default_value_t = 0x50A4)]
+    seed: u64,
+}
+
+/// Shards of tenants: a worker picks among its shard's tenants only.
+const SHARDS: usize = 16;
+
+#[derive(Clone)]
+struct Tenant {
+    name: String,
+    kind: &'static str,
+    target: Target,
+}
+
+struct Scheduled {
+    fault: Fault,
+    affected: Vec<usize>,
+    target: Target,
+}
+
+#[derive(serde::Serialize)]
+struct FaultReport {
+    fault: &'static str,
+    affected: Vec<String>,
+    start_s: f64,
+    end_s: f64,
+    error: Option<String>,
+    #[serde(flatten)]
+    figures: e2e_tests::soak::outcome::FaultFigures,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let total = args
+        .requests
+        .unwrap_or(if args.quick { 20_000 } else { 100_000 });
+    let dir = tempfile::tempdir().expect("temporary folder");
+
+    // Tenants on every backend available.
+    let mut tenants: Vec<Tenant> = (0..20)
+        .map(|i| {
+            let name = format!("s{i:02}");
+            Tenant {
+                target: Target::SqliteFile(dir.path().join(format!("{name}.db"))),
+                name,
+                kind: "sqlite",
+            }
+        })
+        .collect();
+    let mut toml = TenantsToml::new()
+        .default_option("max_connections", "3")
+        .default_option("acquire_timeout", "\"4s\"");
+    for t in &tenants {
+        if let Target::SqliteFile(path) = &t.target {
+            toml = toml.tenant(&t.name, &format!("sqlite://{}?mode=rwc", path.display()));
+        }
+    }
+    let mut pg = ServerDatabases::postgres();
+    let mut mysql = ServerDatabases::mysql();
+    let mut schema_url = None;
+    if let Some(pg) = &mut pg {
+        let names: Vec<String> = (0..15).map(|i| format!("p{i:02}")).collect();
+        pg.create(&names, 4).await;
+        for name in &names {
+            toml = toml.tenant(name, &pg.url(name));
+            tenants.push(Tenant {
+                name: name.clone(),
+                kind: "postgres",
+                target: Target::PgDatabase(pg.database_name(name)),
+            });
+        }
+        let schemas: Vec<String> = (0..10).map(|i| format!("c{i:02}")).collect();
+        let url = pg.create_schema_database(&schemas, "t_").await;
+        toml = toml.schema_database("soak", &url, "t_", &schemas, &["max_connections = 6"]);
+        for name in schemas {
+            tenants.push(Tenant {
+                name,
+                kind: "postgres-schema",
+                target: Target::Server,
+            });
+        }
+        schema_url = Some(url);
+        toml = toml.server_option(&pg.server_key(), "max_connections", "60");
+    }
+    if let Some(mysql) = &mut mysql {
+        let names: Vec<String> = (0..10).map(|i| format!("m{i:02}")).collect();
+        mysql.create(&names, 4).await;
+        for name in &names {
+            toml = toml.tenant(name, &mysql.url(name));
+            tenants.push(Tenant {
+                name: name.clone(),
+                kind: "mysql",
+                target: Target::Server,
+            });
+        }
+    }
+    let targets = Targets {
+        pg_admin: pg.as_ref().map(|p| p.admin_url().to_owned()),
+        pg_prefix: pg
+            .as_ref()
+            .map(|p| p.prefix().to_owned())
+            .unwrap_or_default(),
+        mysql_admin: mysql.as_ref().map(|m| m.admin_url().to_owned()),
+        mysql_prefix: mysql
+            .as_ref()
+            .map(|m| m.prefix().to_owned())
+            .unwrap_or_default(),
+    };
+    let config = toml.write_to(dir.path());
+    let schedule = schedule(&tenants);
+    eprintln!(
+        "soak: {} tenants ({}), {total} requests, {} clients, faults: {}",
+        tenants.len(),
+        kinds(&tenants),
+        args.concurrency,
+        schedule
+            .iter()
+            .map(|s| s.fault.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let timeout = args.request_timeout.to_string();
+    let server = NotesServer::start_with_env(
+        &config,
+        &["--request-timeout", &timeout],
+        &[("RUST_LOG", "warn")],
+    )
+    .await;
+    let server = Arc::new(server);
+    let history = Arc::new(History::default());
+    let outcomes = Arc::new(Outcomes::default());
+    let issued = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.max_seconds);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(args.request_timeout + 5))
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .expect("HTTP client");
+    let names: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| t.name.clone()).collect());
+
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|w| {
+            let (server, history, outcomes, issued, done, client, names) = (
+                Arc::clone(&server),
+                Arc::clone(&history),
+                Arc::clone(&outcomes),
+                Arc::clone(&issued),
+                Arc::clone(&done),
+                client.clone(),
+                Arc::clone(&names),
+            );
+            let seed = args.seed ^ (w as u64).wrapping_mul(0x9E37_79B9);
+            tokio::spawn(async move {
+                let shard: Vec<usize> = (0..names.len())
+                    .filter(|t| t % SHARDS == w % SHARDS)
+                    .collect();
+                let mut rng = SplitMix64::new(seed);
+                let mut seq = 0u64;
+                while issued.fetch_add(1, Ordering::Relaxed) < total && Instant::now() < deadline {
+                    let tenant = shard[rng.below(shard.len())];
+                    seq += 1;
+                    let at = started.elapsed();
+                    let begun = Instant::now();
+                    let status =
+                        one_request(&server, &client, &history, &names[tenant], w, seq, &mut rng)
+                            .await;
+                    outcomes.push(Outcome {
+                        at,
+                        took: begun.elapsed(),
+                        tenant,
+                        status,
+                    });
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    // The faults, spread over the run by requests completed.
+    let mut records = Vec::new();
+    let mut first_fault = None;
+    for (i, scheduled) in schedule.iter().enumerate() {
+        let at = total as usize * (i + 1) / (schedule.len() + 1);
+        while done.load(Ordering::Relaxed) < at && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let start = started.elapsed();
+        first_fault.get_or_insert(start);
+        eprintln!(
+            "soak: {} at {:.1} s",
+            scheduled.fault.name(),
+            start.as_secs_f64()
+        );
+        let error = inject(scheduled.fault, &scheduled.target, &targets)
+            .await
+            .err();
+        if let Some(e) = &error {
+            eprintln!("soak: {} failed: {e}", scheduled.fault.name());
+        }
+        records.push((scheduled, start, started.elapsed(), error));
+    }
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let elapsed = started.elapsed();
+    let server = Arc::try_unwrap(server).expect("workers are done");
+    server.terminate().await;
+
+    // Every tenant read directly.
+    let mut checks = BTreeMap::new();
+    let mut read_errors = Vec::new();
+    for t in &tenants {
+        let rows = match (t.kind, &t.target) {
+            ("sqlite", Target::SqliteFile(path)) => {
+                read_rows(&format!("sqlite://{}?mode=ro", path.display()), None).await
+            }
+            ("postgres", _) => pg
+                .as_ref()
+                .expect("postgres")
+                .read_notes(&t.name)
+                .await
+                .map_err(|e| e.to_string()),
+            ("mysql", _) => mysql
+                .as_ref()
+                .expect("mysql")
+                .read_notes(&t.name)
+                .await
+                .map_err(|e| e.to_string()),
+            _ => {
+                read_rows(
+                    schema_url.as_deref().expect("schemas"),
+                    Some(&format!("t_{}", t.name)),
+                )
+                .await
+            }
+        };
+        match rows {
+            Ok(rows) => {
+                checks.insert(t.name.clone(), history.check(&t.name, &rows));
+            }
+            Err(e) => read_errors.push(format!("{}: {e}", t.name)),
+        }
+    }
+
+    // Figures and checks.
+    let outcomes = outcomes.sorted();
+    let baseline = first_fault.unwrap_or(elapsed);
+    let limit = Duration::from_secs(args.request_timeout + 2);
+    let mut failures: Vec<String> = Vec::new();
+    let statuses = by_status(&outcomes);
+    for bad in [0u16, 500] {
+        if let Some(n) = statuses.get(&bad) {
+            failures.push(format!("{n} requests answered {bad}"));
+        }
+    }
+    let slowest = outcomes.iter().map(|o| o.took).max().unwrap_or_default();
+    if slowest > limit {
+        failures.push(format!("a request took {slowest:?} (limit {limit:?})"));
+    }
+    let mut faults = Vec::new();
+    for (scheduled, start, end, error) in records {
+        let figures = fault_figures(&outcomes, &scheduled.affected, start, end, baseline);
+        let name = scheduled.fault.name();
+        if let Some(e) = &error {
+            failures.push(format!("{name}: not injected: {e}"));
+        }
+        for status in figures.affected_statuses.keys() {
+            if !matches!(status, 200 | 201 | 204 | 404 | 503) {
+                failures.push(format!("{name}: an affected tenant answered {status}"));
+            }
+        }
+        match figures.recovery_s {
+            Some(s) if s <= 5.0 => {}
+            other => failures.push(format!("{name}: recovery {other:?} s (limit 5 s)")),
+        }
+        if !args.quick
+            && let Some(ratio) = figures.others_throughput_ratio
+            && ratio < 0.9
+        {
+            failures.push(format!(
+                "{name}: the other tenants kept {ratio:.2} of their throughput (at least 0.90)"
+            ));
+        }
+        faults.push(FaultReport {
+            fault: name,
+            affected: scheduled
+                .affected
+                .iter()
+                .map(|&t| names[t].clone())
+                .collect(),
+            start_s: start.as_secs_f64(),
+            end_s: end.as_secs_f64(),
+            error,
+            figures,
+        });
+    }
+    let foreign_answers = history.foreign_answers();
+    if !foreign_answers.is_empty() {
+        failures.push(format!(
+            "{} answers held another tenant's notes",
+            foreign_answers.len()
+        ));
+    }
+    failures.extend(read_errors.iter().map(|e| format!("read back: {e}")));
+    for (tenant, check) in &checks {
+        if !check.is_clean() {
+            failures.push(format!("{tenant}: {check:?}"));
+        }
+    }
+    let (acked_creates, acked_deletes) = history.counts();
+    let rows: usize = checks.values().map(|c| c.rows).sum();
+    let report = json!({
+        "requests": outcomes.len(),
+        "seconds": elapsed.as_secs_f64(),
+        "requests_per_second": outcomes.len() as f64 / elapsed.as_secs_f64(),
+        "statuses": statuses,
+        "p50_ms": percentile(&outcomes, 50.0).as_secs_f64() * 1000.0,
+        "p99_ms": percentile(&outcomes, 99.0).as_secs_f64() * 1000.0,
+        "slowest_ms": slowest.as_secs_f64() * 1000.0,
+        "tenants": kinds(&tenants),
+        "faults": faults,
+        "read_back": {
+            "tenants": checks.len(),
+            "rows": rows,
+            "acknowledged_creates": acked_creates,
+            "acknowledged_deletes": acked_deletes,
+            "lost": checks.values().map(|c| c.lost.len()).sum::<usize>(),
+            "resurrected": checks.values().map(|c| c.resurrected.len()).sum::<usize>(),
+            "foreign_rows": checks.values().map(|c| c.foreign.len()).sum::<usize>(),
+            "foreign_in_answers": foreign_answers.len(),
+        },
+        "failures": failures,
+    });
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
+    } else {
+        print_text(&report);
+    }
+    drop(pg.map(|p| tokio::spawn(p.drop_all())));
+    drop(mysql.map(|m| tokio::spawn(m.drop_all())));
+    if failures.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+/// One request of a random kind; returns the status (0: no answer).
+async fn one_request(
+    server: &NotesServer,
+    client: &reqwest::Client,
+    history: &History,
+    tenant: &str,
+    worker: usize,
+    seq: u64,
+    rng: &mut SplitMix64,
+) -> u16 {
+    let by_header = rng.below(2) == 0;
+    let with_tenant = |req: reqwest::RequestBuilder| {
+        if by_header {
+            req.header("x-tenant", tenant)
+        } else {
+            req.query(&[("tenant", tenant)])
+        }
+    };
+    let roll = rng.below(100);
+    let live = history.live_id(tenant, |n| rng.below(n));
+    let (req, kind) = match (roll, live) {
+        (0..40, _) | (_, None) => {
+            let body = note_body(tenant, worker, seq);
+            (
+                with_tenant(client.post(server.url("/notes"))).json(&json!({ "body": body })),
+                Kind::Create(body),
+            )
+        }
+        (40..70, Some(id)) => {
+            let limit = 1 + rng.below(50);
+            let mut req = with_tenant(client.get(server.url("/notes"))).query(&[("limit", limit)]);
+            if rng.below(2) == 0 {
+                req = req.query(&[("after_id", id.saturating_sub(rng.below(20) as i64))]);
+            }
+            (req, Kind::Read)
+        }
+        (70..85, Some(id)) => (
+            with_tenant(client.get(server.url(&format!("/notes/{id}")))),
+            Kind::Read,
+        ),
+        (_, Some(id)) => (
+            with_tenant(client.delete(server.url(&format!("/notes/{id}")))),
+            Kind::Delete(id),
+        ),
+    };
+    let Ok(resp) = req.send().await else {
+        if let Kind::Delete(id) = kind {
+            history.maybe_deleted(tenant, id);
+        }
+        return 0;
+    };
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    match kind {
+        Kind::Create(sent) if status == 201 => {
+            if let Some(id) = body["id"].as_i64() {
+                history.created(tenant, id, sent);
+            }
+        }
+        Kind::Read if status == 200 => {
+            let notes = if body.is_array() {
+                notes_of(&body)
+            } else {
+                notes_of(&Value::Array(vec![body]))
+            };
+            for (_, note) in notes {
+                if !belongs_to(&note, tenant) {
+                    history.foreign_answer(tenant, &note);
+                }
+            }
+        }
+        Kind::Delete(id) if status == 204 => history.deleted(tenant, id),
+        Kind::Delete(_) if status == 404 => {}
+        Kind::Delete(id) => history.maybe_deleted(tenant, id),
+        _ => {}
+    }
+    status
+}
+
+enum Kind {
+    Create(String),
+    Read,
+    Delete(i64),
+}
+
+/// One fault of each kind the backends allow, each on its own tenants.
+fn schedule(tenants: &[Tenant]) -> Vec<Scheduled> {
+    let of_kind = |kinds: &[&str]| -> Vec<usize> {
+        tenants
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| kinds.contains(&t.kind))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let pg_all = of_kind(&["postgres", "postgres-schema"]);
+    let pg_dbs = of_kind(&["postgres"]);
+    let mysql = of_kind(&["mysql"]);
+    let sqlite = of_kind(&["sqlite"]);
+    let one = |i: usize| (vec![i], tenants[i].target.clone());
+    let mut out = Vec::new();
+    if let Some(&first) = pg_dbs.first() {
+        let (affected, target) = one(first);
+        out.push(Scheduled {
+            fault: Fault::PgKillOneTenant,
+            affected,
+            target,
+        });
+        out.push(Scheduled {
+            fault: Fault::PgKillAll,
+            affected: pg_all.clone(),
+            target: Target::Server,
+        });
+    }
+    if !mysql.is_empty() {
+        out.push(Scheduled {
+            fault: Fault::MysqlKillAll,
+            affected: mysql.clone(),
+            target: Target::Server,
+        });
+    }
+    if let Some(&second) = pg_dbs.get(1) {
+        let (affected, target) = one(second);
+        out.push(Scheduled {
+            fault: Fault::PgDatabaseUnavailable,
+            affected,
+            target,
+        });
+    }
+    if let Some(&first) = sqlite.first() {
+        let (affected, target) = one(first);
+        out.push(Scheduled {
+            fault: Fault::SqliteLocked,
+            affected,
+            target,
+        });
+    }
+    if !pg_all.is_empty() {
+        out.push(Scheduled {
+            fault: Fault::PgRestart,
+            affected: pg_all,
+            target: Target::Server,
+        });
+    }
+    if !mysql.is_empty() {
+        out.push(Scheduled {
+            fault: Fault::MysqlRestart,
+            affected: mysql,
+            target: Target::Server,
+        });
+    }
+    out
+}
+
+fn kinds(tenants: &[Tenant]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in tenants {
+        *counts.entry(t.kind).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `(id, body)` of every note at `url` (in `schema` when given), read directly.
+async fn read_rows(url: &str, schema: Option<&str>) -> Result<Vec<(i64, String)>, String> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(1).sqlx_logging(false);
+    if let Some(schema) = schema {
+        options.set_schema_search_path(format!("\"{schema}\""));
+    }
+    let conn = Database::connect(options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, body FROM notes ORDER BY id",
+        ))
+        .await
+        .map_err(|e| e.to_string());
+    conn.close().await.ok();
+    rows?
+        .iter()
+        .map(|r| {
+            let id = r
+                .try_get::<i64>("", "id")
+                .or_else(|_| r.try_get::<i32>("", "id").map(i64::from))
+                .map_err(|e| e.to_string())?;
+            Ok((
+                id,
+                r.try_get::<String>("", "body").map_err(|e| e.to_string())?,
+            ))
+        })
+        .collect()
+}
+
+fn print_text(report: &Value) {
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    println!(
+        "\nsoak: {} requests in {:.1} s ({:.0}/s) over {}",
+        report["requests"],
+        f(&report["seconds"]),
+        f(&report["requests_per_second"]),
+        report["tenants"].as_str().unwrap_or("")
+    );
+    println!(
+        "statuses: {}   p50 {:.1} ms   p99 {:.1} ms   slowest {:.0} ms",
+        report["statuses"],
+        f(&report["p50_ms"]),
+        f(&report["p99_ms"]),
+        f(&report["slowest_ms"])
+    );
+    println!(
+        "\n{:<24} {:>8} {:>8} {:>10} {:>8}  AFFECTED ANSWERS (status: count)",
+        "FAULT", "AT s", "FOR s", "RECOVERY s", "OTHERS"
+    );
+    for fault in report["faults"].as_array().into_iter().flatten() {
+        let recovery = fault["recovery_s"]
+            .as_f64()
+            .map_or("never".to_owned(), |s| format!("{s:.2}"));
+        let others = fault["others_throughput_ratio"]
+            .as_f64()
+            .map_or("-".to_owned(), |r| format!("{r:.2}"));
+        println!(
+            "{:<24} {:>8.1} {:>8.2} {:>10} {:>8}  {} ({} tenants){}",
+            fault["fault"].as_str().unwrap_or(""),
+            f(&fault["start_s"]),
+            f(&fault["end_s"]) - f(&fault["start_s"]),
+            recovery,
+            others,
+            fault["affected_statuses"],
+            fault["affected"].as_array().map_or(0, Vec::len),
+            fault["error"]
+                .as_str()
+                .map_or(String::new(), |e| format!("  NOT INJECTED: {e}"))
+        );
+    }
+    let rb = &report["read_back"];
+    println!(
+        "\nread back directly: {} tenants, {} rows; acknowledged {} creates, {} deletes; lost {}, resurrected {}, foreign rows {}, foreign notes in answers {}",
+        rb["tenants"],
+        rb["rows"],
+        rb["acknowledged_creates"],
+        rb["acknowledged_deletes"],
+        rb["lost"],
+        rb["resurrected"],
+        rb["foreign_rows"],
+        rb["foreign_in_answers"]
+    );
+    let failures = report["failures"].as_array().cloned().unwrap_or_default();
+    if failures.is_empty() {
+        println!("\nsoak: ok");
+    } else {
+        println!("\nsoak: FAILED");
+        for f in failures {
+            println!("  {}", f.as_str().unwrap_or(""));
+        }
+    }
+}

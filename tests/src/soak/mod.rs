@@ -1,0 +1,14 @@
+//! `just soak`: the release notes-server under sustained load over tenants on
+//! every backend, with faults injected on a schedule, and every tenant's rows
+//! read back directly afterwards and checked against what the client was told.
+//!
+//! * [`history`]: what the client was acknowledged, and the check of a
+//!   tenant's rows against it;
+//! * [`faults`]: the faults, how each is injected and undone, and which
+//!   tenants it affects;
+//! * [`outcome`]: every request's outcome, and the per-fault figures drawn
+//!   from them.
+
+pub mod faults;
+pub mod history;
+pub mod outcome;

@@ -1,0 +1,132 @@
+//! Every request's outcome, and the figures of a fault drawn from them: the
+//! affected tenants' answers during it, their recovery afterwards, and the
+//! other tenants' throughput during it against before any fault.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One request.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    /// When it was sent, since the run started.
+    pub at: Duration,
+    /// How long the answer took.
+    pub took: Duration,
+    /// The tenant's index.
+    pub tenant: usize,
+    /// The HTTP status; 0 when no answer came (connection error or client timeout).
+    pub status: u16,
+}
+
+/// Every outcome of a run.
+#[derive(Default)]
+pub struct Outcomes(Mutex<Vec<Outcome>>);
+
+impl Outcomes {
+    /// Records one.
+    pub fn push(&self, outcome: Outcome) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(outcome);
+    }
+
+    /// All of them, by sending time.
+    pub fn sorted(&self) -> Vec<Outcome> {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        all.sort_by_key(|o| o.at);
+        all
+    }
+}
+
+/// Per-status counts.
+pub fn by_status(outcomes: &[Outcome]) -> BTreeMap<u16, usize> {
+    let mut counts = BTreeMap::new();
+    for o in outcomes {
+        *counts.entry(o.status).or_default() += 1;
+    }
+    counts
+}
+
+/// The `p`th percentile (0..=100) of the latencies.
+pub fn percentile(outcomes: &[Outcome], p: f64) -> Duration {
+    let mut took: Vec<Duration> = outcomes.iter().map(|o| o.took).collect();
+    if took.is_empty() {
+        return Duration::ZERO;
+    }
+    took.sort();
+    let i = ((p / 100.0) * (took.len() - 1) as f64).round() as usize;
+    took[i.min(took.len() - 1)]
+}
+
+/// What a fault did to the requests.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FaultFigures {
+    /// The affected tenants' answers from the fault's start to its end, by status.
+    pub affected_statuses: BTreeMap<u16, usize>,
+    /// Seconds from the fault's end until every affected tenant answered 2xx
+    /// again (`None`: one never did).
+    pub recovery_s: Option<f64>,
+    /// The other tenants' requests per second during the fault over theirs
+    /// before the first fault.
+    pub others_throughput_ratio: Option<f64>,
+    /// The longest answer of any request sent during the fault, in seconds.
+    pub slowest_s: f64,
+}
+
+/// The figures of a fault from `start` to `end` affecting `affected`;
+/// `baseline` is the time before the first fault.
+pub fn fault_figures(
+    outcomes: &[Outcome],
+    affected: &[usize],
+    start: Duration,
+    end: Duration,
+    baseline: Duration,
+) -> FaultFigures {
+    let is_affected = |o: &Outcome| affected.contains(&o.tenant);
+    let during: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.at >= start && o.at <= end)
+        .collect();
+    let mut affected_statuses = BTreeMap::new();
+    for o in during.iter().filter(|o| is_affected(o)) {
+        *affected_statuses.entry(o.status).or_default() += 1;
+    }
+    // Recovery: for each affected tenant, its first 2xx sent after the end.
+    let mut recovery = Some(Duration::ZERO);
+    for tenant in affected {
+        let first_ok = outcomes
+            .iter()
+            .filter(|o| o.tenant == *tenant && o.at >= end && (200..300).contains(&o.status))
+            .map(|o| o.at + o.took)
+            .next();
+        recovery = match (recovery, first_ok) {
+            (Some(r), Some(t)) => Some(r.max(t.saturating_sub(end))),
+            _ => None,
+        };
+    }
+    let rate = |from: Duration, to: Duration| {
+        let n = outcomes
+            .iter()
+            .filter(|o| !is_affected(o) && o.at >= from && o.at < to)
+            .count();
+        let secs = to.saturating_sub(from).as_secs_f64();
+        (secs > 0.0).then(|| n as f64 / secs)
+    };
+    // A window of at least a second, so an instant fault is measured too.
+    let window_end = end.max(start + Duration::from_secs(1));
+    let others_throughput_ratio = match (rate(start, window_end), rate(Duration::ZERO, baseline)) {
+        (Some(during), Some(before)) if before > 0.0 => Some(during / before),
+        _ => None,
+    };
+    FaultFigures {
+        affected_statuses,
+        recovery_s: recovery.map(|d| d.as_secs_f64()),
+        others_throughput_ratio,
+        slowest_s: during
+            .iter()
+            .map(|o| o.took.as_secs_f64())
+            .fold(0.0, f64::max),
+    }
+}

@@ -64,6 +64,14 @@ pub enum ConfigError {
         /// What is wrong with it.
         source: KeyError,
     },
+    /// A URL has `${` with no closing `}`.
+    #[error(
+        "connection URL for {target} has `${{` with no closing `}}`: write ${{VAR}}, or percent-encode `$` as %24"
+    )]
+    UnterminatedEnv {
+        /// The tenant (or `shared`).
+        target: String,
+    },
     /// A URL refers to `${VAR}` but the environment has no such variable.
     #[error(
         "connection URL for {target} refers to ${{{var}}}, which is not set in the environment"

@@ -311,8 +311,9 @@ pub(crate) fn expand_env(url: &str, target: &str) -> Result<String, ConfigError>
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
+            return Err(ConfigError::UnterminatedEnv {
+                target: target.to_owned(),
+            });
         };
         let var = &after[..end];
         let value = std::env::var(var).map_err(|_| ConfigError::MissingEnv {

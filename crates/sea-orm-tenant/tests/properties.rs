@@ -16,7 +16,7 @@ fn key_chars_ok(s: &str) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
 
     /// Any string: a key that keeps the rule and round-trips, or a typed error.
     #[test]
@@ -63,7 +63,9 @@ proptest! {
         match SchemaName::for_tenant(&prefix, &key) {
             Ok(schema) => prop_assert_eq!(schema.as_str(), format!("{prefix}{key}")),
             Err(err) => prop_assert!(
-                prefix.len() + key.as_str().len() > 63 || format!("{prefix}{key}") == "public",
+                prefix.len() + key.as_str().len() > 63
+                    || format!("{prefix}{key}") == "public"
+                    || format!("{prefix}{key}").starts_with("pg_"),
                 "{err}"
             ),
         }
@@ -102,9 +104,65 @@ proptest! {
                 prop_assert!(!err.to_string().contains("hunter22"), "{err}");
                 prop_assert!(matches!(
                     err,
-                    ConfigError::InvalidKey { .. } | ConfigError::Parse { .. } | ConfigError::MissingEnv { .. }
+                    ConfigError::InvalidKey { .. }
+                        | ConfigError::Parse { .. }
+                        | ConfigError::MissingEnv { .. }
+                        | ConfigError::UnterminatedEnv { .. }
                 ), "{err:?}");
             }
+        }
+    }
+
+    /// `${VAR}` anywhere in a URL: expanded, or (unset, unterminated) a typed
+    /// error naming the tenant; never a panic.
+    #[test]
+    fn env_placeholders_expand_or_are_refused(
+        before in "[a-z/:@.]{0,12}",
+        var in "[A-Z_]{1,12}",
+        after in "[a-z0-9/]{0,12}",
+        close in any::<bool>(),
+    ) {
+        // A name no environment sets (set_var would need unsafe).
+        let var = format!("SOT_PROPTEST_UNSET_{var}");
+        let brace = if close { "}" } else { "" };
+        let url = format!("postgres://{before}${{{var}{brace}{after}");
+        let text = format!("[tenants.acme]\nurl = {url:?}\n");
+        match TenantsConfig::from_toml_str(&text, "/srv/app") {
+            Ok(config) => prop_assert!(!config.tenants[&TenantKey::new("acme").unwrap()].url().contains(&var)),
+            Err(ConfigError::MissingEnv { target, var: missing }) => {
+                prop_assert!(close);
+                prop_assert_eq!(target, "acme");
+                prop_assert!(missing.starts_with("SOT_PROPTEST_UNSET_"));
+            }
+            Err(ConfigError::UnterminatedEnv { target }) => {
+                prop_assert!(!close);
+                prop_assert_eq!(target, "acme");
+            }
+            Err(err) => prop_assert!(matches!(err, ConfigError::Parse { .. } | ConfigError::UnsupportedUrl { .. }), "{err:?}"),
+        }
+    }
+
+    /// A relative SQLite path is resolved against the file's folder: the
+    /// result is absolute and under that folder, whatever the working directory.
+    #[test]
+    fn relative_sqlite_paths_resolve_under_the_config_folder(
+        path in "[a-z0-9_-]{1,10}(/[a-z0-9_.-]{1,10}){0,3}",
+        query in prop::option::of(prop::sample::select(vec!["mode=rwc", "mode=rw"])),
+    ) {
+        prop_assume!(!path.split('/').any(|part| part == "." || part == ".."));
+        let url = match query {
+            Some(q) => format!("sqlite://{path}?{q}"),
+            None => format!("sqlite://{path}"),
+        };
+        let text = format!("[tenants.acme]\nurl = {url:?}\n");
+        let config = TenantsConfig::from_toml_str(&text, "/srv/app").unwrap();
+        let tenant = &config.tenants[&TenantKey::new("acme").unwrap()];
+        let resolved = tenant.sqlite_path().expect("a file");
+        prop_assert!(resolved.is_absolute(), "{resolved:?}");
+        prop_assert_eq!(resolved, std::path::Path::new("/srv/app").join(&path));
+        if let Some(q) = query {
+            let suffix = format!("?{q}");
+            prop_assert!(tenant.url().ends_with(&suffix), "{}", tenant.url());
         }
     }
 }

@@ -17,6 +17,7 @@ use sea_orm_tenant_poem::{
 };
 
 use crate::admin_api::AdminApi;
+use crate::body_limit::BodyLimit;
 use crate::error::json_error;
 use crate::health::health;
 use crate::metrics::metrics_endpoint;
@@ -143,6 +144,7 @@ fn finish(
             }
         })
         .with(RequestTimeout(request_timeout))
+        .with(BodyLimit)
         .with(RequestLog)
         .boxed()
 }

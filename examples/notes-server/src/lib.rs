@@ -18,6 +18,7 @@
 
 pub mod admin_api;
 pub mod app;
+pub mod body_limit;
 pub mod cli;
 pub mod db_failure;
 pub mod error;

@@ -233,14 +233,12 @@ async fn main() -> std::process::ExitCode {
 
     // The faults, spread over the run by requests completed.
     let mut records = Vec::new();
-    let mut first_fault = None;
     for (i, scheduled) in schedule.iter().enumerate() {
         let at = total as usize * (i + 1) / (schedule.len() + 1);
         while done.load(Ordering::Relaxed) < at && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let start = started.elapsed();
-        first_fault.get_or_insert(start);
         eprintln!(
             "soak: {} at {:.1} s",
             scheduled.fault.name(),
@@ -299,7 +297,6 @@ async fn main() -> std::process::ExitCode {
 
     // Figures and checks.
     let outcomes = outcomes.sorted();
-    let baseline = first_fault.unwrap_or(elapsed);
     let limit = Duration::from_secs(args.request_timeout + 2);
     let mut failures: Vec<String> = Vec::new();
     let statuses = by_status(&outcomes);
@@ -313,8 +310,11 @@ async fn main() -> std::process::ExitCode {
         failures.push(format!("a request took {slowest:?} (limit {limit:?})"));
     }
     let mut faults = Vec::new();
+    let mut quiet_since = Duration::ZERO;
     for (scheduled, start, end, error) in records {
-        let figures = fault_figures(&outcomes, &scheduled.affected, start, end, baseline);
+        // The previous fault and its recovery (a second) are not normal time.
+        let figures = fault_figures(&outcomes, &scheduled.affected, start, end, quiet_since);
+        quiet_since = end + Duration::from_secs(1);
         let name = scheduled.fault.name();
         if let Some(e) = &error {
             failures.push(format!("{name}: not injected: {e}"));

@@ -69,20 +69,21 @@ pub struct FaultFigures {
     /// again (`None`: one never did).
     pub recovery_s: Option<f64>,
     /// The other tenants' requests per second during the fault over theirs
-    /// before the first fault.
+    /// just before it (up to 5 s, after the previous fault's end).
     pub others_throughput_ratio: Option<f64>,
     /// The longest answer of any request sent during the fault, in seconds.
     pub slowest_s: f64,
 }
 
 /// The figures of a fault from `start` to `end` affecting `affected`;
-/// `baseline` is the time before the first fault.
+/// nothing before `quiet_since` (the previous fault's end) counts as the
+/// others' normal throughput.
 pub fn fault_figures(
     outcomes: &[Outcome],
     affected: &[usize],
     start: Duration,
     end: Duration,
-    baseline: Duration,
+    quiet_since: Duration,
 ) -> FaultFigures {
     let is_affected = |o: &Outcome| affected.contains(&o.tenant);
     let during: Vec<&Outcome> = outcomes
@@ -116,7 +117,10 @@ pub fn fault_figures(
     };
     // A window of at least a second, so an instant fault is measured too.
     let window_end = end.max(start + Duration::from_secs(1));
-    let others_throughput_ratio = match (rate(start, window_end), rate(Duration::ZERO, baseline)) {
+    // Normal throughput: the quiet time just before, as the data then was
+    // about the size it is during the fault (lists grow over a run).
+    let before_from = quiet_since.max(start.saturating_sub(Duration::from_secs(5)));
+    let others_throughput_ratio = match (rate(start, window_end), rate(before_from, start)) {
         (Some(during), Some(before)) if before > 0.0 => Some(during / before),
         _ => None,
     };

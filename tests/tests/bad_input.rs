@@ -1,0 +1,128 @@
+//! Bad HTTP input against the real notes-server: a 1 MB header, a 10 MB body
+//! (declared and chunked), invalid UTF-8 and percent-encoding in the query,
+//! thousands of query parameters, a slow client. Each gets a 4xx or a closed
+//! connection, never a 500, and the other clients are unaffected.
+
+use std::io::Write;
+use std::net::TcpStream;
+
+use e2e_tests::{NotesServer, TenantsToml};
+use reqwest::StatusCode;
+
+async fn server(dir: &std::path::Path) -> NotesServer {
+    let db = dir.join("test1.db");
+    let config = TenantsToml::new()
+        .tenant("test1", &format!("sqlite://{}?mode=rwc", db.display()))
+        .write_to(dir);
+    NotesServer::start_with_env(&config, &[], &[("RUST_LOG", "warn")]).await
+}
+
+async fn healthy(server: &NotesServer) {
+    let status = server
+        .client()
+        .get(server.url("/notes?tenant=test1"))
+        .send()
+        .await
+        .expect("a normal request is answered")
+        .status();
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_4xx_or_a_closed_connection_and_others_are_unaffected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let client = server.client();
+
+    // A slow client: headers never finished, held open during everything below.
+    let mut slow = TcpStream::connect(server.addr()).unwrap();
+    slow.write_all(b"POST /notes?tenant=test1 HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .unwrap();
+
+    // 10 MB declared: 413 before it is read.
+    let big = vec![b'a'; 10 * 1024 * 1024];
+    let resp = client
+        .post(server.url("/notes?tenant=test1"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await;
+    match resp {
+        Ok(resp) => assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        // The server may answer and close before the client finished sending.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    healthy(&server).await;
+
+    // 10 MB chunked (no declared length): cut at the limit, 400 (or the
+    // connection closed once the server answered).
+    let addr = server.addr();
+    let status_line = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader};
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let head = "POST /notes?tenant=test1 HTTP/1.1\r\nHost: x\r\n\
+                    Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let _ = conn.write_all(head.as_bytes());
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..160 {
+            if conn
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .is_err()
+                || conn.write_all(&chunk).is_err()
+                || conn.write_all(b"\r\n").is_err()
+            {
+                break;
+            }
+        }
+        let _ = conn.write_all(b"0\r\n\r\n");
+        let mut line = String::new();
+        let _ = BufReader::new(conn).read_line(&mut line);
+        line
+    })
+    .await
+    .unwrap();
+    if !status_line.is_empty() {
+        assert!(status_line.starts_with("HTTP/1.1 4"), "{status_line:?}");
+    }
+    healthy(&server).await;
+
+    // A 1 MB header.
+    let resp = client
+        .get(server.url("/notes?tenant=test1"))
+        .header("x-padding", "p".repeat(1024 * 1024))
+        .send()
+        .await;
+    if let Ok(resp) = resp {
+        assert!(resp.status().is_client_error(), "{}", resp.status());
+    }
+    healthy(&server).await;
+
+    // Invalid UTF-8 and percent-encoding in the query, and thousands of parameters.
+    let many: Vec<String> = (0..5000).map(|i| format!("p{i}={i}")).collect();
+    for query in [
+        "tenant=%ff%fe".to_owned(),
+        "tenant=test1&limit=%zz".to_owned(),
+        "tenant=%".to_owned(),
+        "tenant=test1&after_id=%c3%28".to_owned(),
+        format!("tenant=test1&{}", many.join("&")),
+        format!("{}&tenant=test1", "tenant=test1&".repeat(2000)),
+    ] {
+        let resp = client
+            .get(server.url(&format!("/notes?{query}")))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        assert!(
+            status.is_client_error() || status == StatusCode::OK,
+            "{}…: {status}",
+            &query[..query.len().min(40)]
+        );
+    }
+    healthy(&server).await;
+    drop(slow);
+    let output = server.terminate().await;
+    assert!(!output.contains("panicked"), "{output}");
+}

@@ -18,7 +18,8 @@
 //!   the transaction on the server.
 //! * MySQL and MariaDB: `ROLLBACK`, which ends a leaked transaction and is a
 //!   silent no-op otherwise.
-//! * SQLite needs nothing: sqlx's worker rolls back a `BEGIN` nobody received.
+//! * SQLite needs nothing: sqlx's worker rolls back a `BEGIN` nobody received,
+//!   and a pooled SQLite connection is not pinged before use either.
 //!
 //! The check also drains whatever a cancelled query left unread; it gets
 //! `close_timeout`, after which the connection is dropped hard rather than
@@ -40,7 +41,12 @@ pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Installs the release check on `opts` for `backend`.
 pub(crate) fn install(opts: &mut ConnectOptions, backend: DbBackend, timeout: Duration) {
-    if backend != DbBackend::Sqlite {
+    if backend == DbBackend::Sqlite {
+        // A SQLite connection is a file handle on a worker thread of this
+        // process: nothing can break it while it sits in the pool, and sqlx's
+        // ping would be a round trip to that thread before every query.
+        opts.test_before_acquire(false);
+    } else {
         opts.test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     }
     match backend {

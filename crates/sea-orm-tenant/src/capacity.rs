@@ -313,6 +313,7 @@ impl Capacity {
                 conn,
                 permits,
                 park,
+                readers,
             } = pool;
             let close = async {
                 if wait_for_leases {
@@ -320,6 +321,9 @@ impl Capacity {
                 }
                 if let Some(park) = &park {
                     park.close();
+                }
+                if let Some(readers) = readers {
+                    readers.close().await;
                 }
                 let _ = conn.close().await;
             };

@@ -17,6 +17,7 @@
 //!
 //! [tenants.acme]
 //! url = "sqlite://data/acme.db?mode=rwc"   # relative to this file's folder
+//! sqlite_readers = 4                        # read pool beside the one writer (default 2)
 //!
 //! [tenants.globex]
 //! url = "postgres://app:${GLOBEX_DB_PASSWORD}@db/globex"
@@ -158,6 +159,9 @@ pub enum ConfigError {
     },
 }
 
+/// Read connections of a SQLite file in WAL mode when `sqlite_readers` is not set.
+pub const DEFAULT_SQLITE_READERS: u32 = 2;
+
 /// Pool settings. Every field is optional: unset fields fall back to the store's
 /// `[defaults]`, then to the built-in defaults listed on each field.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -185,6 +189,12 @@ pub struct PoolOptions {
     pub sqlite_busy_timeout: Option<Duration>,
     /// SQLite: use write-ahead logging with `synchronous = NORMAL` for file databases. Default: true.
     pub sqlite_wal: Option<bool>,
+    /// SQLite files in WAL mode: connections of a second pool that serves
+    /// statements starting with `SELECT` outside transactions, beside the
+    /// pool of `max_connections` that serves everything else. WAL lets them
+    /// read while the writer writes; each sees every write acknowledged before
+    /// it started. 0 sends reads to the writer pool too. Default: 2.
+    pub sqlite_readers: Option<u32>,
     /// Log every statement through sqlx's logger. Default: false.
     pub sqlx_logging: Option<bool>,
 }
@@ -201,6 +211,7 @@ macro_rules! pool_fields {
             max_lifetime,
             sqlite_busy_timeout,
             sqlite_wal,
+            sqlite_readers,
             sqlx_logging
         )
     };
@@ -243,6 +254,16 @@ impl PoolOptions {
     pub fn effective_max_connections(&self, backend: DbBackend) -> u32 {
         self.max_connections
             .unwrap_or(if backend == DbBackend::Sqlite { 1 } else { 5 })
+    }
+
+    /// Connections of the read pool of a SQLite file in WAL mode (built-in
+    /// default 2); 0 for other databases.
+    pub fn effective_sqlite_readers(&self, backend: DbBackend, memory: bool) -> u32 {
+        let wal = self.sqlite_wal.unwrap_or(true);
+        if backend != DbBackend::Sqlite || memory || !wal {
+            return 0;
+        }
+        self.sqlite_readers.unwrap_or(DEFAULT_SQLITE_READERS)
     }
 
     /// The acquire timeout in force (built-in default 10 s).

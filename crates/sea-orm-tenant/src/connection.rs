@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
-    QueryResult, QueryStream, Statement, StreamTrait, TransactionError, TransactionOptions,
-    TransactionTrait,
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, IsolationLevel, QueryResult, QueryStream, Statement, StreamTrait, TransactionError,
+    TransactionOptions, TransactionTrait,
 };
 
 use crate::tenant::TenantConnection;
@@ -40,14 +40,14 @@ impl ConnectionTrait for TenantConnection {
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         match &self.schema {
             Some(route) => route.query_one_raw(stmt).await,
-            None => self.conn.query_one_raw(stmt).await,
+            None => self.pool_for(&stmt).await.query_one_raw(stmt).await,
         }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match &self.schema {
             Some(route) => route.query_all_raw(stmt).await,
-            None => self.conn.query_all_raw(stmt).await,
+            None => self.pool_for(&stmt).await.query_all_raw(stmt).await,
         }
     }
 }
@@ -161,11 +161,22 @@ impl Stream for RowStream {
 }
 
 impl TenantConnection {
+    /// The read pool for a plain `SELECT` when the tenant has one (a SQLite
+    /// file in WAL mode), else the tenant's pool. A query here is never inside
+    /// a transaction: a transaction runs on its own `DatabaseTransaction`.
+    async fn pool_for(&self, stmt: &Statement) -> &DatabaseConnection {
+        let readers = match &self.readers {
+            Some(readers) => readers.for_statement(&stmt.sql, &self.holder.config).await,
+            None => None,
+        };
+        readers.unwrap_or(&self.conn)
+    }
+
     pub(crate) async fn row_stream(&self, stmt: Statement) -> Result<RowStream, DbErr> {
         match &self.schema {
             Some(route) => route.stream_raw(stmt).await.map(RowStream::Schema),
             None => {
-                let stream = self.conn.stream_raw(stmt).await?;
+                let stream = self.pool_for(&stmt).await.stream_raw(stmt).await?;
                 Ok(RowStream::Pool(Box::pin(stream)))
             }
         }

@@ -190,6 +190,7 @@ mod schema_route;
 #[path = "schema_route_off.rs"]
 mod schema_route;
 mod session;
+mod sqlite_readers;
 mod stats;
 mod storage;
 mod store;

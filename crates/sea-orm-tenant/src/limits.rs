@@ -19,6 +19,8 @@ pub const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=10_000;
 pub const WAIT_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
 /// `idle_timeout` and `max_lifetime` of a connection: 1 s to 30 days.
 pub const CONNECTION_AGE: RangeInclusive<Duration> = SECOND..=Duration::from_secs(30 * 86_400);
+/// `sqlite_readers`: 0 to 1,000 (each is a thread).
+pub const SQLITE_READERS: RangeInclusive<u32> = 0..=1_000;
 /// `sqlite_busy_timeout`: 0 to 1 day.
 pub const SQLITE_BUSY_TIMEOUT: RangeInclusive<Duration> = Duration::ZERO..=DAY;
 /// `store.max_open_pools`: 1 to 1,000,000.
@@ -77,6 +79,12 @@ impl PoolOptions {
         )?;
         check(target, "idle_timeout", self.idle_timeout, &CONNECTION_AGE)?;
         check(target, "max_lifetime", self.max_lifetime, &CONNECTION_AGE)?;
+        check(
+            target,
+            "sqlite_readers",
+            self.sqlite_readers,
+            &SQLITE_READERS,
+        )?;
         check(
             target,
             "sqlite_busy_timeout",
@@ -148,6 +156,11 @@ mod tests {
             ..Default::default()
         };
         assert!(busy.validate("t").is_err());
+        let readers = PoolOptions {
+            sqlite_readers: Some(1_001),
+            ..Default::default()
+        };
+        assert!(readers.validate("t").is_err());
         let acquire = PoolOptions {
             acquire_timeout: Some(Duration::MAX),
             ..Default::default()

@@ -25,6 +25,7 @@ use crate::open::open_pool;
 use crate::registry::Registry;
 use crate::router::TenantDb;
 use crate::session::TenantSession;
+use crate::sqlite_readers::SqliteReaders;
 use crate::stats::{Counters, StoreStats, TenantStats};
 use crate::tenant::{OpenPool, Routed, Tenant, lock};
 
@@ -653,7 +654,6 @@ impl Inner {
             .capacity
             .reserve(tenant, tenant.config.pool.effective_acquire_timeout())
             .await?;
-        #[allow(unused_mut)]
         let mut pool = self
             .open_within_budget(
                 &tenant.config,
@@ -663,6 +663,12 @@ impl Inner {
                 Some(&tenant.key),
             )
             .await?;
+        pool.readers = SqliteReaders::new(
+            &tenant.config,
+            tenant.backend,
+            self.capacity.close_timeout(),
+        )
+        .map(Arc::new);
         #[cfg(feature = "postgres")]
         if tenant.shares_schemas {
             let fresh_for = crate::release_check::PING_IF_IDLE_FOR;
@@ -737,6 +743,7 @@ impl Inner {
             conn,
             permits,
             park: None,
+            readers: None,
         })
     }
 

@@ -17,6 +17,7 @@ use crate::key::TenantKey;
 use crate::open::Opening;
 use crate::schema::SchemaName;
 use crate::schema_route::{Park, SchemaRoute};
+use crate::sqlite_readers::SqliteReaders;
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,6 +69,8 @@ pub(crate) struct OpenPool {
     pub(crate) permits: Option<OwnedSemaphorePermit>,
     /// The parked connections of a schema database's pool.
     pub(crate) park: Option<Arc<Park>>,
+    /// The read pool of a SQLite file in WAL mode (`sqlite_readers`).
+    pub(crate) readers: Option<Arc<SqliteReaders>>,
 }
 
 impl Tenant {
@@ -117,27 +120,26 @@ impl Tenant {
 
     /// A lease on the pool, if it is open.
     pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<TenantConnection> {
-        let (conn, park) = {
+        let lease = {
             let mut slot = lock(&self.slot);
-            let pool = slot.pool.as_ref()?;
-            let leased = (pool.conn.clone(), pool.park.clone());
+            let lease = TenantConnection::of_pool(slot.pool.as_ref()?, Arc::clone(self));
             slot.in_flight += 1;
-            leased
+            lease
         };
         self.last_used.store(now, Ordering::Relaxed);
-        Some(TenantConnection::of_pool(conn, Arc::clone(self), park))
+        Some(lease)
     }
 
     /// Installs a freshly opened pool and leases it.
     pub(crate) fn install(self: &Arc<Self>, pool: OpenPool, now: u64) -> TenantConnection {
-        let (conn, park) = (pool.conn.clone(), pool.park.clone());
+        let lease = TenantConnection::of_pool(&pool, Arc::clone(self));
         {
             let mut slot = lock(&self.slot);
             slot.pool = Some(pool);
             slot.in_flight += 1;
         }
         self.last_used.store(now, Ordering::Relaxed);
-        TenantConnection::of_pool(conn, Arc::clone(self), park)
+        lease
     }
 
     pub(crate) fn is_removed(&self) -> bool {
@@ -212,18 +214,21 @@ pub struct TenantConnection {
     /// The tenant the calls are for.
     pub(crate) tenant: Arc<Tenant>,
     /// The entry whose pool is leased (the tenant's own, or its database's).
-    holder: Arc<Tenant>,
+    pub(crate) holder: Arc<Tenant>,
     park: Option<Arc<Park>>,
+    /// Where plain `SELECT`s go, when the tenant has a read pool.
+    pub(crate) readers: Option<Arc<SqliteReaders>>,
     pub(crate) schema: Option<SchemaRoute>,
 }
 
 impl TenantConnection {
-    fn of_pool(conn: DatabaseConnection, holder: Arc<Tenant>, park: Option<Arc<Park>>) -> Self {
+    fn of_pool(pool: &OpenPool, holder: Arc<Tenant>) -> Self {
         Self {
-            conn,
+            conn: pool.conn.clone(),
             tenant: Arc::clone(&holder),
             holder,
-            park,
+            park: pool.park.clone(),
+            readers: pool.readers.clone(),
             schema: None,
         }
     }

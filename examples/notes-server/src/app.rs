@@ -10,8 +10,7 @@ use poem::middleware::AddData;
 use poem::{EndpointExt, IntoEndpoint, Response, Route, get};
 use poem_openapi::error::ParsePathError;
 use poem_openapi::{OpenApi, OpenApiService};
-use sea_orm::DatabaseConnection;
-use sea_orm_tenant::TenantConnections;
+use sea_orm_tenant::{TenantConnection, TenantConnections};
 use sea_orm_tenant_poem::{
     DEFAULT_HEADER, DEFAULT_QUERY_PARAM, Resolver, TenantMiddleware, TenantRejection,
 };
@@ -80,9 +79,10 @@ fn routed_app<A: OpenApi + 'static>(
     )
 }
 
-/// The benchmark baseline: the same notes API on one database, no tenant middleware.
+/// The benchmark baseline: the same notes API on one tenant's connection (its
+/// pools as the routed server uses them), no tenant middleware, no routing.
 pub fn single_db_app(
-    db: DatabaseConnection,
+    db: TenantConnection,
     request_timeout: Duration,
 ) -> BoxEndpoint<'static, Response> {
     let api = OpenApiService::<_, ()>::new(

@@ -20,11 +20,6 @@ pub enum ServeError {
     /// The `--single-db` tenant's database could not be opened.
     #[error("--single-db: {0}")]
     SingleDb(TenantError),
-    /// `--single-db` named a schema tenant, which has no database of its own.
-    #[error(
-        "--single-db {0}: a schema tenant shares its database's pool; name a tenant with a database of its own"
-    )]
-    SingleDbSchema(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -73,23 +68,17 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
     }
     let admin = admin_api(&store, &config, sync.as_ref(), &quarantine)?;
 
-    // The baseline holds its tenant's pool for the whole run.
-    let (app, held) = match &args.single_db {
+    // The baseline serves one lease of its tenant's pools for the whole run.
+    let app = match &args.single_db {
         Some(tenant) => {
             let conn = store
                 .connection(tenant)
                 .await
                 .map_err(ServeError::SingleDb)?;
-            let db = conn
-                .to_database_connection()
-                .ok_or_else(|| ServeError::SingleDbSchema(tenant.clone()))?;
             tracing::warn!(%tenant, "--single-db: serving one database with no tenant routing (benchmark baseline)");
-            (single_db_app(db, args.request_timeout()), Some(conn))
+            single_db_app(conn, args.request_timeout())
         }
-        None => (
-            tenant_app(&store, quarantine, args.request_timeout(), admin),
-            None,
-        ),
+        None => tenant_app(&store, quarantine, args.request_timeout(), admin),
     };
 
     let acceptor = TcpListener::bind(args.bind.clone())
@@ -112,7 +101,6 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
             Some(args.shutdown_timeout()),
         )
         .await;
-    drop(held);
     drop(sync);
     store.close().await;
     tracing::info!("stopped: in-flight requests finished, pools closed");

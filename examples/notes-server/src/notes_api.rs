@@ -5,11 +5,12 @@
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::fmt::Write as _;
 use std::marker::PhantomData;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QueryTrait,
 };
 
 use crate::error::{ErrorResponse, NotesError};
@@ -112,8 +113,13 @@ where
         if let Some(after) = after_id.0 {
             query = query.filter(note::Column::Id.gt(after));
         }
-        let notes = query
-            .limit(limit.0.unwrap_or(DEFAULT_LIMIT))
+        // A literal LIMIT (a checked integer): SQLite re-prepares a statement
+        // whose LIMIT is a bound parameter every time it is bound, since the
+        // value may change the plan, so a bound LIMIT defeats the statement cache.
+        let mut statement = query.build(self.db.get_database_backend());
+        let _ = write!(statement.sql, " LIMIT {}", limit.0.unwrap_or(DEFAULT_LIMIT));
+        let notes = note::Entity::find()
+            .from_raw_sql(statement)
             .all(&self.db)
             .await
             .map_err(|e| self.fail(e))?;

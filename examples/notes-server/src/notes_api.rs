@@ -5,6 +5,7 @@
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Serialize;
 use std::fmt::Write as _;
 use std::marker::PhantomData;
 
@@ -14,6 +15,7 @@ use sea_orm::{
 };
 
 use crate::error::{ErrorResponse, NotesError};
+use crate::json_body::JsonBody;
 use crate::note;
 use crate::tenant_args::TenantArgs;
 
@@ -25,7 +27,7 @@ pub const MAX_LIMIT: u64 = 1000;
 pub const MAX_BODY_CHARS: usize = 10_000;
 
 /// A stored note.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 pub struct Note {
     /// The note's id, unique within its tenant.
     pub id: i32,
@@ -108,7 +110,7 @@ where
         limit: Query<Option<u64>>,
         /// Only notes with an id greater than this (for paging).
         after_id: Query<Option<i32>>,
-    ) -> Result<Json<Vec<Note>>, ErrorResponse> {
+    ) -> Result<JsonBody<Vec<Note>>, ErrorResponse> {
         let mut query = note::Entity::find().order_by_asc(note::Column::Id);
         if let Some(after) = after_id.0 {
             query = query.filter(note::Column::Id.gt(after));
@@ -123,7 +125,7 @@ where
             .all(&self.db)
             .await
             .map_err(|e| self.fail(e))?;
-        Ok(Json(notes.into_iter().map(Note::from).collect()))
+        Ok(JsonBody(notes.into_iter().map(Note::from).collect()))
     }
 
     /// Stores a note.
@@ -153,12 +155,12 @@ where
         /// The note's id.
         #[oai(name = "id")]
         id: Path<i32>,
-    ) -> Result<Json<Note>, ErrorResponse> {
+    ) -> Result<JsonBody<Note>, ErrorResponse> {
         note::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
             .map_err(|e| self.fail(e))?
-            .map(|model| Json(model.into()))
+            .map(|model| JsonBody(model.into()))
             .ok_or_else(|| NotesError::NoteNotFound(id.0).into())
     }
 

@@ -17,7 +17,7 @@
 //!
 //! [tenants.acme]
 //! url = "sqlite://data/acme.db?mode=rwc"   # relative to this file's folder
-//! sqlite_readers = 4                        # read pool beside the one writer (default 2)
+//! sqlite_readers = 8                        # read pool beside the one writer (default 4)
 //!
 //! [tenants.globex]
 //! url = "postgres://app:${GLOBEX_DB_PASSWORD}@db/globex"
@@ -160,7 +160,7 @@ pub enum ConfigError {
 }
 
 /// Read connections of a SQLite file in WAL mode when `sqlite_readers` is not set.
-pub const DEFAULT_SQLITE_READERS: u32 = 2;
+pub const DEFAULT_SQLITE_READERS: u32 = 4;
 
 /// Pool settings. Every field is optional: unset fields fall back to the store's
 /// `[defaults]`, then to the built-in defaults listed on each field.
@@ -193,7 +193,8 @@ pub struct PoolOptions {
     /// statements starting with `SELECT` outside transactions, beside the
     /// pool of `max_connections` that serves everything else. WAL lets them
     /// read while the writer writes; each sees every write acknowledged before
-    /// it started. 0 sends reads to the writer pool too. Default: 2.
+    /// it started. 0 sends reads to the writer pool too. Default: 4 (each
+    /// a thread while open; the pool grows on demand and idle ones close).
     pub sqlite_readers: Option<u32>,
     /// Log every statement through sqlx's logger. Default: false.
     pub sqlx_logging: Option<bool>,
@@ -257,7 +258,7 @@ impl PoolOptions {
     }
 
     /// Connections of the read pool of a SQLite file in WAL mode (built-in
-    /// default 2); 0 for other databases.
+    /// default 4); 0 for other databases.
     pub fn effective_sqlite_readers(&self, backend: DbBackend, memory: bool) -> u32 {
         let wal = self.sqlite_wal.unwrap_or(true);
         if backend != DbBackend::Sqlite || memory || !wal {

@@ -44,6 +44,10 @@ bench-scale *ARGS:
 bench-schemas *ARGS:
     cargo run --release -p e2e-tests --bin bench-schemas -- {{ARGS}}
 
+# notes-server against the Flask-SQLAlchemy multi-tenant recipe it grows from (tests/flask-recipe, gunicorn -w 2, own venv under target/), same SQLite files, same load generator, interleaved rounds; prints requests/s, p50, p99, errors and the ratio (`--quick` for a smoke run, `--format json`).
+bench-vs-flask *ARGS:
+    cargo run --release -p e2e-tests --bin bench-vs-flask -- {{ARGS}}
+
 # Tenant provisioning: create and drop N tenants (default 1000) as SQLite files, PostgreSQL databases (create + migrate, template clone) and schemas; prints per-tenant times and the template speed-up (`--quick` for a smoke run).
 bench-provision *ARGS:
     cargo run --release -p e2e-tests --bin bench-provision -- {{ARGS}}

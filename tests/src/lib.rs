@@ -25,6 +25,7 @@
 
 mod binary;
 mod config;
+pub mod http_load;
 pub mod load;
 mod notes_requests;
 pub mod scale;

@@ -320,7 +320,18 @@ impl Gunicorn {
                         ));
                     }
                 }
-                Err(_) => {
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Its stderr closed without the line: it exited (or is exiting).
+                    let exited = wait_exit(&mut server.child, Duration::from_secs(5)).map_or_else(
+                        || "closed its output".to_owned(),
+                        |s| format!("exited ({s})"),
+                    );
+                    return Err(format!(
+                        "gunicorn {exited} before listening; output:\n{}",
+                        server.output()
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
                     return Err(format!(
                         "gunicorn did not listen within {FLASK_START_TIMEOUT:?}; output:\n{}",
                         server.output()
@@ -361,19 +372,10 @@ impl Gunicorn {
         self.stopped = true;
         let pgid = self.child.id();
         signal_group(pgid, "TERM");
-        let deadline = Instant::now() + FLASK_STOP_TIMEOUT;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                _ => {
-                    let _ = self.child.kill();
-                    break self.child.wait().ok();
-                }
-            }
-        };
+        let status = wait_exit(&mut self.child, FLASK_STOP_TIMEOUT).or_else(|| {
+            let _ = self.child.kill();
+            self.child.wait().ok()
+        });
         // Workers still alive after their master: gone now.
         signal_group(pgid, "KILL");
         status
@@ -383,6 +385,18 @@ impl Gunicorn {
 impl Drop for Gunicorn {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The exit status of `child` once it exits, within `timeout`.
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => return None,
+        }
     }
 }
 

@@ -585,44 +585,51 @@ mod tests {
             .unwrap()
     }
 
+    /// Load on a server answering `answer`; asserts more than `min_ok`
+    /// answers and no error.
+    async fn load_without_errors(
+        answer: &'static [u8],
+        close_after: bool,
+        min_ok: u64,
+    ) -> LoadResult {
+        let result = run_async(spec(serve(answer, close_after).await)).await;
+        assert!(result.ok > min_ok, "{result:?}");
+        assert_eq!(result.errors(), 0, "{:?}", result.first_error);
+        result
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keep_alive_content_length() {
-        let addr = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false).await;
-        let result = run_async(spec(addr)).await;
-        assert!(result.ok > 100, "{result:?}");
-        assert_eq!(result.errors(), 0, "{:?}", result.first_error);
+        let result = load_without_errors(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            false,
+            100,
+        )
+        .await;
         assert_eq!(result.connects, 4);
         assert_eq!(result.latencies.len() as u64, result.ok);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn connection_close_reconnects() {
-        let addr = serve(
+        let result = load_without_errors(
             b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
             true,
+            10,
         )
         .await;
-        let result = run_async(spec(addr)).await;
-        assert!(result.ok > 10, "{result:?}");
-        assert_eq!(result.errors(), 0, "{:?}", result.first_error);
         assert_eq!(result.connects, result.ok);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn chunked_with_trailers_and_until_close() {
-        let chunked = serve(
+        load_without_errors(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\n",
             false,
+            100,
         )
         .await;
-        let result = run_async(spec(chunked)).await;
-        assert!(result.ok > 100, "{result:?}");
-        assert_eq!(result.errors(), 0, "{:?}", result.first_error);
-
-        let until_close = serve(b"HTTP/1.0 200 OK\r\n\r\nbody to the end", true).await;
-        let result = run_async(spec(until_close)).await;
-        assert!(result.ok > 10, "{result:?}");
-        assert_eq!(result.errors(), 0, "{:?}", result.first_error);
+        load_without_errors(b"HTTP/1.0 200 OK\r\n\r\nbody to the end", true, 10).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,4 +35,4 @@ pub mod soak;
 pub use binary::notes_server_binary;
 pub use config::TenantsToml;
 pub use notes_requests::{Answer, notes_of};
-pub use server::{NotesServer, Signal};
+pub use server::{NotesServer, Signal, drain_lines};

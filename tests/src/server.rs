@@ -59,15 +59,17 @@ impl NotesServer {
             .expect("start notes-server");
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
-        drain(
+        drain_lines(
             child.stdout.take().expect("stdout piped"),
             Arc::clone(&output),
             Some(tx),
+            notes_server_listening,
         );
-        drain(
+        drain_lines(
             child.stderr.take().expect("stderr piped"),
             Arc::clone(&output),
             None,
+            notes_server_listening,
         );
         let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(START_TIMEOUT))
             .await
@@ -202,18 +204,20 @@ impl Drop for NotesServer {
     }
 }
 
-/// Copies `pipe` into `output` line by line on a thread; the first
-/// "listening" line's address goes to `addr`.
-fn drain(
+/// Copies `pipe` into `output` line by line on a thread; the first address
+/// `listening` finds in a line goes to `addr`. Shared with the harnesses that
+/// start other servers (gunicorn in `bench-vs-flask`).
+pub fn drain_lines(
     pipe: impl Read + Send + 'static,
     output: Arc<Mutex<String>>,
     mut addr: Option<mpsc::Sender<SocketAddr>>,
+    listening: impl Fn(&str) -> Option<SocketAddr> + Send + 'static,
 ) {
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix(LISTENING)
-                && let Ok(parsed) = rest.trim().parse()
+            if addr.is_some()
+                && let Some(parsed) = listening(&line)
                 && let Some(tx) = addr.take()
             {
                 let _ = tx.send(parsed);
@@ -223,4 +227,9 @@ fn drain(
             out.push('\n');
         }
     });
+}
+
+/// The address of notes-server's "listening on" line.
+fn notes_server_listening(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix(LISTENING)?.trim().parse().ok()
 }

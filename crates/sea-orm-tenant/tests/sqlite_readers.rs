@@ -9,11 +9,12 @@ use std::time::Duration;
 use common::{create_schema, note, rows_direct};
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set, TransactionTrait};
 use sea_orm_tenant::testing::TestDatabases;
-use sea_orm_tenant::{PoolOptions, TenantConnections};
+use sea_orm_tenant::{PoolOptions, TenantConnections, TenantDb};
 
 /// One SQLite tenant `acme` with the note table, a writer pool of one
 /// connection that gives up after 500 ms, and `readers` read connections.
-async fn store(dbs: &mut TestDatabases, readers: u32) -> TenantConnections {
+async fn acme(readers: u32) -> (TestDatabases, TenantConnections, TenantDb) {
+    let mut dbs = TestDatabases::sqlite();
     let config = dbs.create_config("acme").await.with_pool(PoolOptions {
         max_connections: Some(1),
         acquire_timeout: Some(Duration::from_millis(500)),
@@ -25,7 +26,8 @@ async fn store(dbs: &mut TestDatabases, readers: u32) -> TenantConnections {
         .build()
         .unwrap();
     create_schema(&store.connection("acme").await.unwrap()).await;
-    store
+    let db = store.db();
+    (dbs, store, db)
 }
 
 fn new_note(body: &str) -> note::ActiveModel {
@@ -38,9 +40,7 @@ fn new_note(body: &str) -> note::ActiveModel {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_served_while_a_transaction_holds_the_writer() {
-    let mut dbs = TestDatabases::sqlite();
-    let store = store(&mut dbs, 2).await;
-    let db = store.db();
+    let (dbs, store, db) = acme(2).await;
     store
         .with_tenant("acme", async {
             new_note("committed").insert(&db).await.unwrap();
@@ -69,9 +69,7 @@ async fn reads_are_served_while_a_transaction_holds_the_writer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_readers_a_read_waits_for_the_writer() {
-    let mut dbs = TestDatabases::sqlite();
-    let store = store(&mut dbs, 0).await;
-    let db = store.db();
+    let (dbs, store, db) = acme(0).await;
     store
         .with_tenant("acme", async {
             let txn = db.begin().await.unwrap();

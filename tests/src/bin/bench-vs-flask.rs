@@ -22,7 +22,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -31,8 +30,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use e2e_tests::NotesServer;
 use e2e_tests::http_load::{self, LoadResult, LoadSpec};
+use e2e_tests::{NotesServer, drain_lines};
 use serde_json::{Value, json};
 
 /// The tenants: the recipe's two binds.
@@ -294,10 +293,10 @@ impl Gunicorn {
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
-            drain(stdout, Arc::clone(&output), None);
+            drain_lines(stdout, Arc::clone(&output), None, gunicorn_listening);
         }
         if let Some(stderr) = child.stderr.take() {
-            drain(stderr, Arc::clone(&output), Some(tx));
+            drain_lines(stderr, Arc::clone(&output), Some(tx), gunicorn_listening);
         }
         let mut server = Self {
             child,
@@ -400,27 +399,10 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// Copies `pipe` into `output` line by line on a thread; the address of
-/// gunicorn's "Listening at" line goes to `addr`.
-fn drain(
-    pipe: impl Read + Send + 'static,
-    output: Arc<Mutex<String>>,
-    mut addr: Option<mpsc::Sender<SocketAddr>>,
-) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if let Some((_, rest)) = line.split_once(GUNICORN_LISTENING)
-                && let Some(Ok(parsed)) = rest.split_whitespace().next().map(str::parse)
-                && let Some(tx) = addr.take()
-            {
-                let _ = tx.send(parsed);
-            }
-            let mut out = output.lock().unwrap_or_else(|e| e.into_inner());
-            out.push_str(&line);
-            out.push('\n');
-        }
-    });
+/// The address of gunicorn's "Listening at" line.
+fn gunicorn_listening(line: &str) -> Option<SocketAddr> {
+    let (_, rest) = line.split_once(GUNICORN_LISTENING)?;
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 /// `GET url` parsed as JSON, with its status.

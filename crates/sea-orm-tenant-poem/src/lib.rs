@@ -53,7 +53,7 @@
 //!     .at("/count", get(count))
 //!     .at("/health", get(health))
 //!     .with(
-//!         TenantMiddleware::new(store, Resolver::header("X-Tenant").or(Resolver::query("tenant")))
+//!         TenantMiddleware::new(store, Resolver::header("X-Tenant")?.or(Resolver::query("tenant")))
 //!             .exempt("/health"),
 //!     );
 //! let cli = TestClient::new(app);
@@ -121,5 +121,7 @@ pub use error::{DEFAULT_RETRY_AFTER, TenantRejection, TenantResultExt};
 pub use extract::CurrentTenant;
 pub use middleware::{TenantEndpoint, TenantMiddleware};
 pub use openapi::{ApiKeyIn, TenantApiKey, TenantApiKeySpec, TenantHeader, TenantQuery};
-pub use resolver::{ConflictPolicy, DEFAULT_HEADER, DEFAULT_QUERY_PARAM, Resolver};
+pub use resolver::{
+    ConflictPolicy, DEFAULT_HEADER, DEFAULT_QUERY_PARAM, InvalidHeaderName, Resolver,
+};
 pub use websocket::{TenantWebSocketExt, in_current_tenant};

@@ -1,17 +1,21 @@
 //! [`TenantMiddleware`] and its endpoint [`TenantEndpoint`].
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
-use sea_orm_tenant::{TenantConnections, TenantError};
+use sea_orm_tenant::{TenantConnection, TenantConnections, TenantContext, TenantError};
 use tracing::Instrument;
 
 use crate::body::TenantBody;
 use crate::error::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};
 use crate::extract::CurrentTenant;
-use crate::resolver::{ConflictPolicy, Rejected, Resolver};
+use crate::resolver::{ConflictPolicy, Found, Rejected, Resolver};
 
 type RejectionFn = dyn Fn(&TenantRejection) -> Response + Send + Sync + 'static;
 
@@ -170,48 +174,112 @@ impl<E> fmt::Debug for TenantEndpoint<E> {
 impl<E: Endpoint> Endpoint for TenantEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
-        if self.config.is_exempt(req.uri().path()) {
-            return self.inner.call(req).await.map(IntoResponse::into_response);
+    // Not an `async fn`: when the name resolves and the pool is open (the
+    // common case), resolving and leasing are done right here, and the future
+    // is the inner endpoint's in its scope plus a few words. An `async fn`
+    // would hold the request and the lookups' states beside the inner future,
+    // doubling what every layer above moves on each call.
+    fn call(&self, req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        let config = &*self.config;
+        if config.is_exempt(req.uri().path()) {
+            return TenantCall::Exempt {
+                inner: self.inner.call(req).map(into_response::<E::Output>),
+            };
         }
         let span = tracing::info_span!("tenant_request", tenant = tracing::field::Empty);
-        // With no subscriber listening, skip the per-poll enter/exit (which
-        // tracing's `log` feature, enabled by SeaORM, makes cost something).
-        if span.is_disabled() {
-            return self.call_in_tenant(req, span).await;
+        let now = {
+            // With no subscriber listening, skip entering the span (which
+            // tracing's `log` feature, enabled by SeaORM, makes cost something).
+            let _entered = (!span.is_disabled()).then(|| span.enter());
+            self.prepare_now(&req)
+        };
+        match now {
+            Prepared::Ready(found, lease) => TenantCall::Scoped {
+                inner: self.enter(req, found, lease, span),
+            },
+            Prepared::Rejected(err) => TenantCall::Rejected {
+                inner: std::future::ready(Err(err)),
+            },
+            Prepared::Wait(found) if span.is_disabled() => TenantCall::Wait {
+                inner: Box::pin(self.call_after_wait(req, found, span)),
+            },
+            Prepared::Wait(found) => TenantCall::Wait {
+                inner: Box::pin(
+                    self.call_after_wait(req, found, span.clone())
+                        .instrument(span),
+                ),
+            },
         }
-        self.call_in_tenant(req, span.clone())
-            .instrument(span)
-            .await
     }
 }
 
+/// What [`TenantEndpoint::prepare_now`] could do without waiting.
+enum Prepared {
+    /// The tenant and its lease: the request can run.
+    Ready(Found, TenantConnection),
+    /// The request is answered with this error.
+    Rejected(poem::Error),
+    /// An asynchronous resolver must run, or the pool be opened; the name,
+    /// if already resolved.
+    Wait(Option<Found>),
+}
+
 impl<E: Endpoint> TenantEndpoint<E> {
-    async fn call_in_tenant(
+    /// Resolves the name and leases the tenant's open pool, if that needs no waiting.
+    fn prepare_now(&self, req: &Request) -> Prepared {
+        let config = &*self.config;
+        let found = match config.resolver.resolve_now(req, config.conflict) {
+            None => return Prepared::Wait(None),
+            Some(Ok(Some(found))) => found,
+            Some(Ok(None)) => return Prepared::Rejected(config.missing()),
+            Some(Err(rejected)) => return Prepared::Rejected(config.rejected(rejected)),
+        };
+        match config.store.connection_now(&found.name) {
+            None => Prepared::Wait(Some(found)),
+            Some(Ok(lease)) => Prepared::Ready(found, lease),
+            Some(Err(err)) => Prepared::Rejected(config.lease_error(&found, err)),
+        }
+    }
+
+    /// The rest of a request whose resolver or pool opening must be awaited.
+    async fn call_after_wait(
         &self,
-        mut req: Request,
+        req: Request,
+        found: Option<Found>,
         span: tracing::Span,
     ) -> poem::Result<Response> {
         let config = &*self.config;
-        let found = match config.resolver.resolve(&req, config.conflict).await {
-            Ok(Some(found)) => found,
-            Ok(None) => {
-                return Err(config.reject(TenantRejection::Missing {
-                    expected: config.resolver.to_string(),
-                }));
-            }
-            Err(Rejected::Tenant(rejection)) => return Err(config.reject(rejection)),
-            Err(Rejected::Custom(err)) => return Err(err),
+        let found = match found {
+            Some(found) => found,
+            None => match config.resolver.resolve(&req, config.conflict).await {
+                Ok(Some(found)) => found,
+                Ok(None) => return Err(config.missing()),
+                Err(rejected) => return Err(config.rejected(rejected)),
+            },
         };
         // The lease validates the name, checks it is registered and opens the
         // pool now: an unavailable database answers 503 before the handler runs.
         let lease = match config.store.connection(&found.name).await {
             Ok(lease) => lease,
-            Err(TenantError::InvalidKey(reason)) => {
-                return Err(config.reject(TenantRejection::malformed(&found.from, reason)));
-            }
-            Err(err) => return Err(config.reject_store(err)),
+            Err(err) => return Err(config.lease_error(&found, err)),
         };
+        // The span gets the tenant field; entering it again inside the
+        // instrumented future is harmless.
+        self.enter(req, found, lease, span).await
+    }
+
+    /// Puts the tenant in the request and starts the inner endpoint in its scope.
+    fn enter(
+        &self,
+        mut req: Request,
+        found: Found,
+        lease: TenantConnection,
+        span: tracing::Span,
+    ) -> ScopedCall<
+        '_,
+        impl Future<Output = Result<poem::Result<Response>, TenantError>> + Send + use<'_, E>,
+    > {
+        let config = &*self.config;
         let key = lease.tenant().clone();
         span.record("tenant", key.as_str());
         if let Some(uri) = found.rewrite {
@@ -226,15 +294,86 @@ impl<E: Endpoint> TenantEndpoint<E> {
         let context = lease.into_context();
         // Like `with_tenant`, the scope refuses a switch: another tenant already
         // current here (a nested middleware) is rejected before the handler runs.
-        let resp = match context.scope(self.inner.call(req)).await {
-            Ok(resp) => resp?.into_response(),
-            Err(TenantError::Switch { current, requested }) => {
-                return Err(config.reject(TenantRejection::Switch { current, requested }));
-            }
-            Err(err) => return Err(config.reject(TenantRejection::from(err))),
+        let scoped = context.scope(self.inner.call(req).map(into_response::<E::Output>));
+        ScopedCall {
+            scoped,
+            context,
+            config,
+            span,
+        }
+    }
+}
+
+fn into_response<T: IntoResponse>(result: poem::Result<T>) -> poem::Result<Response> {
+    result.map(IntoResponse::into_response)
+}
+
+pin_project_lite::pin_project! {
+    /// [`TenantEndpoint`]'s future.
+    #[project = TenantCallProj]
+    enum TenantCall<'a, X, S> {
+        Exempt { #[pin] inner: X },
+        Scoped { #[pin] inner: ScopedCall<'a, S> },
+        Rejected { #[pin] inner: std::future::Ready<poem::Result<Response>> },
+        Wait { inner: Pin<Box<dyn Future<Output = poem::Result<Response>> + Send + 'a>> },
+    }
+}
+
+impl<X, S> Future for TenantCall<'_, X, S>
+where
+    X: Future<Output = poem::Result<Response>>,
+    S: Future<Output = Result<poem::Result<Response>, TenantError>>,
+{
+    type Output = poem::Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            TenantCallProj::Exempt { inner } => inner.poll(cx),
+            TenantCallProj::Scoped { inner } => inner.poll(cx),
+            TenantCallProj::Rejected { inner } => inner.poll(cx),
+            TenantCallProj::Wait { inner } => inner.as_mut().poll(cx),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner endpoint's call in the tenant's scope (and span); its
+    /// response body is wrapped to be polled in the tenant too.
+    struct ScopedCall<'a, S> {
+        #[pin]
+        scoped: S,
+        context: TenantContext,
+        config: &'a Config,
+        span: tracing::Span,
+    }
+}
+
+impl<S> Future for ScopedCall<'_, S>
+where
+    S: Future<Output = Result<poem::Result<Response>, TenantError>>,
+{
+    type Output = poem::Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
+            ready!(this.scoped.poll(cx))
         };
-        let (parts, body) = resp.into_parts();
-        Ok(Response::from_parts(parts, TenantBody::wrap(body, context)))
+        Poll::Ready(match result {
+            Ok(Ok(resp)) => {
+                let (parts, body) = resp.into_parts();
+                Ok(Response::from_parts(
+                    parts,
+                    TenantBody::wrap(body, this.context.clone()),
+                ))
+            }
+            Ok(Err(err)) => Err(err),
+            Err(TenantError::Switch { current, requested }) => Err(this
+                .config
+                .reject(TenantRejection::Switch { current, requested })),
+            Err(err) => Err(this.config.reject(TenantRejection::from(err))),
+        })
     }
 }
 
@@ -254,6 +393,29 @@ impl Config {
                         .strip_prefix(prefix.as_str())
                         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
             })
+    }
+
+    fn missing(&self) -> poem::Error {
+        self.reject(TenantRejection::Missing {
+            expected: self.resolver.to_string(),
+        })
+    }
+
+    fn rejected(&self, rejected: Rejected) -> poem::Error {
+        match rejected {
+            Rejected::Tenant(rejection) => self.reject(rejection),
+            Rejected::Custom(err) => err,
+        }
+    }
+
+    /// Why the store gave no lease for `found`.
+    fn lease_error(&self, found: &Found, err: TenantError) -> poem::Error {
+        match err {
+            TenantError::InvalidKey(reason) => {
+                self.reject(TenantRejection::malformed(&found.from, reason))
+            }
+            err => self.reject_store(err),
+        }
     }
 
     fn reject_store(&self, err: TenantError) -> poem::Error {

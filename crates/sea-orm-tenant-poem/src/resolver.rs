@@ -17,6 +17,14 @@ pub const DEFAULT_QUERY_PARAM: &str = "tenant";
 /// The header name suggested for [`Resolver::header`].
 pub const DEFAULT_HEADER: &str = "X-Tenant";
 
+/// A [`Resolver::header`] name that is not a valid HTTP header name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid header name {name:?}: use letters, digits and `-`")]
+pub struct InvalidHeaderName {
+    /// The name as given.
+    pub name: String,
+}
+
 /// What to do when two sources of a chain both give a tenant name and disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -54,8 +62,9 @@ enum Source {
 /// use sea_orm_tenant_poem::Resolver;
 ///
 /// // `X-Tenant: acme`, or else `?tenant=acme`.
-/// let resolver = Resolver::header("X-Tenant").or(Resolver::query("tenant"));
+/// let resolver = Resolver::header("X-Tenant")?.or(Resolver::query("tenant"));
 /// assert_eq!(resolver.to_string(), "header X-Tenant or query parameter tenant");
+/// # Ok::<(), sea_orm_tenant_poem::InvalidHeaderName>(())
 /// ```
 #[derive(Clone)]
 pub struct Resolver {
@@ -94,15 +103,22 @@ impl Resolver {
 
     /// The header `name` (for example [`DEFAULT_HEADER`], `X-Tenant`).
     ///
-    /// # Panics
+    /// A name that is not a valid HTTP header name (read from configuration,
+    /// say) is an [`InvalidHeaderName`] error, never a panic.
     ///
-    /// If `name` is not a valid header name (a configuration mistake, like an
-    /// invalid route in poem).
-    pub fn header(name: impl AsRef<str>) -> Self {
+    /// ```
+    /// use sea_orm_tenant_poem::Resolver;
+    ///
+    /// assert!(Resolver::header("X-Tenant").is_ok());
+    /// let err = Resolver::header("X Tenant").unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid header name \"X Tenant\": use letters, digits and `-`");
+    /// ```
+    pub fn header(name: impl AsRef<str>) -> Result<Self, InvalidHeaderName> {
         let name = name.as_ref();
-        let header =
-            HeaderName::from_str(name).unwrap_or_else(|_| panic!("invalid header name {name:?}"));
-        Self::one(Source::Header(header, Arc::from(name)))
+        let header = HeaderName::from_str(name).map_err(|_| InvalidHeaderName {
+            name: name.to_owned(),
+        })?;
+        Ok(Self::one(Source::Header(header, Arc::from(name))))
     }
 
     /// The first label of the host under `base_domain`:
@@ -192,40 +208,93 @@ impl Resolver {
         self
     }
 
+    /// Finds the tenant name of `req` without waiting; `None` when the chain
+    /// has an asynchronous source: call [`resolve`](Self::resolve) then.
+    pub(crate) fn resolve_now(
+        &self,
+        req: &Request,
+        policy: ConflictPolicy,
+    ) -> Option<Result<Option<Found>, Rejected>> {
+        if self
+            .sources
+            .iter()
+            .any(|d| matches!(d.source, Source::Async(..)))
+        {
+            return None;
+        }
+        let mut chain = Chain::new(policy);
+        for described in &self.sources {
+            let candidate = match described.source.resolve_now(req, &described.name) {
+                Ok(candidate) => candidate,
+                Err(rejected) => return Some(Err(rejected)),
+            };
+            match chain.add(candidate) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(rejected) => return Some(Err(rejected)),
+            }
+        }
+        Some(Ok(chain.found))
+    }
+
     /// Finds the tenant name of `req`.
     pub(crate) async fn resolve(
         &self,
         req: &Request,
         policy: ConflictPolicy,
     ) -> Result<Option<Found>, Rejected> {
-        let mut found: Option<Found> = None;
+        let mut chain = Chain::new(policy);
         for described in &self.sources {
-            let Some(candidate) = described.source.resolve(req, &described.name).await? else {
-                continue;
+            let candidate = match &described.source {
+                Source::Async(_, f) => f(req)
+                    .await
+                    .map_err(Rejected::Custom)?
+                    .map(|name| Found::from(name, &described.name)),
+                source => source.resolve_now(req, &described.name)?,
             };
-            match &mut found {
-                None => {
-                    found = Some(candidate);
-                    if policy == ConflictPolicy::FirstWins {
-                        break;
-                    }
-                }
-                Some(first) => {
-                    if first.name != candidate.name {
-                        return Err(Rejected::Tenant(TenantRejection::conflict(
-                            &first.from,
-                            &first.name,
-                            &candidate.from,
-                            &candidate.name,
-                        )));
-                    }
-                    if first.rewrite.is_none() {
-                        first.rewrite = candidate.rewrite;
-                    }
-                }
+            if !chain.add(candidate)? {
+                break;
             }
         }
-        Ok(found)
+        Ok(chain.found)
+    }
+}
+
+/// The names a chain's sources gave so far.
+struct Chain {
+    policy: ConflictPolicy,
+    found: Option<Found>,
+}
+
+impl Chain {
+    fn new(policy: ConflictPolicy) -> Self {
+        Self {
+            policy,
+            found: None,
+        }
+    }
+
+    /// Adds a source's answer; `false` when the rest need not be consulted.
+    fn add(&mut self, candidate: Option<Found>) -> Result<bool, Rejected> {
+        let Some(candidate) = candidate else {
+            return Ok(true);
+        };
+        let Some(first) = &mut self.found else {
+            self.found = Some(candidate);
+            return Ok(self.policy != ConflictPolicy::FirstWins);
+        };
+        if first.name != candidate.name {
+            return Err(Rejected::Tenant(TenantRejection::conflict(
+                &first.from,
+                &first.name,
+                &candidate.from,
+                &candidate.name,
+            )));
+        }
+        if first.rewrite.is_none() {
+            first.rewrite = candidate.rewrite;
+        }
+        Ok(true)
     }
 }
 
@@ -280,13 +349,20 @@ pub(crate) enum Rejected {
     Custom(poem::Error),
 }
 
-impl Source {
-    async fn resolve(&self, req: &Request, from: &Arc<str>) -> Result<Option<Found>, Rejected> {
-        let found = |name: String| Found {
+impl Found {
+    fn from(name: String, from: &Arc<str>) -> Self {
+        Self {
             name,
             from: Arc::clone(from),
             rewrite: None,
-        };
+        }
+    }
+}
+
+impl Source {
+    /// A synchronous source's answer; an asynchronous one gives none here.
+    fn resolve_now(&self, req: &Request, from: &Arc<str>) -> Result<Option<Found>, Rejected> {
+        let found = |name: String| Found::from(name, from);
         match self {
             Source::Query(param) => query_value(req, param, from).map(|v| v.map(found)),
             Source::Header(name, _) => header_value(req, name, from).map(|v| v.map(found)),
@@ -298,7 +374,7 @@ impl Source {
                 }))
             }
             Source::Sync(_, f) => Ok(f(req).map(found)),
-            Source::Async(_, f) => f(req).await.map(|v| v.map(found)).map_err(Rejected::Custom),
+            Source::Async(..) => Ok(None),
         }
     }
 }
@@ -428,6 +504,7 @@ mod tests {
     #[test]
     fn chains_describe_themselves() {
         let r = Resolver::header(DEFAULT_HEADER)
+            .unwrap()
             .or(Resolver::default())
             .or(Resolver::subdomain("example.com"))
             .or(Resolver::path_segment_under("/api/"));

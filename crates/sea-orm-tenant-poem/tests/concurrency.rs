@@ -48,7 +48,7 @@ async fn two_tenants_never_cross(mut dbs: TestDatabases) {
         .at("/notes", post(add_note))
         .with(TenantMiddleware::new(
             store.clone(),
-            Resolver::header("X-Tenant"),
+            Resolver::header("X-Tenant").unwrap(),
         ));
     let cli = Arc::new(TestClient::new(app));
 

@@ -69,7 +69,9 @@ async fn operations_run_in_the_tenant_and_the_spec_is_exempt() {
         .with(
             TenantMiddleware::new(
                 store,
-                Resolver::header("X-Tenant").or(Resolver::query("tenant")),
+                Resolver::header("X-Tenant")
+                    .unwrap()
+                    .or(Resolver::query("tenant")),
             )
             .exempt("/spec.json"),
         );

@@ -69,11 +69,30 @@ proptest! {
         let bytes = if registered { REGISTERED.as_bytes().to_vec() } else { bytes };
         let Ok(value) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
         let req = Request::builder().uri_str("/notes").header("x-tenant", value).finish();
-        let (status, seen) = HARNESS.with(|h| h.call(Resolver::header("x-tenant"), req));
+        let (status, seen) = HARNESS.with(|h| h.call(Resolver::header("x-tenant").unwrap(), req));
         check(status, seen, &String::from_utf8_lossy(&bytes))?;
         if registered {
             prop_assert_eq!(status, StatusCode::OK);
         }
+    }
+
+    /// Any configured header name: a resolver or a typed error, never a panic;
+    /// a valid name is matched whatever its case.
+    #[test]
+    fn any_header_name(name in any::<String>(), token in "[A-Za-z0-9-]{1,30}") {
+        let valid = poem::http::HeaderName::from_bytes(name.as_bytes()).is_ok();
+        match Resolver::header(&name) {
+            Ok(_) => prop_assert!(valid, "{name:?} accepted"),
+            Err(err) => {
+                prop_assert!(!valid, "{name:?} refused");
+                prop_assert_eq!(err.name, name);
+            }
+        }
+        let resolver = Resolver::header(&token).unwrap();
+        let req = Request::builder().uri_str("/notes").header(token.to_ascii_lowercase(), REGISTERED).finish();
+        let (status, seen) = HARNESS.with(|h| h.call(resolver, req));
+        prop_assert_eq!(status, StatusCode::OK);
+        prop_assert_eq!(seen.as_deref(), Some(REGISTERED));
     }
 
     /// Any query string, raw or percent-encoded, invalid UTF-8 escapes included.

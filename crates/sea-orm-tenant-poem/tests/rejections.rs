@@ -17,7 +17,9 @@ use serde_json::json;
 use common::{pool, store_with, whoami};
 
 fn resolver() -> Resolver {
-    Resolver::header("X-Tenant").or(Resolver::query("tenant"))
+    Resolver::header("X-Tenant")
+        .unwrap()
+        .or(Resolver::query("tenant"))
 }
 
 fn app(store: TenantConnections) -> impl Endpoint {

@@ -66,7 +66,7 @@ async fn a_repeated_query_parameter_with_two_values_is_rejected() {
 
 #[tokio::test]
 async fn header_resolver_reads_the_named_header() {
-    let (_dbs, cli) = client(Resolver::header("X-Tenant")).await;
+    let (_dbs, cli) = client(Resolver::header("X-Tenant").unwrap()).await;
     cli.get("/whoami")
         .header("X-Tenant", "globex")
         .send()
@@ -317,7 +317,11 @@ async fn custom_sync_resolver_reads_request_data() {
 
 #[tokio::test]
 async fn in_a_chain_the_first_source_that_yields_wins() {
-    let chain = || Resolver::header("X-Tenant").or(Resolver::query("tenant"));
+    let chain = || {
+        Resolver::header("X-Tenant")
+            .unwrap()
+            .or(Resolver::query("tenant"))
+    };
     let (_dbs, cli) = client(chain().clone()).await;
     // Only the second source yields: it is used.
     cli.get("/whoami?tenant=globex")
@@ -364,7 +368,12 @@ async fn in_a_chain_the_first_source_that_yields_wins() {
 
 #[tokio::test]
 async fn two_sources_that_disagree_are_rejected_with_400() {
-    let (_dbs, cli) = client(Resolver::header("X-Tenant").or(Resolver::query("tenant"))).await;
+    let (_dbs, cli) = client(
+        Resolver::header("X-Tenant")
+            .unwrap()
+            .or(Resolver::query("tenant")),
+    )
+    .await;
     let resp = cli
         .get("/whoami?tenant=globex")
         .header("X-Tenant", "acme")
@@ -382,7 +391,7 @@ async fn path_segment_and_header_must_agree() {
     let mut dbs = TestDatabases::sqlite();
     let store = store_with(&mut dbs, &["acme", "globex"]).await;
     let cli = TestClient::new(path_app(
-        Resolver::path_segment().or(Resolver::header("X-Tenant")),
+        Resolver::path_segment().or(Resolver::header("X-Tenant").unwrap()),
         store,
     ));
     cli.get("/acme/notes")

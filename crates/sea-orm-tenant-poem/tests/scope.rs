@@ -164,7 +164,10 @@ async fn a_nested_middleware_choosing_another_tenant_is_403() {
             store.clone(),
             Resolver::query("tenant"),
         ))
-        .with(TenantMiddleware::new(store, Resolver::header("X-Tenant")));
+        .with(TenantMiddleware::new(
+            store,
+            Resolver::header("X-Tenant").unwrap(),
+        ));
     let cli = TestClient::new(app);
     cli.get("/whoami?tenant=acme")
         .header("X-Tenant", "acme")

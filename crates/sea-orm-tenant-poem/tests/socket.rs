@@ -43,7 +43,9 @@ async fn over_a_real_socket() {
         .at("/ws", get(ws))
         .with(TenantMiddleware::new(
             store,
-            Resolver::header("X-Tenant").or(Resolver::query("tenant")),
+            Resolver::header("X-Tenant")
+                .unwrap()
+                .or(Resolver::query("tenant")),
         ));
     let addr = serve(app).await;
 

@@ -10,12 +10,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use futures_util::Stream;
 use tokio::task::JoinHandle;
+use tokio::task::futures::TaskLocalFuture;
 
 use crate::current::{self, Current};
 use crate::error::TenantError;
 use crate::key::TenantKey;
+use crate::tenant::Tenant;
 
 /// The current tenant, captured so that other tasks or later polls can re-enter it.
 #[derive(Clone)]
@@ -53,10 +57,9 @@ impl TenantContext {
         &self,
         fut: F,
     ) -> impl Future<Output = Result<F::Output, TenantError>> + use<F> {
-        let context = self.0.clone();
-        async move {
-            current::check_switch(&context.tenant.key)?;
-            Ok(current::scope(context, fut).await)
+        CheckedScope {
+            unchecked: Some(Arc::clone(&self.0.tenant)),
+            inner: current::scope(self.0.clone(), fut),
         }
     }
 
@@ -78,6 +81,31 @@ impl TenantContext {
             inner,
             failed: false,
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `scope`'s future: the switch check on the first poll, then the scoped
+    /// future. A plain future rather than an `async` block, which would store
+    /// the inner future twice (captured, then awaited) and move both.
+    struct CheckedScope<F> {
+        unchecked: Option<Arc<Tenant>>,
+        #[pin]
+        inner: TaskLocalFuture<Current, F>,
+    }
+}
+
+impl<F: Future> Future for CheckedScope<F> {
+    type Output = Result<F::Output, TenantError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(tenant) = this.unchecked.take()
+            && let Err(err) = current::check_switch(&tenant.key)
+        {
+            return Poll::Ready(Err(err));
+        }
+        this.inner.poll(cx).map(Ok)
     }
 }
 

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::task::futures::TaskLocalFuture;
+
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::tenant::{Tenant, TenantConnection};
@@ -61,7 +63,7 @@ pub(crate) fn check_switch(requested: &TenantKey) -> Result<Option<Arc<Tenant>>,
 }
 
 /// Polls `fut` with `current` as the task's tenant.
-pub(crate) fn scope<F: Future>(current: Current, fut: F) -> impl Future<Output = F::Output> {
+pub(crate) fn scope<F: Future>(current: Current, fut: F) -> TaskLocalFuture<Current, F> {
     CURRENT.scope(current, fut)
 }
 

@@ -24,6 +24,7 @@ use crate::key::TenantKey;
 use crate::open::open_pool;
 use crate::registry::Registry;
 use crate::router::TenantDb;
+use crate::schema::SchemaName;
 use crate::session::TenantSession;
 use crate::sqlite_readers::SqliteReaders;
 use crate::stats::{Counters, StoreStats, TenantStats};
@@ -318,6 +319,9 @@ impl TenantConnections {
     /// concrete connection (sea-orm-migration, schema tools). The pool is not
     /// evicted while the returned value lives.
     pub async fn connection(&self, name: &str) -> Result<TenantConnection, TenantError> {
+        if let Some(now) = self.connection_now(name) {
+            return now;
+        }
         let tenant = match self.inner.resolve(name) {
             Err(TenantError::Unknown(_)) if self.refresh_unknown().await => {
                 self.inner.resolve(name)?
@@ -325,6 +329,42 @@ impl TenantConnections {
             other => other?,
         };
         self.inner.lease(&tenant).await
+    }
+
+    /// [`connection`](Self::connection) when it can answer without waiting:
+    /// the lease of an already open pool, or the error of an invalid name, an
+    /// unknown tenant (with no catalog to consult) or a closed store. `None`
+    /// when the pool must be opened or the catalog re-read first: call
+    /// `connection` then. For a request path that must not build a future
+    /// for the common case (the poem middleware).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sea_orm_tenant::{TenantConnections, TenantError};
+    ///
+    /// let store = TenantConnections::from_urls([("acme", "sqlite::memory:")])?;
+    /// assert!(store.connection_now("acme").is_none()); // not opened yet
+    /// let lease = store.connection("acme").await?;
+    /// assert!(store.connection_now("acme").is_some_and(|now| now.is_ok()));
+    /// assert!(matches!(store.connection_now("Not Valid"), Some(Err(TenantError::InvalidKey(_)))));
+    /// assert!(matches!(store.connection_now("globex"), Some(Err(TenantError::Unknown(_)))));
+    /// # drop(lease);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connection_now(&self, name: &str) -> Option<Result<TenantConnection, TenantError>> {
+        match self.inner.resolve(name) {
+            Ok(tenant) => self.inner.lease_now(&tenant),
+            Err(TenantError::Unknown(_)) if self.has_refresher() => None,
+            Err(err) => Some(Err(err)),
+        }
+    }
+
+    fn has_refresher(&self) -> bool {
+        lock(&self.inner.refresher)
+            .as_ref()
+            .is_some_and(|r| r.strong_count() > 0)
     }
 
     /// With a catalog attached ([`CatalogSync`](crate::CatalogSync)): waits
@@ -589,39 +629,62 @@ impl Inner {
         self: &Arc<Self>,
         tenant: &Arc<Tenant>,
     ) -> Result<TenantConnection, TenantError> {
-        let Some(placement) = &tenant.placement else {
-            return self.lease_pool(tenant).await;
-        };
-        if tenant.is_removed() {
-            return Err(TenantError::Unknown(tenant.key.clone()));
-        }
-        let lease = self
-            .lease_pool(&placement.database)
-            .await
-            .map_err(|e| e.about(&tenant.key))?;
-        tenant
-            .last_used
-            .store(self.capacity.now(), Ordering::Relaxed);
-        lease.for_schema(tenant, &placement.schema)
-    }
-
-    async fn lease_pool(
-        self: &Arc<Self>,
-        tenant: &Arc<Tenant>,
-    ) -> Result<TenantConnection, TenantError> {
-        if self.capacity.is_closed() {
-            return Err(TenantError::Closed);
-        }
-        if tenant.is_removed() {
-            return Err(TenantError::Unknown(tenant.key.clone()));
-        }
-        if let Some(conn) = tenant.try_lease(self.capacity.now()) {
-            return Ok(conn);
+        if let Some(now) = self.lease_now(tenant) {
+            return now;
         }
         // Boxed: opening nests sqlx's connect future (about 8 kB). Inline, every
         // lease future (one per routed query) would carry and move it even when
         // the pool is already open, and its type depth would add up with callers'.
-        Box::pin(self.open_single_flight(tenant)).await
+        let Some(placement) = &tenant.placement else {
+            return Box::pin(self.open_single_flight(tenant)).await;
+        };
+        let lease = Box::pin(self.open_single_flight(&placement.database))
+            .await
+            .map_err(|e| e.about(&tenant.key))?;
+        self.schema_lease(tenant, &placement.schema, lease)
+    }
+
+    /// `lease` without waiting: `None` when the pool must be opened first.
+    pub(crate) fn lease_now(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+    ) -> Option<Result<TenantConnection, TenantError>> {
+        let Some(placement) = &tenant.placement else {
+            return self.pool_lease_now(tenant);
+        };
+        if tenant.is_removed() {
+            return Some(Err(TenantError::Unknown(tenant.key.clone())));
+        }
+        Some(match self.pool_lease_now(&placement.database)? {
+            Ok(lease) => self.schema_lease(tenant, &placement.schema, lease),
+            Err(err) => Err(err.about(&tenant.key)),
+        })
+    }
+
+    fn pool_lease_now(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+    ) -> Option<Result<TenantConnection, TenantError>> {
+        if self.capacity.is_closed() {
+            return Some(Err(TenantError::Closed));
+        }
+        if tenant.is_removed() {
+            return Some(Err(TenantError::Unknown(tenant.key.clone())));
+        }
+        tenant.try_lease(self.capacity.now()).map(Ok)
+    }
+
+    /// A schema tenant's lease on its database's pool.
+    fn schema_lease(
+        &self,
+        tenant: &Arc<Tenant>,
+        schema: &SchemaName,
+        lease: TenantConnection,
+    ) -> Result<TenantConnection, TenantError> {
+        tenant
+            .last_used
+            .store(self.capacity.now(), Ordering::Relaxed);
+        lease.for_schema(tenant, schema)
     }
 
     async fn open_single_flight(

@@ -60,7 +60,9 @@ fn routed_app<A: OpenApi + 'static>(
     );
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    let resolver = Resolver::header(DEFAULT_HEADER).or(Resolver::query(DEFAULT_QUERY_PARAM));
+    let resolver = Resolver::header(DEFAULT_HEADER)
+        .expect("X-Tenant is a valid header name")
+        .or(Resolver::query(DEFAULT_QUERY_PARAM));
     let endpoint = api
         .with(quarantine.clone())
         .with(TenantMiddleware::new(store.clone(), resolver).exempt_prefix("/admin"));

@@ -5,6 +5,11 @@
 //! runner's overhead over the baseline and the speedup of jobs 4 over jobs 1.
 //! With `TEST_POSTGRES_URL` set, does the same for N PostgreSQL databases (default 100).
 //!
+//! SQLite is measured twice: tenants migrated for the first time (the runner
+//! creates each tenant's lock file, `<file>.migrate-lock`), and tenants whose
+//! lock files exist, as on every later run (they were made by an earlier run
+//! with nothing to apply, not timed).
+//!
 //! Each measurement migrates its own freshly created databases; creating them is
 //! not timed. The best of `--repeat` runs (default 3; PostgreSQL `--pg-repeat`,
 //! default 1, since creating its databases is slow) is reported.
@@ -13,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use migration::Migrator;
-use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use sea_orm_tenant::testing::TestDatabases;
 use sea_orm_tenant::{PoolOptions, TenantConnections};
 use sea_orm_tenant_migration::TenantMigrator;
@@ -68,10 +73,34 @@ fn store(urls: &[(String, String)], jobs: usize) -> TenantConnections {
         .expect("store builds")
 }
 
-async fn measure(mut dbs: TestDatabases, n: usize, jobs: usize, way: Way) -> Duration {
+/// A migrator with no migrations: an `up` run with it only takes and
+/// releases each tenant's lock.
+struct NoMigrations;
+
+impl MigratorTrait for NoMigrations {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        Vec::new()
+    }
+}
+
+async fn measure(
+    mut dbs: TestDatabases,
+    n: usize,
+    jobs: usize,
+    way: Way,
+    locked_before: bool,
+) -> Duration {
     let names: Vec<String> = (0..n).map(|i| format!("t{i:04}")).collect();
     let urls = dbs.create_many(&names).await;
     let store = store(&urls, jobs);
+    if locked_before {
+        let report = TenantMigrator::new::<NoMigrations>(store.clone())
+            .jobs(jobs)
+            .up()
+            .await
+            .unwrap();
+        assert_eq!(report.summary.up_to_date, n, "{report}");
+    }
     let started = Instant::now();
     match way {
         Way::Plain => {
@@ -101,7 +130,13 @@ async fn measure(mut dbs: TestDatabases, n: usize, jobs: usize, way: Way) -> Dur
     elapsed
 }
 
-async fn compare(label: &str, n: usize, repeat: usize, fresh: impl Fn() -> TestDatabases) {
+async fn compare(
+    label: &str,
+    n: usize,
+    repeat: usize,
+    locked_before: bool,
+    fresh: impl Fn() -> TestDatabases,
+) {
     println!(
         "\n{label}: {n} tenants x {} migrations, best of {repeat}",
         Migrator::migrations().len()
@@ -121,7 +156,7 @@ async fn compare(label: &str, n: usize, repeat: usize, fresh: impl Fn() -> TestD
                 [Way::Runner, Way::Plain]
             };
             for way in order {
-                let t = measure(fresh(), n, jobs, way).await;
+                let t = measure(fresh(), n, jobs, way, locked_before).await;
                 let best = if way == Way::Plain {
                     &mut plain
                 } else {
@@ -156,9 +191,19 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         println!("CPUs: {}", sea_orm_tenant_migration::default_jobs());
-        compare("SQLite", args.tenants, args.repeat, TestDatabases::sqlite).await;
+        let sqlite = TestDatabases::sqlite;
+        compare(
+            "SQLite, first run",
+            args.tenants,
+            args.repeat,
+            false,
+            sqlite,
+        )
+        .await;
+        let label = "SQLite, lock files from an earlier run";
+        compare(label, args.tenants, args.repeat, true, sqlite).await;
         if TestDatabases::postgres().is_some() {
-            compare("PostgreSQL", args.pg_tenants, args.pg_repeat, || {
+            compare("PostgreSQL", args.pg_tenants, args.pg_repeat, false, || {
                 TestDatabases::postgres().expect("TEST_POSTGRES_URL is set")
             })
             .await;

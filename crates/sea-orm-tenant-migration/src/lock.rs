@@ -122,12 +122,18 @@ async fn lock_file(path: PathBuf, wait: Duration) -> Result<File, LockError> {
         path: path.display().to_string(),
         reason: e.to_string(),
     };
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err)?;
+    // Open first, create only if missing: an open with O_CREAT takes the
+    // directory's lock exclusively even when the file exists, and serializes
+    // with every other file creation there (SQLite's -wal and -shm files).
+    let file = match OpenOptions::new().write(true).open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path),
+        opened => opened,
+    }
+    .map_err(io_err)?;
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(1);
     loop {

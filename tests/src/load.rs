@@ -146,3 +146,19 @@ pub async fn measure(
         peak: sampler.take_peak(),
     }
 }
+
+/// The median of `values` (the mean of the middle two for an even count; 0
+/// for none): what the benchmarks report over interleaved rounds, so one round
+/// disturbed by the machine does not move the figure.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use e2e_tests::load::median;
 use e2e_tests::{NotesServer, TenantsToml};
 use futures_util::future::join_all;
 
@@ -169,13 +170,15 @@ fn main() {
                 );
             }
         }
-        let mean = |runs: &[Run]| runs.iter().map(Run::rps).sum::<f64>() / runs.len() as f64;
+        // Medians over the rounds: on a shared machine one disturbed round
+        // would move a mean by more than the difference being measured.
+        let rps = |runs: &[Run]| median(runs.iter().map(Run::rps).collect());
         let p99 = |runs: &[Run]| {
-            runs.iter().map(|r| r.percentile(0.99).as_secs_f64()).sum::<f64>() / runs.len() as f64 * 1e3
+            median(runs.iter().map(|r| r.percentile(0.99).as_secs_f64() * 1e3).collect())
         };
-        let (tenant, single) = (mean(&tenant_runs), mean(&single_runs));
+        let (tenant, single) = (rps(&tenant_runs), rps(&single_runs));
         println!(
-            "mean: tenant routing {tenant:.0} req/s (p99 {:.2} ms), single db {single:.0} req/s (p99 {:.2} ms)",
+            "median: tenant routing {tenant:.0} req/s (p99 {:.2} ms), single db {single:.0} req/s (p99 {:.2} ms)",
             p99(&tenant_runs),
             p99(&single_runs)
         );

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use e2e_tests::http_load::{self, LoadResult, LoadSpec};
+use e2e_tests::load::median;
 use e2e_tests::{NotesServer, drain_lines};
 use serde_json::{Value, json};
 
@@ -699,19 +700,6 @@ impl Summary {
             "p99_ms": round2(self.p99_ms),
             "errors": self.errors,
         })
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 

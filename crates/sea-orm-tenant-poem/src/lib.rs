@@ -109,6 +109,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod call;
 mod error;
 mod extract;
 mod middleware;

@@ -2,17 +2,15 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
-use sea_orm_tenant::{TenantConnection, TenantConnections, TenantContext, TenantError};
+use poem::{Endpoint, Middleware, Request, Response};
+use sea_orm_tenant::{TenantConnection, TenantConnections, TenantError};
 use tracing::Instrument;
 
-use crate::body::TenantBody;
+use crate::call::{ScopedCall, TenantCall, into_response};
 use crate::error::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};
 use crate::extract::CurrentTenant;
 use crate::resolver::{ConflictPolicy, Found, Rejected, Resolver};
@@ -20,7 +18,7 @@ use crate::resolver::{ConflictPolicy, Found, Rejected, Resolver};
 type RejectionFn = dyn Fn(&TenantRejection) -> Response + Send + Sync + 'static;
 
 #[derive(Clone)]
-struct Config {
+pub(crate) struct Config {
     store: TenantConnections,
     resolver: Resolver,
     conflict: ConflictPolicy,
@@ -304,79 +302,6 @@ impl<E: Endpoint> TenantEndpoint<E> {
     }
 }
 
-fn into_response<T: IntoResponse>(result: poem::Result<T>) -> poem::Result<Response> {
-    result.map(IntoResponse::into_response)
-}
-
-pin_project_lite::pin_project! {
-    /// [`TenantEndpoint`]'s future.
-    #[project = TenantCallProj]
-    enum TenantCall<'a, X, S> {
-        Exempt { #[pin] inner: X },
-        Scoped { #[pin] inner: ScopedCall<'a, S> },
-        Rejected { #[pin] inner: std::future::Ready<poem::Result<Response>> },
-        Wait { inner: Pin<Box<dyn Future<Output = poem::Result<Response>> + Send + 'a>> },
-    }
-}
-
-impl<X, S> Future for TenantCall<'_, X, S>
-where
-    X: Future<Output = poem::Result<Response>>,
-    S: Future<Output = Result<poem::Result<Response>, TenantError>>,
-{
-    type Output = poem::Result<Response>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            TenantCallProj::Exempt { inner } => inner.poll(cx),
-            TenantCallProj::Scoped { inner } => inner.poll(cx),
-            TenantCallProj::Rejected { inner } => inner.poll(cx),
-            TenantCallProj::Wait { inner } => inner.as_mut().poll(cx),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The inner endpoint's call in the tenant's scope (and span); its
-    /// response body is wrapped to be polled in the tenant too.
-    struct ScopedCall<'a, S> {
-        #[pin]
-        scoped: S,
-        context: TenantContext,
-        config: &'a Config,
-        span: tracing::Span,
-    }
-}
-
-impl<S> Future for ScopedCall<'_, S>
-where
-    S: Future<Output = Result<poem::Result<Response>, TenantError>>,
-{
-    type Output = poem::Result<Response>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = {
-            let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
-            ready!(this.scoped.poll(cx))
-        };
-        Poll::Ready(match result {
-            Ok(Ok(resp)) => {
-                let (parts, body) = resp.into_parts();
-                Ok(Response::from_parts(
-                    parts,
-                    TenantBody::wrap(body, this.context.clone()),
-                ))
-            }
-            Ok(Err(err)) => Err(err),
-            Err(TenantError::Switch { current, requested }) => Err(this
-                .config
-                .reject(TenantRejection::Switch { current, requested })),
-            Err(err) => Err(this.config.reject(TenantRejection::from(err))),
-        })
-    }
-}
-
 impl Config {
     fn is_exempt(&self, path: &str) -> bool {
         if self.exempt_paths.is_empty() && self.exempt_prefixes.is_empty() {
@@ -430,7 +355,7 @@ impl Config {
         self.reject(TenantRejection::from(err))
     }
 
-    fn reject(&self, rejection: TenantRejection) -> poem::Error {
+    pub(crate) fn reject(&self, rejection: TenantRejection) -> poem::Error {
         tracing::debug!(status = %rejection.status(), error = %rejection, "tenant rejection");
         let mut resp = match &self.on_rejection {
             Some(f) => f(&rejection),

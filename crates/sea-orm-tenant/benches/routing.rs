@@ -168,7 +168,7 @@ fn ab_summary() {
         big / 1000.0
     );
     println!(
-        "  routed/direct ratio:                  {:>8.3} (target <= 1.03)",
+        "  routed/direct ratio:                  {:>8.3} (target <= 1.02)",
         r / d
     );
     println!("  routed(10,000)/direct ratio:          {:>8.3}", big / d);

@@ -1,0 +1,87 @@
+//! The futures of [`TenantEndpoint`](crate::TenantEndpoint)'s calls: hand-written
+//! so that the common case (name resolved and pool open without waiting) is the
+//! inner endpoint's future in the tenant's scope plus a few words.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use poem::{IntoResponse, Response};
+use sea_orm_tenant::{TenantContext, TenantError};
+
+use crate::body::TenantBody;
+use crate::error::TenantRejection;
+use crate::middleware::Config;
+
+pub(crate) fn into_response<T: IntoResponse>(result: poem::Result<T>) -> poem::Result<Response> {
+    result.map(IntoResponse::into_response)
+}
+
+pin_project_lite::pin_project! {
+    /// [`TenantEndpoint`]'s future.
+    #[project = TenantCallProj]
+    pub(crate) enum TenantCall<'a, X, S> {
+        Exempt { #[pin] inner: X },
+        Scoped { #[pin] inner: ScopedCall<'a, S> },
+        Rejected { #[pin] inner: std::future::Ready<poem::Result<Response>> },
+        Wait { inner: Pin<Box<dyn Future<Output = poem::Result<Response>> + Send + 'a>> },
+    }
+}
+
+impl<X, S> Future for TenantCall<'_, X, S>
+where
+    X: Future<Output = poem::Result<Response>>,
+    S: Future<Output = Result<poem::Result<Response>, TenantError>>,
+{
+    type Output = poem::Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            TenantCallProj::Exempt { inner } => inner.poll(cx),
+            TenantCallProj::Scoped { inner } => inner.poll(cx),
+            TenantCallProj::Rejected { inner } => inner.poll(cx),
+            TenantCallProj::Wait { inner } => inner.as_mut().poll(cx),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner endpoint's call in the tenant's scope (and span); its
+    /// response body is wrapped to be polled in the tenant too.
+    pub(crate) struct ScopedCall<'a, S> {
+        #[pin]
+        pub(crate) scoped: S,
+        pub(crate) context: TenantContext,
+        pub(crate) config: &'a Config,
+        pub(crate) span: tracing::Span,
+    }
+}
+
+impl<S> Future for ScopedCall<'_, S>
+where
+    S: Future<Output = Result<poem::Result<Response>, TenantError>>,
+{
+    type Output = poem::Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
+            ready!(this.scoped.poll(cx))
+        };
+        Poll::Ready(match result {
+            Ok(Ok(resp)) => {
+                let (parts, body) = resp.into_parts();
+                Ok(Response::from_parts(
+                    parts,
+                    TenantBody::wrap(body, this.context.clone()),
+                ))
+            }
+            Ok(Err(err)) => Err(err),
+            Err(TenantError::Switch { current, requested }) => Err(this
+                .config
+                .reject(TenantRejection::Switch { current, requested })),
+            Err(err) => Err(this.config.reject(TenantRejection::from(err))),
+        })
+    }
+}

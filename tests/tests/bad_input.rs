@@ -10,11 +10,15 @@ use e2e_tests::{NotesServer, TenantsToml};
 use reqwest::StatusCode;
 
 async fn server(dir: &std::path::Path) -> NotesServer {
+    server_with(dir, &[]).await
+}
+
+async fn server_with(dir: &std::path::Path, args: &[&str]) -> NotesServer {
     let db = dir.join("test1.db");
     let config = TenantsToml::new()
         .tenant("test1", &format!("sqlite://{}?mode=rwc", db.display()))
         .write_to(dir);
-    NotesServer::start_with_env(&config, &[], &[("RUST_LOG", "warn")]).await
+    NotesServer::start_with_env(&config, args, &[("RUST_LOG", "warn")]).await
 }
 
 async fn healthy(server: &NotesServer) {
@@ -123,6 +127,37 @@ async fn bad_input_gets_4xx_or_a_closed_connection_and_others_are_unaffected() {
     }
     healthy(&server).await;
     drop(slow);
+    let output = server.terminate().await;
+    assert!(!output.contains("panicked"), "{output}");
+}
+
+/// A client that stops half-way through its request headers is disconnected
+/// once `--idle-timeout` has passed with nothing read or written, instead of
+/// holding its connection (and its memory) for as long as it likes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_mid_request_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["--idle-timeout", "1"]).await;
+    let addr = server.addr();
+    let read = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.write_all(b"GET /notes?tenant=test1 HTTP/1.1\r\nHost: x\r\nAcc")
+            .unwrap();
+        // The bound of the test, not a synchronisation: the server closes
+        // after 1 s; without the idle timeout this read ends in a timeout error.
+        slow.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        slow.read(&mut buf)
+    })
+    .await
+    .unwrap();
+    match read {
+        Ok(n) => assert_eq!(n, 0, "the server answered instead of closing"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    healthy(&server).await;
     let output = server.terminate().await;
     assert!(!output.contains("panicked"), "{output}");
 }

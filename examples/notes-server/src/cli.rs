@@ -40,12 +40,29 @@ pub struct Args {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub request_timeout: u64,
+
+    /// Seconds a connection may go without reading or writing anything before
+    /// it is closed: a client that stops half-way through its request, or an
+    /// idle keep-alive connection. 1 to 3600; keep it above --request-timeout.
+    #[arg(
+        long,
+        env = "IDLE_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub idle_timeout: u64,
 }
 
 impl Args {
     /// `--request-timeout` as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
+    }
+
+    /// `--idle-timeout` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout)
     }
 
     /// `--shutdown-timeout` as a duration.

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod db_failure;
 pub mod error;
 pub mod health;
+pub mod idle_timeout;
 pub mod json_body;
 pub mod logging;
 pub mod metrics;

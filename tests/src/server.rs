@@ -153,6 +153,15 @@ impl NotesServer {
         self.child.id()
     }
 
+    /// The most memory the server has had resident so far (Linux `VmHWM`),
+    /// in bytes; `None` where `/proc` cannot tell.
+    pub fn peak_memory_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// Sends `signal` to the server.
     pub fn signal(&self, signal: Signal) {
         let name = match signal {

@@ -37,6 +37,8 @@ async fn bad_input_gets_4xx_or_a_closed_connection_and_others_are_unaffected() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path()).await;
     let client = server.client();
+    healthy(&server).await;
+    let peak_before = server.peak_memory_bytes();
 
     // A slow client: headers never finished, held open during everything below.
     let mut slow = TcpStream::connect(server.addr()).unwrap();
@@ -126,6 +128,13 @@ async fn bad_input_gets_4xx_or_a_closed_connection_and_others_are_unaffected() {
         );
     }
     healthy(&server).await;
+    // Memory stays bounded: none of the above is buffered whole (the 10 MB
+    // bodies alone would add 20 MB).
+    if let (Some(before), Some(after)) = (peak_before, server.peak_memory_bytes()) {
+        let grown = after.saturating_sub(before);
+        println!("peak resident memory: {before} bytes before, {after} after (+{grown})");
+        assert!(grown < 16 << 20, "peak memory grew by {grown} bytes");
+    }
     drop(slow);
     let output = server.terminate().await;
     assert!(!output.contains("panicked"), "{output}");

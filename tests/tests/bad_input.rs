@@ -170,3 +170,36 @@ async fn a_client_that_stops_mid_request_is_disconnected() {
     let output = server.terminate().await;
     assert!(!output.contains("panicked"), "{output}");
 }
+
+/// An idle timeout a running request could outlast is refused at start-up,
+/// with a message naming both flags.
+#[test]
+fn an_idle_timeout_not_above_the_request_timeout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TenantsToml::new()
+        .tenant(
+            "test1",
+            &format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+        )
+        .write_to(dir.path());
+    let output = std::process::Command::new(e2e_tests::notes_server_binary())
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--idle-timeout",
+            "10",
+            "--request-timeout",
+            "10",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--idle-timeout (10 s) must be longer than --request-timeout (10 s)"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("t.db").exists(), "nothing is opened");
+}

@@ -43,7 +43,7 @@ pub struct Args {
 
     /// Seconds a connection may go without reading or writing anything before
     /// it is closed: a client that stops half-way through its request, or an
-    /// idle keep-alive connection. 1 to 3600; keep it above --request-timeout.
+    /// idle keep-alive connection. 1 to 3600, longer than --request-timeout.
     #[arg(
         long,
         env = "IDLE_TIMEOUT",

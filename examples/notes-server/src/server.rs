@@ -38,6 +38,17 @@ pub enum ServeError {
     /// `[provisioning]` is invalid.
     #[error("[provisioning]: {0}")]
     Provisioning(String),
+    /// `--idle-timeout` is not longer than `--request-timeout`.
+    #[error(
+        "--idle-timeout ({idle} s) must be longer than --request-timeout ({request} s): \
+         a request still working would lose its connection before its 503"
+    )]
+    IdleTimeoutTooShort {
+        /// `--idle-timeout`, in seconds.
+        idle: u64,
+        /// `--request-timeout`, in seconds.
+        request: u64,
+    },
     /// The server failed while running.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -46,6 +57,12 @@ pub enum ServeError {
 /// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish
 /// (up to `--shutdown-timeout`) and closes every pool.
 pub async fn run(args: Args) -> Result<(), ServeError> {
+    if args.idle_timeout <= args.request_timeout {
+        return Err(ServeError::IdleTimeoutTooShort {
+            idle: args.idle_timeout,
+            request: args.request_timeout,
+        });
+    }
     let config = load_config(&args.config)?;
     let store = TenantConnections::from_config(config.clone())?;
     let sync = match config.catalog.clone() {

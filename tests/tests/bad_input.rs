@@ -146,7 +146,8 @@ async fn bad_input_gets_4xx_or_a_closed_connection_and_others_are_unaffected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_mid_request_is_disconnected() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with(dir.path(), &["--idle-timeout", "1"]).await;
+    let args = ["--request-timeout", "1", "--idle-timeout", "2"];
+    let server = server_with(dir.path(), &args).await;
     let addr = server.addr();
     let read = tokio::task::spawn_blocking(move || {
         use std::io::Read;
@@ -154,7 +155,7 @@ async fn a_client_that_stops_mid_request_is_disconnected() {
         slow.write_all(b"GET /notes?tenant=test1 HTTP/1.1\r\nHost: x\r\nAcc")
             .unwrap();
         // The bound of the test, not a synchronisation: the server closes
-        // after 1 s; without the idle timeout this read ends in a timeout error.
+        // after 2 s; without the idle timeout this read ends in a timeout error.
         slow.set_read_timeout(Some(std::time::Duration::from_secs(20)))
             .unwrap();
         let mut buf = [0u8; 256];

@@ -175,9 +175,11 @@ async fn main() -> std::process::ExitCode {
     );
 
     let timeout = args.request_timeout.to_string();
+    // The server refuses an idle timeout not longer than the request timeout.
+    let idle = (args.request_timeout + 60).to_string();
     let server = NotesServer::start_with_env(
         &config,
-        &["--request-timeout", &timeout],
+        &["--request-timeout", &timeout, "--idle-timeout", &idle],
         &[("RUST_LOG", "warn")],
     )
     .await;

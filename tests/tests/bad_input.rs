@@ -1,6 +1,6 @@
 //! Bad HTTP input against the real notes-server: a 1 MB header, a 10 MB body
 //! (declared and chunked), invalid UTF-8 and percent-encoding in the query,
-//! thousands of query parameters, a slow client. Each gets a 4xx or a closed
+//! thousands of query parameters, slow clients. Each gets a 4xx or a closed
 //! connection, never a 500, and the other clients are unaffected.
 
 use std::io::Write;
@@ -30,6 +30,18 @@ async fn healthy(server: &NotesServer) {
         .expect("a normal request is answered")
         .status();
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The slow client's read ended with the server closing its connection (not
+/// an answer, not the test's own bound), and a normal client is answered.
+async fn closed_and_others_served(read: std::io::Result<usize>, server: NotesServer) {
+    match read {
+        Ok(n) => assert_eq!(n, 0, "the server answered instead of closing"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    healthy(&server).await;
+    let output = server.terminate().await;
+    assert!(!output.contains("panicked"), "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,13 +175,53 @@ async fn a_client_that_stops_mid_request_is_disconnected() {
     })
     .await
     .unwrap();
-    match read {
-        Ok(n) => assert_eq!(n, 0, "the server answered instead of closing"),
-        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
-    }
-    healthy(&server).await;
-    let output = server.terminate().await;
-    assert!(!output.contains("panicked"), "{output}");
+    closed_and_others_served(read, server).await;
+}
+
+/// A client that keeps sending its headers a byte at a time, never idle, is
+/// disconnected once `--header-timeout` has passed since their first byte
+/// ("slowloris"), and other clients are still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_headers_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with(dir.path(), &["--header-timeout", "1"]).await;
+    let addr = server.addr();
+    let read = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Duration;
+        let mut slow = TcpStream::connect(addr).unwrap();
+        let mut reader = slow.try_clone().unwrap();
+        // The bound of the test: the server closes after 1 s; without the
+        // header deadline this read ends in a timeout error after 20 s.
+        reader
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let closed = std::sync::Arc::new(AtomicBool::new(false));
+        let trickler = {
+            let closed = std::sync::Arc::clone(&closed);
+            std::thread::spawn(move || {
+                slow.write_all(b"GET /notes?tenant=test1 HTTP/1.1\r\nX-Pad: ")
+                    .unwrap();
+                // A byte every 200 ms, for up to 25 s: well inside the 60 s
+                // idle timeout, and the headers never end.
+                for _ in 0..125 {
+                    if closed.load(Ordering::Relaxed) || slow.write_all(b"a").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        };
+        let mut buf = [0u8; 256];
+        let read = reader.read(&mut buf);
+        closed.store(true, Ordering::Relaxed);
+        trickler.join().unwrap();
+        read
+    })
+    .await
+    .unwrap();
+    closed_and_others_served(read, server).await;
 }
 
 /// An idle timeout a running request could outlast is refused at start-up,

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::client_deadlines::ClientTimeouts;
+
 /// The multi-tenant notes server.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "notes-server", version, about)]
@@ -52,6 +54,18 @@ pub struct Args {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub idle_timeout: u64,
+
+    /// Seconds a client has to send a request's headers in full, from their
+    /// first byte: a client trickling them a byte at a time is cut off.
+    /// 1 to 3600.
+    #[arg(
+        long,
+        env = "HEADER_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub header_timeout: u64,
 }
 
 impl Args {
@@ -60,9 +74,12 @@ impl Args {
         Duration::from_secs(self.request_timeout)
     }
 
-    /// `--idle-timeout` as a duration.
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout)
+    /// The deadlines a client must keep: `--idle-timeout` and `--header-timeout`.
+    pub fn client_timeouts(&self) -> ClientTimeouts {
+        ClientTimeouts {
+            idle: Duration::from_secs(self.idle_timeout),
+            headers: Duration::from_secs(self.header_timeout),
+        }
     }
 
     /// `--shutdown-timeout` as a duration.

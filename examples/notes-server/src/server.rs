@@ -8,7 +8,7 @@ use sea_orm_tenant_migration::{Placement, Provisioner};
 use crate::admin_api::{AdminApi, AdminToken};
 use crate::app::{single_db_app, tenant_app};
 use crate::cli::Args;
-use crate::idle_timeout::IdleTimeoutAcceptor;
+use crate::client_deadlines::ClientDeadlinesAcceptor;
 use crate::quarantine::Quarantine;
 use crate::startup::{follow_catalog, follow_quarantine, load_config, migrate_tenants};
 
@@ -112,7 +112,7 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
             println!("notes-server listening on http://{addr}");
         }
     }
-    let acceptor = IdleTimeoutAcceptor::new(acceptor, args.idle_timeout());
+    let acceptor = ClientDeadlinesAcceptor::new(acceptor, args.client_timeouts());
     let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
             app,

@@ -370,3 +370,90 @@ async fn reused_connections_never_cross_schemas() {
     assert_eq!(public_rows(&dbs).await, 0);
     dbs.cleanup().await;
 }
+
+/// Every session of the schema database killed (`pg_terminate_backend`) while
+/// 24 tasks query 10 schema tenants through a pool of 6: the calls on a killed
+/// session fail, and the rest get a new session; none waits out the acquire
+/// timeout for a pool whose connections are gone, and every tenant answers
+/// again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_sessions_are_replaced_without_waiting_out_the_acquire_timeout() {
+    const TENANTS: usize = 10;
+    const TASKS: usize = 24;
+    let Some(mut dbs) = TestDatabases::postgres_schemas() else {
+        return;
+    };
+    let options = PoolOptions {
+        max_connections: Some(6),
+        acquire_timeout: Some(Duration::from_secs(20)),
+        ..Default::default()
+    };
+    let store = common::store_with(&mut dbs, TENANTS, options).await;
+    let tenants = Arc::new(names(TENANTS));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let (store, tenants, stop, done) =
+                (store.clone(), tenants.clone(), stop.clone(), done.clone());
+            tokio::spawn(async move {
+                let db = store.db();
+                let mut i = task;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 7;
+                    let tenant = &tenants[i % TENANTS];
+                    let started = std::time::Instant::now();
+                    let result = store
+                        .with_tenant(tenant, note::Entity::find().all(&db))
+                        .await
+                        .unwrap();
+                    let _ = done.send((tenant.clone(), started.elapsed(), result.err()));
+                }
+            })
+        })
+        .collect();
+    drop(done);
+    let mut next = async || results.recv().await.expect("the tasks run");
+    for _ in 0..500 {
+        let (_, _, error) = next().await;
+        assert!(error.is_none(), "before the kill: {error:?}");
+    }
+    let admin = sea_orm::Database::connect(dbs.url("")).await.unwrap();
+    admin
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    admin.close().await.ok();
+    let (mut failed, mut slowest) = (Vec::new(), Duration::ZERO);
+    let mut ok_after: std::collections::BTreeSet<String> = Default::default();
+    for _ in 0..1_500 {
+        let (tenant, took, error) = next().await;
+        slowest = slowest.max(took);
+        match error {
+            Some(e) => failed.push(e.to_string()),
+            None => {
+                ok_after.insert(tenant);
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    store.close().await;
+    dbs.cleanup().await;
+    eprintln!(
+        "after the kill: {} calls failed, the slowest took {slowest:?}: {:?}",
+        failed.len(),
+        failed.iter().take(3).collect::<Vec<_>>()
+    );
+    let timed_out: Vec<&String> = failed.iter().filter(|e| e.contains("timed out")).collect();
+    assert!(
+        timed_out.is_empty(),
+        "calls waited out the acquire timeout: {timed_out:?}"
+    );
+    assert_eq!(ok_after.len(), TENANTS, "every tenant answers again");
+}

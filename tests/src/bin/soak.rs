@@ -5,8 +5,10 @@
 //! Tenants: SQLite files, PostgreSQL databases, PostgreSQL schemas and MariaDB
 //! databases (the server kinds whose `TEST_*_URL` is set). Requests: creates,
 //! pages of the list, reads and deletes by id, a random tenant per request
-//! (from the worker's shard of tenants, so a stalled tenant holds up only its
-//! shard's workers, as independent clients would), named by header or query.
+//! (from the worker's shard: workers are split between the database servers
+//! and, within one, into shards, so a stalled tenant holds up only its shard's
+//! workers, as independent clients would; see `e2e_tests::soak::clients`),
+//! named by header or query.
 //! One fault of each kind is injected on a schedule; the report gives each
 //! fault's window, the affected tenants' answers, their recovery and the other
 //! tenants' throughput. Exit 1 when a check fails.
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use e2e_tests::scale::{ServerDatabases, SplitMix64};
+use e2e_tests::soak::clients::shards;
 use e2e_tests::soak::faults::{Fault, Target, Targets, inject};
 use e2e_tests::soak::history::{History, belongs_to, note_body};
 use e2e_tests::soak::outcome::{Outcome, Outcomes, by_status, fault_figures, percentile};
@@ -45,6 +48,12 @@ struct Args {
     /// Report format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
+    /// The server's `RUST_LOG`.
+    #[arg(long, default_value = "warn")]
+    server_log_level: String,
+    /// Write the server's output (its log) to this file.
+    #[arg(long)]
+    server_log: Option<std::path::PathBuf>,
     /// The short form (CI).
     #[arg(long)]
     quick: bool,
@@ -53,8 +62,6 @@ struct Args {
     seed: u64,
 }
 
-/// Shards of tenants: a worker picks among its shard's tenants only.
-const SHARDS: usize = 16;
 /// How soon the tenants of a fault must answer again once it is over.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(5);
 
@@ -180,9 +187,10 @@ async fn main() -> std::process::ExitCode {
     let server = NotesServer::start_with_env(
         &config,
         &["--request-timeout", &timeout, "--idle-timeout", &idle],
-        &[("RUST_LOG", "warn")],
+        &[("RUST_LOG", &args.server_log_level)],
     )
     .await;
+    let memory_at_start = server.peak_memory_bytes();
     let server = Arc::new(server);
     let history = Arc::new(History::default());
     let outcomes = Arc::new(Outcomes::default());
@@ -201,8 +209,14 @@ async fn main() -> std::process::ExitCode {
         .expect("HTTP client");
     let names: Arc<Vec<String>> = Arc::new(tenants.iter().map(|t| t.name.clone()).collect());
 
-    let workers: Vec<_> = (0..args.concurrency)
-        .map(|w| {
+    let servers: Vec<&str> = tenants
+        .iter()
+        .map(|t| t.kind.trim_end_matches("-schema"))
+        .collect();
+    let workers: Vec<_> = shards(&servers, args.concurrency)
+        .into_iter()
+        .enumerate()
+        .map(|(w, shard)| {
             let tail = Arc::clone(&tail);
             let (server, history, outcomes, issued, done, client, names) = (
                 Arc::clone(&server),
@@ -215,9 +229,6 @@ async fn main() -> std::process::ExitCode {
             );
             let seed = args.seed ^ (w as u64).wrapping_mul(0x9E37_79B9);
             tokio::spawn(async move {
-                let shard: Vec<usize> = (0..names.len())
-                    .filter(|t| t % SHARDS == w % SHARDS)
-                    .collect();
                 let mut rng = SplitMix64::new(seed);
                 let mut seq = 0u64;
                 while (issued.fetch_add(1, Ordering::Relaxed) < total
@@ -274,7 +285,13 @@ async fn main() -> std::process::ExitCode {
     }
     let elapsed = started.elapsed();
     let server = Arc::try_unwrap(server).expect("workers are done");
-    server.terminate().await;
+    let peak_memory = server.peak_memory_bytes();
+    let server_output = server.terminate().await;
+    if let Some(path) = &args.server_log
+        && let Err(e) = std::fs::write(path, &server_output)
+    {
+        eprintln!("soak: cannot write {}: {e}", path.display());
+    }
 
     // Every tenant read directly.
     let mut checks = BTreeMap::new();
@@ -393,6 +410,10 @@ async fn main() -> std::process::ExitCode {
         "p99_ms": percentile(&outcomes, 99.0).as_secs_f64() * 1000.0,
         "slowest_ms": slowest.as_secs_f64() * 1000.0,
         "tenants": kinds(&tenants),
+        "server_memory": {
+            "peak_bytes_after_start": memory_at_start,
+            "peak_bytes": peak_memory,
+        },
         "faults": faults,
         "read_back": {
             "tenants": checks.len(),
@@ -636,9 +657,20 @@ fn print_text(report: &Value) {
         f(&report["p99_ms"]),
         f(&report["slowest_ms"])
     );
+    let memory = &report["server_memory"];
+    if let (Some(start), Some(peak)) = (
+        memory["peak_bytes_after_start"].as_f64(),
+        memory["peak_bytes"].as_f64(),
+    ) {
+        println!(
+            "server memory (peak resident): {:.1} MB after start-up, {:.1} MB at the end",
+            start / 1e6,
+            peak / 1e6
+        );
+    }
     println!(
-        "\n{:<24} {:>8} {:>8} {:>10} {:>8}  AFFECTED ANSWERS (status: count)",
-        "FAULT", "AT s", "FOR s", "RECOVERY s", "OTHERS"
+        "\n{:<24} {:>8} {:>8} {:>10} {:>8} {:>9}  AFFECTED ANSWERS (status: count)",
+        "FAULT", "AT s", "FOR s", "RECOVERY s", "OTHERS", "SLOWEST s"
     );
     for fault in report["faults"].as_array().into_iter().flatten() {
         let recovery = fault["recovery_s"]
@@ -648,12 +680,13 @@ fn print_text(report: &Value) {
             .as_f64()
             .map_or("-".to_owned(), |r| format!("{r:.2}"));
         println!(
-            "{:<24} {:>8.1} {:>8.2} {:>10} {:>8}  {} ({} tenants){}",
+            "{:<24} {:>8.1} {:>8.2} {:>10} {:>8} {:>9.2}  {} ({} tenants){}",
             fault["fault"].as_str().unwrap_or(""),
             f(&fault["start_s"]),
             f(&fault["end_s"]) - f(&fault["start_s"]),
             recovery,
             others,
+            f(&fault["slowest_s"]),
             fault["affected_statuses"],
             fault["affected"].as_array().map_or(0, Vec::len),
             fault["error"]

@@ -2,6 +2,7 @@
 //! every backend, with faults injected on a schedule, and every tenant's rows
 //! read back directly afterwards and checked against what the client was told.
 //!
+//! * [`clients`]: which tenants each client worker sends its requests to;
 //! * [`history`]: what the client was acknowledged, and the check of a
 //!   tenant's rows against it;
 //! * [`faults`]: the faults, how each is injected and undone, and which
@@ -9,6 +10,7 @@
 //! * [`outcome`]: every request's outcome, and the per-fault figures drawn
 //!   from them.
 
+pub mod clients;
 pub mod faults;
 pub mod history;
 pub mod outcome;

@@ -62,6 +62,10 @@ struct Args {
     seed: u64,
 }
 
+/// After a fault, time that is not yet normal (recovery) ...
+const AFTER_FAULT: Duration = Duration::from_secs(1);
+/// ... and then at least this much normal time before the next fault.
+const BASELINE: Duration = Duration::from_secs(1);
 /// How soon the tenants of a fault must answer again once it is over.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(5);
 
@@ -261,6 +265,12 @@ async fn main() -> std::process::ExitCode {
         while done.load(Ordering::Relaxed) < at && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Normal time between two faults, so each has a throughput to
+        // compare the others' during it with.
+        if let Some((_, _, previous_end, _)) = records.last() {
+            let quiet: Instant = started + *previous_end + AFTER_FAULT + BASELINE;
+            tokio::time::sleep_until(quiet.min(deadline).into()).await;
+        }
         let start = started.elapsed();
         eprintln!(
             "soak: {} at {:.1} s",
@@ -346,9 +356,9 @@ async fn main() -> std::process::ExitCode {
     let mut faults = Vec::new();
     let mut quiet_since = Duration::ZERO;
     for (scheduled, start, end, error) in records {
-        // The previous fault and its recovery (a second) are not normal time.
+        // The previous fault and the time after it are not normal time.
         let figures = fault_figures(&outcomes, &scheduled.affected, start, end, quiet_since);
-        quiet_since = end + Duration::from_secs(1);
+        quiet_since = end + AFTER_FAULT;
         let name = scheduled.fault.name();
         if let Some(e) = &error {
             failures.push(format!("{name}: not injected: {e}"));

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use e2e_tests::scale::{ServerDatabases, SplitMix64};
 use e2e_tests::soak::clients::shards;
+use e2e_tests::soak::cpu::DbCpu;
 use e2e_tests::soak::faults::{Fault, Target, Targets, inject};
 use e2e_tests::soak::history::{History, belongs_to, note_body};
 use e2e_tests::soak::outcome::{Outcome, Outcomes, by_status, fault_figures, percentile};
@@ -54,6 +55,10 @@ struct Args {
     /// Write the server's output (its log) to this file.
     #[arg(long)]
     server_log: Option<std::path::PathBuf>,
+    /// Write every request's outcome to this file as CSV
+    /// (`sent_s,took_s,tenant,kind,status`).
+    #[arg(long)]
+    outcomes: Option<std::path::PathBuf>,
     /// The short form (CI).
     #[arg(long)]
     quick: bool,
@@ -64,8 +69,9 @@ struct Args {
 
 /// After a fault, time that is not yet normal (recovery) ...
 const AFTER_FAULT: Duration = Duration::from_secs(1);
-/// ... and then at least this much normal time before the next fault.
-const BASELINE: Duration = Duration::from_secs(1);
+/// ... and then at least this much normal time before the next fault: the
+/// others' throughput before it (a second's throughput varies by ±15% here).
+const BASELINE: Duration = Duration::from_secs(4);
 /// How soon the tenants of a fault must answer again once it is over.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(5);
 
@@ -86,6 +92,9 @@ struct Scheduled {
 struct FaultReport {
     fault: &'static str,
     affected: Vec<String>,
+    /// Cores the database servers used before the fault and during it.
+    db_cpu_cores_before: Option<f64>,
+    db_cpu_cores_during: Option<f64>,
     start_s: f64,
     end_s: f64,
     error: Option<String>,
@@ -205,6 +214,7 @@ async fn main() -> std::process::ExitCode {
     // is back, and its recovery could not be seen.
     let tail = Arc::new(AtomicBool::new(true));
     let started = Instant::now();
+    let (db_cpu, stop_db_cpu) = DbCpu::start(started);
     let deadline = started + Duration::from_secs(args.max_seconds);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(args.request_timeout + 5))
@@ -294,6 +304,7 @@ async fn main() -> std::process::ExitCode {
         worker.await.expect("worker");
     }
     let elapsed = started.elapsed();
+    drop(stop_db_cpu);
     let server = Arc::try_unwrap(server).expect("workers are done");
     let peak_memory = server.peak_memory_bytes();
     let server_output = server.terminate().await;
@@ -341,6 +352,23 @@ async fn main() -> std::process::ExitCode {
 
     // Figures and checks.
     let outcomes = outcomes.sorted();
+    if let Some(path) = &args.outcomes {
+        let mut csv = String::from("sent_s,took_s,tenant,kind,status\n");
+        for o in &outcomes {
+            let t = &tenants[o.tenant];
+            csv.push_str(&format!(
+                "{:.4},{:.4},{},{},{}\n",
+                o.at.as_secs_f64(),
+                o.took.as_secs_f64(),
+                t.name,
+                t.kind,
+                o.status
+            ));
+        }
+        if let Err(e) = std::fs::write(path, csv) {
+            eprintln!("soak: cannot write {}: {e}", path.display());
+        }
+    }
     let limit = Duration::from_secs(args.request_timeout + 2);
     let mut failures: Vec<String> = Vec::new();
     let statuses = by_status(&outcomes);
@@ -383,8 +411,11 @@ async fn main() -> std::process::ExitCode {
                 "{name}: the other tenants kept {ratio:.2} of their throughput (at least 0.90)"
             ));
         }
+        let secs = Duration::from_secs_f64;
         faults.push(FaultReport {
             fault: name,
+            db_cpu_cores_before: db_cpu.cores(secs(figures.before_s.0), secs(figures.before_s.1)),
+            db_cpu_cores_during: db_cpu.cores(secs(figures.during_s.0), secs(figures.during_s.1)),
             affected: scheduled
                 .affected
                 .iter()
@@ -679,24 +710,32 @@ fn print_text(report: &Value) {
         );
     }
     println!(
-        "\n{:<24} {:>8} {:>8} {:>10} {:>8} {:>9}  AFFECTED ANSWERS (status: count)",
-        "FAULT", "AT s", "FOR s", "RECOVERY s", "OTHERS", "SLOWEST s"
+        "\n{:<24} {:>6} {:>6} {:>10} {:>6} {:>7} {:>9} {:>11}  AFFECTED ANSWERS (status: count)",
+        "FAULT", "AT s", "FOR s", "RECOVERY s", "OTHERS", "CONTROL", "SLOWEST s", "DB CPU"
     );
     for fault in report["faults"].as_array().into_iter().flatten() {
         let recovery = fault["recovery_s"]
             .as_f64()
             .map_or("never".to_owned(), |s| format!("{s:.2}"));
-        let others = fault["others_throughput_ratio"]
-            .as_f64()
-            .map_or("-".to_owned(), |r| format!("{r:.2}"));
+        let ratio = |v: &Value| v.as_f64().map_or("-".to_owned(), |r| format!("{r:.2}"));
+        let others = ratio(&fault["others_throughput_ratio"]);
+        let db_cpu = match (
+            fault["db_cpu_cores_before"].as_f64(),
+            fault["db_cpu_cores_during"].as_f64(),
+        ) {
+            (Some(before), Some(during)) => format!("{before:.2}->{during:.2}"),
+            _ => "-".to_owned(),
+        };
         println!(
-            "{:<24} {:>8.1} {:>8.2} {:>10} {:>8} {:>9.2}  {} ({} tenants){}",
+            "{:<24} {:>6.1} {:>6.2} {:>10} {:>6} {:>7} {:>9.2} {:>11}  {} ({} tenants){}",
             fault["fault"].as_str().unwrap_or(""),
             f(&fault["start_s"]),
             f(&fault["end_s"]) - f(&fault["start_s"]),
             recovery,
             others,
+            ratio(&fault["others_control_ratio"]),
             f(&fault["slowest_s"]),
+            db_cpu,
             fault["affected_statuses"],
             fault["affected"].as_array().map_or(0, Vec::len),
             fault["error"]

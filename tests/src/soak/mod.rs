@@ -5,12 +5,14 @@
 //! * [`clients`]: which tenants each client worker sends its requests to;
 //! * [`history`]: what the client was acknowledged, and the check of a
 //!   tenant's rows against it;
+//! * [`cpu`]: the database servers' CPU during the run;
 //! * [`faults`]: the faults, how each is injected and undone, and which
 //!   tenants it affects;
 //! * [`outcome`]: every request's outcome, and the per-fault figures drawn
 //!   from them.
 
 pub mod clients;
+pub mod cpu;
 pub mod faults;
 pub mod history;
 pub mod outcome;

@@ -71,6 +71,15 @@ pub struct FaultFigures {
     /// The other tenants' requests per second during the fault over theirs
     /// just before it (up to 5 s, after the previous fault's end).
     pub others_throughput_ratio: Option<f64>,
+    /// The same ratio for a window as long, with no fault, just before the
+    /// fault, against the time before that: how much the measure varies on
+    /// its own.
+    pub others_control_ratio: Option<f64>,
+    /// The window measured as "during" (at least a second), in seconds since
+    /// the run started.
+    pub during_s: (f64, f64),
+    /// The window measured as "before".
+    pub before_s: (f64, f64),
     /// The longest answer of any request sent during the fault, in seconds.
     pub slowest_s: f64,
 }
@@ -120,14 +129,24 @@ pub fn fault_figures(
     // Normal throughput: the quiet time just before, as the data then was
     // about the size it is during the fault (lists grow over a run).
     let before_from = quiet_since.max(start.saturating_sub(Duration::from_secs(5)));
-    let others_throughput_ratio = match (rate(start, window_end), rate(before_from, start)) {
+    let ratio = |during: Option<f64>, before: Option<f64>| match (during, before) {
         (Some(during), Some(before)) if before > 0.0 => Some(during / before),
         _ => None,
     };
+    let others_throughput_ratio = ratio(rate(start, window_end), rate(before_from, start));
+    // The control: a window of the same length ending at the fault's start,
+    // against at least a second before it.
+    let control_from = start.saturating_sub(window_end - start);
+    let others_control_ratio = (control_from >= before_from + Duration::from_secs(1))
+        .then(|| ratio(rate(control_from, start), rate(before_from, control_from)))
+        .flatten();
     FaultFigures {
         affected_statuses,
         recovery_s: recovery.map(|d| d.as_secs_f64()),
         others_throughput_ratio,
+        others_control_ratio,
+        during_s: (start.as_secs_f64(), window_end.as_secs_f64()),
+        before_s: (before_from.as_secs_f64(), start.as_secs_f64()),
         slowest_s: during
             .iter()
             .map(|o| o.took.as_secs_f64())

@@ -4,7 +4,6 @@
 //! after a fault (ending and starting dozens of sessions, a restart's
 //! recovery) takes CPU from every tenant, and the report shows how much.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,20 +27,17 @@ impl DbCpu {
         let samples = Arc::clone(&cpu.samples);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(EVERY);
-            let (mut previous, mut used) = (HashMap::new(), 0u64);
+            let (mut previous, mut used) = (None, 0u64);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = &mut stopped => return,
                 }
                 let Some(now) = db_cpu_ticks() else { return };
-                // Per process, so a session that ends or a server that
-                // restarts takes nothing back; a new one counts from zero.
-                used += now
-                    .iter()
-                    .map(|(pid, ticks)| ticks.saturating_sub(*previous.get(pid).unwrap_or(&0)))
-                    .sum::<u64>();
-                previous = now;
+                // A server that restarts takes its time back: that interval
+                // counts as nothing.
+                used += previous.map_or(0, |p| now.saturating_sub(p));
+                previous = Some(now);
                 samples
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -68,13 +64,16 @@ impl DbCpu {
 /// USER_HZ, the unit of `/proc/<pid>/stat` times: 100 on every Linux this runs on.
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// CPU ticks (user + system) of every PostgreSQL and MariaDB process now, by pid.
-fn db_cpu_ticks() -> Option<HashMap<u32, u64>> {
-    let mut out = HashMap::new();
+/// CPU ticks (user + system) of every PostgreSQL and MariaDB process now,
+/// with those of their children that ended: a PostgreSQL session's time,
+/// its exit included, moves to the server's main process when it ends, so
+/// sessions ended by the dozen (a kill) are counted, not lost with them.
+fn db_cpu_ticks() -> Option<u64> {
+    let mut ticks = 0;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
             continue;
-        };
+        }
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
@@ -85,14 +84,14 @@ fn db_cpu_ticks() -> Option<HashMap<u32, u64>> {
         if !(command.starts_with("postgres") || command.starts_with("mariadbd")) {
             continue;
         }
-        // Fields after the command: state is the 1st; utime and stime the 12th and 13th.
+        // Fields after the command: state is the 1st; utime, stime, cutime
+        // and cstime the 12th to 15th.
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        if let (Some(user), Some(system)) = (field(11), field(12)) {
-            out.insert(pid, user + system);
-        }
+        ticks += (11..15)
+            .filter_map(|i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+            .sum::<u64>();
     }
-    Some(out)
+    Some(ticks)
 }
 
 #[cfg(test)]

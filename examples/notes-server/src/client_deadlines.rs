@@ -235,21 +235,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for ClientDeadlines<T> {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // The timer is always at the earlier deadline in effect (every
+            // read and write re-arms it), so when it fires one was missed.
             Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => match this.missed(Instant::now()) {
-                    Some(reason) => Poll::Ready(Err(timed_out(reason))),
-                    None => {
-                        // A write moved the deadline since the timer was set.
-                        this.rearm();
-                        match this.timer.as_mut().poll(cx) {
-                            Poll::Ready(()) => Poll::Ready(Err(timed_out(
-                                this.missed(Instant::now())
-                                    .unwrap_or("client deadline missed"),
-                            ))),
-                            Poll::Pending => Poll::Pending,
-                        }
-                    }
-                },
+                Poll::Ready(()) => Poll::Ready(Err(timed_out(
+                    this.missed(Instant::now())
+                        .unwrap_or("connection idle past --idle-timeout"),
+                ))),
                 Poll::Pending => Poll::Pending,
             },
         }

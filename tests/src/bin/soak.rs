@@ -8,7 +8,9 @@
 //! (from the worker's shard: workers are split between the database servers
 //! and, within one, into shards, so a stalled tenant holds up only its shard's
 //! workers, as independent clients would; see `e2e_tests::soak::clients`),
-//! named by header or query.
+//! named by header or query. A warm-up at full speed measures what the
+//! machine serves; the clients then offer a fixed fraction of that
+//! (`--load`, see `e2e_tests::soak::pace`).
 //! One fault of each kind is injected on a schedule; the report gives each
 //! fault's window, the affected tenants' answers, their recovery and the other
 //! tenants' throughput. Exit 1 when a check fails.
@@ -27,6 +29,7 @@ use e2e_tests::soak::cpu::DbCpu;
 use e2e_tests::soak::faults::{Fault, Target, Targets, inject};
 use e2e_tests::soak::history::{History, belongs_to, note_body};
 use e2e_tests::soak::outcome::{Outcome, Outcomes, by_status, fault_figures, percentile};
+use e2e_tests::soak::pace::{Pace, Schedule};
 use e2e_tests::{NotesServer, TenantsToml, notes_of};
 use sea_orm_tenant::sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
@@ -40,6 +43,15 @@ struct Args {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Offered load after the warm-up, as a fraction of the requests per
+    /// second the clients got through in it, going as fast as they could;
+    /// 1 keeps them going as fast as they can (every core busy).
+    #[arg(long, default_value_t = 0.6, value_parser = load_fraction)]
+    load: f64,
+    /// Seconds of warm-up, as fast as the clients can go, before the offered
+    /// load and the first fault.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=60))]
+    warm_up: u64,
     /// Stop after this many seconds even if fewer requests were sent.
     #[arg(long, default_value_t = 900)]
     max_seconds: u64,
@@ -213,6 +225,7 @@ async fn main() -> std::process::ExitCode {
     // time: a fast server would otherwise finish before a restarted database
     // is back, and its recovery could not be seen.
     let tail = Arc::new(AtomicBool::new(true));
+    let pace = Arc::new(Pace::default());
     let started = Instant::now();
     let (db_cpu, stop_db_cpu) = DbCpu::start(started);
     let deadline = started + Duration::from_secs(args.max_seconds);
@@ -232,6 +245,7 @@ async fn main() -> std::process::ExitCode {
         .enumerate()
         .map(|(w, shard)| {
             let tail = Arc::clone(&tail);
+            let pace = Arc::clone(&pace);
             let (server, history, outcomes, issued, done, client, names) = (
                 Arc::clone(&server),
                 Arc::clone(&history),
@@ -244,11 +258,13 @@ async fn main() -> std::process::ExitCode {
             let seed = args.seed ^ (w as u64).wrapping_mul(0x9E37_79B9);
             tokio::spawn(async move {
                 let mut rng = SplitMix64::new(seed);
+                let mut schedule = Schedule::default();
                 let mut seq = 0u64;
                 while (issued.fetch_add(1, Ordering::Relaxed) < total
                     || tail.load(Ordering::Relaxed))
                     && Instant::now() < deadline
                 {
+                    schedule.wait(&pace).await;
                     let tenant = shard[rng.below(shard.len())];
                     seq += 1;
                     let at = started.elapsed();
@@ -268,6 +284,27 @@ async fn main() -> std::process::ExitCode {
         })
         .collect();
 
+    // The warm-up: what the clients get through as fast as they can go
+    // (its first second, connections opening, not counted), then the
+    // offered load.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (counted_from, done_before) = (Instant::now(), done.load(Ordering::Relaxed));
+    tokio::time::sleep_until((started + Duration::from_secs(args.warm_up)).into()).await;
+    let warm_up_rate =
+        (done.load(Ordering::Relaxed) - done_before) as f64 / counted_from.elapsed().as_secs_f64();
+    let offered_rate = (args.load < 1.0).then(|| {
+        let rate = warm_up_rate * args.load;
+        pace.offer(rate, args.concurrency);
+        rate
+    });
+    let paced_since = started.elapsed();
+    eprintln!(
+        "soak: warm-up {warm_up_rate:.0} requests/s; offered from now: {}",
+        offered_rate.map_or("as fast as the clients go".to_owned(), |r| format!(
+            "{r:.0}/s"
+        ))
+    );
+
     // The faults, spread over the run by requests completed.
     let mut records = Vec::new();
     for (i, scheduled) in schedule.iter().enumerate() {
@@ -275,12 +312,16 @@ async fn main() -> std::process::ExitCode {
         while done.load(Ordering::Relaxed) < at && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // Normal time between two faults, so each has a throughput to
-        // compare the others' during it with.
-        if let Some((_, _, previous_end, _)) = records.last() {
-            let quiet: Instant = started + *previous_end + AFTER_FAULT + BASELINE;
-            tokio::time::sleep_until(quiet.min(deadline).into()).await;
-        }
+        // Normal time before each fault (after the warm-up, or after the
+        // previous fault), so each has a throughput to compare the others'
+        // with.
+        let normal_from = records
+            .last()
+            .map_or(paced_since, |(_, _, previous_end, _)| {
+                *previous_end + AFTER_FAULT
+            });
+        let quiet: Instant = started + normal_from + BASELINE;
+        tokio::time::sleep_until(quiet.min(deadline).into()).await;
         let start = started.elapsed();
         eprintln!(
             "soak: {} at {:.1} s",
@@ -382,7 +423,7 @@ async fn main() -> std::process::ExitCode {
         failures.push(format!("a request took {slowest:?} (limit {limit:?})"));
     }
     let mut faults = Vec::new();
-    let mut quiet_since = Duration::ZERO;
+    let mut quiet_since = paced_since;
     for (scheduled, start, end, error) in records {
         // The previous fault and the time after it are not normal time.
         let figures = fault_figures(&outcomes, &scheduled.affected, start, end, quiet_since);
@@ -446,6 +487,11 @@ async fn main() -> std::process::ExitCode {
         "requests": outcomes.len(),
         "seconds": elapsed.as_secs_f64(),
         "requests_per_second": outcomes.len() as f64 / elapsed.as_secs_f64(),
+        "load": {
+            "warm_up_requests_per_second": warm_up_rate,
+            "fraction": args.load,
+            "offered_requests_per_second": offered_rate,
+        },
         "statuses": statuses,
         "p50_ms": percentile(&outcomes, 50.0).as_secs_f64() * 1000.0,
         "p99_ms": percentile(&outcomes, 99.0).as_secs_f64() * 1000.0,
@@ -698,6 +744,18 @@ fn print_text(report: &Value) {
         f(&report["p99_ms"]),
         f(&report["slowest_ms"])
     );
+    let load = &report["load"];
+    println!(
+        "load: {}",
+        load["offered_requests_per_second"].as_f64().map_or_else(
+            || "as fast as the clients go".to_owned(),
+            |offered| format!(
+                "{offered:.0} requests/s offered after the warm-up ({:.2} of its {:.0}/s)",
+                f(&load["fraction"]),
+                f(&load["warm_up_requests_per_second"])
+            )
+        )
+    );
     let memory = &report["server_memory"];
     if let (Some(start), Some(peak)) = (
         memory["peak_bytes_after_start"].as_f64(),
@@ -763,5 +821,13 @@ fn print_text(report: &Value) {
         for f in failures {
             println!("  {}", f.as_str().unwrap_or(""));
         }
+    }
+}
+
+/// `--load`: more than 0, at most 1.
+fn load_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!("{s:?} is not a fraction above 0 and at most 1")),
     }
 }

@@ -9,10 +9,13 @@
 //! * [`faults`]: the faults, how each is injected and undone, and which
 //!   tenants it affects;
 //! * [`outcome`]: every request's outcome, and the per-fault figures drawn
-//!   from them.
+//!   from them;
+//! * [`pace`]: the workers' pace, as fast as they can go in the warm-up,
+//!   then a fixed offered load below it.
 
 pub mod clients;
 pub mod cpu;
 pub mod faults;
 pub mod history;
 pub mod outcome;
+pub mod pace;

@@ -65,18 +65,21 @@ pub(crate) struct Park {
     closed: AtomicBool,
     /// Wakes a checkout waiting for a connection when one is parked.
     available: Notify,
-    /// `begin()` calls waiting on the pool itself: while any waits, finished
-    /// calls give their connections back to the pool instead of parking them,
-    /// so transactions are not starved by checkouts reusing parked connections.
-    begins_waiting: AtomicUsize,
+    /// `begin()` calls and checkouts waiting on the pool itself: while any
+    /// waits, finished calls give their connections back to the pool, which
+    /// serves its waiters first come, first served, instead of parking them
+    /// for whichever call comes next. Otherwise, on busy cores, a call that
+    /// arrived later took each parked connection first and a waiting one ran
+    /// out its acquire timeout.
+    pool_waiters: AtomicUsize,
 }
 
-/// Counts a `begin()` among those waiting on the pool.
-struct BeginWaiting<'a>(&'a Park);
+/// Counts a call among those waiting on the pool.
+struct PoolWaiter<'a>(&'a Park);
 
-impl Drop for BeginWaiting<'_> {
+impl Drop for PoolWaiter<'_> {
     fn drop(&mut self) {
-        self.0.begins_waiting.fetch_sub(1, Ordering::AcqRel);
+        self.0.pool_waiters.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -93,7 +96,7 @@ impl Park {
             fresh_for,
             closed: AtomicBool::new(false),
             available: Notify::new(),
-            begins_waiting: AtomicUsize::new(0),
+            pool_waiters: AtomicUsize::new(0),
         }
     }
 
@@ -128,7 +131,7 @@ impl Park {
     }
 
     fn put(&self, schema: SchemaName, conn: PoolConnection<Postgres>) {
-        if self.closed.load(Ordering::Acquire) || self.begins_waiting.load(Ordering::Acquire) > 0 {
+        if self.closed.load(Ordering::Acquire) || self.pool_waiters.load(Ordering::Acquire) > 0 {
             return;
         }
         lock(&self.parked).push(Parked {
@@ -139,12 +142,17 @@ impl Park {
         self.available.notify_one();
     }
 
+    /// Counts a call as waiting on the pool until the guard is dropped.
+    fn wait_on_pool(&self) -> PoolWaiter<'_> {
+        self.pool_waiters.fetch_add(1, Ordering::AcqRel);
+        PoolWaiter(self)
+    }
+
     /// Counts a `begin()` as waiting on the pool and gives one parked
     /// connection back to the pool if the pool has none idle and cannot open
     /// more: a `begin()` acquires from the pool itself.
-    fn make_room(&self, pool: &PgPool) -> BeginWaiting<'_> {
-        self.begins_waiting.fetch_add(1, Ordering::AcqRel);
-        let waiting = BeginWaiting(self);
+    fn make_room(&self, pool: &PgPool) -> PoolWaiter<'_> {
+        let waiting = self.wait_on_pool();
         if pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections() {
             let oldest = {
                 let mut parked = lock(&self.parked);
@@ -278,8 +286,17 @@ impl SchemaRoute {
     /// A parked connection (preferably on this schema) or one from the pool,
     /// whichever comes first: a checkout waiting on the pool alone would
     /// starve while finished calls keep parking theirs.
+    ///
+    /// The wait on the pool is started once and kept while parked
+    /// connections come and go: it may be opening a connection to replace a
+    /// dead one, and starting it again on every park would throw that away
+    /// each time. While it waits, finished calls give their connections to
+    /// the pool's waiters instead of parking them (see `Park::pool_waiters`).
+    /// After every session was killed, on busy cores, checkouts otherwise
+    /// waited out the acquire timeout.
     async fn connection(&self) -> Result<(PoolConnection<Postgres>, bool), DbErr> {
         let deadline = Instant::now() + self.pool.options().get_acquire_timeout();
+        let (mut acquiring, mut waiter) = (None, None);
         loop {
             let parked = self.park.available.notified();
             tokio::pin!(parked);
@@ -287,22 +304,26 @@ impl SchemaRoute {
             if let Some(found) = self.park.take(&self.schema) {
                 return Ok(found);
             }
-            if let Some(conn) = self.pool.try_acquire() {
-                return Ok((conn, false));
+            if acquiring.is_none() {
+                if let Some(conn) = self.pool.try_acquire() {
+                    return Ok((conn, false));
+                }
+                if self.pool.size() < self.pool.options().get_max_connections() {
+                    // Room to open one more: racing it against the park would
+                    // drop every connect half-way under load, and the pool
+                    // would never grow.
+                    let conn = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
+                    return match conn {
+                        Ok(conn) => conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err),
+                        Err(_) => Err(sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut)),
+                    };
+                }
             }
-            if self.pool.size() < self.pool.options().get_max_connections() {
-                // Room to open one more: racing it against the park would
-                // drop every connect half-way under load, and the pool
-                // would never grow.
-                let conn = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
-                return match conn {
-                    Ok(conn) => conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err),
-                    Err(_) => Err(sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut)),
-                };
-            }
+            waiter.get_or_insert_with(|| self.park.wait_on_pool());
+            let acquire = acquiring.get_or_insert_with(|| Box::pin(self.pool.acquire()));
             tokio::select! {
                 _ = &mut parked => continue,
-                conn = self.pool.acquire() => {
+                conn = acquire => {
                     return conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err);
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {

@@ -1,15 +1,20 @@
-//! [`TenantBody`]: a response body polled inside its tenant.
+//! [`TenantBody`]: a response body polled inside its tenant, and [`FirstFrame`],
+//! which reads a body's first frame while the request's scope is still entered.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use poem::Body;
+use poem::{Body, IntoResponse, Response};
 use sea_orm_tenant::TenantContext;
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
+type FrameResult = Result<Frame<Bytes>, io::Error>;
+/// [`FirstFrame`]'s output: the response, and the rest of its body if it goes on.
+pub(crate) type Started = poem::Result<(Response, Option<BodyRest>)>;
 
 /// A response body whose every `poll_frame` runs with its tenant current.
 ///
@@ -17,7 +22,8 @@ type BoxBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 /// returned, outside the middleware's task-local scope; without this wrapper a
 /// query inside the stream fails with `NoTenant`. `size_hint` and
 /// `is_end_stream` are passed through, so a body of known length keeps its
-/// `Content-Length`. The middleware wraps every response body; use
+/// `Content-Length`. The middleware reads every response body's first frame in
+/// the tenant's scope and wraps the bodies that go on after it; use
 /// [`TenantBody::wrap`] for bodies built elsewhere.
 ///
 /// The middleware's context holds the request's lease on the tenant's pool
@@ -25,15 +31,29 @@ type BoxBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 /// so the pool is not evicted while a long stream is still being sent.
 pub struct TenantBody {
     context: TenantContext,
+    /// A frame already read (by [`FirstFrame`]), returned before `inner` is polled again.
+    first: Option<FrameResult>,
     inner: BoxBody,
 }
 
 impl TenantBody {
     /// Wraps `body` so it is polled inside `context`'s tenant.
     pub fn wrap(body: Body, context: TenantContext) -> Body {
+        Self::resume(
+            BodyRest {
+                first: None,
+                inner: body.into(),
+            },
+            context,
+        )
+    }
+
+    /// The rest of a body [`FirstFrame`] started, polled inside `context`'s tenant.
+    pub(crate) fn resume(rest: BodyRest, context: TenantContext) -> Body {
         Body::from(BoxBody::new(TenantBody {
             context,
-            inner: body.into(),
+            first: rest.first,
+            inner: rest.inner,
         }))
     }
 
@@ -60,6 +80,9 @@ impl HttpBody for TenantBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(first));
+        }
         let inner = &mut this.inner;
         match this.context.enter(|| Pin::new(inner).poll_frame(cx)) {
             Ok(poll) => poll,
@@ -68,10 +91,82 @@ impl HttpBody for TenantBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.first.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let hint = self.inner.size_hint();
+        let first = match &self.first {
+            Some(Ok(frame)) => frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return hint,
+        };
+        let mut total = SizeHint::new();
+        total.set_lower(hint.lower().saturating_add(first));
+        if let Some(upper) = hint.upper() {
+            total.set_upper(upper.saturating_add(first));
+        }
+        total
+    }
+}
+
+/// A response body that goes on after its first frame: what [`FirstFrame`]
+/// read of it, and the rest.
+pub(crate) struct BodyRest {
+    first: Option<FrameResult>,
+    inner: BoxBody,
+}
+
+pin_project_lite::pin_project! {
+    /// The inner endpoint's future, converted to a response whose body's first
+    /// frame is read as soon as it is ready, in the same poll, so still inside
+    /// the request's tenant scope. A body complete in one frame (every body built
+    /// from bytes, a string or JSON) is then given back whole, and needs no
+    /// [`TenantBody`] to be sent later; a body that goes on comes back as a
+    /// [`BodyRest`] to be wrapped.
+    pub(crate) struct FirstFrame<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F> FirstFrame<F> {
+    pub(crate) fn new(inner: F) -> Self {
+        Self { inner }
+    }
+}
+
+impl<F, T> Future for FirstFrame<F>
+where
+    F: Future<Output = poem::Result<T>>,
+    T: IntoResponse,
+{
+    type Output = Started;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut resp = match ready!(self.project().inner.poll(cx)) {
+            Ok(resp) => resp.into_response(),
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        let mut inner = BoxBody::from(resp.take_body());
+        if inner.is_end_stream() {
+            resp.set_body(Body::from(inner));
+            return Poll::Ready(Ok((resp, None)));
+        }
+        let first = match Pin::new(&mut inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                resp.set_body(Body::empty());
+                return Poll::Ready(Ok((resp, None)));
+            }
+            Poll::Ready(Some(Ok(frame))) if inner.is_end_stream() => match frame.into_data() {
+                Ok(data) => {
+                    resp.set_body(Body::from_bytes(data));
+                    return Poll::Ready(Ok((resp, None)));
+                }
+                Err(frame) => Some(Ok(frame)),
+            },
+            Poll::Ready(Some(frame)) => Some(frame),
+            Poll::Pending => None,
+        };
+        Poll::Ready(Ok((resp, Some(BodyRest { first, inner }))))
     }
 }

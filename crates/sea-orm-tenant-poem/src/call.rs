@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use poem::{IntoResponse, Response};
 use sea_orm_tenant::{TenantContext, TenantError};
 
-use crate::body::TenantBody;
+use crate::body::{Started, TenantBody};
 use crate::error::TenantRejection;
 use crate::middleware::Config;
 
@@ -31,7 +31,7 @@ pin_project_lite::pin_project! {
 impl<X, S> Future for TenantCall<'_, X, S>
 where
     X: Future<Output = poem::Result<Response>>,
-    S: Future<Output = Result<poem::Result<Response>, TenantError>>,
+    S: Future<Output = Result<Started, TenantError>>,
 {
     type Output = poem::Result<Response>;
 
@@ -46,8 +46,9 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// The inner endpoint's call in the tenant's scope (and span); its
-    /// response body is wrapped to be polled in the tenant too.
+    /// The inner endpoint's call in the tenant's scope (and span); a response
+    /// body that goes on after its first frame is wrapped to be polled in the
+    /// tenant too.
     pub(crate) struct ScopedCall<'a, S> {
         #[pin]
         pub(crate) scoped: S,
@@ -59,7 +60,7 @@ pin_project_lite::pin_project! {
 
 impl<S> Future for ScopedCall<'_, S>
 where
-    S: Future<Output = Result<poem::Result<Response>, TenantError>>,
+    S: Future<Output = Result<Started, TenantError>>,
 {
     type Output = poem::Result<Response>;
 
@@ -70,12 +71,10 @@ where
             ready!(this.scoped.poll(cx))
         };
         Poll::Ready(match result {
-            Ok(Ok(resp)) => {
-                let (parts, body) = resp.into_parts();
-                Ok(Response::from_parts(
-                    parts,
-                    TenantBody::wrap(body, this.context.clone()),
-                ))
+            Ok(Ok((resp, None))) => Ok(resp),
+            Ok(Ok((mut resp, Some(rest)))) => {
+                resp.set_body(TenantBody::resume(rest, this.context.clone()));
+                Ok(resp)
             }
             Ok(Err(err)) => Err(err),
             Err(TenantError::Switch { current, requested }) => Err(this

@@ -75,9 +75,10 @@
 //! # Where the scope reaches
 //!
 //! * Routing, extractors and the handler run inside `with_tenant`.
-//! * Response bodies (streams, SSE) are polled after the handler returns; the
-//!   middleware wraps them in a [`TenantBody`] that re-enters the tenant on every
-//!   poll and keeps `Content-Length`.
+//! * Response bodies are polled after the handler returns. The middleware reads
+//!   each body's first frame while the tenant is still current; a body that goes
+//!   on after it (streams, SSE) is wrapped in a [`TenantBody`] that re-enters
+//!   the tenant on every poll and keeps `Content-Length`.
 //! * `tokio::spawn` starts a task without the tenant: use
 //!   [`sea_orm_tenant::spawn`] instead.
 //! * WebSocket callbacks run in a new task: use

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use poem::http::Uri;
 use poem::{Endpoint, Middleware, Request, Response};
 use sea_orm_tenant::{TenantConnection, TenantConnections, TenantError};
 use tracing::Instrument;
 
+use crate::body::{FirstFrame, Started};
 use crate::call::{ScopedCall, TenantCall, into_response};
 use crate::error::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};
 use crate::extract::CurrentTenant;
@@ -41,8 +43,9 @@ pub(crate) struct Config {
 /// 4. [`CurrentTenant`] and the `TenantDb` are put in the request data, and
 ///    the inner endpoint (routing, extractors, handler) runs inside the
 ///    tenant's scope (as `with_tenant` would, without a second lookup), in a tracing span `tenant_request` with field `tenant`;
-/// 5. the response body is wrapped in a [`TenantBody`], so streams and SSE
-///    polled later still see the tenant.
+/// 5. the response body's first frame is read in the tenant's scope; a body
+///    that goes on after it (streams, SSE) is wrapped in a [`TenantBody`], so
+///    its later polls still see the tenant.
 ///
 /// Rejections are returned as `poem::Error`s carrying the [`TenantRejection`]
 /// as error data (outer middlewares read `err.data::<TenantRejection>()`); their
@@ -192,8 +195,8 @@ impl<E: Endpoint> Endpoint for TenantEndpoint<E> {
             self.prepare_now(&req)
         };
         match now {
-            Prepared::Ready(found, lease) => TenantCall::Scoped {
-                inner: self.enter(req, found, lease, span),
+            Prepared::Ready(rewrite, lease) => TenantCall::Scoped {
+                inner: self.enter(req, rewrite, lease, span),
             },
             Prepared::Rejected(err) => TenantCall::Rejected {
                 inner: std::future::ready(Err(err)),
@@ -213,13 +216,13 @@ impl<E: Endpoint> Endpoint for TenantEndpoint<E> {
 
 /// What [`TenantEndpoint::prepare_now`] could do without waiting.
 enum Prepared {
-    /// The tenant and its lease: the request can run.
-    Ready(Found, TenantConnection),
+    /// The URI rewrite, if any, and the tenant's lease: the request can run.
+    Ready(Option<Uri>, TenantConnection),
     /// The request is answered with this error.
     Rejected(poem::Error),
     /// An asynchronous resolver must run, or the pool be opened; the name,
     /// if already resolved.
-    Wait(Option<Found>),
+    Wait(Option<Found<'static>>),
 }
 
 impl<E: Endpoint> TenantEndpoint<E> {
@@ -233,8 +236,8 @@ impl<E: Endpoint> TenantEndpoint<E> {
             Some(Err(rejected)) => return Prepared::Rejected(config.rejected(rejected)),
         };
         match config.store.connection_now(&found.name) {
-            None => Prepared::Wait(Some(found)),
-            Some(Ok(lease)) => Prepared::Ready(found, lease),
+            None => Prepared::Wait(Some(found.into_owned())),
+            Some(Ok(lease)) => Prepared::Ready(found.rewrite, lease),
             Some(Err(err)) => Prepared::Rejected(config.lease_error(&found, err)),
         }
     }
@@ -243,44 +246,46 @@ impl<E: Endpoint> TenantEndpoint<E> {
     async fn call_after_wait(
         &self,
         req: Request,
-        found: Option<Found>,
+        found: Option<Found<'static>>,
         span: tracing::Span,
     ) -> poem::Result<Response> {
         let config = &*self.config;
-        let found = match found {
-            Some(found) => found,
-            None => match config.resolver.resolve(&req, config.conflict).await {
-                Ok(Some(found)) => found,
-                Ok(None) => return Err(config.missing()),
-                Err(rejected) => return Err(config.rejected(rejected)),
-            },
-        };
-        // The lease validates the name, checks it is registered and opens the
-        // pool now: an unavailable database answers 503 before the handler runs.
-        let lease = match config.store.connection(&found.name).await {
-            Ok(lease) => lease,
-            Err(err) => return Err(config.lease_error(&found, err)),
+        let (rewrite, lease) = {
+            let found = match found {
+                Some(found) => found,
+                None => match config.resolver.resolve(&req, config.conflict).await {
+                    Ok(Some(found)) => found,
+                    Ok(None) => return Err(config.missing()),
+                    Err(rejected) => return Err(config.rejected(rejected)),
+                },
+            };
+            // The lease validates the name, checks it is registered and opens the
+            // pool now: an unavailable database answers 503 before the handler runs.
+            match config.store.connection(&found.name).await {
+                Ok(lease) => (found.rewrite, lease),
+                Err(err) => return Err(config.lease_error(&found, err)),
+            }
         };
         // The span gets the tenant field; entering it again inside the
         // instrumented future is harmless.
-        self.enter(req, found, lease, span).await
+        self.enter(req, rewrite, lease, span).await
     }
 
     /// Puts the tenant in the request and starts the inner endpoint in its scope.
     fn enter(
         &self,
         mut req: Request,
-        found: Found,
+        rewrite: Option<Uri>,
         lease: TenantConnection,
         span: tracing::Span,
-    ) -> ScopedCall<
-        '_,
-        impl Future<Output = Result<poem::Result<Response>, TenantError>> + Send + use<'_, E>,
-    > {
+    ) -> ScopedCall<'_, impl Future<Output = Result<Started, TenantError>> + Send + use<'_, E>>
+    {
         let config = &*self.config;
         let key = lease.tenant().clone();
-        span.record("tenant", key.as_str());
-        if let Some(uri) = found.rewrite {
+        if !span.is_disabled() {
+            span.record("tenant", key.as_str());
+        }
+        if let Some(uri) = rewrite {
             *req.uri_mut() = uri;
         }
         let db = config.store.db();
@@ -292,7 +297,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
         let context = lease.into_context();
         // Like `with_tenant`, the scope refuses a switch: another tenant already
         // current here (a nested middleware) is rejected before the handler runs.
-        let scoped = context.scope(self.inner.call(req).map(into_response::<E::Output>));
+        let scoped = context.scope(FirstFrame::new(self.inner.call(req)));
         ScopedCall {
             scoped,
             context,

@@ -1,5 +1,6 @@
 //! [`Resolver`]: where the tenant name of a request comes from.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
@@ -69,6 +70,8 @@ enum Source {
 #[derive(Clone)]
 pub struct Resolver {
     sources: Vec<Described>,
+    /// Whether a source is asynchronous (then `resolve_now` cannot answer).
+    has_async: bool,
 }
 
 /// A source and its description, computed once for error messages.
@@ -88,6 +91,7 @@ impl Default for Resolver {
 impl Resolver {
     fn one(source: Source) -> Self {
         Self {
+            has_async: matches!(source, Source::Async(..)),
             sources: vec![Described {
                 name: Arc::from(source.to_string()),
                 source,
@@ -205,21 +209,18 @@ impl Resolver {
     /// This chain followed by `next`'s sources.
     pub fn or(mut self, next: Resolver) -> Self {
         self.sources.extend(next.sources);
+        self.has_async |= next.has_async;
         self
     }
 
     /// Finds the tenant name of `req` without waiting; `None` when the chain
     /// has an asynchronous source: call [`resolve`](Self::resolve) then.
-    pub(crate) fn resolve_now(
+    pub(crate) fn resolve_now<'r>(
         &self,
-        req: &Request,
+        req: &'r Request,
         policy: ConflictPolicy,
-    ) -> Option<Result<Option<Found>, Rejected>> {
-        if self
-            .sources
-            .iter()
-            .any(|d| matches!(d.source, Source::Async(..)))
-        {
+    ) -> Option<Result<Option<Found<'r>>, Rejected>> {
+        if self.has_async {
             return None;
         }
         let mut chain = Chain::new(policy);
@@ -238,18 +239,18 @@ impl Resolver {
     }
 
     /// Finds the tenant name of `req`.
-    pub(crate) async fn resolve(
+    pub(crate) async fn resolve<'r>(
         &self,
-        req: &Request,
+        req: &'r Request,
         policy: ConflictPolicy,
-    ) -> Result<Option<Found>, Rejected> {
+    ) -> Result<Option<Found<'r>>, Rejected> {
         let mut chain = Chain::new(policy);
         for described in &self.sources {
             let candidate = match &described.source {
                 Source::Async(_, f) => f(req)
                     .await
                     .map_err(Rejected::Custom)?
-                    .map(|name| Found::from(name, &described.name)),
+                    .map(|name| Found::from(Cow::Owned(name), &described.name)),
                 source => source.resolve_now(req, &described.name)?,
             };
             if !chain.add(candidate)? {
@@ -261,12 +262,12 @@ impl Resolver {
 }
 
 /// The names a chain's sources gave so far.
-struct Chain {
+struct Chain<'r> {
     policy: ConflictPolicy,
-    found: Option<Found>,
+    found: Option<Found<'r>>,
 }
 
-impl Chain {
+impl<'r> Chain<'r> {
     fn new(policy: ConflictPolicy) -> Self {
         Self {
             policy,
@@ -275,7 +276,7 @@ impl Chain {
     }
 
     /// Adds a source's answer; `false` when the rest need not be consulted.
-    fn add(&mut self, candidate: Option<Found>) -> Result<bool, Rejected> {
+    fn add(&mut self, candidate: Option<Found<'r>>) -> Result<bool, Rejected> {
         let Some(candidate) = candidate else {
             return Ok(true);
         };
@@ -329,11 +330,11 @@ impl fmt::Display for Source {
     }
 }
 
-/// A tenant name found in a request.
+/// A tenant name found in a request; borrowed from it when it needed no decoding.
 #[derive(Debug)]
-pub(crate) struct Found {
+pub(crate) struct Found<'r> {
     /// The raw name, not yet validated.
-    pub(crate) name: String,
+    pub(crate) name: Cow<'r, str>,
     /// The source that gave it, for error messages.
     pub(crate) from: Arc<str>,
     /// The URI the inner endpoint should see (path-segment resolver).
@@ -349,39 +350,56 @@ pub(crate) enum Rejected {
     Custom(poem::Error),
 }
 
-impl Found {
-    fn from(name: String, from: &Arc<str>) -> Self {
+impl<'r> Found<'r> {
+    fn from(name: Cow<'r, str>, from: &Arc<str>) -> Self {
         Self {
             name,
             from: Arc::clone(from),
             rewrite: None,
         }
     }
+
+    /// The same, owning its name, for keeping past the request's borrow.
+    pub(crate) fn into_owned(self) -> Found<'static> {
+        Found {
+            name: Cow::Owned(self.name.into_owned()),
+            from: self.from,
+            rewrite: self.rewrite,
+        }
+    }
 }
 
 impl Source {
     /// A synchronous source's answer; an asynchronous one gives none here.
-    fn resolve_now(&self, req: &Request, from: &Arc<str>) -> Result<Option<Found>, Rejected> {
-        let found = |name: String| Found::from(name, from);
+    fn resolve_now<'r>(
+        &self,
+        req: &'r Request,
+        from: &Arc<str>,
+    ) -> Result<Option<Found<'r>>, Rejected> {
+        let found = |name: Cow<'r, str>| Found::from(name, from);
+        let owned = |name: String| found(Cow::Owned(name));
         match self {
             Source::Query(param) => query_value(req, param, from).map(|v| v.map(found)),
             Source::Header(name, _) => header_value(req, name, from).map(|v| v.map(found)),
-            Source::Subdomain(base) => Ok(subdomain(req, base).map(found)),
+            Source::Subdomain(base) => Ok(subdomain(req, base).map(owned)),
             Source::PathSegment(prefix) => {
                 Ok(path_segment(req.uri(), prefix).map(|(name, uri)| Found {
                     rewrite: Some(uri),
-                    ..found(name)
+                    ..owned(name)
                 }))
             }
-            Source::Sync(_, f) => Ok(f(req).map(found)),
+            Source::Sync(_, f) => Ok(f(req).map(owned)),
             Source::Async(..) => Ok(None),
         }
     }
 }
 
 /// All values must agree; a repeated parameter with two values is a conflict.
-fn agree(values: impl Iterator<Item = String>, from: &str) -> Result<Option<String>, Rejected> {
-    let mut first: Option<String> = None;
+fn agree<'r>(
+    values: impl Iterator<Item = Cow<'r, str>>,
+    from: &str,
+) -> Result<Option<Cow<'r, str>>, Rejected> {
+    let mut first: Option<Cow<'r, str>> = None;
     for value in values {
         match &first {
             None => first = Some(value),
@@ -396,24 +414,75 @@ fn agree(values: impl Iterator<Item = String>, from: &str) -> Result<Option<Stri
     Ok(first)
 }
 
-fn query_value(req: &Request, param: &str, from: &str) -> Result<Option<String>, Rejected> {
+fn query_value<'r>(
+    req: &'r Request,
+    param: &str,
+    from: &str,
+) -> Result<Option<Cow<'r, str>>, Rejected> {
     let Some(query) = req.uri().query() else {
         return Ok(None);
     };
-    agree(
-        url::form_urlencoded::parse(query.as_bytes())
-            .filter(|(k, _)| k == param)
-            .map(|(_, v)| v.into_owned()),
-        from,
-    )
+    agree(query_values(query, param), from)
 }
 
-fn header_value(req: &Request, name: &HeaderName, from: &str) -> Result<Option<String>, Rejected> {
+/// The values of `param` in `query`, decoded as `application/x-www-form-urlencoded`.
+fn query_values<'q, 'p>(query: &'q str, param: &'p str) -> QueryValues<'q, 'p> {
+    if query.bytes().any(|b| b == b'%' || b == b'+') {
+        QueryValues::Encoded(url::form_urlencoded::parse(query.as_bytes()), param)
+    } else {
+        QueryValues::Plain(Some(query), param)
+    }
+}
+
+/// [`query_values`]' iterator.
+enum QueryValues<'q, 'p> {
+    /// Something to decode: `form_urlencoded` does it.
+    Encoded(url::form_urlencoded::Parse<'q>, &'p str),
+    /// Nothing to decode: the same pairs as `form_urlencoded::parse` (split on
+    /// `&`, empty ones skipped, then on the first `=`), borrowed.
+    Plain(Option<&'q str>, &'p str),
+}
+
+impl<'q> Iterator for QueryValues<'q, '_> {
+    type Item = Cow<'q, str>;
+
+    fn next(&mut self) -> Option<Cow<'q, str>> {
+        match self {
+            QueryValues::Encoded(pairs, param) => pairs.find(|(k, _)| k == param).map(|(_, v)| v),
+            QueryValues::Plain(rest, param) => loop {
+                let query = rest.take()?;
+                let pair = match query.bytes().position(|b| b == b'&') {
+                    Some(end) => {
+                        *rest = Some(&query[end + 1..]);
+                        &query[..end]
+                    }
+                    None => query,
+                };
+                let (k, v) = match pair.bytes().position(|b| b == b'=') {
+                    Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                    None => (pair, ""),
+                };
+                if k == *param && !pair.is_empty() {
+                    return Some(Cow::Borrowed(v));
+                }
+            },
+        }
+    }
+}
+
+fn header_value<'r>(
+    req: &'r Request,
+    name: &HeaderName,
+    from: &str,
+) -> Result<Option<Cow<'r, str>>, Rejected> {
     agree(
         req.headers()
             .get_all(name)
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned()),
+            .map(|v| match String::from_utf8_lossy(v.as_bytes()) {
+                Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+                Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+            }),
         from,
     )
 }
@@ -499,6 +568,24 @@ mod tests {
         assert_eq!(split("/apix/acme", "/api"), None);
         assert_eq!(split("/api", "/api"), None);
         assert_eq!(split("/other/acme", "/api"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// The borrowed fast path reads exactly what `form_urlencoded` decodes.
+        #[test]
+        fn query_values_are_those_form_urlencoded_decodes(
+            query in "[ab =&%+24]{0,30}",
+            param in "[ab +]{0,2}",
+        ) {
+            let expected: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+                .filter(|(k, _)| *k == param)
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            let got: Vec<String> = query_values(&query, &param).map(Cow::into_owned).collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 
     #[test]

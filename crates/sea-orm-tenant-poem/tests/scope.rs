@@ -3,7 +3,14 @@
 
 mod common;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use poem::web::sse::{Event, SSE};
@@ -33,6 +40,46 @@ fn sse(tenant: CurrentTenant) -> SSE {
                 .unwrap_or_else(|e| format!("error: {e}"));
             Event::message(format!("{i}:{seed}"))
         }
+    }))
+}
+
+/// A body of known length in two frames: the first ready at once, the second
+/// naming the tenant current when it is polled (right-aligned in 8 bytes).
+struct TwoFrames {
+    first: Option<Bytes>,
+    second_sent: bool,
+}
+
+impl http_body::Body for TwoFrames {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if self.second_sent {
+            return Poll::Ready(None);
+        }
+        self.second_sent = true;
+        let tenant = current_tenant().map_or("none".to_owned(), |t| t.to_string());
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(format!("{tenant:>8}"))))))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let first = self.first.as_ref().map_or(0, |b| b.len() as u64);
+        SizeHint::with_exact(first + if self.second_sent { 0 } else { 8 })
+    }
+}
+
+#[handler]
+fn two_frames() -> Body {
+    Body::from(BoxBody::new(TwoFrames {
+        first: Some(Bytes::from_static(b"head:")),
+        second_sent: false,
     }))
 }
 
@@ -82,7 +129,22 @@ fn app(store: TenantConnections) -> impl Endpoint {
         .at("/spawned", get(spawned))
         .at("/switch", get(switch))
         .at("/reenter", get(reenter))
+        .at("/two-frames", get(two_frames))
         .with(TenantMiddleware::new(store, Resolver::default()))
+}
+
+#[tokio::test]
+async fn a_body_going_on_after_a_ready_first_frame_keeps_its_length_and_its_tenant() {
+    let mut dbs = TestDatabases::sqlite();
+    let cli = TestClient::new(app(store_with(&mut dbs, &["acme", "globex"]).await));
+    for tenant in ["acme", "globex"] {
+        let resp = cli.get("/two-frames").query("tenant", &tenant).send().await;
+        resp.assert_status_is_ok();
+        let body = BoxBody::from(resp.0.into_body());
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(13));
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(bytes, format!("head:{tenant:>8}"));
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! Applying one [`Operation`] to one database with a migrator's own methods.
 
+use std::path::Path;
+
 use futures_util::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use sea_orm_migration::{IntoSchemaManagerConnection, MigrationStatus, MigratorTrait};
@@ -31,6 +33,9 @@ pub(crate) struct Failed {
 pub(crate) enum MigrationDb {
     /// A database of its own (a session holding its lock, or a SQLite pool).
     Connection(DatabaseConnection),
+    /// A database known to hold nothing yet (see [`is_empty_sqlite_file`]):
+    /// every migration is pending, so the migration table is not read first.
+    Empty(DatabaseConnection),
     /// A schema tenant: a transaction on its schema holding its lock. The
     /// tenant's operation is all or nothing: committed when it succeeds,
     /// rolled back, leaving the schema at its previous version, when it fails.
@@ -68,8 +73,11 @@ fn apply_db<M: MigratorTrait + 'static>(
     {
         Box::pin(async move {
             match db {
-                MigrationDb::Connection(conn) => apply::<M, _>(&conn, op).await,
-                MigrationDb::Transaction(txn) => match apply::<M, _>(&txn, op).await {
+                MigrationDb::Connection(conn) => apply::<M, _>(&conn, op, None).await,
+                MigrationDb::Empty(conn) => {
+                    apply::<M, _>(&conn, op, Some(State::empty::<M>())).await
+                }
+                MigrationDb::Transaction(txn) => match apply::<M, _>(&txn, op, None).await {
                     Ok(applied) => match txn.commit().await {
                         Ok(()) => Ok(applied),
                         Err(error) => Err(Failed {
@@ -94,7 +102,7 @@ fn apply_db<M: MigratorTrait + 'static>(
 }
 
 /// Names of applied and pending migrations, in migration order.
-struct State {
+pub(crate) struct State {
     applied: Vec<String>,
     pending: Vec<String>,
 }
@@ -114,6 +122,17 @@ impl State {
         Ok(Self { applied, pending })
     }
 
+    /// A database with no migration table: every migration pending.
+    fn empty<M: MigratorTrait>() -> Self {
+        Self {
+            applied: Vec::new(),
+            pending: M::migrations()
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect(),
+        }
+    }
+
     fn clone_applied(&self) -> Applied {
         Applied {
             changed: Vec::new(),
@@ -131,10 +150,31 @@ impl State {
     }
 }
 
-/// Runs `op` with `M`'s own methods on `db`. Reads the migration table before
-/// (after the caller took the tenant's lock, so a second runner sees the first
-/// one's work) and, when the result cannot be derived, after.
-pub(crate) async fn apply<M, D>(db: &D, op: Operation) -> Result<Applied, Failed>
+/// Whether the SQLite database at `path` holds nothing yet: a file of zero
+/// bytes and no write-ahead log with content. A database in WAL mode has a
+/// header in its main file, and every other write makes the file grow, so
+/// such a database has no migration table. Unreadable metadata counts as not
+/// empty (the migration table is then read as usual).
+pub(crate) fn is_empty_sqlite_file(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let empty = |p: &Path| std::fs::metadata(p).map(|m| m.len() == 0);
+    empty(path).unwrap_or(false)
+        && match empty(Path::new(&wal)) {
+            Ok(empty) => empty,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+}
+
+/// Runs `op` with `M`'s own methods on `db`. Reads the migration table before,
+/// unless the caller knows it (`before`), after taking the tenant's lock, so a
+/// second runner sees the first one's work; and, when the result cannot be
+/// derived, after.
+pub(crate) async fn apply<M, D>(
+    db: &D,
+    op: Operation,
+    before: Option<State>,
+) -> Result<Applied, Failed>
 where
     M: MigratorTrait,
     D: ConnectionTrait + Sync,
@@ -145,7 +185,10 @@ where
         after: None,
         before: None,
     };
-    let before = State::read::<M, D>(db).await.map_err(fail)?;
+    let before = match before {
+        Some(before) => before,
+        None => State::read::<M, D>(db).await.map_err(fail)?,
+    };
     let before_state = before.clone_applied();
     let result = match op {
         Operation::Status => return Ok(before.into_applied(Vec::new())),
@@ -228,5 +271,27 @@ where
                 before: Some(before_state),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_database_with_nothing_written_counts_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        assert!(!is_empty_sqlite_file(&db), "missing");
+        std::fs::write(&db, b"").unwrap();
+        assert!(is_empty_sqlite_file(&db), "zero bytes, no log");
+        let wal = dir.path().join("t.db-wal");
+        std::fs::write(&wal, b"").unwrap();
+        assert!(is_empty_sqlite_file(&db), "zero bytes, empty log");
+        std::fs::write(&wal, b"frames").unwrap();
+        assert!(!is_empty_sqlite_file(&db), "pages in the log");
+        std::fs::remove_file(&wal).unwrap();
+        std::fs::write(&db, b"SQLite format 3\0").unwrap();
+        assert!(!is_empty_sqlite_file(&db), "a header");
     }
 }

@@ -14,7 +14,7 @@ use sea_orm_tenant::{
     TenantConfig, TenantConnection, TenantConnections, TenantError, TenantKey, TenantSession,
 };
 
-use crate::apply::{Applied, ApplyFn, MigrationDb, apply_fn};
+use crate::apply::{Applied, ApplyFn, MigrationDb, apply_fn, is_empty_sqlite_file};
 use crate::error::{MigrateError, TenantFailure};
 use crate::lock::{TenantLock, lock_in_transaction};
 use crate::operation::Operation;
@@ -436,7 +436,13 @@ async fn on_database(
         };
         (lock, conn, lease)
     };
-    let result = (apply.apply)(MigrationDb::Connection(conn), op).await;
+    // Checked under the lock: a SQLite tenant migrated for the first time
+    // needs no read of a migration table that cannot exist yet.
+    let db = match config.sqlite_path() {
+        Some(path) if lock.is_some() && is_empty_sqlite_file(&path) => MigrationDb::Empty(conn),
+        _ => MigrationDb::Connection(conn),
+    };
+    let result = (apply.apply)(db, op).await;
     if let Some(lock) = lock {
         lock.release().await;
     }

@@ -6,10 +6,9 @@
 //! overhead over the baseline and the speedup of jobs 4 over jobs 1.
 //! With `TEST_POSTGRES_URL` set, does the same for N PostgreSQL databases (default 100).
 //!
-//! SQLite is measured twice: tenants migrated for the first time (the runner
-//! creates each tenant's lock file, `<file>.migrate-lock`), and tenants whose
-//! lock files exist, as on every later run (they were made by an earlier run
-//! with nothing to apply, not timed).
+//! SQLite is measured twice: tenants migrated for the first time, and tenants
+//! an earlier run with nothing to apply has already been through (not timed),
+//! so every database file, and any lock file, exists beforehand.
 //!
 //! Each measurement migrates its own freshly created databases; creating them is
 //! not timed. Times are summed over `--repeat` runs (default 3; PostgreSQL
@@ -95,14 +94,14 @@ async fn measure(
     mut dbs: TestDatabases,
     n: usize,
     jobs: usize,
-    locked_before: bool,
+    visited_before: bool,
 ) -> (Duration, Duration) {
     let plain: Vec<String> = (0..n).map(|i| format!("p{i:04}")).collect();
     let runner: Vec<String> = (0..n).map(|i| format!("r{i:04}")).collect();
     let all: Vec<String> = plain.iter().chain(&runner).cloned().collect();
     let urls = dbs.create_many(&all).await;
     let store = store(&urls, jobs);
-    if locked_before {
+    if visited_before {
         // Every tenant, the plain loop's too: each database file then exists
         // before the timed part, for both ways alike.
         let report = TenantMigrator::new::<NoMigrations>(store.clone())
@@ -158,7 +157,7 @@ async fn compare(
     label: &str,
     n: usize,
     repeat: usize,
-    locked_before: bool,
+    visited_before: bool,
     fresh: impl Fn() -> TestDatabases,
 ) {
     println!(
@@ -173,7 +172,7 @@ async fn compare(
     for jobs in [1, 4] {
         let (mut plain, mut runner) = (Duration::ZERO, Duration::ZERO);
         for _ in 0..repeat {
-            let (p, r) = measure(fresh(), n, jobs, locked_before).await;
+            let (p, r) = measure(fresh(), n, jobs, visited_before).await;
             plain += p;
             runner += r;
         }
@@ -212,7 +211,7 @@ fn main() {
             sqlite,
         )
         .await;
-        let label = "SQLite, lock files from an earlier run";
+        let label = "SQLite, after an earlier run with nothing to apply";
         compare(label, args.tenants, args.repeat, true, sqlite).await;
         if TestDatabases::postgres().is_some() {
             compare("PostgreSQL", args.pg_tenants, args.pg_repeat, false, || {

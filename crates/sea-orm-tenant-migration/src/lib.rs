@@ -84,8 +84,11 @@
 //!   connection per tenant, as a plain `Migrator::up` would use).
 //! * MySQL/MariaDB: `GET_LOCK` on a name derived from the database name, on a
 //!   dedicated session that then runs the migrations.
-//! * SQLite: an exclusive `flock` on `<file>.migrate-lock` beside the database
-//!   (left in place afterwards). In-memory databases need no lock.
+//! * SQLite, on Linux: a lock on the database's own byte in its folder's
+//!   `.sea-orm-tenant.migrate-lock` (an open-file-description lock; no file is
+//!   created per tenant). Elsewhere, or where the kernel refuses such locks, an
+//!   exclusive `flock` on `<file>.migrate-lock` beside the database. Lock files
+//!   are left in place afterwards. In-memory databases need no lock.
 //!
 //! # Shared database
 //!

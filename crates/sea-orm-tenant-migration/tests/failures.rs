@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use sea_orm::ConnectionTrait;
+use sea_orm_migration::prelude::*;
 use sea_orm_tenant::testing::TestDatabases;
 use sea_orm_tenant::{TenantConfig, TenantConnections};
 use sea_orm_tenant_migration::{Operation, Outcome, SHARED, TenantMigrator};
@@ -164,15 +165,46 @@ async fn fail_fast_starts_nothing_after_the_first_failure() {
     store.close().await;
 }
 
+/// Lets a migration run only once the test allows it.
+static HELD_ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static HELD_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// The first migration, run only once the test releases it: its runner holds
+/// the tenant's lock meanwhile.
+struct Held;
+impl MigrationName for Held {
+    fn name(&self) -> &str {
+        M1
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for Held {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        HELD_ENTERED.notify_one();
+        HELD_RELEASE.notified().await;
+        CreateItems.up(m).await
+    }
+}
+
+/// [`Migrator`]'s first migration, held.
+struct HeldMigrator;
+impl MigratorTrait for HeldMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Held)]
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_tenant_waits_for_the_lock_then_is_reported() {
     let mut dbs = TestDatabases::sqlite();
     let tenants = names(2);
     let store = store(&mut dbs, &tenants).await;
-    // Another runner holds t00's lock.
-    let lock_path = format!("{}.migrate-lock", dbs.sqlite_path("t00").display());
-    let holder = std::fs::File::create(&lock_path).unwrap();
-    fs4::fs_std::FileExt::lock_exclusive(&holder).unwrap();
+    // Another runner holds t00's lock: its migration waits for the test.
+    let holder = tokio::spawn({
+        let migrator = TenantMigrator::new::<HeldMigrator>(store.clone()).select(["t00"]);
+        async move { migrator.up().await }
+    });
+    HELD_ENTERED.notified().await;
 
     let report = TenantMigrator::new::<Migrator>(store.clone())
         .lock_timeout(Duration::from_millis(200))
@@ -203,7 +235,13 @@ async fn a_busy_tenant_waits_for_the_lock_then_is_reported() {
         "{report}"
     );
 
-    drop(holder);
+    HELD_RELEASE.notify_one();
+    let held = holder.await.unwrap().unwrap();
+    assert_eq!(
+        held.tenant("t00").unwrap().outcome,
+        Outcome::Migrated,
+        "{held}"
+    );
     let report = TenantMigrator::new::<Migrator>(store.clone())
         .up()
         .await

@@ -100,9 +100,8 @@ impl TenantLock {
     pub(crate) async fn release(self) {
         match self {
             TenantLock::None => {}
-            TenantLock::File(file) => {
-                let _ = FileExt::unlock(&file);
-            }
+            // Closing the file releases its lock, a byte's or a `flock`.
+            TenantLock::File(file) => drop(file),
             TenantLock::Session(session) => {
                 let sql = match session.get_database_backend() {
                     DbBackend::Postgres => format!(

@@ -57,13 +57,16 @@ pub(crate) struct ApplyFn {
 pub(crate) fn apply_fn<M: MigratorTrait + 'static>() -> ApplyFn {
     ApplyFn {
         apply: apply_db::<M>,
-        names: || {
-            M::migrations()
-                .iter()
-                .map(|m| m.name().to_owned())
-                .collect()
-        },
+        names: migration_names::<M>,
     }
+}
+
+/// Migrator `M`'s migrations' names, in order.
+fn migration_names<M: MigratorTrait>() -> Vec<String> {
+    M::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect()
 }
 
 fn apply_db<M: MigratorTrait + 'static>(
@@ -126,10 +129,7 @@ impl State {
     fn empty<M: MigratorTrait>() -> Self {
         Self {
             applied: Vec::new(),
-            pending: M::migrations()
-                .iter()
-                .map(|m| m.name().to_owned())
-                .collect(),
+            pending: migration_names::<M>(),
         }
     }
 

@@ -331,6 +331,9 @@ pub struct TenantConfig {
     /// For a schema tenant, the first tenant registered on a database sets its
     /// shared pool's settings.
     pub pool: PoolOptions,
+    /// The pool of a schema database: its connections serve many tenants, so
+    /// the release check also puts their sessions back ([`crate::session_state`]).
+    serves_schemas: bool,
 }
 
 impl TenantConfig {
@@ -340,7 +343,14 @@ impl TenantConfig {
             url: url.into(),
             schema: None,
             pool: PoolOptions::default(),
+            serves_schemas: false,
         }
+    }
+
+    /// This database as the shared pool of its schema tenants.
+    pub(crate) fn serving_schemas(mut self) -> Self {
+        self.serves_schemas = true;
+        self
     }
 
     /// The tenant lives in `schema` of the PostgreSQL database at this URL,
@@ -429,6 +439,20 @@ impl TenantConfig {
         (creates && !folder.as_os_str().is_empty() && !folder.exists()).then_some(folder)
     }
 
+    /// The database a server URL names (its path, percent-decoded); `None`
+    /// for SQLite and for a URL that names none.
+    pub(crate) fn database_name(&self) -> Option<String> {
+        if sqlite_parts(&self.url).is_some() {
+            return None;
+        }
+        let parsed = url::Url::parse(&self.url).ok()?;
+        let path = parsed.path().trim_start_matches('/');
+        let name = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .ok()?;
+        (!name.is_empty()).then(|| name.into_owned())
+    }
+
     pub(crate) fn is_sqlite_memory(&self) -> bool {
         sqlite_parts(&self.url).is_some_and(|(path, query)| {
             is_memory(path) || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"))
@@ -468,7 +492,14 @@ impl TenantConfig {
             .connect_timeout(pool.effective_connect_timeout())
             .acquire_timeout(pool.effective_acquire_timeout())
             .sqlx_logging(pool.sqlx_logging.unwrap_or(false));
-        crate::release_check::install(&mut opts, backend, release_timeout);
+        let sessions = if self.serves_schemas {
+            crate::release_check::Sessions::Shared
+        } else {
+            crate::release_check::Sessions::Own {
+                database: self.database_name(),
+            }
+        };
+        crate::release_check::install(&mut opts, backend, sessions, release_timeout);
         if memory {
             opts.idle_timeout(None::<Duration>)
                 .max_lifetime(None::<Duration>);
@@ -536,7 +567,12 @@ impl<'de> Deserialize<'de> for TenantConfig {
             .ok_or_else(|| serde::de::Error::missing_field("url"))?;
         let schema = take_field(&mut table, "schema")?;
         let pool = take_pool(table)?;
-        Ok(Self { url, schema, pool })
+        Ok(Self {
+            url,
+            schema,
+            pool,
+            serves_schemas: false,
+        })
     }
 }
 

@@ -190,6 +190,8 @@ mod schema_route;
 #[path = "schema_route_off.rs"]
 mod schema_route;
 mod session;
+#[cfg(feature = "postgres")]
+mod session_state;
 mod sqlite_readers;
 mod stats;
 mod storage;

@@ -16,8 +16,14 @@
 //!   other), so the check's statement differs from them only inside a
 //!   transaction block opened earlier; such a connection is closed, which ends
 //!   the transaction on the server.
+//! * PostgreSQL, the shared pool of schema tenants: the session is put back
+//!   to a state any tenant may use, or closed
+//!   ([`crate::session_state::settle_for_pool`]), which covers the leaked
+//!   transaction too.
 //! * MySQL and MariaDB: `ROLLBACK`, which ends a leaked transaction and is a
-//!   silent no-op otherwise.
+//!   silent no-op otherwise, and `DATABASE()` in the same round trip: a
+//!   connection that a tenant's `USE` moved to another database is closed (its
+//!   prepared statements would stay bound to that database).
 //! * SQLite needs nothing: sqlx's worker rolls back a `BEGIN` nobody received,
 //!   and a pooled SQLite connection is not pinged before use either.
 //!
@@ -39,8 +45,22 @@ use sea_orm::{ConnectOptions, DbBackend};
 /// A pooled connection idle at least this long is pinged before it is handed out.
 pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
+/// Whose sessions a pool's connections carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Sessions {
+    /// One tenant's database: `database` is the one its URL names.
+    Own { database: Option<String> },
+    /// A schema database's pool, shared by its tenants.
+    Shared,
+}
+
 /// Installs the release check on `opts` for `backend`.
-pub(crate) fn install(opts: &mut ConnectOptions, backend: DbBackend, timeout: Duration) {
+pub(crate) fn install(
+    opts: &mut ConnectOptions,
+    backend: DbBackend,
+    sessions: Sessions,
+    timeout: Duration,
+) {
     if backend == DbBackend::Sqlite {
         // A SQLite connection is a file handle on a worker thread of this
         // process: nothing can break it while it sits in the pool, and sqlx's
@@ -50,6 +70,25 @@ pub(crate) fn install(opts: &mut ConnectOptions, backend: DbBackend, timeout: Du
         opts.test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     }
     match backend {
+        #[cfg(feature = "postgres")]
+        DbBackend::Postgres if sessions == Sessions::Shared => {
+            opts.map_sqlx_postgres_pool_opts(move |o| {
+                o.after_release(move |conn, _meta| {
+                    Box::pin(async move {
+                        use crate::session_state::{Settled, settle_for_pool};
+                        match tokio::time::timeout(timeout, settle_for_pool(conn)).await {
+                            Ok(Ok(Settled::Clean(_))) => Ok(true),
+                            Ok(Ok(Settled::Close(why))) => {
+                                tracing::warn!(why, "closing a pooled schema connection");
+                                Ok(false)
+                            }
+                            Ok(Err(err)) => Err(err),
+                            Err(_) => Err(sea_orm::sqlx::Error::PoolTimedOut),
+                        }
+                    })
+                })
+            });
+        }
         #[cfg(feature = "postgres")]
         DbBackend::Postgres => {
             opts.map_sqlx_postgres_pool_opts(move |o| {
@@ -79,12 +118,28 @@ pub(crate) fn install(opts: &mut ConnectOptions, backend: DbBackend, timeout: Du
         }
         #[cfg(feature = "mysql")]
         DbBackend::MySql => {
+            let expected = match sessions {
+                Sessions::Own { database } => database,
+                Sessions::Shared => None,
+            };
             opts.map_sqlx_mysql_pool_opts(move |o| {
+                let expected = expected.clone();
                 o.after_release(move |conn, _meta| {
+                    let expected = expected.clone();
                     Box::pin(async move {
-                        let rollback = sea_orm::sqlx::raw_sql("ROLLBACK").execute(&mut *conn);
-                        match tokio::time::timeout(timeout, rollback).await {
-                            Ok(Ok(_)) => Ok(true),
+                        use sea_orm::sqlx::Row;
+                        let check = sea_orm::sqlx::raw_sql("ROLLBACK; SELECT DATABASE()")
+                            .fetch_one(&mut *conn);
+                        match tokio::time::timeout(timeout, check).await {
+                            Ok(Ok(row)) => {
+                                let database: Option<String> = row.try_get(0)?;
+                                if database != expected {
+                                    tracing::warn!(
+                                        "closing a pooled connection moved to another database by USE"
+                                    );
+                                }
+                                Ok(database == expected)
+                            }
                             Ok(Err(err)) => Err(err),
                             Err(_) => Err(sea_orm::sqlx::Error::PoolTimedOut),
                         }

@@ -106,6 +106,21 @@ impl SchemaName {
     pub fn quoted(&self) -> String {
         format!("\"{}\"", self.0)
     }
+
+    /// The `search_path` of a call on this schema: the schema, then the
+    /// session's temporary schema. Named last, `pg_temp` is searched after the
+    /// tenant's schema (left out, PostgreSQL searches it first, and a
+    /// temporary table would shadow the tenant's table of the same name).
+    pub fn search_path(&self) -> String {
+        format!("\"{}\", pg_temp", self.0)
+    }
+
+    /// Whether `path` is exactly [`search_path`](Self::search_path) (no allocation).
+    pub(crate) fn is_search_path(&self, path: &str) -> bool {
+        path.strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix("\", pg_temp"))
+            .is_some_and(|name| name == &*self.0)
+    }
 }
 
 fn check_chars(name: &str) -> Result<(), SchemaNameError> {

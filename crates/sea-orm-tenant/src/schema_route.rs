@@ -1,27 +1,29 @@
 //! Schema tenants: every tenant of one PostgreSQL database shares that
-//! database's pool, and each checkout is given its tenant's `search_path`.
+//! database's pool, and each call runs on its tenant's schema.
 //!
 //! SeaORM acquires a pooled connection per call with no hook, so calls of a
 //! schema tenant run on a connection of their own checkout ([`SchemaRoute`]):
 //!
-//! * A connection that finished a call cleanly is parked with the schema it
-//!   is on ([`Park`]). The next call of the same tenant takes it back as it is:
-//!   consecutive queries of one tenant cost no extra round trip.
-//! * Any other connection (parked for another schema, or fresh from the pool,
-//!   whose state nobody tracked) gets `set_config('search_path', '"schema"', false)`
-//!   and `current_schema()` in one prepared statement before the call. The
-//!   search path is the tenant's schema alone, so a missing schema leaves no
-//!   schema selected: `current_schema()` is NULL, the call fails with
+//! * Before the call: a connection the server reported on the tenant's schema
+//!   is used as it is, so consecutive calls of one tenant cost no extra round
+//!   trip. Any other (parked on another schema, or from the pool) gets
+//!   `set_config('search_path', '"schema", pg_temp', false)` and
+//!   `current_schema()` in one prepared statement. The path holds the tenant's
+//!   schema and, after it, the session's temporary schema: a missing schema
+//!   leaves `current_schema()` elsewhere, the call fails with
 //!   [`TenantError::SchemaMissing`], and nothing can fall through to `public`.
-//! * Fail closed: a connection is parked only after its call completed without
-//!   error and the statement cannot have changed the session (no `SET`,
-//!   transaction control, `set_config` or `search_path` in it). A call cancelled
-//!   mid-statement, a failed call, or a session-changing statement drops the
-//!   connection back to the pool, where the release check runs
-//!   ([`crate::release_check`]) and the next checkout sets the schema again.
+//! * After a call that completed, off the caller's path: the session is asked
+//!   where it is and what it carries ([`crate::session_state::settle`]), and
+//!   the connection is parked with the schema the server reported ([`Park`]),
+//!   or closed. What the statement said is never consulted: a function that
+//!   moved the session, a reset, a temporary table are seen in the session
+//!   itself.
+//! * A call cancelled mid-statement or failed drops its connection back to
+//!   the pool, whose release check settles it the same way and more
+//!   ([`crate::release_check`]).
 //! * Transactions are `begin()` on the database's pool followed by
-//!   `set_config(.., true)` (`SET LOCAL`): the transaction stays on its tenant,
-//!   and its setting ends with it, committed or rolled back.
+//!   `set_config(.., true)` (`SET LOCAL`): the transaction starts on its
+//!   tenant, and its setting ends with it, committed or rolled back.
 //!
 //! Prepared statements are safe across schemas: PostgreSQL re-plans a cached
 //! statement when `search_path` changed since its last use.
@@ -34,7 +36,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sea_orm::sea_query::Values;
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::postgres::{PgPool, Postgres};
+use sea_orm::sqlx::postgres::{PgConnection, PgPool, Postgres};
 use sea_orm::sqlx::{self, AssertSqlSafe};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -46,15 +48,22 @@ use tokio::sync::Notify;
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::schema::SchemaName;
+use crate::session_state::{self, Settled};
 use crate::tenant::lock;
 
 /// The statement that moves a connection to a schema and proves the schema exists.
-const ENTER_SCHEMA: &str = "SELECT set_config('search_path', $1, $2), current_schema()";
+const ENTER_SCHEMA: &str = "SELECT pg_catalog.set_config('search_path', $1, $2), \
+     pg_catalog.current_schema()::pg_catalog.text";
 
-/// Connections of one schema database that finished a call cleanly, each with
-/// the schema it is on. They stay checked out of the sqlx pool (holding its
-/// permits, within the pool's admitted size) until taken again, expired, or
-/// given back to make room for a transaction or a close.
+/// SQLSTATEs of a name that does not resolve: on a connection that was on its
+/// schema before the call, the schema may have been dropped since.
+const UNRESOLVED_NAME: &[&str] = &["42P01", "3F000", "42883", "42704"];
+
+/// Connections of one schema database whose sessions the server reported
+/// clean after their last call, each with the schema it is on (`None`: on no
+/// tenant's). They stay checked out of the sqlx pool (holding its permits,
+/// within the pool's admitted size) until taken again, expired, or given back
+/// to make room for a transaction or a close.
 pub(crate) struct Park {
     parked: Mutex<Vec<Parked>>,
     /// A connection parked longer is given back to the pool instead of being
@@ -72,6 +81,9 @@ pub(crate) struct Park {
     /// arrived later took each parked connection first and a waiting one ran
     /// out its acquire timeout.
     pool_waiters: AtomicUsize,
+    /// How long the check after a call may take before the connection is
+    /// closed instead.
+    check_timeout: Duration,
 }
 
 /// Counts a call among those waiting on the pool.
@@ -84,19 +96,20 @@ impl Drop for PoolWaiter<'_> {
 }
 
 struct Parked {
-    schema: SchemaName,
+    schema: Option<SchemaName>,
     conn: PoolConnection<Postgres>,
     since: Instant,
 }
 
 impl Park {
-    pub(crate) fn new(fresh_for: Duration) -> Self {
+    pub(crate) fn new(fresh_for: Duration, check_timeout: Duration) -> Self {
         Self {
             parked: Mutex::new(Vec::new()),
             fresh_for,
             closed: AtomicBool::new(false),
             available: Notify::new(),
             pool_waiters: AtomicUsize::new(0),
+            check_timeout,
         }
     }
 
@@ -119,7 +132,10 @@ impl Park {
             };
             // Another schema's connection: the least recently parked, so the
             // next call of the tenants that just parked finds theirs.
-            let found = match parked.iter().rposition(|p| p.schema == *schema) {
+            let found = match parked
+                .iter()
+                .rposition(|p| p.schema.as_ref() == Some(schema))
+            {
                 Some(i) => Some((parked.remove(i).conn, true)),
                 None if parked.is_empty() => None,
                 None => Some((parked.remove(0).conn, false)),
@@ -130,8 +146,14 @@ impl Park {
         found
     }
 
-    fn put(&self, schema: SchemaName, conn: PoolConnection<Postgres>) {
-        if self.closed.load(Ordering::Acquire) || self.pool_waiters.load(Ordering::Acquire) > 0 {
+    /// Whether a finished call's connection may be parked: not while the pool
+    /// closes, nor while calls wait on the pool itself (they get it instead).
+    fn accepts(&self) -> bool {
+        !self.closed.load(Ordering::Acquire) && self.pool_waiters.load(Ordering::Acquire) == 0
+    }
+
+    fn put(&self, schema: Option<SchemaName>, conn: PoolConnection<Postgres>) {
+        if !self.accepts() {
             return;
         }
         lock(&self.parked).push(Parked {
@@ -171,49 +193,6 @@ impl Park {
     }
 }
 
-/// Whether `sql` may change the session beyond the call: such a connection is
-/// not parked, so the next call sets its schema again.
-fn may_change_session(sql: &str) -> bool {
-    const CONTROL: &[&str] = &[
-        "set",
-        "reset",
-        "begin",
-        "start",
-        "commit",
-        "end",
-        "rollback",
-        "abort",
-        "savepoint",
-        "release",
-        "prepare",
-        "discard",
-        "declare",
-        "listen",
-        "unlisten",
-        "lock",
-        "do",
-        "call",
-        "load",
-    ];
-    // On every routed call of a schema tenant: no allocation.
-    let first = sql
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .next()
-        .unwrap_or("");
-    CONTROL.iter().any(|w| first.eq_ignore_ascii_case(w))
-        || contains_ignore_case(sql, "search_path")
-        || contains_ignore_case(sql, "set_config")
-        || sql.contains(';')
-}
-
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
 /// A schema tenant's route: the database's pool, its park, and the schema.
 #[derive(Clone)]
 pub(crate) struct SchemaRoute {
@@ -230,13 +209,44 @@ struct Checkout {
     conn: PoolConnection<Postgres>,
     park: std::sync::Arc<Park>,
     schema: SchemaName,
+    /// Whether this checkout moved the connection to the schema (else it was
+    /// parked there).
+    entered: bool,
 }
 
 impl Checkout {
-    fn finish(self, sql: &str) {
-        if !may_change_session(sql) {
-            self.park.put(self.schema, self.conn);
+    /// After a call that completed: the session is checked off the caller's
+    /// path, and the connection parked where the server says it is, or closed.
+    fn finish(self) {
+        if !self.park.accepts() {
+            return;
         }
+        let Checkout {
+            mut conn,
+            park,
+            schema,
+            ..
+        } = self;
+        tokio::spawn(async move {
+            let settled =
+                tokio::time::timeout(park.check_timeout, session_state::settle(&mut conn)).await;
+            match settled {
+                Ok(Ok(Settled::Clean(clean))) => {
+                    let on_schema = clean.schema.as_deref() == Some(schema.as_str())
+                        && schema.is_search_path(&clean.search_path);
+                    park.put(on_schema.then_some(schema), conn);
+                }
+                Ok(Ok(Settled::Close(why))) => {
+                    tracing::debug!(schema = %schema, why, "closing a schema connection after a call");
+                    conn.close_on_drop();
+                }
+                Ok(Err(err)) => {
+                    tracing::debug!(schema = %schema, error = %err, "closing a schema connection: its check failed");
+                    conn.close_on_drop();
+                }
+                Err(_) => conn.close_on_drop(),
+            }
+        });
     }
 }
 
@@ -279,8 +289,37 @@ impl SchemaRoute {
         Statement::from_sql_and_values(
             DbBackend::Postgres,
             ENTER_SCHEMA,
-            [self.schema.quoted().into(), local.into()],
+            [self.schema.search_path().into(), local.into()],
         )
+    }
+
+    /// Moves `conn` to the schema for the session; `false` if the schema does not exist.
+    async fn enter(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        let (_, current): (String, Option<String>) = sqlx::query_as(ENTER_SCHEMA)
+            .bind(self.schema.search_path())
+            .bind(false)
+            .fetch_one(conn)
+            .await?;
+        Ok(current.as_deref() == Some(self.schema.as_str()))
+    }
+
+    /// The error of a call that failed. A name that did not resolve on a
+    /// connection parked on the schema may mean the schema was dropped since:
+    /// the server is asked, and a missing schema is [`TenantError::SchemaMissing`].
+    async fn failed(
+        &self,
+        mut c: Checkout,
+        err: sqlx::Error,
+        to_db: fn(sqlx::Error) -> DbErr,
+    ) -> DbErr {
+        let unresolved = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| UNRESOLVED_NAME.contains(&&*code));
+        if unresolved && !c.entered && matches!(self.enter(&mut c.conn).await, Ok(false)) {
+            return self.missing();
+        }
+        to_db(err)
     }
 
     /// A parked connection (preferably on this schema) or one from the pool,
@@ -335,42 +374,45 @@ impl SchemaRoute {
 
     async fn checkout(&self) -> Result<Checkout, DbErr> {
         let (mut conn, on_schema) = self.connection().await?;
-        if !on_schema {
-            let stmt = self.enter_statement(false);
-            let row = sqlx_query(&stmt)
-                .fetch_one(&mut *conn)
+        if !on_schema
+            && !self
+                .enter(&mut conn)
                 .await
-                .map_err(sqlx_error_to_query_err)?;
-            let current: Option<String> = QueryResult::from(row).try_get_by_index(1)?;
-            if current.as_deref() != Some(self.schema.as_str()) {
-                return Err(self.missing());
-            }
+                .map_err(sqlx_error_to_query_err)?
+        {
+            return Err(self.missing());
         }
         Ok(Checkout {
             conn,
             park: std::sync::Arc::clone(&self.park),
             schema: self.schema.clone(),
+            entered: !on_schema,
         })
     }
 
     pub(crate) async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let mut c = self.checkout().await?;
-        let result = sqlx_query(&stmt)
-            .execute(&mut *c.conn)
-            .await
-            .map_err(sqlx_error_to_exec_err)?;
-        c.finish(&stmt.sql);
-        Ok(result.into())
+        match sqlx_query(&stmt).execute(&mut *c.conn).await {
+            Ok(result) => {
+                c.finish();
+                Ok(result.into())
+            }
+            Err(err) => Err(self.failed(c, err, sqlx_error_to_exec_err).await),
+        }
     }
 
     pub(crate) async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         let mut c = self.checkout().await?;
-        let result = sqlx::raw_sql(AssertSqlSafe(sql))
+        match sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut *c.conn)
             .await
-            .map_err(sqlx_error_to_exec_err)?;
-        c.finish(sql);
-        Ok(result.into())
+        {
+            Ok(result) => {
+                c.finish();
+                Ok(result.into())
+            }
+            Err(err) => Err(self.failed(c, err, sqlx_error_to_exec_err).await),
+        }
     }
 
     pub(crate) async fn query_one_raw(
@@ -378,22 +420,24 @@ impl SchemaRoute {
         stmt: Statement,
     ) -> Result<Option<QueryResult>, DbErr> {
         let mut c = self.checkout().await?;
-        let row = sqlx_query(&stmt)
-            .fetch_optional(&mut *c.conn)
-            .await
-            .map_err(sqlx_error_to_query_err)?;
-        c.finish(&stmt.sql);
-        Ok(row.map(QueryResult::from))
+        match sqlx_query(&stmt).fetch_optional(&mut *c.conn).await {
+            Ok(row) => {
+                c.finish();
+                Ok(row.map(QueryResult::from))
+            }
+            Err(err) => Err(self.failed(c, err, sqlx_error_to_query_err).await),
+        }
     }
 
     pub(crate) async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut c = self.checkout().await?;
-        let rows = sqlx_query(&stmt)
-            .fetch_all(&mut *c.conn)
-            .await
-            .map_err(sqlx_error_to_query_err)?;
-        c.finish(&stmt.sql);
-        Ok(rows.into_iter().map(QueryResult::from).collect())
+        match sqlx_query(&stmt).fetch_all(&mut *c.conn).await {
+            Ok(rows) => {
+                c.finish();
+                Ok(rows.into_iter().map(QueryResult::from).collect())
+            }
+            Err(err) => Err(self.failed(c, err, sqlx_error_to_query_err).await),
+        }
     }
 
     /// Rows of `stmt`, streamed on a connection of their own. The checkout
@@ -403,15 +447,26 @@ impl SchemaRoute {
         stmt: Statement,
     ) -> Result<BoxStream<'static, Result<QueryResult, DbErr>>, DbErr> {
         let checkout = self.checkout().await?;
+        let route = self.clone();
         Ok(Box::pin(async_stream::try_stream! {
             let mut c = checkout;
+            let mut failure = None;
             {
                 let mut rows = sqlx_query(&stmt).fetch(&mut *c.conn);
                 while let Some(row) = rows.next().await {
-                    yield QueryResult::from(row.map_err(sqlx_error_to_query_err)?);
+                    match row {
+                        Ok(row) => yield QueryResult::from(row),
+                        Err(err) => {
+                            failure = Some(err);
+                            break;
+                        }
+                    }
                 }
             }
-            c.finish(&stmt.sql);
+            match failure {
+                None => c.finish(),
+                Some(err) => Err(route.failed(c, err, sqlx_error_to_query_err).await)?,
+            }
         }))
     }
 
@@ -460,36 +515,4 @@ fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> 
         .as_ref()
         .map_or(Values(Vec::new()), |values| values.clone());
     sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_change_session;
-
-    #[test]
-    fn session_changing_statements_are_not_parked() {
-        for sql in [
-            "SET search_path TO other",
-            "  set role x",
-            "BEGIN",
-            "start transaction",
-            "COMMIT",
-            "SELECT set_config('search_path', 'x', false)",
-            "select 1; select 2",
-            "RESET ALL",
-            "DISCARD ALL",
-            "do $$ begin end $$",
-        ] {
-            assert!(may_change_session(sql), "{sql}");
-        }
-        for sql in [
-            r#"SELECT "notes"."id" FROM "notes" WHERE "notes"."id" = $1"#,
-            r#"INSERT INTO "notes" ("body") VALUES ($1) RETURNING "id""#,
-            "UPDATE settings SET value = $1",
-            "DELETE FROM notes",
-            "WITH x AS (SELECT 1) SELECT * FROM x",
-        ] {
-            assert!(!may_change_session(sql), "{sql}");
-        }
-    }
 }

@@ -298,8 +298,8 @@ impl Storage {
             .map_err(failed)?;
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT set_config('search_path', $1, true)",
-            [schema.quoted().into()],
+            "SELECT pg_catalog.set_config('search_path', $1, true)",
+            [schema.search_path().into()],
         ))
         .await
         .map_err(failed)?;

@@ -194,7 +194,9 @@ impl TenantConnections {
                     if let Some(server) = &server {
                         server.tenants.fetch_add(1, Ordering::Relaxed);
                     }
-                    let db_config = TenantConfig::new(config.url()).with_pool(config.pool.clone());
+                    let db_config = TenantConfig::new(config.url())
+                        .with_pool(config.pool.clone())
+                        .serving_schemas();
                     let entry = Tenant::new(
                         database_entry_key(&config),
                         inner.id,
@@ -735,7 +737,10 @@ impl Inner {
         #[cfg(feature = "postgres")]
         if tenant.shares_schemas {
             let fresh_for = crate::release_check::PING_IF_IDLE_FOR;
-            pool.park = Some(Arc::new(crate::schema_route::Park::new(fresh_for)));
+            pool.park = Some(Arc::new(crate::schema_route::Park::new(
+                fresh_for,
+                self.capacity.close_timeout(),
+            )));
         }
         let lease = self.capacity.admit(reservation, tenant, pool)?;
         Counters::bump(&self.counters.opens, 1);

@@ -57,6 +57,21 @@ async fn public_rows(dbs: &TestDatabases) -> i64 {
 /// directly; the server never saw more than 5 sessions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn isolation_under_pressure_on_one_shared_pool() {
+    pressure(&Kind::ALL, 0x5C4E_3A11).await;
+}
+
+/// The same, with the tenants' own session-changing SQL
+/// (`common::session_attacks`: functions, escapes, PREPARE/EXECUTE, a `DO`
+/// block, temporary tables, cursors, transactions left open, `DISCARD ALL`,
+/// `DEALLOCATE ALL`, `RESET ALL`) mixed in, cancelled at random like the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_under_pressure_with_the_tenants_own_session_changes() {
+    let mut kinds = Kind::ALL.to_vec();
+    kinds.extend([Kind::Attack; 3]);
+    pressure(&kinds, 0xA77A_C4ED).await;
+}
+
+async fn pressure(kinds: &[Kind], default_seed: u64) {
     const TENANTS: usize = 100;
     const POOL: u32 = 5;
     const OPS: usize = 3_000;
@@ -72,6 +87,12 @@ async fn isolation_under_pressure_on_one_shared_pool() {
         builder = builder.tenant_config(t, config);
     }
     new_note_table_in_public(&dbs).await;
+    let admin = sea_orm::Database::connect(dbs.url("")).await.unwrap();
+    admin
+        .execute_unprepared(common::session_attacks::SETUP)
+        .await
+        .unwrap();
+    admin.close().await.ok();
     let store = builder.build().unwrap();
     let server = Server::new(&dbs).await.expect("a server");
     assert_eq!(
@@ -83,12 +104,12 @@ async fn isolation_under_pressure_on_one_shared_pool() {
     let sampler = Sampler::start(&dbs, Duration::from_millis(20))
         .await
         .expect("a sampler");
-    let mut rng = Rng::new(cancel_support::seed("SCHEMA_SOAK_SEED", 0x5C4E_3A11));
+    let mut rng = Rng::new(cancel_support::seed("SCHEMA_SOAK_SEED", default_seed));
     let plan = Arc::new(cancel_support::plan(
         &mut rng,
         OPS,
         &tenants,
-        &Kind::ALL,
+        kinds,
         Duration::from_millis(3),
         8,
     ));

@@ -265,6 +265,9 @@ pub enum Kind {
     Closure,
     /// `note::Entity::find().stream(&db)`, read to the end.
     Stream,
+    /// One of `common::session_attacks`, aimed at another tenant's schema
+    /// (schema tenants only; their database needs `session_attacks::SETUP`).
+    Attack,
 }
 
 impl Kind {
@@ -393,6 +396,13 @@ pub async fn run_op(store: &TenantConnections, db: &TenantDb, op: &Op) -> Report
                 })?;
                 stage.store(ACKED, Ordering::SeqCst);
             }
+            Kind::Attack => {
+                let attacks = crate::common::session_attacks::ALL;
+                let target = if tenant == "t00" { "t01" } else { "t00" };
+                let sql = attacks[op.n % attacks.len()].sql(&format!("\"s_{target}\""), op.n);
+                // Refused or not, it must change nothing for later calls.
+                let _ = db.execute_unprepared(&sql).await;
+            }
             Kind::Stream => {
                 let mut rows = note::Entity::find().stream(db).await?;
                 while let Some(r) = rows.next().await {
@@ -413,7 +423,7 @@ pub async fn run_op(store: &TenantConnections, db: &TenantDb, op: &Op) -> Report
         Some(Ok(Ok(()))) => (false, None),
     };
     let outcome = match (op.kind, stage.load(Ordering::SeqCst)) {
-        (Kind::Stream, _) => Outcome::Read,
+        (Kind::Stream | Kind::Attack, _) => Outcome::Read,
         (Kind::Rollback | Kind::DropTxn, _) => Outcome::MustNotExist,
         (_, ACKED) => Outcome::Acked,
         (_, IN_DOUBT) => Outcome::Unknown,

@@ -149,3 +149,4 @@ pub async fn new_note_table_in_public(dbs: &TestDatabases) {
     .expect("create public.note");
     conn.close().await.ok();
 }
+pub mod session_attacks;

@@ -1,0 +1,167 @@
+//! What the server says a pooled PostgreSQL session carries, and putting it
+//! back to a state any tenant may use.
+//!
+//! A connection of a schema database serves many tenants one after another.
+//! Whatever a call leaves in its session (a `search_path` set by a function,
+//! a temporary table, a role, an open transaction, a reset that dropped the
+//! driver's prepared statements) must not reach the next call. Nothing here
+//! reads the statements that ran: the session is asked, after every call,
+//! before the connection serves anyone again.
+//!
+//! * [`settle`] runs after each routed call (off the caller's path) and on
+//!   every connection going back to the pool: one prepared statement reports
+//!   the search path, the current schema, whether a transaction is open,
+//!   whether the role was changed, whether the session ever had a temporary
+//!   schema, and whether cursors are open. Temporary objects are dropped
+//!   (`DISCARD TEMP`), cursors kept `WITH HOLD` closed (`CLOSE ALL`); a
+//!   changed role or an open transaction closes the connection; prepared
+//!   statements dropped by `DEALLOCATE ALL` or `DISCARD ALL` show up as the
+//!   check's own statement missing, and the driver's cache is cleared.
+//! * [`settle_for_pool`] adds what costs more to ask (`LISTEN`, prepared
+//!   statements made with SQL `PREPARE`, the driver's cache against
+//!   the server's statements) for connections going back to the pool, where
+//!   transactions take them: a session carrying any of it is reset with
+//!   `DISCARD ALL`.
+//!
+//! Every function and operator in these statements is schema-qualified, so a
+//! session whose `search_path` puts a schema of the tenant's before
+//! `pg_catalog` cannot substitute its own `current_setting` or `<>`.
+
+use sea_orm::sqlx::postgres::PgConnection;
+use sea_orm::sqlx::{self, Connection, Row};
+
+/// The check after every call.
+const CHECK: &str = "SELECT pg_catalog.current_setting('search_path'), \
+     pg_catalog.current_schema()::pg_catalog.text, \
+     pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp(), \
+     current_user OPERATOR(pg_catalog.<>) session_user, \
+     pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid, \
+     EXISTS (SELECT FROM pg_catalog.pg_cursor())";
+
+/// Whether the session's temporary schema holds anything: every object in a
+/// schema depends on it. Asked only once the session has a temporary schema
+/// (it keeps one, empty or not, for the rest of its life).
+const TEMP_OBJECTS: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend \
+     WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass \
+     AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())";
+
+/// In the simple-query protocol `transaction_timestamp()` equals
+/// `statement_timestamp()` exactly unless an earlier statement opened a
+/// transaction block; with the extended protocol the first execution of a
+/// statement (parsed, then bound) differs even outside one.
+const IN_TRANSACTION: &str = "SELECT 1 WHERE pg_catalog.transaction_timestamp() \
+     OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp()";
+
+/// Session state that only connections going back to the pool are asked for.
+const POOL_EXTRAS: &str = "SELECT \
+     EXISTS (SELECT FROM pg_catalog.pg_listening_channels()), \
+     EXISTS (SELECT FROM pg_catalog.pg_prepared_statement() s WHERE s.from_sql), \
+     (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statement() s WHERE NOT s.from_sql)";
+
+/// SQLSTATE `invalid_sql_statement_name`: a prepared statement that does not exist.
+const NO_SUCH_STATEMENT: &str = "26000";
+
+/// A session that may serve the next call, with where its names resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Clean {
+    /// `current_setting('search_path')`, exactly as the server holds it.
+    pub(crate) search_path: String,
+    /// `current_schema()`: the first schema of the path that exists.
+    pub(crate) schema: Option<String>,
+}
+
+/// What to do with a connection after its session was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Nothing of an earlier call is left that could reach another call.
+    Clean(Clean),
+    /// The session cannot be put back cheaply (a transaction left open, a
+    /// changed role): close the connection.
+    Close(&'static str),
+}
+
+struct Checked {
+    clean: Clean,
+    in_transaction: bool,
+    role_changed: bool,
+    had_temp_schema: bool,
+    cursors: bool,
+}
+
+async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
+    let row = match sqlx::query(CHECK).fetch_one(&mut *conn).await {
+        Err(err) if is_missing_statement(&err) => {
+            // `DEALLOCATE ALL` or `DISCARD ALL` ran: every statement the
+            // driver cached is gone from the server. Forget them all.
+            conn.clear_cached_statements().await?;
+            sqlx::query(CHECK).fetch_one(&mut *conn).await?
+        }
+        other => other?,
+    };
+    Ok(Checked {
+        clean: Clean {
+            search_path: row.try_get(0)?,
+            schema: row.try_get(1)?,
+        },
+        in_transaction: row.try_get(2)?,
+        role_changed: row.try_get(3)?,
+        had_temp_schema: row.try_get(4)?,
+        cursors: row.try_get(5)?,
+    })
+}
+
+fn is_missing_statement(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == NO_SUCH_STATEMENT)
+}
+
+/// Checks the session after a call and clears what a later call must not
+/// see (see the module docs).
+pub(crate) async fn settle(conn: &mut PgConnection) -> Result<Settled, sqlx::Error> {
+    let checked = check(conn).await?;
+    if checked.in_transaction
+        && sqlx::raw_sql(IN_TRANSACTION)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some()
+    {
+        return Ok(Settled::Close("a transaction was left open"));
+    }
+    if checked.role_changed {
+        return Ok(Settled::Close("the role was changed with SET ROLE"));
+    }
+    if checked.had_temp_schema {
+        let objects: bool = sqlx::query_scalar(TEMP_OBJECTS)
+            .fetch_one(&mut *conn)
+            .await?;
+        if objects {
+            sqlx::raw_sql("DISCARD TEMP").execute(&mut *conn).await?;
+        }
+    }
+    if checked.cursors {
+        sqlx::raw_sql("CLOSE ALL").execute(&mut *conn).await?;
+    }
+    Ok(Settled::Clean(checked.clean))
+}
+
+/// [`settle`], and a `DISCARD ALL` for a session that listens on channels, has statements prepared with SQL `PREPARE`, or misses
+/// statements the driver has cached: the check for connections going back to
+/// the pool.
+pub(crate) async fn settle_for_pool(conn: &mut PgConnection) -> Result<Settled, sqlx::Error> {
+    let clean = match settle(conn).await? {
+        Settled::Clean(clean) => clean,
+        close => return Ok(close),
+    };
+    let row = sqlx::query(POOL_EXTRAS).fetch_one(&mut *conn).await?;
+    let (listening, from_sql): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+    let on_server: i64 = row.try_get(2)?;
+    let cached = conn.cached_statements_size();
+    if !(listening || from_sql || on_server < cached as i64) {
+        return Ok(Settled::Clean(clean));
+    }
+    sqlx::raw_sql("DISCARD ALL").execute(&mut *conn).await?;
+    conn.clear_cached_statements().await?;
+    // The reset put the search path back to the server's default.
+    settle(conn).await
+}

@@ -1,0 +1,91 @@
+//! SQL a schema tenant's own calls may run that changes its session, each
+//! aimed at moving later calls onto another tenant's schema or data.
+
+/// Functions the attacks call, made once per schema database (in `public`).
+pub const SETUP: &str = r#"
+CREATE OR REPLACE FUNCTION public.hop(target text) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('search_path', target, false);
+    RETURN 1;
+END $$;
+CREATE OR REPLACE PROCEDURE public.hop_proc(target text) LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('search_path', target, false);
+END $$;
+"#;
+
+/// One session-changing statement.
+#[derive(Clone, Copy, Debug)]
+pub struct Attack {
+    pub name: &'static str,
+    /// The SQL, given the target's search path (quoted schema) and a number
+    /// that makes names unique.
+    sql: fn(&str, usize) -> String,
+    /// Whether the statement leaves a temporary table named `note` holding a
+    /// row owned by `temp`.
+    pub temp_note: bool,
+}
+
+impl Attack {
+    pub fn sql(&self, target: &str, n: usize) -> String {
+        (self.sql)(target, n)
+    }
+}
+
+macro_rules! attack {
+    ($name:literal, $temp:literal, |$t:ident, $n:ident| $sql:expr) => {
+        Attack {
+            name: $name,
+            sql: |$t, $n| {
+                let _ = ($t, $n);
+                $sql
+            },
+            temp_note: $temp,
+        }
+    };
+}
+
+pub const TEMP_NOTE: &str = "CREATE TEMP TABLE IF NOT EXISTS note \
+     (id SERIAL PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL); \
+     INSERT INTO pg_temp.note (owner, body) VALUES ('temp', 'temp')";
+
+/// Every attack.
+pub const ALL: &[Attack] = &[
+    attack!("set_config", false, |t, n| format!(
+        "SELECT set_config('search_path', '{t}', false)"
+    )),
+    attack!("SET search_path", false, |t, n| format!(
+        "SET search_path = {t}"
+    )),
+    attack!("a function", false, |t, n| format!(
+        "SELECT public.hop('{t}')"
+    )),
+    attack!("a function inside a read", false, |t, n| format!(
+        "SELECT count(*) FROM note WHERE public.hop('{t}') = 1"
+    )),
+    attack!("a procedure", false, |t, n| format!(
+        "CALL public.hop_proc('{t}')"
+    )),
+    attack!("Unicode escapes", false, |t, n| format!(
+        r#"SELECT U&"set\005fconfig"(U&'search\005fpath', '{t}', false)"#
+    )),
+    attack!("PREPARE and EXECUTE", false, |t, n| format!(
+        "PREPARE hop_p{n} AS SELECT set_config('search_path', '{t}', false); EXECUTE hop_p{n}"
+    )),
+    attack!("a DO block", false, |t, n| format!(
+        "DO $$ BEGIN PERFORM set_config('search_path', '{t}', false); END $$"
+    )),
+    attack!("a temporary table", true, |t, n| TEMP_NOTE.to_owned()),
+    attack!("a temporary table first in the path", true, |t, n| format!(
+        "{TEMP_NOTE}; SELECT set_config('search_path', 'pg_temp, {t}', false)"
+    )),
+    attack!("a cursor kept open", false, |t, n| format!(
+        "DECLARE hop_c{n} CURSOR WITH HOLD FOR SELECT owner, body FROM note"
+    )),
+    attack!("a transaction left open", false, |t, n| format!(
+        "BEGIN; SELECT set_config('search_path', '{t}', false)"
+    )),
+    attack!("DISCARD ALL", false, |t, n| "DISCARD ALL".to_owned()),
+    attack!("DEALLOCATE ALL", false, |t, n| "DEALLOCATE ALL".to_owned()),
+    attack!("RESET ALL", false, |t, n| "RESET ALL".to_owned()),
+];

@@ -1,0 +1,338 @@
+//! Schema tenants against their own SQL, on real PostgreSQL: every statement
+//! of `common::session_attacks` (a function, a procedure, a `DO` block,
+//! Unicode escapes, PREPARE/EXECUTE, temporary tables, cursors, a transaction
+//! left open, `DISCARD ALL`, `DEALLOCATE ALL`, `RESET ALL`) run by tenant
+//! `t00` and aimed at `t01`'s schema, on pools of 1 and 3; then `t00`, `t01`
+//! and `t02` take turns writing and reading. Every acknowledged row is in its
+//! own schema and nowhere else, no read returns another tenant's row, and no
+//! call fails after the attack. Each schema is read directly, not through
+//! the store.
+
+mod common;
+
+use common::session_attacks::{self, Attack};
+use common::{names, new_note_table_in_public, note};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Set, Statement};
+use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::{PoolOptions, TenantConnections, TenantError};
+
+const ROUNDS: usize = 8;
+
+fn pool(max: u32) -> PoolOptions {
+    PoolOptions {
+        max_connections: Some(max),
+        ..Default::default()
+    }
+}
+
+fn new_note(owner: &str, body: &str) -> note::ActiveModel {
+    note::ActiveModel {
+        owner: Set(owner.to_owned()),
+        body: Set(body.to_owned()),
+        ..Default::default()
+    }
+}
+
+async fn admin_sql(dbs: &TestDatabases, sql: &str) {
+    let admin = sea_orm::Database::connect(dbs.url("")).await.unwrap();
+    admin.execute_unprepared(sql).await.unwrap();
+    admin.close().await.ok();
+}
+
+/// Rows of `public.note`, read directly: the fall-through target.
+async fn public_rows(dbs: &TestDatabases) -> i64 {
+    let conn = sea_orm::Database::connect(dbs.url("")).await.unwrap();
+    let n = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM public.note",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    conn.close().await.ok();
+    n
+}
+
+/// Runs `attack` as `t00` aimed at `t01`, then the turns; returns what went wrong.
+async fn attack_then_turns(
+    store: &TenantConnections,
+    dbs: &TestDatabases,
+    attack: &Attack,
+    n: usize,
+    acked: &mut Vec<(String, String)>,
+) -> Vec<String> {
+    let db = store.db();
+    let tenants = names(3);
+    let mut wrong = Vec::new();
+    // Every tenant has a connection parked on its schema before the attack.
+    for t in &tenants {
+        let body = format!("{n}-before");
+        match store
+            .with_tenant(t, new_note(t, &body).insert(&db))
+            .await
+            .unwrap()
+        {
+            Ok(_) => acked.push((t.clone(), body)),
+            Err(e) => wrong.push(format!("before {}: {t}'s insert failed: {e}", attack.name)),
+        }
+    }
+    let target = format!("\"{}\"", dbs.schema_name("t01"));
+    let sql = attack.sql(&target, n);
+    // The attack's own result does not matter (a PREPARE may be refused).
+    let _ = store.with_tenant("t00", db.execute_unprepared(&sql)).await;
+    if attack.temp_note {
+        // Not even the attacker's next call sees its temporary table.
+        for t in &tenants {
+            let temp = store
+                .with_tenant(
+                    t,
+                    db.query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT count(*) AS n FROM pg_temp.note",
+                    )),
+                )
+                .await
+                .unwrap();
+            if temp.is_ok() {
+                wrong.push(format!("{}: {t} reached a temporary table", attack.name));
+            }
+        }
+    }
+    for round in 0..ROUNDS {
+        for t in &tenants {
+            let body = format!("{n}-after-{round}");
+            match store
+                .with_tenant(t, new_note(t, &body).insert(&db))
+                .await
+                .unwrap()
+            {
+                Ok(_) => acked.push((t.clone(), body)),
+                Err(e) => wrong.push(format!("{}: {t}'s insert failed: {e}", attack.name)),
+            }
+            match store
+                .with_tenant(t, note::Entity::find().all(&db))
+                .await
+                .unwrap()
+            {
+                Ok(rows) => {
+                    for r in rows.iter().filter(|r| r.owner != *t) {
+                        wrong.push(format!(
+                            "{}: {t} read {}'s row {}",
+                            attack.name, r.owner, r.body
+                        ));
+                    }
+                }
+                Err(e) => wrong.push(format!("{}: {t}'s read failed: {e}", attack.name)),
+            }
+        }
+    }
+    // A cursor the attacker kept open is not there for another tenant.
+    let fetch = store
+        .with_tenant(
+            "t01",
+            db.query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("FETCH ALL FROM hop_c{n}"),
+            )),
+        )
+        .await
+        .unwrap();
+    if let Ok(rows) = fetch
+        && !rows.is_empty()
+    {
+        wrong.push(format!("{}: t01 fetched from t00's cursor", attack.name));
+    }
+    wrong
+}
+
+/// Every row of every schema, read directly, against the acknowledged ones.
+async fn misplaced(dbs: &TestDatabases, acked: &[(String, String)]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for t in names(3) {
+        let rows = common::rows_direct(dbs, &t).await;
+        for (owner, body) in &rows {
+            if *owner != t {
+                wrong.push(format!("{owner}'s row {body} is in {t}'s schema"));
+            }
+        }
+        for (owner, body) in acked.iter().filter(|(o, _)| *o == t) {
+            if !rows.iter().any(|(o, b)| o == owner && b == body) {
+                wrong.push(format!(
+                    "{owner}'s acknowledged row {body} is not in its schema"
+                ));
+            }
+        }
+    }
+    if public_rows(dbs).await != 0 {
+        wrong.push("rows fell through to public".to_owned());
+    }
+    wrong
+}
+
+async fn every_attack_on_a_pool_of(size: u32) {
+    let Some(mut dbs) = TestDatabases::postgres_schemas() else {
+        return;
+    };
+    let store = common::store_with(&mut dbs, 3, pool(size)).await;
+    new_note_table_in_public(&dbs).await;
+    admin_sql(&dbs, session_attacks::SETUP).await;
+    let mut acked = Vec::new();
+    let mut wrong = Vec::new();
+    for (n, attack) in session_attacks::ALL.iter().enumerate() {
+        let found = attack_then_turns(&store, &dbs, attack, n, &mut acked).await;
+        eprintln!(
+            "pool of {size}: {:<40} {}",
+            attack.name,
+            if found.is_empty() { "ok" } else { "FAILED" }
+        );
+        wrong.extend(found);
+    }
+    store.close().await;
+    wrong.extend(misplaced(&dbs, &acked).await);
+    dbs.cleanup().await;
+    assert!(
+        wrong.is_empty(),
+        "pool of {size}: {} problem(s):\n  {}",
+        wrong.len(),
+        wrong.join("\n  ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_change_moves_a_later_call_pool_of_1() {
+    every_attack_on_a_pool_of(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_change_moves_a_later_call_pool_of_3() {
+    every_attack_on_a_pool_of(3).await;
+}
+
+/// `SET ROLE` by a tenant's call: the connection is not reused with that
+/// role; every later call runs as the pool's own user and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_role_does_not_reach_later_calls() {
+    let Some(mut dbs) = TestDatabases::postgres_schemas() else {
+        return;
+    };
+    let store = common::store_with(&mut dbs, 3, pool(1)).await;
+    let role = format!("{}_nobody", dbs.prefix());
+    admin_sql(&dbs, &format!("CREATE ROLE {role} NOLOGIN")).await;
+    let db = store.db();
+    let set = store
+        .with_tenant("t00", db.execute_unprepared(&format!("SET ROLE {role}")))
+        .await
+        .unwrap();
+    let mut failures = Vec::new();
+    for t in names(3) {
+        for i in 0..3 {
+            let insert = store
+                .with_tenant(&t, new_note(&t, &format!("as-owner-{i}")).insert(&db))
+                .await
+                .unwrap();
+            let user = store
+                .with_tenant(
+                    &t,
+                    db.query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT current_user::text AS u",
+                    )),
+                )
+                .await
+                .unwrap()
+                .map(|r| r.unwrap().try_get::<String>("", "u").unwrap());
+            if insert.is_err() || user.as_deref() == Ok(role.as_str()) {
+                failures.push(format!("{t}: {insert:?} as {user:?}"));
+            }
+        }
+    }
+    store.close().await;
+    admin_sql(&dbs, &format!("DROP ROLE {role}")).await;
+    dbs.cleanup().await;
+    assert!(set.is_ok(), "{set:?}");
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// A schema dropped while its tenant has connections parked on it: every
+/// later call of that tenant is `SchemaMissing` (however the connection got
+/// there), the other tenants are served, and nothing reaches `public`.
+async fn dropped_schema_on_a_pool_of(size: u32) {
+    let Some(mut dbs) = TestDatabases::postgres_schemas() else {
+        return;
+    };
+    let store = common::store_with(&mut dbs, 2, pool(size)).await;
+    new_note_table_in_public(&dbs).await;
+    let db = store.db();
+    // t00 last: a connection is parked on its schema when the schema goes.
+    for t in ["t01", "t00"] {
+        for _ in 0..size {
+            store
+                .with_tenant(t, new_note(t, "before").insert(&db))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+    admin_sql(
+        &dbs,
+        &format!("DROP SCHEMA \"{}\" CASCADE", dbs.schema_name("t00")),
+    )
+    .await;
+    let missing = |e: &sea_orm::DbErr| {
+        matches!(
+            TenantError::from_db_err(e),
+            Some(TenantError::SchemaMissing { tenant, .. }) if tenant.as_str() == "t00"
+        )
+    };
+    let mut wrong = Vec::new();
+    for i in 0..4 {
+        let insert = store
+            .with_tenant("t00", new_note("t00", "after").insert(&db))
+            .await
+            .unwrap();
+        if !insert.as_ref().is_err_and(missing) {
+            wrong.push(format!("insert {i}: {insert:?}"));
+        }
+        let read = store
+            .with_tenant("t00", note::Entity::find().all(&db))
+            .await
+            .unwrap();
+        if !read.as_ref().is_err_and(missing) {
+            wrong.push(format!("read {i}: {read:?}"));
+        }
+        let raw = store
+            .with_tenant("t00", db.execute_unprepared("DELETE FROM note"))
+            .await
+            .unwrap();
+        if !raw.as_ref().is_err_and(missing) {
+            wrong.push(format!("raw {i}: {raw:?}"));
+        }
+        let other = store
+            .with_tenant("t01", new_note("t01", "after").insert(&db))
+            .await
+            .unwrap();
+        if other.is_err() {
+            wrong.push(format!("t01 {i}: {other:?}"));
+        }
+    }
+    store.close().await;
+    let in_public = public_rows(&dbs).await;
+    let t01 = common::rows_direct(&dbs, "t01").await.len();
+    dbs.cleanup().await;
+    assert!(wrong.is_empty(), "pool of {size}: {wrong:#?}");
+    assert_eq!(in_public, 0);
+    assert_eq!(t01, size as usize + 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_schema_is_schema_missing_pool_of_1() {
+    dropped_schema_on_a_pool_of(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_schema_is_schema_missing_pool_of_3() {
+    dropped_schema_on_a_pool_of(3).await;
+}

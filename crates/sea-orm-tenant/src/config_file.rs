@@ -170,6 +170,19 @@ impl TenantsConfig {
             }
             placed = take_schema_entries(tenants).map_err(parse_error)?;
         }
+        if let Some(toml::Value::Table(databases)) = raw.get("databases") {
+            let names = databases
+                .values()
+                .filter_map(|db| db.get("tenants")?.as_array())
+                .flatten()
+                .filter_map(toml::Value::as_str);
+            for name in names {
+                TenantKey::new(name).map_err(|source| ConfigError::InvalidKey {
+                    name: name.to_owned(),
+                    source,
+                })?;
+            }
+        }
         let mut config: TenantsConfig = toml::Value::Table(raw)
             .try_into()
             .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;

@@ -66,18 +66,16 @@
 //! URL) share one pool, so ten thousand tenants need a handful of connections;
 //! database, schema and SQLite tenants mix in one store.
 //!
-//! * Routing: each call checks out a connection and gives it the tenant's
-//!   `search_path`, `set_config('search_path', '"schema"', false)` together with
-//!   `current_schema()` in one prepared statement, unless the connection is
-//!   already on that schema: connections that finished a call cleanly are kept
-//!   per schema, so consecutive calls of one tenant cost nothing extra.
-//! * Fail closed: the search path is the tenant's schema alone (no `public`),
-//!   and a missing schema is [`TenantError::SchemaMissing`], never a fall-through.
-//!   A connection whose call was cancelled or failed, or whose statement may
-//!   have changed the session (`SET`, transaction control, `set_config`,
-//!   anything naming `search_path`, several statements), is never reused as
-//!   being on a schema: the next call sets it again. Transactions are `begin()`
-//!   plus `SET LOCAL` semantics, so a transaction stays on its tenant and its
+//! * Routing: each call checks out a connection. A connection the server
+//!   reported, after its previous call, to be on the tenant's schema is used
+//!   as it is, so consecutive calls of one tenant cost no extra round trip;
+//!   any other gets `set_config('search_path', '"schema", pg_temp', false)`
+//!   together with `current_schema()` in one prepared statement.
+//! * Fail closed: the search path is the tenant's schema, then the session's
+//!   temporary schema (no `public`), and a missing schema is
+//!   [`TenantError::SchemaMissing`], never a fall-through, also for a schema
+//!   dropped while connections were on it. Transactions are `begin()` plus
+//!   `SET LOCAL` semantics, so a transaction starts on its tenant and its
 //!   setting ends with it. PostgreSQL re-plans cached prepared statements when
 //!   the search path changes.
 //! * Shared tables are reached explicitly through
@@ -90,6 +88,57 @@
 //!   `seaql_migrations`; a tenant's operation runs in one transaction under a
 //!   transaction-level advisory lock keyed on the schema, so a failing tenant is
 //!   left at its previous version.
+//!
+//! ## What a tenant's own SQL can and cannot do
+//!
+//! **Every call starts on its own tenant's schema, and nothing a call leaves
+//! in its session reaches a later call, of that tenant or another, whatever
+//! SQL the call ran.** A call is one statement, or one transaction. Nothing
+//! is inferred from the statement's text: after each call, before its
+//! connection serves anyone again, the session itself is asked, in one
+//! prepared statement sent once the caller has its result, where its names
+//! resolve and what it carries; a connection going back to the pool (after
+//! a transaction, a failed or cancelled call) is asked the same and more.
+//! Every function and operator in these checks is schema-qualified, so a
+//! session whose path puts another schema before `pg_catalog` cannot
+//! answer for them.
+//!
+//! | left in the session by a call | before the connection serves another call |
+//! |---|---|
+//! | a changed `search_path`: `SET`, `set_config`, a function or procedure that calls it, a `DO` block, `EXECUTE` of a prepared `set_config`, any spelling or escape; `RESET ALL` | the connection is not trusted to be on any schema; the next call sets its path |
+//! | temporary tables, views, functions, sequences | dropped (`DISCARD TEMP`); with `pg_temp` last in the path they never shadow the tenant's tables, even within the call |
+//! | cursors kept `WITH HOLD` | closed (`CLOSE ALL`) |
+//! | a transaction left open (`BEGIN` with no `COMMIT`) | the connection is closed, which rolls the transaction back |
+//! | a role (`SET ROLE`) | the connection is closed |
+//! | prepared statements dropped (`DISCARD ALL`, `DEALLOCATE ALL`) | the driver forgets its cached statements and prepares them again: no later call fails |
+//! | `LISTEN`, statements made with SQL `PREPARE` | reset (`DISCARD ALL`) when the connection goes back to the pool; on a connection kept for the next call, another tenant's prepared statement is re-planned for that call's own search path |
+//!
+//! What it does not cover:
+//!
+//! * Inside one call the SQL is the app's. Inside a transaction, a statement
+//!   that changes the search path for the session changes it for the rest of
+//!   that transaction, as `SET LOCAL` would; nothing of it outlives the
+//!   transaction.
+//! * Schema tenants share one database role. SQL written to reach another
+//!   tenant can: it can name another schema (`"t_other".note`), change it
+//!   for good (DDL, triggers), or replace the driver's prepared statements by
+//!   their names (`DEALLOCATE sqlx_s_3; PREPARE sqlx_s_3 AS ...`). Tenants
+//!   whose SQL you do not write need database tenants with roles of their own.
+//! * Other settings a call changes (`statement_timeout`, `DateStyle`, ...)
+//!   stay on the connection for later calls, as on any pool, and session
+//!   advisory locks are held until the connection closes: use `SET LOCAL`
+//!   and transaction-level locks inside a transaction.
+//! * A statement prepared once is re-planned for each tenant's schema; if
+//!   tenants' tables differ in shape (tenants at different migration
+//!   versions), `SELECT *` can fail with "cached plan must not change result
+//!   type". SeaORM names its columns.
+//!
+//! The check costs one round trip per call, made after the call returned;
+//! `benches/schema_routing.rs` measures it against a plain pool. MySQL and
+//! MariaDB database tenants get the matching check on every connection going
+//! back to the pool: a connection a tenant's `USE` moved to another database
+//! is closed, never reused (its prepared statements stay bound to that
+//! database).
 //!
 //! ## Citus and PgBouncer
 //!

@@ -228,6 +228,8 @@ mod key;
 pub mod limits;
 pub mod metrics;
 mod open;
+#[cfg(feature = "postgres")]
+mod park;
 mod redact;
 mod registry;
 mod release_check;

@@ -28,9 +28,7 @@
 //! Prepared statements are safe across schemas: PostgreSQL re-plans a cached
 //! statement when `search_path` changed since its last use.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -43,13 +41,13 @@ use sea_orm::{
     ExecResult, IsolationLevel, QueryResult, RuntimeErr, Statement, TransactionTrait,
 };
 use sea_query_sqlx::SqlxValues;
-use tokio::sync::Notify;
 
 use crate::error::TenantError;
 use crate::key::TenantKey;
+use crate::park::Found;
+pub(crate) use crate::park::Park;
 use crate::schema::SchemaName;
 use crate::session_state::{self, Settled};
-use crate::tenant::lock;
 
 /// The statement that moves a connection to a schema and proves the schema exists.
 const ENTER_SCHEMA: &str = "SELECT pg_catalog.set_config('search_path', $1, $2), \
@@ -58,140 +56,6 @@ const ENTER_SCHEMA: &str = "SELECT pg_catalog.set_config('search_path', $1, $2),
 /// SQLSTATEs of a name that does not resolve: on a connection that was on its
 /// schema before the call, the schema may have been dropped since.
 const UNRESOLVED_NAME: &[&str] = &["42P01", "3F000", "42883", "42704"];
-
-/// Connections of one schema database whose sessions the server reported
-/// clean after their last call, each with the schema it is on (`None`: on no
-/// tenant's). They stay checked out of the sqlx pool (holding its permits,
-/// within the pool's admitted size) until taken again, expired, or given back
-/// to make room for a transaction or a close.
-pub(crate) struct Park {
-    parked: Mutex<Vec<Parked>>,
-    /// A connection parked longer is given back to the pool instead of being
-    /// reused, where it gets the ping every connection idle that long gets
-    /// ([`crate::release_check::PING_IF_IDLE_FOR`]): a server restart then
-    /// costs no failed call.
-    fresh_for: Duration,
-    closed: AtomicBool,
-    /// Wakes a checkout waiting for a connection when one is parked.
-    available: Notify,
-    /// `begin()` calls and checkouts waiting on the pool itself: while any
-    /// waits, finished calls give their connections back to the pool, which
-    /// serves its waiters first come, first served, instead of parking them
-    /// for whichever call comes next. Otherwise, on busy cores, a call that
-    /// arrived later took each parked connection first and a waiting one ran
-    /// out its acquire timeout.
-    pool_waiters: AtomicUsize,
-    /// How long the check after a call may take before the connection is
-    /// closed instead.
-    check_timeout: Duration,
-}
-
-/// Counts a call among those waiting on the pool.
-struct PoolWaiter<'a>(&'a Park);
-
-impl Drop for PoolWaiter<'_> {
-    fn drop(&mut self) {
-        self.0.pool_waiters.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-struct Parked {
-    schema: Option<SchemaName>,
-    conn: PoolConnection<Postgres>,
-    since: Instant,
-}
-
-impl Park {
-    pub(crate) fn new(fresh_for: Duration, check_timeout: Duration) -> Self {
-        Self {
-            parked: Mutex::new(Vec::new()),
-            fresh_for,
-            closed: AtomicBool::new(false),
-            available: Notify::new(),
-            pool_waiters: AtomicUsize::new(0),
-            check_timeout,
-        }
-    }
-
-    /// A parked connection, preferably one on `schema`; `true` if it is on it.
-    fn take(&self, schema: &SchemaName) -> Option<(PoolConnection<Postgres>, bool)> {
-        let (found, expired) = {
-            let mut parked = lock(&self.parked);
-            let now = Instant::now();
-            let expired: Vec<Parked> = if parked
-                .first()
-                .is_some_and(|p| now.duration_since(p.since) >= self.fresh_for)
-            {
-                let keep = parked
-                    .iter()
-                    .position(|p| now.duration_since(p.since) < self.fresh_for)
-                    .unwrap_or(parked.len());
-                parked.drain(..keep).collect()
-            } else {
-                Vec::new()
-            };
-            // Another schema's connection: the least recently parked, so the
-            // next call of the tenants that just parked finds theirs.
-            let found = match parked
-                .iter()
-                .rposition(|p| p.schema.as_ref() == Some(schema))
-            {
-                Some(i) => Some((parked.remove(i).conn, true)),
-                None if parked.is_empty() => None,
-                None => Some((parked.remove(0).conn, false)),
-            };
-            (found, expired)
-        };
-        drop(expired);
-        found
-    }
-
-    /// Whether a finished call's connection may be parked: not while the pool
-    /// closes, nor while calls wait on the pool itself (they get it instead).
-    fn accepts(&self) -> bool {
-        !self.closed.load(Ordering::Acquire) && self.pool_waiters.load(Ordering::Acquire) == 0
-    }
-
-    fn put(&self, schema: Option<SchemaName>, conn: PoolConnection<Postgres>) {
-        if !self.accepts() {
-            return;
-        }
-        lock(&self.parked).push(Parked {
-            schema,
-            conn,
-            since: Instant::now(),
-        });
-        self.available.notify_one();
-    }
-
-    /// Counts a call as waiting on the pool until the guard is dropped.
-    fn wait_on_pool(&self) -> PoolWaiter<'_> {
-        self.pool_waiters.fetch_add(1, Ordering::AcqRel);
-        PoolWaiter(self)
-    }
-
-    /// Counts a `begin()` as waiting on the pool and gives one parked
-    /// connection back to the pool if the pool has none idle and cannot open
-    /// more: a `begin()` acquires from the pool itself.
-    fn make_room(&self, pool: &PgPool) -> PoolWaiter<'_> {
-        let waiting = self.wait_on_pool();
-        if pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections() {
-            let oldest = {
-                let mut parked = lock(&self.parked);
-                (!parked.is_empty()).then(|| parked.remove(0))
-            };
-            drop(oldest);
-        }
-        waiting
-    }
-
-    /// Gives every parked connection back and parks no more: the pool is closing.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        let all = std::mem::take(&mut *lock(&self.parked));
-        drop(all);
-    }
-}
 
 /// A schema tenant's route: the database's pool, its park, and the schema.
 #[derive(Clone)]
@@ -322,52 +186,55 @@ impl SchemaRoute {
         to_db(err)
     }
 
-    /// A parked connection (preferably on this schema) or one from the pool,
-    /// whichever comes first: a checkout waiting on the pool alone would
-    /// starve while finished calls keep parking theirs.
-    ///
-    /// The wait on the pool is started once and kept while parked
-    /// connections come and go: it may be opening a connection to replace a
-    /// dead one, and starting it again on every park would throw that away
-    /// each time. While it waits, finished calls give their connections to
-    /// the pool's waiters instead of parking them (see `Park::pool_waiters`).
-    /// After every session was killed, on busy cores, checkouts otherwise
-    /// waited out the acquire timeout.
+    /// A parked connection (preferably on this schema), else one from the
+    /// pool, else the first of either to come: a connection handed over by a
+    /// call that finished (first come, first served among waiting checkouts),
+    /// or one from the pool (a transaction's, or a new one replacing a
+    /// closed connection). The wait on the pool is started once and kept: it
+    /// may be opening a connection.
     async fn connection(&self) -> Result<(PoolConnection<Postgres>, bool), DbErr> {
+        let timed_out = || sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut);
         let deadline = Instant::now() + self.pool.options().get_acquire_timeout();
-        let (mut acquiring, mut waiter) = (None, None);
+        if let Some(Found::Parked(conn, on_schema)) = self.park.take(&self.schema, false) {
+            return Ok((conn, on_schema));
+        }
+        if let Some(conn) = self.pool.try_acquire() {
+            return Ok((conn, false));
+        }
+        if self.pool.size() < self.pool.options().get_max_connections() {
+            // Room to open one more: racing it against the park would drop
+            // every connect half-way under load, and the pool would never grow.
+            let conn = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
+            return match conn {
+                Ok(conn) => conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err),
+                Err(_) => Err(timed_out()),
+            };
+        }
+        let mut handed = match self.park.take(&self.schema, true) {
+            Some(Found::Parked(conn, on_schema)) => return Ok((conn, on_schema)),
+            Some(Found::Queued(rx)) => Some(rx),
+            None => None,
+        };
+        let acquire = self.pool.acquire();
+        tokio::pin!(acquire);
+        let sleep = tokio::time::sleep_until(deadline.into());
+        tokio::pin!(sleep);
         loop {
-            let parked = self.park.available.notified();
-            tokio::pin!(parked);
-            parked.as_mut().enable();
-            if let Some(found) = self.park.take(&self.schema) {
-                return Ok(found);
-            }
-            if acquiring.is_none() {
-                if let Some(conn) = self.pool.try_acquire() {
-                    return Ok((conn, false));
-                }
-                if self.pool.size() < self.pool.options().get_max_connections() {
-                    // Room to open one more: racing it against the park would
-                    // drop every connect half-way under load, and the pool
-                    // would never grow.
-                    let conn = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
-                    return match conn {
-                        Ok(conn) => conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err),
-                        Err(_) => Err(sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut)),
-                    };
-                }
-            }
-            waiter.get_or_insert_with(|| self.park.wait_on_pool());
-            let acquire = acquiring.get_or_insert_with(|| Box::pin(self.pool.acquire()));
             tokio::select! {
-                _ = &mut parked => continue,
-                conn = acquire => {
+                got = async { handed.as_mut().expect("guarded").await }, if handed.is_some() => {
+                    match got {
+                        Ok(h) => {
+                            let on_schema = h.schema.as_ref() == Some(&self.schema);
+                            return Ok((h.conn, on_schema));
+                        }
+                        // The park closed: only the pool is left.
+                        Err(_) => handed = None,
+                    }
+                }
+                conn = &mut acquire => {
                     return conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err);
                 }
-                _ = tokio::time::sleep_until(deadline.into()) => {
-                    return Err(sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut));
-                }
+                _ = &mut sleep => return Err(timed_out()),
             }
         }
     }

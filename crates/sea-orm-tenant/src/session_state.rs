@@ -9,7 +9,8 @@
 //! before the connection serves anyone again.
 //!
 //! * [`settle`] runs after each routed call (off the caller's path) and on
-//!   every connection going back to the pool: one prepared statement reports
+//!   every connection going back to the pool: one statement, prepared once
+//!   per session, reports
 //!   the search path, the current schema, whether a transaction is open,
 //!   whether the role was changed, whether the session ever had a temporary
 //!   schema, and whether cursors are open. Temporary objects are dropped
@@ -30,8 +31,15 @@
 use sea_orm::sqlx::postgres::PgConnection;
 use sea_orm::sqlx::{self, Connection, Row};
 
-/// The check after every call.
-const CHECK: &str = "SELECT pg_catalog.current_setting('search_path'), \
+/// The check after every call, prepared in the session as
+/// `sea_orm_tenant_check` with SQL `PREPARE` and run with `EXECUTE` in the
+/// simple-query protocol: its plan is made once per session, and its
+/// timestamps tell a transaction block apart: `transaction_timestamp()`
+/// equals `statement_timestamp()` exactly unless an earlier statement opened
+/// the transaction (in the extended protocol the server stamps a statement
+/// again at `Execute`, so the two never match there).
+const PREPARE_CHECK: &str = "PREPARE sea_orm_tenant_check AS \
+     SELECT pg_catalog.current_setting('search_path'), \
      pg_catalog.current_schema()::pg_catalog.text, \
      pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp(), \
      current_user OPERATOR(pg_catalog.<>) session_user, \
@@ -45,17 +53,13 @@ const TEMP_OBJECTS: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend \
      WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass \
      AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())";
 
-/// In the simple-query protocol `transaction_timestamp()` equals
-/// `statement_timestamp()` exactly unless an earlier statement opened a
-/// transaction block; with the extended protocol the first execution of a
-/// statement (parsed, then bound) differs even outside one.
-const IN_TRANSACTION: &str = "SELECT 1 WHERE pg_catalog.transaction_timestamp() \
-     OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp()";
+const EXECUTE_CHECK: &str = "EXECUTE sea_orm_tenant_check";
 
 /// Session state that only connections going back to the pool are asked for.
 const POOL_EXTRAS: &str = "SELECT \
      EXISTS (SELECT FROM pg_catalog.pg_listening_channels()), \
-     EXISTS (SELECT FROM pg_catalog.pg_prepared_statement() s WHERE s.from_sql), \
+     EXISTS (SELECT FROM pg_catalog.pg_prepared_statement() s \
+         WHERE s.from_sql AND s.name OPERATOR(pg_catalog.<>) 'sea_orm_tenant_check'), \
      (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statement() s WHERE NOT s.from_sql)";
 
 /// SQLSTATE `invalid_sql_statement_name`: a prepared statement that does not exist.
@@ -89,12 +93,13 @@ struct Checked {
 }
 
 async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
-    let row = match sqlx::query(CHECK).fetch_one(&mut *conn).await {
+    let row = match sqlx::raw_sql(EXECUTE_CHECK).fetch_one(&mut *conn).await {
         Err(err) if is_missing_statement(&err) => {
-            // `DEALLOCATE ALL` or `DISCARD ALL` ran: every statement the
-            // driver cached is gone from the server. Forget them all.
+            // A new session, or `DEALLOCATE ALL` or `DISCARD ALL` ran: then
+            // every statement the driver cached is gone from the server too.
             conn.clear_cached_statements().await?;
-            sqlx::query(CHECK).fetch_one(&mut *conn).await?
+            sqlx::raw_sql(PREPARE_CHECK).execute(&mut *conn).await?;
+            sqlx::raw_sql(EXECUTE_CHECK).fetch_one(&mut *conn).await?
         }
         other => other?,
     };
@@ -120,12 +125,7 @@ fn is_missing_statement(err: &sqlx::Error) -> bool {
 /// see (see the module docs).
 pub(crate) async fn settle(conn: &mut PgConnection) -> Result<Settled, sqlx::Error> {
     let checked = check(conn).await?;
-    if checked.in_transaction
-        && sqlx::raw_sql(IN_TRANSACTION)
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some()
-    {
+    if checked.in_transaction {
         return Ok(Settled::Close("a transaction was left open"));
     }
     if checked.role_changed {

@@ -8,6 +8,7 @@
 //! call fails after the attack. Each schema is read directly, not through
 //! the store.
 
+mod cancel_support;
 mod common;
 
 use common::session_attacks::{self, Attack};
@@ -335,4 +336,46 @@ async fn a_dropped_schema_is_schema_missing_pool_of_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_schema_is_schema_missing_pool_of_3() {
     dropped_schema_on_a_pool_of(3).await;
+}
+
+/// A call cancelled while a transaction it opened is running: its connection
+/// goes back to the pool, whose check fails inside that transaction (the
+/// call also dropped the session's prepared statements, the check's among
+/// them). The connection is closed, not left open inside the transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_check_fails_is_closed() {
+    use std::time::Duration;
+    let Some(mut dbs) = TestDatabases::postgres_schemas() else {
+        return;
+    };
+    let store = common::store_with(&mut dbs, 1, pool(1)).await;
+    let db = store.db();
+    store
+        .with_tenant("t00", new_note("t00", "warm").insert(&db))
+        .await
+        .unwrap()
+        .unwrap();
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(200),
+        store.with_tenant(
+            "t00",
+            db.execute_unprepared("DEALLOCATE ALL; BEGIN; SELECT pg_sleep(0.5)"),
+        ),
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the call was not cancelled: {cancelled:?}"
+    );
+    let server = cancel_support::Server::new(&dbs).await.unwrap();
+    let open = server
+        .settle(Duration::from_secs(10), cancel_support::Probe::Busy)
+        .await;
+    server.close().await;
+    store.close().await;
+    cancel_support::cleanup(dbs).await;
+    assert_eq!(
+        open, 0,
+        "a session stayed inside the cancelled call's transaction"
+    );
 }

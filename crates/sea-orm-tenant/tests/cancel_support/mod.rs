@@ -144,6 +144,16 @@ impl Server {
         self.count(sql).await
     }
 
+    /// Sessions of the test's databases that are not idle: running a
+    /// statement, or inside a transaction (PostgreSQL only).
+    pub async fn busy(&self) -> i64 {
+        self.count(format!(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname LIKE '{}' AND state <> 'idle'",
+            self.pattern
+        ))
+        .await
+    }
+
     /// Polls `probe` until it returns 0 or `limit` passes; returns the last value.
     pub async fn settle(&self, limit: Duration, probe: Probe) -> i64 {
         let deadline = Instant::now() + limit;
@@ -151,6 +161,7 @@ impl Server {
             let n = match probe {
                 Probe::Sessions => self.sessions().await,
                 Probe::OpenTransactions => self.open_transactions().await,
+                Probe::Busy => self.busy().await,
             };
             if n == 0 || Instant::now() >= deadline {
                 return n;
@@ -215,6 +226,7 @@ pub async fn cleanup(dbs: TestDatabases) {
 pub enum Probe {
     Sessions,
     OpenTransactions,
+    Busy,
 }
 
 /// Samples [`Server::sessions`] every `period` in a background task until stopped.

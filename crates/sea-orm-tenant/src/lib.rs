@@ -107,7 +107,7 @@
 //! |---|---|
 //! | a changed `search_path`: `SET`, `set_config`, a function or procedure that calls it, a `DO` block, `EXECUTE` of a prepared `set_config`, any spelling or escape; `RESET ALL` | the connection is not trusted to be on any schema; the next call sets its path |
 //! | temporary tables, views, functions, sequences | dropped (`DISCARD TEMP`); with `pg_temp` last in the path they never shadow the tenant's tables, even within the call |
-//! | cursors kept `WITH HOLD` | closed (`CLOSE ALL`) |
+//! | cursors kept `WITH HOLD` | closed (`CLOSE ALL`) before another tenant's call runs on the connection (the same tenant's next call may still fetch from its own) |
 //! | a transaction left open (`BEGIN` with no `COMMIT`) | the connection is closed, which rolls the transaction back |
 //! | a role (`SET ROLE`) | the connection is closed |
 //! | prepared statements dropped (`DISCARD ALL`, `DEALLOCATE ALL`) | the driver forgets its cached statements and prepares them again: no later call fails |
@@ -133,8 +133,10 @@
 //!   versions), `SELECT *` can fail with "cached plan must not change result
 //!   type". SeaORM names its columns.
 //!
-//! The check costs one round trip per call, made after the call returned;
-//! `benches/schema_routing.rs` measures it against a plain pool. MySQL and
+//! The check costs one round trip per call, made after the call returned,
+//! and a connection moving to another tenant's schema gets its path (and a
+//! `CLOSE ALL`) in one more; `benches/schema_routing.rs` measures both
+//! against a plain pool. MySQL and
 //! MariaDB database tenants get the matching check on every connection going
 //! back to the pool: a connection a tenant's `USE` moved to another database
 //! is closed, never reused (its prepared statements stay bound to that

@@ -157,13 +157,31 @@ impl SchemaRoute {
         )
     }
 
-    /// Moves `conn` to the schema for the session; `false` if the schema does not exist.
+    /// Moves `conn` to the schema for the session; `false` if the schema does
+    /// not exist.
     async fn enter(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
         let (_, current): (String, Option<String>) = sqlx::query_as(ENTER_SCHEMA)
             .bind(self.schema.search_path())
             .bind(false)
             .fetch_one(conn)
             .await?;
+        Ok(current.as_deref() == Some(self.schema.as_str()))
+    }
+
+    /// [`enter`](Self::enter) for a connection that may come from another
+    /// tenant's call: its cursors kept open `WITH HOLD` are closed first, in
+    /// the same round trip (the simple-query protocol; the path is a quoted
+    /// [`SchemaName`], whose characters need no escaping in a literal). The
+    /// statement is planned each time, as a prepared one would be after the
+    /// change of search path.
+    async fn enter_from_another(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        let sql = format!(
+            "CLOSE ALL; SELECT pg_catalog.set_config('search_path', '{}', false), \
+             pg_catalog.current_schema()::pg_catalog.text",
+            self.schema.search_path()
+        );
+        let row = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_one(conn).await?;
+        let current: Option<String> = sqlx::Row::try_get(&row, 1)?;
         Ok(current.as_deref() == Some(self.schema.as_str()))
     }
 
@@ -243,7 +261,7 @@ impl SchemaRoute {
         let (mut conn, on_schema) = self.connection().await?;
         if !on_schema
             && !self
-                .enter(&mut conn)
+                .enter_from_another(&mut conn)
                 .await
                 .map_err(sqlx_error_to_query_err)?
         {

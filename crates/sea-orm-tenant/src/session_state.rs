@@ -12,14 +12,16 @@
 //!   every connection going back to the pool: one statement, prepared once
 //!   per session, reports
 //!   the search path, the current schema, whether a transaction is open,
-//!   whether the role was changed, whether the session ever had a temporary
-//!   schema, and whether cursors are open. Temporary objects are dropped
-//!   (`DISCARD TEMP`), cursors kept `WITH HOLD` closed (`CLOSE ALL`); a
+//!   whether the role was changed, and whether the session ever had a
+//!   temporary schema. Temporary objects are dropped (`DISCARD TEMP`); a
 //!   changed role or an open transaction closes the connection; prepared
 //!   statements dropped by `DEALLOCATE ALL` or `DISCARD ALL` show up as the
 //!   check's own statement missing, and the driver's cache is cleared.
-//! * [`settle_for_pool`] adds what costs more to ask (`LISTEN`, prepared
-//!   statements made with SQL `PREPARE`, the driver's cache against
+//! * Cursors kept open `WITH HOLD` are the calling tenant's own until another
+//!   tenant's call takes the connection: they are closed (`CLOSE ALL`) in the
+//!   round trip that moves it to that tenant's schema (`schema_route`).
+//! * [`settle_for_pool`] adds what costs more to ask (cursors, `LISTEN`,
+//!   prepared statements made with SQL `PREPARE`, the driver's cache against
 //!   the server's statements) for connections going back to the pool, where
 //!   transactions take them: a session carrying any of it is reset with
 //!   `DISCARD ALL`.
@@ -43,8 +45,7 @@ const PREPARE_CHECK: &str = "PREPARE sea_orm_tenant_check AS \
      pg_catalog.current_schema()::pg_catalog.text, \
      pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp(), \
      current_user OPERATOR(pg_catalog.<>) session_user, \
-     pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid, \
-     EXISTS (SELECT FROM pg_catalog.pg_cursor())";
+     pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid";
 
 /// Whether the session's temporary schema holds anything: every object in a
 /// schema depends on it. Asked only once the session has a temporary schema
@@ -57,6 +58,7 @@ const EXECUTE_CHECK: &str = "EXECUTE sea_orm_tenant_check";
 
 /// Session state that only connections going back to the pool are asked for.
 const POOL_EXTRAS: &str = "SELECT \
+     EXISTS (SELECT FROM pg_catalog.pg_cursor()), \
      EXISTS (SELECT FROM pg_catalog.pg_listening_channels()), \
      EXISTS (SELECT FROM pg_catalog.pg_prepared_statement() s \
          WHERE s.from_sql AND s.name OPERATOR(pg_catalog.<>) 'sea_orm_tenant_check'), \
@@ -89,7 +91,6 @@ struct Checked {
     in_transaction: bool,
     role_changed: bool,
     had_temp_schema: bool,
-    cursors: bool,
 }
 
 async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
@@ -111,7 +112,6 @@ async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
         in_transaction: row.try_get(2)?,
         role_changed: row.try_get(3)?,
         had_temp_schema: row.try_get(4)?,
-        cursors: row.try_get(5)?,
     })
 }
 
@@ -139,13 +139,11 @@ pub(crate) async fn settle(conn: &mut PgConnection) -> Result<Settled, sqlx::Err
             sqlx::raw_sql("DISCARD TEMP").execute(&mut *conn).await?;
         }
     }
-    if checked.cursors {
-        sqlx::raw_sql("CLOSE ALL").execute(&mut *conn).await?;
-    }
     Ok(Settled::Clean(checked.clean))
 }
 
-/// [`settle`], and a `DISCARD ALL` for a session that listens on channels, has statements prepared with SQL `PREPARE`, or misses
+/// [`settle`], and a `DISCARD ALL` for a session that keeps cursors, listens
+/// on channels, has statements prepared with SQL `PREPARE`, or misses
 /// statements the driver has cached: the check for connections going back to
 /// the pool.
 pub(crate) async fn settle_for_pool(conn: &mut PgConnection) -> Result<Settled, sqlx::Error> {
@@ -154,10 +152,11 @@ pub(crate) async fn settle_for_pool(conn: &mut PgConnection) -> Result<Settled, 
         close => return Ok(close),
     };
     let row = sqlx::query(POOL_EXTRAS).fetch_one(&mut *conn).await?;
-    let (listening, from_sql): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
-    let on_server: i64 = row.try_get(2)?;
+    let (cursors, listening, from_sql): (bool, bool, bool) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let on_server: i64 = row.try_get(3)?;
     let cached = conn.cached_statements_size();
-    if !(listening || from_sql || on_server < cached as i64) {
+    if !(cursors || listening || from_sql || on_server < cached as i64) {
         return Ok(Settled::Clean(clean));
     }
     sqlx::raw_sql("DISCARD ALL").execute(&mut *conn).await?;

@@ -215,67 +215,44 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod budget;
-mod builder;
-mod capacity;
 mod catalog;
-mod catalog_sync;
 pub mod config;
-mod config_file;
-mod connection;
-mod context;
-mod current;
 mod error;
 mod key;
-pub mod limits;
+mod lock;
 pub mod metrics;
-mod open;
-#[cfg(feature = "postgres")]
-mod park;
+mod pool;
 mod redact;
-mod registry;
-mod release_check;
-mod router;
+mod route;
 mod schema;
-#[cfg(feature = "postgres")]
-mod schema_route;
-#[cfg(not(feature = "postgres"))]
-#[path = "schema_route_off.rs"]
-mod schema_route;
-mod session;
-#[cfg(feature = "postgres")]
-mod session_state;
-mod sqlite_readers;
-mod stats;
 mod storage;
 mod store;
-mod tenant;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use budget::{ServerKey, ServerStats};
-pub use builder::TenantConnectionsBuilder;
 pub use catalog::{
-    CATALOG_TABLE, Catalog, CatalogEntry, CatalogError, GENERATION_TABLE, NOTIFY_CHANNEL,
-    TenantState,
+    CATALOG_TABLE, Catalog, CatalogEntry, CatalogError, CatalogOptions, CatalogSync,
+    GENERATION_TABLE, NOTIFY_CHANNEL, TenantState,
 };
-pub use catalog_sync::{CatalogOptions, CatalogSync};
+pub use config::limits;
 pub use config::{
     ConfigError, PoolOptions, ProvisioningConfig, SchemaDatabase, ServerOptions, StoreOptions,
     TenantConfig, TenantsConfig,
 };
-pub use connection::RowStream;
-pub use context::{Scoped, TenantContext, spawn, spawn_blocking};
-pub use current::current_tenant;
 pub use error::TenantError;
 pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
+pub use pool::TenantSession;
+pub use pool::budget;
+pub use pool::budget::{ServerKey, ServerStats};
 pub use redact::redact_url;
-pub use router::{TenantDb, TenantStream};
+pub use route::{
+    RowStream, Scoped, TenantContext, TenantDb, TenantStream, current_tenant, spawn, spawn_blocking,
+};
 pub use schema::{MAX_SCHEMA_LEN, SchemaName, SchemaNameError};
-pub use session::TenantSession;
-pub use stats::{StoreStats, TenantStats};
 pub use storage::{Place, Storage, StorageError};
-pub use store::{TenantConnection, TenantConnections};
+pub use store::{
+    StoreStats, TenantConnection, TenantConnections, TenantConnectionsBuilder, TenantStats,
+};
 
 /// Re-exported so users name the same SeaORM version.
 pub use sea_orm;

@@ -116,6 +116,7 @@ impl SchemaName {
     }
 
     /// Whether `path` is exactly [`search_path`](Self::search_path) (no allocation).
+    #[cfg(feature = "postgres")]
     pub(crate) fn is_search_path(&self, path: &str) -> bool {
         path.strip_prefix('"')
             .and_then(|rest| rest.strip_suffix("\", pg_temp"))

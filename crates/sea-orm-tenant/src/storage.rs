@@ -29,10 +29,10 @@ use sea_orm::{
 };
 
 use crate::config::TenantConfig;
-use crate::open::open_pool;
+use crate::lock::lock;
+use crate::pool::opener::open_pool;
 use crate::redact::redact_url;
 use crate::schema::{SchemaName, SchemaNameError};
-use crate::tenant::lock;
 
 /// How long a template clone waits for the template to be free (PostgreSQL
 /// refuses a clone while any session is connected to it).

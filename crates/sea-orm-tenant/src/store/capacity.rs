@@ -5,7 +5,7 @@
 //! A pool counts against the bound from the moment its opening is reserved
 //! until its close has finished or was abandoned after `close_timeout`: a pool
 //! being closed still holds files and server connections. The same holds for
-//! its permits of the server's connection budget ([`crate::budget`]).
+//! its permits of the server's connection budget ([`crate::pool::budget`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -14,11 +14,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::budget::ServerBudget;
+use super::entry::Tenant;
+use super::lease::TenantConnection;
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::stats::{Counters, StoreStats};
-use crate::tenant::{OpenPool, Tenant, TenantConnection, lock};
+use crate::lock::lock;
+use crate::pool::budget::ServerBudget;
+use crate::pool::opener::OpenPool;
+use crate::store::stats::{Counters, StoreStats};
 
 pub(crate) struct Capacity {
     max_open_pools: usize,

@@ -18,7 +18,7 @@
 //!   the transaction on the server.
 //! * PostgreSQL, the shared pool of schema tenants: the session is put back
 //!   to a state any tenant may use, or closed
-//!   ([`crate::session_state::settle_for_pool`]), which covers the leaked
+//!   ([`crate::pool::session_state::settle_for_pool`]), which covers the leaked
 //!   transaction too.
 //! * MySQL and MariaDB: `ROLLBACK`, which ends a leaked transaction and is a
 //!   silent no-op otherwise, and `DATABASE()` in the same round trip: a
@@ -45,6 +45,7 @@ use sea_orm::{ConnectOptions, DbBackend};
 /// A pooled connection idle at least this long is pinged before it is handed out.
 pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// A check that failed closes its connection: `false` to sqlx, which then
 /// closes it gracefully (`Terminate` first). An `Err` would make sqlx close it
 /// "hard", which over TLS waits for the server, which waits for the client:
@@ -65,6 +66,10 @@ pub(crate) enum Sessions {
 }
 
 /// Installs the release check on `opts` for `backend`.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "mysql")),
+    allow(unused_variables)
+)]
 pub(crate) fn install(
     opts: &mut ConnectOptions,
     backend: DbBackend,
@@ -85,7 +90,7 @@ pub(crate) fn install(
             opts.map_sqlx_postgres_pool_opts(move |o| {
                 o.after_release(move |conn, _meta| {
                     Box::pin(async move {
-                        use crate::session_state::{Settled, settle_for_pool};
+                        use crate::pool::session_state::{Settled, settle_for_pool};
                         match tokio::time::timeout(timeout, settle_for_pool(conn)).await {
                             Ok(Ok(Settled::Clean(_))) => Ok(true),
                             Ok(Ok(Settled::Close(why))) => {

@@ -11,8 +11,8 @@ use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{PgPool, Postgres};
 use tokio::sync::oneshot;
 
+use crate::lock::lock;
 use crate::schema::SchemaName;
-use crate::tenant::lock;
 
 /// Connections of one schema database, checked out of the sqlx pool (holding
 /// its permits, within the pool's admitted size) until taken again, expired,
@@ -21,7 +21,7 @@ pub(crate) struct Park {
     state: Mutex<State>,
     /// A connection parked longer is given back to the pool instead of being
     /// reused, where it gets the ping every connection idle that long gets
-    /// ([`crate::release_check::PING_IF_IDLE_FOR`]): a server restart then
+    /// ([`crate::pool::release_check::PING_IF_IDLE_FOR`]): a server restart then
     /// costs no failed call.
     fresh_for: Duration,
     closed: AtomicBool,

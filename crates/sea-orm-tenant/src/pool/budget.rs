@@ -32,8 +32,8 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, Statement};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::{ServerOptions, TenantConfig};
+use crate::lock::lock;
 use crate::redact::scrub;
-use crate::tenant::lock;
 
 /// Share of a server's connections a derived budget takes, in percent.
 const DERIVED_SHARE_PERCENT: u64 = 80;

@@ -8,7 +8,7 @@ use sea_orm::DbBackend;
 use crate::config::ConfigError;
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::tenant::Tenant;
+use crate::store::Tenant;
 
 #[derive(Default)]
 pub(crate) struct Registry {

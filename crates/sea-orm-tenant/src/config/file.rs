@@ -19,8 +19,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::catalog_sync::CatalogOptions;
-use crate::config::{ConfigError, PoolOptions, StoreOptions, TenantConfig, take_field, take_pool};
+use super::catalog::CatalogOptions;
+use super::env::expand_env;
+use super::error::ConfigError;
+use super::pool::PoolOptions;
+use super::store::StoreOptions;
+use super::tenant::TenantConfig;
+use super::toml_fields::{take_field, take_pool};
 use crate::key::TenantKey;
 use crate::schema::SchemaName;
 
@@ -314,30 +319,6 @@ impl TenantConfig {
         self.resolve_relative_to(base);
         Ok(())
     }
-}
-
-/// Replaces `${VAR}` with the environment variable's value.
-pub(crate) fn expand_env(url: &str, target: &str) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(url.len());
-    let mut rest = url;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err(ConfigError::UnterminatedEnv {
-                target: target.to_owned(),
-            });
-        };
-        let var = &after[..end];
-        let value = std::env::var(var).map_err(|_| ConfigError::MissingEnv {
-            target: target.to_owned(),
-            var: var.to_owned(),
-        })?;
-        out.push_str(&value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]

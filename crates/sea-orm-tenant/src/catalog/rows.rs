@@ -20,8 +20,7 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
-use crate::config::{ConfigError, TenantConfig};
-use crate::config_file::expand_env;
+use crate::config::{ConfigError, TenantConfig, expand_env};
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::schema::SchemaName;

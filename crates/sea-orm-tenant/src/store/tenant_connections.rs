@@ -1,60 +1,33 @@
-//! [`TenantConnections`]: the store's public API, composed of the registry
-//! (names to tenants), capacity (open pools and their bound) and single-flight
-//! opening.
+//! [`TenantConnections`]: the store's public API. A handle on [`Inner`]:
+//! tenants registered and removed, leases, sessions, the shared database,
+//! statistics and closing.
 
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbBackend};
-use tokio::sync::{OnceCell, OwnedSemaphorePermit};
+use tokio::sync::OnceCell;
 
-use crate::budget::{Budgets, ServerBudget, ServerStats};
-use crate::builder::TenantConnectionsBuilder;
-use crate::capacity::Capacity;
-use crate::catalog_sync::Refresh;
-use crate::config::{ConfigError, PoolOptions, StoreOptions, TenantConfig, TenantsConfig};
-use crate::current::{self, Current};
+use super::builder::TenantConnectionsBuilder;
+use super::capacity::Capacity;
+use super::entry::Tenant;
+use super::inner::{Inner, Shared};
+use super::lease::TenantConnection;
+use super::refresh::Refresh;
+use super::registry::Registry;
+use super::stats::{Counters, StoreStats, TenantStats};
+use crate::config::{ConfigError, StoreOptions, TenantConfig, TenantsConfig};
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::open::open_pool;
-use crate::registry::Registry;
-use crate::router::TenantDb;
-use crate::schema::SchemaName;
-use crate::session::TenantSession;
-use crate::sqlite_readers::SqliteReaders;
-use crate::stats::{Counters, StoreStats, TenantStats};
-use crate::tenant::{OpenPool, Routed, Tenant, lock};
-
-pub use crate::tenant::TenantConnection;
+use crate::lock::lock;
+use crate::pool::TenantSession;
+use crate::pool::budget::{Budgets, ServerStats};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
-
-struct Shared {
-    config: TenantConfig,
-    backend: DbBackend,
-    server: Option<Arc<ServerBudget>>,
-    /// The pool and its share of the server's budget, held until the store is dropped.
-    conn: OnceCell<(DatabaseConnection, Option<OwnedSemaphorePermit>)>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) id: u64,
-    registry: Registry,
-    capacity: Arc<Capacity>,
-    budgets: Budgets,
-    counters: Arc<Counters>,
-    defaults: PoolOptions,
-    options: StoreOptions,
-    shared: Option<Shared>,
-    reaper_started: AtomicBool,
-    /// The catalog follower consulted before an unknown tenant is refused.
-    refresher: Mutex<Option<Weak<dyn Refresh>>>,
-}
 
 /// The tenant store: tenant name to connection URL, with pools opened lazily,
 /// bounded by `max_open_pools`, evicted when idle, and tenants added and
@@ -93,7 +66,7 @@ impl TenantConnections {
     }
 
     /// A store from a parsed configuration. Every setting is checked against its
-    /// range ([`crate::limits`]) before anything is built.
+    /// range ([`crate::config::limits`]) before anything is built.
     pub fn from_config(config: TenantsConfig) -> Result<Self, ConfigError> {
         config.store.validate()?;
         config.defaults.validate("defaults")?;
@@ -148,11 +121,6 @@ impl TenantConnections {
             store.add_tenant(key, tenant)?;
         }
         Ok(store)
-    }
-
-    /// The routing handle: pass `&db` to any SeaORM API.
-    pub fn db(&self) -> TenantDb {
-        TenantDb::new(self.clone())
     }
 
     /// Registers a tenant at runtime. Its pool opens on first use.
@@ -293,30 +261,6 @@ impl TenantConnections {
         self.inner.resolve(name).map(|t| t.key.clone())
     }
 
-    /// Runs `fut` with tenant `name` current: every query through a [`TenantDb`]
-    /// inside it goes to that tenant's database.
-    ///
-    /// Fails before running anything if the name is invalid
-    /// ([`TenantError::InvalidKey`]), not registered ([`TenantError::Unknown`]),
-    /// or another tenant is already current ([`TenantError::Switch`]).
-    /// Re-entering the tenant that is already current is allowed.
-    pub async fn with_tenant<F: Future>(
-        &self,
-        name: impl AsRef<str>,
-        fut: F,
-    ) -> Result<F::Output, TenantError> {
-        let tenant = match self.inner.resolve_for_scope(name.as_ref()) {
-            Err(TenantError::Unknown(_)) if self.refresh_unknown().await => {
-                self.inner.resolve_for_scope(name.as_ref())?
-            }
-            other => other?,
-        };
-        Ok(match tenant {
-            Some(tenant) => current::scope(Current::of(tenant), fut).await,
-            None => fut.await,
-        })
-    }
-
     /// Opens (if needed) and returns tenant `name`'s pool, for APIs that need a
     /// concrete connection (sea-orm-migration, schema tools). The pool is not
     /// evicted while the returned value lives.
@@ -372,7 +316,7 @@ impl TenantConnections {
     /// With a catalog attached ([`CatalogSync`](crate::CatalogSync)): waits
     /// for a catalog re-read that started after now, so a tenant created a
     /// moment ago on another instance is found. Returns whether one ran.
-    async fn refresh_unknown(&self) -> bool {
+    pub(crate) async fn refresh_unknown(&self) -> bool {
         let refresher = lock(&self.inner.refresher).as_ref().and_then(Weak::upgrade);
         match refresher {
             Some(refresher) => {
@@ -577,249 +521,5 @@ impl fmt::Display for TenantConnections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stats = self.stats();
         write!(f, "{} tenants, {} open pools", stats.registered, stats.open)
-    }
-}
-
-impl Inner {
-    /// Validates and looks up a tenant name.
-    pub(crate) fn resolve(&self, name: &str) -> Result<Arc<Tenant>, TenantError> {
-        if let Some(tenant) = self.registry.get(name) {
-            return Ok(tenant);
-        }
-        Err(TenantError::Unknown(TenantKey::new(name)?))
-    }
-
-    /// What `with_tenant` should scope: `None` when `name` is already current.
-    fn resolve_for_scope(&self, name: &str) -> Result<Option<Arc<Tenant>>, TenantError> {
-        let requested = TenantKey::new(name)?;
-        match current::check_switch(&requested)? {
-            Some(cur) if cur.store_id == self.id && !cur.is_removed() => Ok(None),
-            _ => self.resolve(name).map(Some),
-        }
-    }
-
-    /// The connection a routed call should use: the scope's own lease when it
-    /// has one, else a new lease of the current tenant.
-    pub(crate) async fn routed_connection(self: &Arc<Self>) -> Result<Routed, TenantError> {
-        let pinned = current::with_current(|cur| match cur {
-            Some(c) if c.tenant.store_id == self.id && !c.tenant.is_removed() => c.lease.clone(),
-            _ => None,
-        });
-        match pinned {
-            Some(lease) => Ok(Routed::Pinned(lease)),
-            None => {
-                let tenant = self.current_tenant()?;
-                self.lease(&tenant).await.map(Routed::Leased)
-            }
-        }
-    }
-
-    /// The entry a routed call should use, from the task-local.
-    pub(crate) fn current_tenant(&self) -> Result<Arc<Tenant>, TenantError> {
-        current::with_current(|cur| match cur {
-            None => Err(TenantError::NoTenant),
-            Some(c) if c.tenant.store_id == self.id && !c.tenant.is_removed() => {
-                Ok(Arc::clone(&c.tenant))
-            }
-            Some(c) => self.resolve(c.tenant.key.as_str()),
-        })
-    }
-
-    /// A lease on `tenant`'s pool (a schema tenant: its database's), opening
-    /// it if needed.
-    pub(crate) async fn lease(
-        self: &Arc<Self>,
-        tenant: &Arc<Tenant>,
-    ) -> Result<TenantConnection, TenantError> {
-        if let Some(now) = self.lease_now(tenant) {
-            return now;
-        }
-        // Boxed: opening nests sqlx's connect future (about 8 kB). Inline, every
-        // lease future (one per routed query) would carry and move it even when
-        // the pool is already open, and its type depth would add up with callers'.
-        let Some(placement) = &tenant.placement else {
-            return Box::pin(self.open_single_flight(tenant)).await;
-        };
-        let lease = Box::pin(self.open_single_flight(&placement.database))
-            .await
-            .map_err(|e| e.about(&tenant.key))?;
-        self.schema_lease(tenant, &placement.schema, lease)
-    }
-
-    /// `lease` without waiting: `None` when the pool must be opened first.
-    pub(crate) fn lease_now(
-        self: &Arc<Self>,
-        tenant: &Arc<Tenant>,
-    ) -> Option<Result<TenantConnection, TenantError>> {
-        let Some(placement) = &tenant.placement else {
-            return self.pool_lease_now(tenant);
-        };
-        if tenant.is_removed() {
-            return Some(Err(TenantError::Unknown(tenant.key.clone())));
-        }
-        Some(match self.pool_lease_now(&placement.database)? {
-            Ok(lease) => self.schema_lease(tenant, &placement.schema, lease),
-            Err(err) => Err(err.about(&tenant.key)),
-        })
-    }
-
-    fn pool_lease_now(
-        self: &Arc<Self>,
-        tenant: &Arc<Tenant>,
-    ) -> Option<Result<TenantConnection, TenantError>> {
-        if self.capacity.is_closed() {
-            return Some(Err(TenantError::Closed));
-        }
-        if tenant.is_removed() {
-            return Some(Err(TenantError::Unknown(tenant.key.clone())));
-        }
-        tenant.try_lease(self.capacity.now()).map(Ok)
-    }
-
-    /// A schema tenant's lease on its database's pool.
-    fn schema_lease(
-        &self,
-        tenant: &Arc<Tenant>,
-        schema: &SchemaName,
-        lease: TenantConnection,
-    ) -> Result<TenantConnection, TenantError> {
-        tenant
-            .last_used
-            .store(self.capacity.now(), Ordering::Relaxed);
-        lease.for_schema(tenant, schema)
-    }
-
-    async fn open_single_flight(
-        self: &Arc<Self>,
-        tenant: &Arc<Tenant>,
-    ) -> Result<TenantConnection, TenantError> {
-        let turn = tenant.opening.turn().await?;
-        if let Some(conn) = tenant.try_lease(self.capacity.now()) {
-            return Ok(conn);
-        }
-        if self.capacity.is_closed() {
-            return Err(TenantError::Closed);
-        }
-        if tenant.is_removed() {
-            return Err(TenantError::Unknown(tenant.key.clone()));
-        }
-        let result = turn.attempt(self.open_tenant(tenant)).await;
-        if let Err(err) = &result {
-            Counters::bump(&self.counters.open_failures, 1);
-            tracing::warn!(tenant = %tenant.key, error = %err, "cannot open tenant database");
-        }
-        result
-    }
-
-    async fn open_tenant(
-        self: &Arc<Self>,
-        tenant: &Arc<Tenant>,
-    ) -> Result<TenantConnection, TenantError> {
-        let reservation = self
-            .capacity
-            .reserve(tenant, tenant.config.pool.effective_acquire_timeout())
-            .await?;
-        let mut pool = self
-            .open_within_budget(
-                &tenant.config,
-                tenant.backend,
-                &tenant.server,
-                None,
-                Some(&tenant.key),
-            )
-            .await?;
-        pool.readers = SqliteReaders::new(
-            &tenant.config,
-            tenant.backend,
-            self.capacity.close_timeout(),
-        )
-        .map(Arc::new);
-        #[cfg(feature = "postgres")]
-        if tenant.shares_schemas {
-            let fresh_for = crate::release_check::PING_IF_IDLE_FOR;
-            pool.park = Some(Arc::new(crate::schema_route::Park::new(
-                fresh_for,
-                self.capacity.close_timeout(),
-            )));
-        }
-        let lease = self.capacity.admit(reservation, tenant, pool)?;
-        Counters::bump(&self.counters.opens, 1);
-        self.start_reaper();
-        tracing::debug!(tenant = %tenant.key, "tenant pool opened");
-        Ok(lease)
-    }
-
-    /// Opens a pool of `size` connections (default: the configured pool size),
-    /// after taking that many permits of the server's budget (fewer if the
-    /// budget is smaller).
-    ///
-    /// Boxed: it nests sqlx's connect future, and callers' futures (a migration
-    /// run over many tenants) would otherwise exceed rustc's layout depth.
-    fn open_within_budget<'a>(
-        self: &'a Arc<Self>,
-        config: &'a TenantConfig,
-        backend: DbBackend,
-        server: &'a Option<Arc<ServerBudget>>,
-        size: Option<u32>,
-        tenant: Option<&'a TenantKey>,
-    ) -> Pin<Box<dyn Future<Output = Result<OpenPool, TenantError>> + Send + 'a>> {
-        Box::pin(self.open_within_budget_inner(config, backend, server, size, tenant))
-    }
-
-    async fn open_within_budget_inner(
-        self: &Arc<Self>,
-        config: &TenantConfig,
-        backend: DbBackend,
-        server: &Option<Arc<ServerBudget>>,
-        size: Option<u32>,
-        tenant: Option<&TenantKey>,
-    ) -> Result<OpenPool, TenantError> {
-        let mut size = size.unwrap_or_else(|| config.pool.effective_max_connections(backend));
-        let permits = match server {
-            Some(server) => {
-                let semaphore = server.semaphore(config).await;
-                let limit = server.limit().max(1);
-                if config.pool.max_connections.is_none() {
-                    // A fair share of the budget (at least 1) when the size is not set.
-                    let tenants = server.tenants.load(Ordering::Relaxed).max(1);
-                    size = size.min((limit / tenants).max(1) as u32);
-                }
-                size = size.min(limit as u32);
-                let permits = self
-                    .capacity
-                    .server_permits(
-                        server,
-                        semaphore,
-                        size,
-                        config.pool.effective_acquire_timeout(),
-                        tenant,
-                    )
-                    .await?;
-                Some(permits)
-            }
-            None => None,
-        };
-        let conn = open_pool(config, backend, size, self.capacity.close_timeout())
-            .await
-            .map_err(|reason| TenantError::Unavailable {
-                tenant: tenant
-                    .cloned()
-                    .unwrap_or_else(|| TenantKey::new("shared").expect("valid key")),
-                reason,
-            })?;
-        Ok(OpenPool {
-            conn,
-            permits,
-            park: None,
-            readers: None,
-        })
-    }
-
-    /// Starts the idle reaper on first open, when `pool_idle_timeout` is set.
-    fn start_reaper(&self) {
-        let timeout = self.options.effective_pool_idle_timeout();
-        if !self.reaper_started.swap(true, Ordering::AcqRel) {
-            self.capacity.start_reaper(timeout);
-        }
     }
 }

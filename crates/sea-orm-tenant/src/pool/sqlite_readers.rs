@@ -14,7 +14,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::OnceCell;
 
 use crate::config::TenantConfig;
-use crate::open::open_pool;
+use crate::pool::opener::open_pool;
 
 /// One SQLite tenant's read pool, opened on first use.
 pub(crate) struct SqliteReaders {

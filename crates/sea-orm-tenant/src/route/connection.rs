@@ -15,7 +15,7 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
-use crate::tenant::TenantConnection;
+use crate::store::TenantConnection;
 
 #[async_trait::async_trait]
 impl ConnectionTrait for TenantConnection {

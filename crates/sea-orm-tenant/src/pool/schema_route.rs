@@ -13,14 +13,14 @@
 //!   leaves `current_schema()` elsewhere, the call fails with
 //!   [`TenantError::SchemaMissing`], and nothing can fall through to `public`.
 //! * After a call that completed, off the caller's path: the session is asked
-//!   where it is and what it carries ([`crate::session_state::settle`]), and
+//!   where it is and what it carries ([`crate::pool::session_state::settle`]), and
 //!   the connection is parked with the schema the server reported ([`Park`]),
 //!   or closed. What the statement said is never consulted: a function that
 //!   moved the session, a reset, a temporary table are seen in the session
 //!   itself.
 //! * A call cancelled mid-statement or failed drops its connection back to
 //!   the pool, whose release check settles it the same way and more
-//!   ([`crate::release_check`]).
+//!   ([`crate::pool::release_check`]).
 //! * Transactions are `begin()` on the database's pool followed by
 //!   `set_config(.., true)` (`SET LOCAL`): the transaction starts on its
 //!   tenant, and its setting ends with it, committed or rolled back.
@@ -44,10 +44,10 @@ use sea_query_sqlx::SqlxValues;
 
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::park::Found;
-pub(crate) use crate::park::Park;
+use crate::pool::park::Found;
+pub(crate) use crate::pool::park::Park;
+use crate::pool::session_state::{self, Settled};
 use crate::schema::SchemaName;
-use crate::session_state::{self, Settled};
 
 /// The statement that moves a connection to a schema and proves the schema exists.
 const ENTER_SCHEMA: &str = "SELECT pg_catalog.set_config('search_path', $1, $2), \

@@ -16,10 +16,10 @@ use futures_util::Stream;
 use tokio::task::JoinHandle;
 use tokio::task::futures::TaskLocalFuture;
 
-use crate::current::{self, Current};
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::tenant::Tenant;
+use crate::route::current::{self, Current};
+use crate::store::{Tenant, TenantConnection};
 
 /// The current tenant, captured so that other tasks or later polls can re-enter it.
 #[derive(Clone)]
@@ -185,7 +185,7 @@ where
 }
 
 /// `tokio::task::spawn_blocking` that carries the current tenant into the closure,
-/// so [`current_tenant`](crate::current_tenant) and `Handle::block_on` of routed
+/// so [`current_tenant`](crate::route::current_tenant) and `Handle::block_on` of routed
 /// queries see it.
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
@@ -195,5 +195,24 @@ where
     match TenantContext::current() {
         Some(cx) => tokio::task::spawn_blocking(move || current::sync_scope(cx.0, f)),
         None => tokio::task::spawn_blocking(f),
+    }
+}
+
+impl TenantConnection {
+    /// This connection's tenant as a [`TenantContext`](crate::TenantContext),
+    /// to run work inside it with no second lookup.
+    pub fn context(&self) -> crate::TenantContext {
+        crate::TenantContext::from_current(Current::of(Arc::clone(&self.tenant)))
+    }
+
+    /// Like [`context`](Self::context), and the context keeps this lease:
+    /// routed calls inside it use this pool without taking a lease each, and
+    /// the pool stays open while any clone of the context lives (request
+    /// middlewares: the request's lease serves all its queries).
+    pub fn into_context(self) -> crate::TenantContext {
+        crate::TenantContext::from_current(Current {
+            tenant: Arc::clone(&self.tenant),
+            lease: Some(Arc::new(self)),
+        })
     }
 }

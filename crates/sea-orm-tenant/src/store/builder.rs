@@ -67,7 +67,7 @@ impl TenantConnectionsBuilder {
     }
 
     /// At most `max_connections` connections to the database server
-    /// `host:port` (a `[servers."host:port"]` table); see [`crate::budget`].
+    /// `host:port` (a `[servers."host:port"]` table); see [`crate::pool::budget`].
     pub fn server(mut self, host_port: impl Into<String>, max_connections: u32) -> Self {
         self.config.servers.insert(
             host_port.into(),

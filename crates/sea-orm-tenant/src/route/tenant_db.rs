@@ -12,11 +12,11 @@ use sea_orm::{
 };
 use tracing::Instrument;
 
-use crate::connection::RowStream;
+use super::scope::Routed;
 use crate::error::TenantError;
 use crate::key::TenantKey;
+use crate::route::connection::RowStream;
 use crate::store::{TenantConnection, TenantConnections};
-use crate::tenant::Routed;
 
 /// The routing handle: a cheap `Clone` that implements SeaORM's
 /// [`ConnectionTrait`], [`TransactionTrait`] and [`StreamTrait`] by sending each
@@ -42,7 +42,7 @@ pub struct TenantDb {
 impl fmt::Debug for TenantDb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantDb")
-            .field("current", &crate::current_tenant())
+            .field("current", &crate::route::current_tenant())
             .field("store", &self.store)
             .finish()
     }
@@ -69,7 +69,7 @@ impl TenantDb {
 
     /// The tenant current in this task, if any.
     pub fn current_tenant(&self) -> Option<TenantKey> {
-        crate::current_tenant()
+        crate::route::current_tenant()
     }
 
     /// The current tenant's pool, for APIs that need a concrete `DatabaseConnection`.
@@ -266,5 +266,12 @@ impl StreamTrait for TenantDb {
                 conn,
             })
         })
+    }
+}
+
+impl TenantConnections {
+    /// The routing handle: pass `&db` to any SeaORM API.
+    pub fn db(&self) -> TenantDb {
+        TenantDb::new(self.clone())
     }
 }

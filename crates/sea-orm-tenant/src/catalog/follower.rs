@@ -21,48 +21,18 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::catalog::{Catalog, CatalogEntry, CatalogError, TenantState};
-use crate::config::ConfigError;
+use super::rows::{Catalog, CatalogEntry, CatalogError, TenantState};
+use crate::config::{CatalogOptions, ConfigError};
 use crate::key::TenantKey;
+use crate::lock::lock;
+use crate::store::Refresh;
 use crate::store::TenantConnections;
-use crate::tenant::lock;
-
-/// How an instance follows the catalog.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CatalogOptions {
-    /// How often the generation counter is polled. Default 2 s.
-    #[serde(with = "humantime_serde")]
-    pub poll_interval: Duration,
-    /// Listen for PostgreSQL notifications. Default `true` (ignored on other backends).
-    pub listen: bool,
-    /// At most one re-read per this interval for unknown tenants. Default 100 ms.
-    #[serde(with = "humantime_serde")]
-    pub min_reread_interval: Duration,
-}
-
-impl Default for CatalogOptions {
-    fn default() -> Self {
-        Self {
-            poll_interval: Duration::from_secs(2),
-            listen: true,
-            min_reread_interval: Duration::from_millis(100),
-        }
-    }
-}
-
-/// What the store consults before refusing an unknown tenant.
-pub(crate) trait Refresh: Send + Sync {
-    /// Returns once a catalog read that started at or after `since` finished.
-    fn refresh_since(&self, since: Instant) -> BoxFuture<'_, ()>;
-}
 
 /// Follows a catalog, registering its `active` and `quarantined` tenants in a
 /// store and unregistering the others. Stops when dropped (all clones).
@@ -281,6 +251,8 @@ async fn poll(inner: Weak<SyncInner>) {
 /// other), so the shared pool's connections all stay available.
 #[cfg(feature = "postgres")]
 async fn listen(inner: Weak<SyncInner>) {
+    use std::time::Duration;
+
     use sea_orm::sqlx::postgres::PgListener;
     let mut pause = Duration::from_millis(100);
     loop {
@@ -291,7 +263,7 @@ async fn listen(inner: Weak<SyncInner>) {
             return;
         };
         let listener = async {
-            let pool = crate::open::open_pool(
+            let pool = crate::pool::opener::open_pool(
                 &config,
                 sea_orm::DbBackend::Postgres,
                 1,

@@ -7,7 +7,7 @@ use tokio::task::futures::TaskLocalFuture;
 
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::tenant::{Tenant, TenantConnection};
+use crate::store::{Tenant, TenantConnection};
 
 /// What the task-local holds: the resolved tenant entry, so routing needs no
 /// lookup, and the lease of the scope's owner (a request), if it gave one, so

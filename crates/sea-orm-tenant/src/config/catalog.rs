@@ -1,0 +1,28 @@
+//! [`CatalogOptions`]: how an instance follows the tenant catalog (the
+//! `[catalog]` table of the TOML file).
+
+use std::time::Duration;
+
+/// How an instance follows the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogOptions {
+    /// How often the generation counter is polled. Default 2 s.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Listen for PostgreSQL notifications. Default `true` (ignored on other backends).
+    pub listen: bool,
+    /// At most one re-read per this interval for unknown tenants. Default 100 ms.
+    #[serde(with = "humantime_serde")]
+    pub min_reread_interval: Duration,
+}
+
+impl Default for CatalogOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(2),
+            listen: true,
+            min_reread_interval: Duration::from_millis(100),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! [`ConfigError`]: why a configuration could not be loaded or a tenant
+//! could not be registered, one variant per cause.
+
+use std::path::PathBuf;
+
+use crate::key::{KeyError, TenantKey};
+use crate::schema::{SchemaName, SchemaNameError};
+
+/// Why a configuration could not be loaded or a tenant could not be registered.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read tenant configuration {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error, as text.
+        reason: String,
+    },
+    /// The configuration is not valid TOML or has unknown or mistyped fields.
+    #[error("invalid tenant configuration{}: {reason}", origin.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    Parse {
+        /// The file, when the configuration came from one.
+        origin: Option<PathBuf>,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A tenant name in the configuration is not a valid [`TenantKey`].
+    #[error("invalid tenant name {name:?}: {source}")]
+    InvalidKey {
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        source: KeyError,
+    },
+    /// A URL has `${` with no closing `}`.
+    #[error(
+        "connection URL for {target} has `${{` with no closing `}}`: write ${{VAR}}, or percent-encode `$` as %24"
+    )]
+    UnterminatedEnv {
+        /// The tenant (or `shared`).
+        target: String,
+    },
+    /// A URL refers to `${VAR}` but the environment has no such variable.
+    #[error(
+        "connection URL for {target} refers to ${{{var}}}, which is not set in the environment"
+    )]
+    MissingEnv {
+        /// The tenant (or `shared`).
+        target: String,
+        /// The variable name.
+        var: String,
+    },
+    /// The URL's scheme is not one of `sqlite`, `postgres`, `postgresql` or `mysql`.
+    #[error(
+        "connection URL {url} for {target} has unsupported scheme {scheme:?}; use sqlite:, postgres: or mysql:"
+    )]
+    UnsupportedUrl {
+        /// The tenant (or `shared`).
+        target: String,
+        /// The URL, password masked.
+        url: String,
+        /// The scheme found.
+        scheme: String,
+    },
+    /// The URL needs a backend whose cargo feature is not enabled.
+    #[error("connection URL for {target} needs the `{feature}` feature of sea-orm-tenant")]
+    BackendDisabled {
+        /// The tenant (or `shared`).
+        target: String,
+        /// The feature to enable.
+        feature: &'static str,
+    },
+    /// A numeric or duration setting is outside its valid range (see [`crate::config::limits`]).
+    #[error("{target}: {field} = {value} is out of range; allowed: {range}")]
+    OutOfRange {
+        /// The tenant, or `defaults`, `shared`, `store`.
+        target: String,
+        /// The setting.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The allowed range.
+        range: String,
+    },
+    /// `add_tenant` was called with a name that is already registered.
+    #[error("tenant {0} is already registered")]
+    AlreadyRegistered(TenantKey),
+    /// A schema name, or a schema prefix, breaks the rule of [`SchemaName`].
+    #[error("invalid schema for {target}: {source}")]
+    InvalidSchema {
+        /// The tenant, or the `[databases.*]` setting.
+        target: String,
+        /// What is wrong with it.
+        source: SchemaNameError,
+    },
+    /// A tenant has a schema but its URL is not a PostgreSQL one.
+    #[error(
+        "tenant {target} has schema {schema} but {url} is not a PostgreSQL URL; schema tenants need postgres:"
+    )]
+    SchemaNeedsPostgres {
+        /// The tenant.
+        target: String,
+        /// The schema asked for.
+        schema: SchemaName,
+        /// The URL, password masked.
+        url: String,
+    },
+    /// The shared database was given a schema: it is opened as a plain pool
+    /// with no routing, so a schema would be silently ignored.
+    #[error(
+        "the shared database cannot have a schema ({schema}); use a database, or its default schema"
+    )]
+    SharedSchema {
+        /// The schema asked for.
+        schema: SchemaName,
+    },
+    /// A `[tenants.*]` entry names a database with no `[databases.*]` table.
+    #[error(
+        "tenant {tenant} is placed in database {database:?}, which has no [databases.{database}] table"
+    )]
+    UnknownDatabase {
+        /// The tenant.
+        tenant: TenantKey,
+        /// The database name given.
+        database: String,
+    },
+}

@@ -1,0 +1,274 @@
+//! [`TenantConfig`]: where a tenant lives (a connection URL, optionally a
+//! schema in it) and its pool settings.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, DbBackend};
+use serde::Deserialize;
+
+use super::error::ConfigError;
+use super::pool::PoolOptions;
+use super::toml_fields::{take_field, take_pool};
+use crate::redact::redact_url;
+use crate::schema::SchemaName;
+
+/// Where a tenant lives: a database (its connection URL), optionally a schema
+/// in it, and pool settings.
+///
+/// Tenants with a [`schema`](Self::schema) in the same PostgreSQL database
+/// (the same URL) share one pool: see the crate docs, "Schema tenants".
+/// `Debug` and `Display` mask the URL's password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TenantConfig {
+    pub(crate) url: String,
+    schema: Option<SchemaName>,
+    /// Pool settings for this database; unset fields use the store defaults.
+    /// For a schema tenant, the first tenant registered on a database sets its
+    /// shared pool's settings.
+    pub pool: PoolOptions,
+    /// The pool of a schema database: its connections serve many tenants, so
+    /// the release check also puts their sessions back ([`crate::pool::session_state`]).
+    serves_schemas: bool,
+}
+
+impl TenantConfig {
+    /// A database at `url` with default pool settings.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            pool: PoolOptions::default(),
+            serves_schemas: false,
+        }
+    }
+
+    /// This database as the shared pool of its schema tenants.
+    pub(crate) fn serving_schemas(mut self) -> Self {
+        self.serves_schemas = true;
+        self
+    }
+
+    /// The tenant lives in `schema` of the PostgreSQL database at this URL,
+    /// sharing the database's connections with the other tenants in it.
+    pub fn in_schema(mut self, schema: SchemaName) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// The tenant's schema, for a schema tenant.
+    pub fn schema(&self) -> Option<&SchemaName> {
+        self.schema.as_ref()
+    }
+
+    /// The same database with these pool settings.
+    pub fn with_pool(mut self, pool: PoolOptions) -> Self {
+        self.pool = pool;
+        self
+    }
+
+    /// The connection URL, password included: never log it, use [`redacted_url`](Self::redacted_url).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The connection URL with its password masked.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// The backend the URL selects, checked against the enabled cargo features.
+    pub fn backend(&self) -> Result<DbBackend, ConfigError> {
+        self.backend_for("tenant")
+    }
+
+    pub(crate) fn backend_for(&self, target: &str) -> Result<DbBackend, ConfigError> {
+        let scheme = self
+            .url
+            .split_once(':')
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .unwrap_or_default();
+        let (backend, feature, enabled) = match scheme.as_str() {
+            "sqlite" => (DbBackend::Sqlite, "sqlite", cfg!(feature = "sqlite")),
+            "postgres" | "postgresql" => {
+                (DbBackend::Postgres, "postgres", cfg!(feature = "postgres"))
+            }
+            "mysql" => (DbBackend::MySql, "mysql", cfg!(feature = "mysql")),
+            _ => {
+                return Err(ConfigError::UnsupportedUrl {
+                    target: target.to_owned(),
+                    url: self.redacted_url(),
+                    scheme,
+                });
+            }
+        };
+        if !enabled {
+            return Err(ConfigError::BackendDisabled {
+                target: target.to_owned(),
+                feature,
+            });
+        }
+        if let Some(schema) = &self.schema
+            && backend != DbBackend::Postgres
+        {
+            return Err(ConfigError::SchemaNeedsPostgres {
+                target: target.to_owned(),
+                schema: schema.clone(),
+                url: self.redacted_url(),
+            });
+        }
+        Ok(backend)
+    }
+
+    /// For a SQLite file database, the file's path; `None` for in-memory SQLite and servers.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let (path, _) = sqlite_parts(&self.url)?;
+        (!is_memory(path)).then(|| PathBuf::from(path))
+    }
+
+    /// For a SQLite file whose URL allows creating it (`mode=rwc`), its folder
+    /// when missing.
+    pub(crate) fn sqlite_folder_to_create(&self) -> Option<PathBuf> {
+        let (_, query) = sqlite_parts(&self.url)?;
+        let creates = query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=rwc"));
+        let folder = self.sqlite_path()?.parent()?.to_owned();
+        (creates && !folder.as_os_str().is_empty() && !folder.exists()).then_some(folder)
+    }
+
+    /// The database a server URL names (its path, percent-decoded); `None`
+    /// for SQLite and for a URL that names none.
+    pub(crate) fn database_name(&self) -> Option<String> {
+        if sqlite_parts(&self.url).is_some() {
+            return None;
+        }
+        let parsed = url::Url::parse(&self.url).ok()?;
+        let path = parsed.path().trim_start_matches('/');
+        let name = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .ok()?;
+        (!name.is_empty()).then(|| name.into_owned())
+    }
+
+    pub(crate) fn is_sqlite_memory(&self) -> bool {
+        sqlite_parts(&self.url).is_some_and(|(path, query)| {
+            is_memory(path) || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"))
+        })
+    }
+
+    /// Resolves a relative SQLite path against `base`; other URLs are left alone.
+    pub(crate) fn resolve_relative_to(&mut self, base: &Path) {
+        let Some((path, query)) = sqlite_parts(&self.url) else {
+            return;
+        };
+        if is_memory(path) || Path::new(path).is_absolute() {
+            return;
+        }
+        let absolute = base.join(path);
+        self.url = match query {
+            Some(q) => format!("sqlite://{}?{q}", absolute.display()),
+            None => format!("sqlite://{}", absolute.display()),
+        };
+    }
+
+    /// `sea_orm::ConnectOptions` for this database, with `pool` already merged with defaults.
+    /// `max_connections` is the pool size admitted by the server's budget;
+    /// `release_timeout` bounds the check a connection gets when it goes back to its pool.
+    pub(crate) fn connect_options(
+        &self,
+        backend: DbBackend,
+        max_connections: u32,
+        release_timeout: Duration,
+    ) -> ConnectOptions {
+        let pool = &self.pool;
+        let sqlite = backend == DbBackend::Sqlite;
+        let memory = sqlite && self.is_sqlite_memory();
+        let mut opts = ConnectOptions::new(self.url.clone());
+        opts.max_connections(max_connections)
+            .min_connections(pool.min_connections.unwrap_or(0).min(max_connections))
+            .connect_timeout(pool.effective_connect_timeout())
+            .acquire_timeout(pool.effective_acquire_timeout())
+            .sqlx_logging(pool.sqlx_logging.unwrap_or(false));
+        let sessions = if self.serves_schemas {
+            crate::pool::release_check::Sessions::Shared
+        } else {
+            crate::pool::release_check::Sessions::Own {
+                database: self.database_name(),
+            }
+        };
+        crate::pool::release_check::install(&mut opts, backend, sessions, release_timeout);
+        if memory {
+            opts.idle_timeout(None::<Duration>)
+                .max_lifetime(None::<Duration>);
+        } else {
+            opts.idle_timeout(pool.effective_idle_timeout())
+                .max_lifetime(pool.max_lifetime.unwrap_or(Duration::from_secs(1800)));
+        }
+        #[cfg(feature = "sqlite")]
+        if sqlite {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            let busy = pool.sqlite_busy_timeout.unwrap_or(Duration::from_secs(5));
+            let wal = pool.sqlite_wal.unwrap_or(true) && !memory;
+            opts.map_sqlx_sqlite_opts(move |o| {
+                let o = o.busy_timeout(busy);
+                if wal {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                } else {
+                    o
+                }
+            });
+        }
+        opts
+    }
+}
+
+fn sqlite_parts(url: &str) -> Option<(&str, Option<&str>)> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    })
+}
+
+fn is_memory(path: &str) -> bool {
+    path.is_empty() || path == ":memory:" || path == "memory:"
+}
+
+impl fmt::Debug for TenantConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantConfig")
+            .field("url", &self.redacted_url())
+            .field("schema", &self.schema)
+            .field("pool", &self.pool)
+            .finish()
+    }
+}
+
+impl fmt::Display for TenantConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted_url())?;
+        match &self.schema {
+            Some(schema) => write!(f, " (schema {schema})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TenantConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let url = take_field::<String, D::Error>(&mut table, "url")?
+            .ok_or_else(|| serde::de::Error::missing_field("url"))?;
+        let schema = take_field(&mut table, "schema")?;
+        let pool = take_pool(table)?;
+        Ok(Self {
+            url,
+            schema,
+            pool,
+            serves_schemas: false,
+        })
+    }
+}

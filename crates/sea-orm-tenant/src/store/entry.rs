@@ -1,0 +1,195 @@
+//! A registered tenant's entry: its configuration, the state of its pool
+//! (open or not, calls in flight), its placement and its counters.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sea_orm::DbBackend;
+use tokio::sync::Notify;
+
+use super::lease::TenantConnection;
+use super::opening::Opening;
+use crate::config::TenantConfig;
+use crate::key::TenantKey;
+use crate::lock::lock;
+use crate::pool::budget::ServerBudget;
+use crate::pool::opener::OpenPool;
+use crate::schema::SchemaName;
+
+/// One registered tenant and the state of its pool.
+pub(crate) struct Tenant {
+    pub(crate) key: TenantKey,
+    pub(crate) store_id: u64,
+    pub(crate) backend: DbBackend,
+    pub(crate) config: TenantConfig,
+    /// The database server's budget; `None` for SQLite.
+    pub(crate) server: Option<Arc<ServerBudget>>,
+    pub(super) slot: Mutex<Slot>,
+    /// Single-flight opening of the pool.
+    pub(crate) opening: Opening,
+    /// Nanoseconds since the store started, at the last lease: orders LRU eviction.
+    pub(crate) last_used: AtomicU64,
+    removed: AtomicBool,
+    /// Routed calls and their failures, for per-tenant statistics.
+    pub(crate) queries: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    /// Woken when the last lease of this tenant ends.
+    pub(crate) idle: Arc<Notify>,
+    /// For a schema tenant: its database's entry, which owns the shared pool,
+    /// and its schema. Its own slot then stays empty.
+    pub(crate) placement: Option<SchemaPlacement>,
+    /// For a schema database's entry: its pool parks connections per schema.
+    pub(crate) shares_schemas: bool,
+}
+
+/// Where a schema tenant lives.
+pub(crate) struct SchemaPlacement {
+    pub(crate) database: Arc<Tenant>,
+    pub(crate) schema: SchemaName,
+}
+
+/// The pool, when open, and the calls using it.
+#[derive(Default)]
+pub(super) struct Slot {
+    pub(super) pool: Option<OpenPool>,
+    pub(super) in_flight: usize,
+}
+
+impl Tenant {
+    pub(crate) fn new(
+        key: TenantKey,
+        store_id: u64,
+        backend: DbBackend,
+        config: TenantConfig,
+        server: Option<Arc<ServerBudget>>,
+        idle: Arc<Notify>,
+    ) -> Self {
+        Self {
+            key,
+            store_id,
+            backend,
+            config,
+            server,
+            slot: Mutex::default(),
+            opening: Opening::default(),
+            last_used: AtomicU64::new(0),
+            queries: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            removed: AtomicBool::new(false),
+            idle,
+            placement: None,
+            shares_schemas: false,
+        }
+    }
+
+    /// This entry with its server's budget.
+    pub(crate) fn on_server(mut self, server: Option<Arc<ServerBudget>>) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// This entry as a schema tenant placed in `database`.
+    pub(crate) fn placed(mut self, database: Arc<Tenant>, schema: SchemaName) -> Self {
+        self.placement = Some(SchemaPlacement { database, schema });
+        self
+    }
+
+    /// This entry as a schema database's, whose pool its tenants share.
+    pub(crate) fn sharing_schemas(mut self) -> Self {
+        self.shares_schemas = true;
+        self
+    }
+
+    /// A lease on the pool, if it is open.
+    pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<TenantConnection> {
+        let lease = {
+            let mut slot = lock(&self.slot);
+            let lease = TenantConnection::of_pool(slot.pool.as_ref()?, Arc::clone(self));
+            slot.in_flight += 1;
+            lease
+        };
+        self.last_used.store(now, Ordering::Relaxed);
+        Some(lease)
+    }
+
+    /// Installs a freshly opened pool and leases it.
+    pub(crate) fn install(self: &Arc<Self>, pool: OpenPool, now: u64) -> TenantConnection {
+        let lease = TenantConnection::of_pool(&pool, Arc::clone(self));
+        {
+            let mut slot = lock(&self.slot);
+            slot.pool = Some(pool);
+            slot.in_flight += 1;
+        }
+        self.last_used.store(now, Ordering::Relaxed);
+        lease
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        lock(&self.slot).in_flight
+    }
+
+    /// Takes the pool out if no call is using it.
+    pub(crate) fn take_if_idle(&self) -> Option<OpenPool> {
+        let mut slot = lock(&self.slot);
+        if slot.in_flight == 0 {
+            slot.pool.take()
+        } else {
+            None
+        }
+    }
+
+    /// Takes the pool out even if calls are using it (they keep their clones).
+    pub(crate) fn take(&self) -> Option<OpenPool> {
+        lock(&self.slot).pool.take()
+    }
+
+    /// Whether the pool this tenant uses is open now.
+    pub(crate) fn is_open(&self) -> bool {
+        match &self.placement {
+            Some(p) => p.database.is_open(),
+            None => lock(&self.slot).pool.is_some(),
+        }
+    }
+
+    /// Whether closing the pool to make room or when idle loses nothing: an
+    /// in-memory SQLite database vanishes with its pool, so it is never evicted.
+    pub(crate) fn is_evictable(&self) -> bool {
+        !self.config.is_sqlite_memory()
+    }
+
+    /// Whether this tenant's pool counts against `server`'s budget.
+    pub(crate) fn is_on(&self, server: &Arc<ServerBudget>) -> bool {
+        self.server.as_ref().is_some_and(|s| Arc::ptr_eq(s, server))
+    }
+
+    /// Waits until no lease of this tenant is alive.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Tenant {
+    /// Counts a routed call and its failure in the tenant's statistics.
+    pub(crate) fn count<T, E>(&self, result: &Result<T, E>) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        if result.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

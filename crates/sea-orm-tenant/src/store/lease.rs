@@ -1,0 +1,129 @@
+//! [`TenantConnection`]: a lease on a tenant's pool (a schema tenant's: its
+//! database's pool, on its schema), which keeps that pool open while a call
+//! or a request uses it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbBackend};
+
+use super::entry::Tenant;
+use crate::error::TenantError;
+use crate::key::TenantKey;
+use crate::lock::lock;
+use crate::pool::opener::OpenPool;
+use crate::pool::schema_route::{Park, SchemaRoute};
+use crate::pool::sqlite_readers::SqliteReaders;
+use crate::schema::SchemaName;
+
+/// A tenant's connections, held for the duration of a call or a request.
+///
+/// While any `TenantConnection` of a tenant is alive its pool is never
+/// evicted. It implements SeaORM's [`ConnectionTrait`](sea_orm::ConnectionTrait),
+/// [`TransactionTrait`](sea_orm::TransactionTrait) and
+/// [`StreamTrait`](sea_orm::StreamTrait), so every SeaORM API accepts `&conn`;
+/// a schema tenant's calls get its `search_path` (see the crate docs).
+pub struct TenantConnection {
+    pub(crate) conn: DatabaseConnection,
+    /// The tenant the calls are for.
+    pub(crate) tenant: Arc<Tenant>,
+    /// The entry whose pool is leased (the tenant's own, or its database's).
+    pub(crate) holder: Arc<Tenant>,
+    park: Option<Arc<Park>>,
+    /// Where plain `SELECT`s go, when the tenant has a read pool.
+    pub(crate) readers: Option<Arc<SqliteReaders>>,
+    pub(crate) schema: Option<SchemaRoute>,
+}
+
+impl TenantConnection {
+    pub(super) fn of_pool(pool: &OpenPool, holder: Arc<Tenant>) -> Self {
+        Self {
+            conn: pool.conn.clone(),
+            tenant: Arc::clone(&holder),
+            holder,
+            park: pool.park.clone(),
+            readers: pool.readers.clone(),
+            schema: None,
+        }
+    }
+
+    /// This lease of a schema database's pool, for schema tenant `tenant`.
+    pub(crate) fn for_schema(
+        mut self,
+        tenant: &Arc<Tenant>,
+        schema: &SchemaName,
+    ) -> Result<Self, TenantError> {
+        let park = self.park.clone().ok_or_else(|| TenantError::Unavailable {
+            tenant: tenant.key.clone(),
+            reason: "its database's pool does not serve schemas".into(),
+        })?;
+        self.schema = Some(SchemaRoute::new(
+            self.conn.clone(),
+            park,
+            schema.clone(),
+            tenant.key.clone(),
+        )?);
+        lock(&tenant.slot).in_flight += 1;
+        self.tenant = Arc::clone(tenant);
+        Ok(self)
+    }
+
+    /// The tenant this connection belongs to.
+    pub fn tenant(&self) -> &TenantKey {
+        &self.tenant.key
+    }
+
+    /// The tenant's schema, for a schema tenant.
+    pub fn schema(&self) -> Option<&SchemaName> {
+        self.schema.as_ref().map(SchemaRoute::schema)
+    }
+
+    /// The tenant's backend; inherent so that `conn.get_database_backend()`
+    /// is not ambiguous between SeaORM's traits.
+    pub fn get_database_backend(&self) -> DbBackend {
+        self.tenant.backend
+    }
+
+    /// A clone of the pool handle, for a tenant with a database of its own;
+    /// `None` for a schema tenant, whose pool is shared with the other tenants
+    /// of its database and is not on any schema outside this connection's
+    /// calls. Unlike `self`, the handle does not keep the pool from being
+    /// evicted; once evicted, its calls fail with a closed-pool error.
+    pub fn to_database_connection(&self) -> Option<DatabaseConnection> {
+        self.schema.is_none().then(|| self.conn.clone())
+    }
+}
+
+impl fmt::Debug for TenantConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantConnection")
+            .field("tenant", &self.tenant.key)
+            .field("backend", &self.tenant.backend)
+            .field("schema", &self.schema())
+            .finish()
+    }
+}
+
+impl Drop for TenantConnection {
+    fn drop(&mut self) {
+        if !Arc::ptr_eq(&self.tenant, &self.holder) {
+            // A schema tenant's own count, for waiting on its calls when it is removed.
+            let idle = {
+                let mut slot = lock(&self.tenant.slot);
+                slot.in_flight -= 1;
+                slot.in_flight == 0
+            };
+            if idle {
+                self.tenant.idle.notify_waiters();
+            }
+        }
+        let idle = {
+            let mut slot = lock(&self.holder.slot);
+            slot.in_flight -= 1;
+            slot.in_flight == 0
+        };
+        if idle {
+            self.holder.idle.notify_waiters();
+        }
+    }
+}

@@ -32,25 +32,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::{Catalog, TenantConnections, TenantsConfig};
 
 use crate::apply::{ApplyFn, apply_fn};
 use crate::catalog_outcomes::record_outcomes;
 use crate::error::MigrateError;
+pub use crate::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
 use crate::operation::Operation;
 use crate::progress::ProgressMode;
 use crate::runner::{DEFAULT_LOCK_TIMEOUT, TenantMigrator, default_jobs};
 pub use crate::tenant_cli::{CatalogCommand, TenantCommand};
 use crate::tenant_cli::{run_catalog, run_tenant};
-
-/// Exit code: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: a tenant failed or was skipped, or `status --check` found one behind.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: usage or configuration error; no database was touched.
-pub const EXIT_USAGE: u8 = 2;
 
 /// The command line, as parsed.
 #[derive(Debug, Clone, Parser)]
@@ -85,15 +79,6 @@ pub struct CliArgs {
     /// What to do.
     #[command(subcommand)]
     pub command: CliCommand,
-}
-
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A table and a summary.
-    Text,
-    /// The [`RunReport`](crate::RunReport) as JSON.
-    Json,
 }
 
 /// The subcommands: the migration verbs as in `sea-orm-cli migrate`, plus

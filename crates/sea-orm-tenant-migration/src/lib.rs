@@ -105,6 +105,7 @@ mod catalog_migration;
 mod catalog_outcomes;
 mod cli;
 mod error;
+mod exit;
 mod lock;
 mod operation;
 mod progress;

@@ -25,7 +25,7 @@ use sea_orm_tenant::{
 };
 
 use crate::catalog_migration::CatalogMigrator;
-use crate::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+use crate::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
 use crate::progress::{Progress, ProgressMode};
 use crate::provision::{DEFAULT_TEMPLATE, Placement, ProvisionError, Provisioner};
 

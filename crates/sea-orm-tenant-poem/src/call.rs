@@ -10,8 +10,8 @@ use poem::{IntoResponse, Response};
 use sea_orm_tenant::{TenantContext, TenantError};
 
 use crate::body::{Started, TenantBody};
+use crate::config::Config;
 use crate::error::TenantRejection;
-use crate::middleware::Config;
 
 pub(crate) fn into_response<T: IntoResponse>(result: poem::Result<T>) -> poem::Result<Response> {
     result.map(IntoResponse::into_response)

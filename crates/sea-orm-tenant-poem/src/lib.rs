@@ -111,6 +111,7 @@
 
 mod body;
 mod call;
+mod config;
 mod error;
 mod extract;
 mod middleware;

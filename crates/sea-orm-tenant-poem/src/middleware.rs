@@ -13,22 +13,10 @@ use tracing::Instrument;
 
 use crate::body::{FirstFrame, Started};
 use crate::call::{ScopedCall, TenantCall, into_response};
-use crate::error::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};
+use crate::config::Config;
+use crate::error::{DEFAULT_RETRY_AFTER, TenantRejection};
 use crate::extract::CurrentTenant;
-use crate::resolver::{ConflictPolicy, Found, Rejected, Resolver};
-
-type RejectionFn = dyn Fn(&TenantRejection) -> Response + Send + Sync + 'static;
-
-#[derive(Clone)]
-pub(crate) struct Config {
-    store: TenantConnections,
-    resolver: Resolver,
-    conflict: ConflictPolicy,
-    exempt_paths: Vec<String>,
-    exempt_prefixes: Vec<String>,
-    on_rejection: Option<Arc<RejectionFn>>,
-    retry_after: Duration,
-}
+use crate::resolver::{ConflictPolicy, Found, Resolver};
 
 /// Chooses the tenant once per request and runs the rest of the request in it.
 ///
@@ -307,72 +295,6 @@ impl<E: Endpoint> TenantEndpoint<E> {
             config,
             span,
         }
-    }
-}
-
-impl Config {
-    fn is_exempt(&self, path: &str) -> bool {
-        if self.exempt_paths.is_empty() && self.exempt_prefixes.is_empty() {
-            return false;
-        }
-        let path = path
-            .strip_suffix('/')
-            .filter(|p| !p.is_empty())
-            .unwrap_or(path);
-        self.exempt_paths.iter().any(|p| p == path)
-            || self.exempt_prefixes.iter().any(|prefix| {
-                prefix == "/"
-                    || path
-                        .strip_prefix(prefix.as_str())
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-    }
-
-    fn missing(&self) -> poem::Error {
-        self.reject(TenantRejection::Missing {
-            expected: self.resolver.to_string(),
-        })
-    }
-
-    fn rejected(&self, rejected: Rejected) -> poem::Error {
-        match rejected {
-            Rejected::Tenant(rejection) => self.reject(rejection),
-            Rejected::Custom(err) => err,
-        }
-    }
-
-    /// Why the store gave no lease for `found`.
-    fn lease_error(&self, found: &Found, err: TenantError) -> poem::Error {
-        match err {
-            TenantError::InvalidKey(reason) => {
-                self.reject(TenantRejection::malformed(&found.from, reason))
-            }
-            err => self.reject_store(err),
-        }
-    }
-
-    fn reject_store(&self, err: TenantError) -> poem::Error {
-        if matches!(
-            err,
-            TenantError::Unavailable { .. }
-                | TenantError::PoolLimit { .. }
-                | TenantError::Busy { .. }
-        ) {
-            tracing::warn!(error = %err, "tenant database unavailable");
-        }
-        self.reject(TenantRejection::from(err))
-    }
-
-    pub(crate) fn reject(&self, rejection: TenantRejection) -> poem::Error {
-        tracing::debug!(status = %rejection.status(), error = %rejection, "tenant rejection");
-        let mut resp = match &self.on_rejection {
-            Some(f) => f(&rejection),
-            None => rejection.to_response(self.retry_after),
-        };
-        add_retry_after(&mut resp, self.retry_after);
-        let mut err = poem::Error::from_response(resp);
-        err.set_data(rejection);
-        err
     }
 }
 

@@ -208,6 +208,32 @@
 //! Every routed call runs in a `debug`-level span `tenant_db` with fields `tenant`
 //! and `op`; opening, evicting and failing pools are logged with the tenant.
 //!
+//! # Layers
+//!
+//! Modules are folders by question. Each uses only modules of its own layer
+//! or below (checked by `tests/tests/layering.rs` in CI, which reads this
+//! table), and no two files import each other, directly or in a circle.
+//!
+//! | layer | modules |
+//! |---|---|
+//! | 1 | `lock`, `key`, `schema`, `redact` |
+//! | 2 | `config` |
+//! | 3 | `error` |
+//! | 4 | `pool` |
+//! | 5 | `store` |
+//! | 6 | `route` |
+//! | 7 | `catalog` |
+//! | 8 | `storage`, `metrics`, `testing` |
+//!
+//! * `config`: settings, the TOML file format and their limits.
+//! * `pool`: connections to servers: the one opener, each server's budget,
+//!   the check a connection gets when it goes back to its pool, and a schema
+//!   tenant's calls on its database's shared pool.
+//! * `store`: tenants by name, their pools and the leases that keep a pool
+//!   open.
+//! * `route`: the current tenant, and [`TenantDb`] sending calls to it.
+//! * `catalog`: tenants as rows of the shared database, and following them.
+//!
 //! # Features
 //!
 //! `sqlite`, `postgres` and `mysql` (MySQL and MariaDB), all on by default.

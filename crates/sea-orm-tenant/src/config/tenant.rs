@@ -3,9 +3,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use sea_orm::{ConnectOptions, DbBackend};
+use sea_orm::DbBackend;
 use serde::Deserialize;
 
 use super::error::ConfigError;
@@ -30,7 +29,7 @@ pub struct TenantConfig {
     pub pool: PoolOptions,
     /// The pool of a schema database: its connections serve many tenants, so
     /// the release check also puts their sessions back ([`crate::pool::session_state`]).
-    serves_schemas: bool,
+    pub(crate) serves_schemas: bool,
 }
 
 impl TenantConfig {
@@ -169,57 +168,6 @@ impl TenantConfig {
             Some(q) => format!("sqlite://{}?{q}", absolute.display()),
             None => format!("sqlite://{}", absolute.display()),
         };
-    }
-
-    /// `sea_orm::ConnectOptions` for this database, with `pool` already merged with defaults.
-    /// `max_connections` is the pool size admitted by the server's budget;
-    /// `release_timeout` bounds the check a connection gets when it goes back to its pool.
-    pub(crate) fn connect_options(
-        &self,
-        backend: DbBackend,
-        max_connections: u32,
-        release_timeout: Duration,
-    ) -> ConnectOptions {
-        let pool = &self.pool;
-        let sqlite = backend == DbBackend::Sqlite;
-        let memory = sqlite && self.is_sqlite_memory();
-        let mut opts = ConnectOptions::new(self.url.clone());
-        opts.max_connections(max_connections)
-            .min_connections(pool.min_connections.unwrap_or(0).min(max_connections))
-            .connect_timeout(pool.effective_connect_timeout())
-            .acquire_timeout(pool.effective_acquire_timeout())
-            .sqlx_logging(pool.sqlx_logging.unwrap_or(false));
-        let sessions = if self.serves_schemas {
-            crate::pool::release_check::Sessions::Shared
-        } else {
-            crate::pool::release_check::Sessions::Own {
-                database: self.database_name(),
-            }
-        };
-        crate::pool::release_check::install(&mut opts, backend, sessions, release_timeout);
-        if memory {
-            opts.idle_timeout(None::<Duration>)
-                .max_lifetime(None::<Duration>);
-        } else {
-            opts.idle_timeout(pool.effective_idle_timeout())
-                .max_lifetime(pool.max_lifetime.unwrap_or(Duration::from_secs(1800)));
-        }
-        #[cfg(feature = "sqlite")]
-        if sqlite {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            let busy = pool.sqlite_busy_timeout.unwrap_or(Duration::from_secs(5));
-            let wal = pool.sqlite_wal.unwrap_or(true) && !memory;
-            opts.map_sqlx_sqlite_opts(move |o| {
-                let o = o.busy_timeout(busy);
-                if wal {
-                    o.journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
-                } else {
-                    o
-                }
-            });
-        }
-        opts
     }
 }
 

@@ -6,6 +6,7 @@
 //! and `route` build on this layer.
 
 pub mod budget;
+pub(crate) mod opened;
 pub(crate) mod opener;
 #[cfg(feature = "postgres")]
 mod park;

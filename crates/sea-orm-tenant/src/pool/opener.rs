@@ -2,15 +2,11 @@
 //! here, and every one to a server within that server's budget
 //! ([`super::budget`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
-use tokio::sync::OwnedSemaphorePermit;
-
-use super::schema_route::Park;
-use super::sqlite_readers::SqliteReaders;
+use super::release_check::{self, Sessions};
 use crate::config::TenantConfig;
 use crate::redact::scrub;
 
@@ -35,7 +31,7 @@ pub(crate) async fn open_pool(
     let connect = async {
         let mut pause = Duration::from_millis(5);
         loop {
-            let options = config.connect_options(backend, max_connections, close_timeout);
+            let options = connect_options(config, backend, max_connections, close_timeout);
             match Database::connect(options).await {
                 // Two processes opening one new SQLite file at once: the one
                 // switching it to WAL wins, the other gets SQLITE_BUSY at
@@ -60,13 +56,54 @@ fn is_sqlite_busy(message: &str) -> bool {
     message.contains("(code: 5)") || message.contains("database is locked")
 }
 
-/// An open pool and its share of the server's budget, given back when the
-/// pool has closed.
-pub(crate) struct OpenPool {
-    pub(crate) conn: DatabaseConnection,
-    pub(crate) permits: Option<OwnedSemaphorePermit>,
-    /// The parked connections of a schema database's pool.
-    pub(crate) park: Option<Arc<Park>>,
-    /// The read pool of a SQLite file in WAL mode (`sqlite_readers`).
-    pub(crate) readers: Option<Arc<SqliteReaders>>,
+/// `sea_orm::ConnectOptions` for `config`'s database, its `pool` already
+/// merged with defaults. `max_connections` is the pool size admitted by the
+/// server's budget; `release_timeout` bounds the check a connection gets
+/// when it goes back to its pool.
+fn connect_options(
+    config: &TenantConfig,
+    backend: DbBackend,
+    max_connections: u32,
+    release_timeout: Duration,
+) -> ConnectOptions {
+    let pool = &config.pool;
+    let sqlite = backend == DbBackend::Sqlite;
+    let memory = sqlite && config.is_sqlite_memory();
+    let mut opts = ConnectOptions::new(config.url.clone());
+    opts.max_connections(max_connections)
+        .min_connections(pool.min_connections.unwrap_or(0).min(max_connections))
+        .connect_timeout(pool.effective_connect_timeout())
+        .acquire_timeout(pool.effective_acquire_timeout())
+        .sqlx_logging(pool.sqlx_logging.unwrap_or(false));
+    let sessions = if config.serves_schemas {
+        Sessions::Shared
+    } else {
+        Sessions::Own {
+            database: config.database_name(),
+        }
+    };
+    release_check::install(&mut opts, backend, sessions, release_timeout);
+    if memory {
+        opts.idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>);
+    } else {
+        opts.idle_timeout(pool.effective_idle_timeout())
+            .max_lifetime(pool.max_lifetime.unwrap_or(Duration::from_secs(1800)));
+    }
+    #[cfg(feature = "sqlite")]
+    if sqlite {
+        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        let busy = pool.sqlite_busy_timeout.unwrap_or(Duration::from_secs(5));
+        let wal = pool.sqlite_wal.unwrap_or(true) && !memory;
+        opts.map_sqlx_sqlite_opts(move |o| {
+            let o = o.busy_timeout(busy);
+            if wal {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+            } else {
+                o
+            }
+        });
+    }
+    opts
 }

@@ -7,7 +7,7 @@ use std::ops::Deref;
 use sea_orm::DatabaseConnection;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::opener::OpenPool;
+use super::opened::OpenPool;
 
 /// A single-connection session to one database, from
 /// [`TenantConnections::session`](crate::TenantConnections::session). Its share

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use super::tenant_connections::TenantConnections;
 use crate::config::{ConfigError, PoolOptions, TenantConfig, TenantsConfig};
 use crate::key::TenantKey;
-use crate::store::TenantConnections;
 
 /// Builds a [`TenantConnections`]; names are validated by [`build`](Self::build).
 ///
@@ -100,5 +100,26 @@ impl TenantConnectionsBuilder {
             self.config.tenants.insert(key, config);
         }
         TenantConnections::from_config(self.config)
+    }
+}
+
+impl TenantConnections {
+    /// A builder, for configuring the store in code.
+    pub fn builder() -> TenantConnectionsBuilder {
+        TenantConnectionsBuilder::default()
+    }
+
+    /// A store with these tenants (name, URL) and default settings, like
+    /// Flask-SQLAlchemy's `SQLALCHEMY_BINDS`.
+    pub fn from_urls<I, K, U>(tenants: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, U)>,
+        K: AsRef<str>,
+        U: Into<String>,
+    {
+        tenants
+            .into_iter()
+            .fold(Self::builder(), |b, (k, u)| b.tenant(k, u))
+            .build()
     }
 }

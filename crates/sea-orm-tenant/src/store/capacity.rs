@@ -20,7 +20,7 @@ use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::lock::lock;
 use crate::pool::budget::ServerBudget;
-use crate::pool::opener::OpenPool;
+use crate::pool::opened::OpenPool;
 use crate::store::stats::{Counters, StoreStats};
 
 pub(crate) struct Capacity {

@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex};
 use sea_orm::DbBackend;
 use tokio::sync::Notify;
 
-use super::lease::TenantConnection;
 use super::opening::Opening;
 use crate::config::TenantConfig;
 use crate::key::TenantKey;
 use crate::lock::lock;
 use crate::pool::budget::ServerBudget;
-use crate::pool::opener::OpenPool;
+use crate::pool::opened::OpenPool;
 use crate::schema::SchemaName;
 
 /// One registered tenant and the state of its pool.
@@ -98,30 +97,6 @@ impl Tenant {
     pub(crate) fn sharing_schemas(mut self) -> Self {
         self.shares_schemas = true;
         self
-    }
-
-    /// A lease on the pool, if it is open.
-    pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<TenantConnection> {
-        let lease = {
-            let mut slot = lock(&self.slot);
-            let lease = TenantConnection::of_pool(slot.pool.as_ref()?, Arc::clone(self));
-            slot.in_flight += 1;
-            lease
-        };
-        self.last_used.store(now, Ordering::Relaxed);
-        Some(lease)
-    }
-
-    /// Installs a freshly opened pool and leases it.
-    pub(crate) fn install(self: &Arc<Self>, pool: OpenPool, now: u64) -> TenantConnection {
-        let lease = TenantConnection::of_pool(&pool, Arc::clone(self));
-        {
-            let mut slot = lock(&self.slot);
-            slot.pool = Some(pool);
-            slot.in_flight += 1;
-        }
-        self.last_used.store(now, Ordering::Relaxed);
-        lease
     }
 
     pub(crate) fn is_removed(&self) -> bool {

@@ -20,7 +20,8 @@ use crate::config::{PoolOptions, StoreOptions, TenantConfig};
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::pool::budget::{Budgets, ServerBudget};
-use crate::pool::opener::{OpenPool, open_pool};
+use crate::pool::opened::OpenPool;
+use crate::pool::opener::open_pool;
 use crate::pool::sqlite_readers::SqliteReaders;
 use crate::schema::SchemaName;
 

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use sea_orm::{DatabaseConnection, DbBackend};
 
@@ -11,7 +12,7 @@ use super::entry::Tenant;
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::lock::lock;
-use crate::pool::opener::OpenPool;
+use crate::pool::opened::OpenPool;
 use crate::pool::schema_route::{Park, SchemaRoute};
 use crate::pool::sqlite_readers::SqliteReaders;
 use crate::schema::SchemaName;
@@ -36,7 +37,7 @@ pub struct TenantConnection {
 }
 
 impl TenantConnection {
-    pub(super) fn of_pool(pool: &OpenPool, holder: Arc<Tenant>) -> Self {
+    fn of_pool(pool: &OpenPool, holder: Arc<Tenant>) -> Self {
         Self {
             conn: pool.conn.clone(),
             tenant: Arc::clone(&holder),
@@ -125,5 +126,32 @@ impl Drop for TenantConnection {
         if idle {
             self.holder.idle.notify_waiters();
         }
+    }
+}
+
+/// Taking a lease: the pool counts the call in flight until the lease drops.
+impl Tenant {
+    /// A lease on the pool, if it is open.
+    pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<TenantConnection> {
+        let lease = {
+            let mut slot = lock(&self.slot);
+            let lease = TenantConnection::of_pool(slot.pool.as_ref()?, Arc::clone(self));
+            slot.in_flight += 1;
+            lease
+        };
+        self.last_used.store(now, Ordering::Relaxed);
+        Some(lease)
+    }
+
+    /// Installs a freshly opened pool and leases it.
+    pub(crate) fn install(self: &Arc<Self>, pool: OpenPool, now: u64) -> TenantConnection {
+        let lease = TenantConnection::of_pool(&pool, Arc::clone(self));
+        {
+            let mut slot = lock(&self.slot);
+            slot.pool = Some(pool);
+            slot.in_flight += 1;
+        }
+        self.last_used.store(now, Ordering::Relaxed);
+        lease
     }
 }

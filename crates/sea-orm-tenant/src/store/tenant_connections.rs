@@ -12,7 +12,6 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::OnceCell;
 
-use super::builder::TenantConnectionsBuilder;
 use super::capacity::Capacity;
 use super::entry::Tenant;
 use super::inner::{Inner, Shared};
@@ -41,25 +40,6 @@ pub struct TenantConnections {
 }
 
 impl TenantConnections {
-    /// A builder, for configuring the store in code.
-    pub fn builder() -> TenantConnectionsBuilder {
-        TenantConnectionsBuilder::default()
-    }
-
-    /// A store with these tenants (name, URL) and default settings, like
-    /// Flask-SQLAlchemy's `SQLALCHEMY_BINDS`.
-    pub fn from_urls<I, K, U>(tenants: I) -> Result<Self, ConfigError>
-    where
-        I: IntoIterator<Item = (K, U)>,
-        K: AsRef<str>,
-        U: Into<String>,
-    {
-        tenants
-            .into_iter()
-            .fold(Self::builder(), |b, (k, u)| b.tenant(k, u))
-            .build()
-    }
-
     /// A store from a TOML file (format in [`crate::config`]).
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         Self::from_config(TenantsConfig::from_toml_file(path)?)

@@ -1,0 +1,91 @@
+//! What a [`TenantMiddleware`](crate::TenantMiddleware) was configured with
+//! (the store, the resolver, exempt paths, the rejection's shape) and the
+//! rejections it answers with.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::Response;
+use sea_orm_tenant::{TenantConnections, TenantError};
+
+use crate::error::{TenantRejection, add_retry_after};
+use crate::resolver::{ConflictPolicy, Found, Rejected, Resolver};
+
+pub(crate) type RejectionFn = dyn Fn(&TenantRejection) -> Response + Send + Sync + 'static;
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) store: TenantConnections,
+    pub(crate) resolver: Resolver,
+    pub(crate) conflict: ConflictPolicy,
+    pub(crate) exempt_paths: Vec<String>,
+    pub(crate) exempt_prefixes: Vec<String>,
+    pub(crate) on_rejection: Option<Arc<RejectionFn>>,
+    pub(crate) retry_after: Duration,
+}
+
+impl Config {
+    pub(crate) fn is_exempt(&self, path: &str) -> bool {
+        if self.exempt_paths.is_empty() && self.exempt_prefixes.is_empty() {
+            return false;
+        }
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
+        self.exempt_paths.iter().any(|p| p == path)
+            || self.exempt_prefixes.iter().any(|prefix| {
+                prefix == "/"
+                    || path
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+    }
+
+    pub(crate) fn missing(&self) -> poem::Error {
+        self.reject(TenantRejection::Missing {
+            expected: self.resolver.to_string(),
+        })
+    }
+
+    pub(crate) fn rejected(&self, rejected: Rejected) -> poem::Error {
+        match rejected {
+            Rejected::Tenant(rejection) => self.reject(rejection),
+            Rejected::Custom(err) => err,
+        }
+    }
+
+    /// Why the store gave no lease for `found`.
+    pub(crate) fn lease_error(&self, found: &Found, err: TenantError) -> poem::Error {
+        match err {
+            TenantError::InvalidKey(reason) => {
+                self.reject(TenantRejection::malformed(&found.from, reason))
+            }
+            err => self.reject_store(err),
+        }
+    }
+
+    fn reject_store(&self, err: TenantError) -> poem::Error {
+        if matches!(
+            err,
+            TenantError::Unavailable { .. }
+                | TenantError::PoolLimit { .. }
+                | TenantError::Busy { .. }
+        ) {
+            tracing::warn!(error = %err, "tenant database unavailable");
+        }
+        self.reject(TenantRejection::from(err))
+    }
+
+    pub(crate) fn reject(&self, rejection: TenantRejection) -> poem::Error {
+        tracing::debug!(status = %rejection.status(), error = %rejection, "tenant rejection");
+        let mut resp = match &self.on_rejection {
+            Some(f) => f(&rejection),
+            None => rejection.to_response(self.retry_after),
+        };
+        add_retry_after(&mut resp, self.retry_after);
+        let mut err = poem::Error::from_response(resp);
+        err.set_data(rejection);
+        err
+    }
+}

@@ -100,34 +100,22 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod apply;
-mod catalog_migration;
-mod catalog_outcomes;
 mod cli;
-mod error;
-mod exit;
-mod lock;
-mod operation;
-mod progress;
-mod provision;
-mod report;
+pub mod lifecycle;
 mod runner;
-mod tenant_cli;
-mod versions;
 
-pub use catalog_migration::CatalogMigrator;
-pub use catalog_outcomes::record_outcomes;
 pub use cli::{
     CatalogCommand, CliArgs, CliCommand, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, MigrationCli,
     TenantCommand,
 };
-pub use error::{LockError, MigrateError, TenantFailure};
-pub use operation::Operation;
-pub use progress::ProgressMode;
-pub use provision::{Created, DEFAULT_TEMPLATE, Dropped, Placement, ProvisionError, Provisioner};
-pub use report::{Outcome, RunReport, SHARED, Summary, TenantReport};
+pub use lifecycle::{
+    CatalogMigrator, Created, DEFAULT_TEMPLATE, Dropped, Place, Placement, ProvisionError,
+    Provisioner, Storage, StorageError, record_outcomes,
+};
 pub use runner::{
-    DEFAULT_LOCK_TIMEOUT, RunOptions, TenantMigrator, default_jobs, migrate_all, migrate_tenants,
+    DEFAULT_LOCK_TIMEOUT, LockError, MigrateError, Operation, Outcome, ProgressMode, RunOptions,
+    RunReport, SHARED, Summary, TenantFailure, TenantMigrator, TenantReport, default_jobs,
+    migrate_all, migrate_tenants,
 };
 
 /// Re-exported so users name the same versions.

@@ -180,12 +180,14 @@
 //! dropped or disabled tenant is unregistered: new calls get
 //! [`TenantError::Unknown`], calls in flight finish.
 //!
-//! [`Storage`] creates and drops what a tenant lives in (a PostgreSQL or MySQL
-//! database, a PostgreSQL schema, a SQLite file), refusing names that are not
-//! safe identifiers before any I/O. The orchestration (claim the name, make
-//! the storage, migrate, register; undo everything on failure) is
-//! `sea_orm_tenant_migration::Provisioner`, beside the migration runner; the
-//! catalog tables are made by its `CatalogMigrator`.
+//! **Creating and dropping a tenant** is the lifecycle module of
+//! `sea-orm-tenant-migration` (`sea_orm_tenant_migration::lifecycle`):
+//! `Provisioner::create` claims the name in the catalog, makes the storage
+//! (a database, a schema, a SQLite file; names refused before any I/O),
+//! migrates it with the runner and registers it here, undoing everything on
+//! failure; `Provisioner::drop` does the reverse. The catalog's tables are
+//! made by its `CatalogMigrator`. This crate only registers and unregisters
+//! ([`TenantConnections::add_tenant`], [`remove_tenant`](TenantConnections::remove_tenant)).
 //!
 //! # Spawned tasks lose the tenant
 //!
@@ -223,7 +225,7 @@
 //! | 5 | `store` |
 //! | 6 | `route` |
 //! | 7 | `catalog` |
-//! | 8 | `storage`, `metrics`, `testing` |
+//! | 8 | `metrics`, `testing` |
 //!
 //! * `config`: settings, the TOML file format and their limits.
 //! * `pool`: connections to servers: the one opener, each server's budget,
@@ -251,7 +253,6 @@ mod pool;
 mod redact;
 mod route;
 mod schema;
-mod storage;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -275,7 +276,6 @@ pub use route::{
     RowStream, Scoped, TenantContext, TenantDb, TenantStream, current_tenant, spawn, spawn_blocking,
 };
 pub use schema::{MAX_SCHEMA_LEN, SchemaName, SchemaNameError};
-pub use storage::{Place, Storage, StorageError};
 pub use store::{
     StoreStats, TenantConnection, TenantConnections, TenantConnectionsBuilder, TenantStats,
 };

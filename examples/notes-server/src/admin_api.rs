@@ -11,8 +11,8 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
-use sea_orm_tenant::{CatalogEntry, CatalogError, StorageError, TenantState, redact_url};
-use sea_orm_tenant_migration::{Placement, ProvisionError, Provisioner};
+use sea_orm_tenant::{CatalogEntry, CatalogError, TenantState, redact_url};
+use sea_orm_tenant_migration::{Placement, ProvisionError, Provisioner, StorageError};
 use subtle::ConstantTimeEq;
 
 use crate::error::ErrorBody;

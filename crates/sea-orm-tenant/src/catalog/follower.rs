@@ -247,42 +247,40 @@ async fn poll(inner: Weak<SyncInner>) {
     }
 }
 
-/// Listens on a session of its own (a one-connection pool opened like every
-/// other), so the shared pool's connections all stay available.
+/// Listens on a session of its own (counted in the shared server's budget
+/// like every connection), so the shared pool's connections all stay
+/// available.
 #[cfg(feature = "postgres")]
 async fn listen(inner: Weak<SyncInner>) {
     use std::time::Duration;
 
     use sea_orm::sqlx::postgres::PgListener;
+
+    use crate::redact::scrub;
     let mut pause = Duration::from_millis(100);
     loop {
-        let Some(config) = inner
-            .upgrade()
-            .and_then(|sync| sync.store.shared_config().cloned())
-        else {
+        let Some(store) = inner.upgrade().map(|sync| sync.store.clone()) else {
             return;
         };
         let listener = async {
-            let pool = crate::pool::opener::open_pool(
-                &config,
-                sea_orm::DbBackend::Postgres,
-                1,
-                Duration::from_secs(5),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            let pool = pool.get_postgres_connection_pool().clone();
+            // A session of its own, within the shared server's budget.
+            let session = store.shared_session().await.map_err(|e| e.to_string())?;
+            let url = store.shared_config().map(|c| c.url()).unwrap_or_default();
+            let pool = session.get_postgres_connection_pool().clone();
             let mut listener = PgListener::connect_with(&pool)
                 .await
-                .map_err(|e| crate::redact::scrub(&e.to_string(), config.url()))?;
+                .map_err(|e| scrub(&e.to_string(), url))?;
             listener
-                .listen(crate::catalog::NOTIFY_CHANNEL)
+                .listen(super::rows::NOTIFY_CHANNEL)
                 .await
-                .map_err(|e| crate::redact::scrub(&e.to_string(), config.url()))?;
-            Ok::<_, String>(listener)
-        };
-        match listener.await {
-            Ok(mut listener) => {
+                .map_err(|e| scrub(&e.to_string(), url))?;
+            Ok::<_, String>((session, listener))
+        }
+        .await;
+        // The follower must not keep the store alive while it listens.
+        drop(store);
+        match listener {
+            Ok((_session, mut listener)) => {
                 pause = Duration::from_millis(100);
                 // The session is new: changes made before it listened are read now.
                 let mut lost = true;

@@ -149,7 +149,8 @@ impl TenantConfig {
         (!name.is_empty()).then(|| name.into_owned())
     }
 
-    pub(crate) fn is_sqlite_memory(&self) -> bool {
+    /// Whether this is an in-memory SQLite database (it vanishes with its pool).
+    pub fn is_sqlite_memory(&self) -> bool {
         sqlite_parts(&self.url).is_some_and(|(path, query)| {
             is_memory(path) || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"))
         })

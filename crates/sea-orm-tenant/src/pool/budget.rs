@@ -28,17 +28,19 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::{OnceCell, Semaphore};
 
+use super::opener::open_pool;
 use crate::config::{ServerOptions, TenantConfig};
 use crate::lock::lock;
-use crate::redact::scrub;
 
 /// Share of a server's connections a derived budget takes, in percent.
 const DERIVED_SHARE_PERCENT: u64 = 80;
 /// Budget used when the server cannot tell its limit.
 const FALLBACK_BUDGET: u32 = 20;
+/// How long the probe's connection may take to close.
+const PROBE_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A database server as named in connection URLs: `host:port`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -226,17 +228,13 @@ impl ServerBudget {
     }
 }
 
-/// Asks the server how many client connections it takes.
+/// Asks the server how many client connections it takes, on one connection
+/// opened by the opener like every other. It is the process's only
+/// connection to the server at that moment: every other waits for the budget
+/// this sizes.
 async fn server_max_connections(config: &TenantConfig) -> Result<u64, String> {
-    let mut opts = ConnectOptions::new(config.url().to_owned());
-    opts.max_connections(1)
-        .min_connections(0)
-        .connect_timeout(config.pool.effective_connect_timeout())
-        .sqlx_logging(false);
-    let conn = Database::connect(opts)
-        .await
-        .map_err(|e| scrub(&e.to_string(), config.url()))?;
-    let backend = conn.get_database_backend();
+    let backend = config.backend_for("budget").map_err(|e| e.to_string())?;
+    let conn = open_pool(config, backend, 1, PROBE_CLOSE_TIMEOUT).await?;
     let sql = match backend {
         DbBackend::Postgres => {
             "SELECT CAST(current_setting('max_connections') AS BIGINT) \

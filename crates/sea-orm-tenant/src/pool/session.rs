@@ -1,5 +1,5 @@
-//! [`TenantSession`]: a dedicated connection outside the tenant's pool,
-//! counted against its server's connection budget.
+//! [`TenantSession`]: connections of their own outside the tenants' pools,
+//! counted against their server's connection budget until they are closed.
 
 use std::fmt;
 use std::ops::Deref;
@@ -9,9 +9,13 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::opened::OpenPool;
 
-/// A single-connection session to one database, from
-/// [`TenantConnections::session`](crate::TenantConnections::session). Its share
-/// of the server's budget is given back when it is closed or dropped.
+/// A pool of its own to one database (a single connection from
+/// [`TenantConnections::session`](crate::TenantConnections::session) and
+/// [`shared_session`](crate::TenantConnections::shared_session); any size from
+/// [`open_outside`](crate::TenantConnections::open_outside)). Its share of the
+/// server's budget is given back once its connections are closed, by
+/// [`close`](Self::close) or, when dropped, in the background: never while a
+/// connection it opened may still be open.
 pub struct TenantSession {
     conn: DatabaseConnection,
     permits: Option<OwnedSemaphorePermit>,
@@ -26,9 +30,28 @@ impl TenantSession {
     }
 
     /// Closes the session and gives its budget back.
-    pub async fn close(self) {
+    pub async fn close(mut self) {
         let _ = self.conn.close_by_ref().await;
-        drop(self.permits);
+        drop(self.permits.take());
+    }
+}
+
+impl Drop for TenantSession {
+    fn drop(&mut self) {
+        let Some(permits) = self.permits.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let conn = self.conn.clone();
+                runtime.spawn(async move {
+                    let _ = conn.close_by_ref().await;
+                    drop(permits);
+                });
+            }
+            // No runtime left to close it on: the process is ending.
+            Err(_) => drop(permits),
+        }
     }
 }
 

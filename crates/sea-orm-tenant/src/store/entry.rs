@@ -168,3 +168,21 @@ impl Tenant {
         }
     }
 }
+
+impl Tenant {
+    /// The key naming a schema database's entry in logs: `db-` and the database's
+    /// name, reduced to what a key allows.
+    pub(super) fn database_key(config: &TenantConfig) -> TenantKey {
+        let name: String = url::Url::parse(config.url())
+            .ok()
+            .map(|u| u.path().trim_start_matches('/').to_ascii_lowercase())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(60)
+            .collect();
+        TenantKey::new(format!("db-{name}"))
+            .or_else(|_| TenantKey::new("db"))
+            .expect("`db` is a valid key")
+    }
+}

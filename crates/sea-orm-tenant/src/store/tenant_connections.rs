@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::DbBackend;
 use tokio::sync::OnceCell;
 
 use super::capacity::Capacity;
@@ -23,7 +23,6 @@ use crate::config::{ConfigError, StoreOptions, TenantConfig, TenantsConfig};
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::lock::lock;
-use crate::pool::TenantSession;
 use crate::pool::budget::{Budgets, ServerStats};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
@@ -146,7 +145,7 @@ impl TenantConnections {
                         .with_pool(config.pool.clone())
                         .serving_schemas();
                     let entry = Tenant::new(
-                        database_entry_key(&config),
+                        Tenant::database_key(&config),
                         inner.id,
                         backend,
                         db_config,
@@ -312,77 +311,6 @@ impl TenantConnections {
         *lock(&self.inner.refresher) = refresher;
     }
 
-    /// The shared database for global tables, reachable without a tenant.
-    /// Opened on first use; a failed open is not cached.
-    pub async fn shared(&self) -> Result<DatabaseConnection, TenantError> {
-        let shared = self
-            .inner
-            .shared
-            .as_ref()
-            .ok_or(TenantError::NoSharedDatabase)?;
-        if self.inner.capacity.is_closed() {
-            return Err(TenantError::Closed);
-        }
-        let (conn, _) = shared
-            .conn
-            .get_or_try_init(|| async {
-                let opened = self
-                    .inner
-                    .open_within_budget(&shared.config, shared.backend, &shared.server, None, None)
-                    .await;
-                opened
-                    .map(|pool| (pool.conn, pool.permits))
-                    .map_err(TenantError::for_shared)
-            })
-            .await?;
-        Ok(conn.clone())
-    }
-
-    /// A dedicated single-connection session to tenant `name`'s database,
-    /// outside its pool and counted against its server's budget: for work that
-    /// needs a session of its own (migration locks). Closed on drop.
-    pub async fn session(&self, name: &str) -> Result<TenantSession, TenantError> {
-        if self.inner.capacity.is_closed() {
-            return Err(TenantError::Closed);
-        }
-        let tenant = self.inner.resolve(name)?;
-        let pool = self
-            .inner
-            .open_within_budget(
-                &tenant.config,
-                tenant.backend,
-                &tenant.server,
-                Some(1),
-                Some(&tenant.key),
-            )
-            .await?;
-        Ok(TenantSession::new(pool))
-    }
-
-    /// Like [`session`](Self::session), for the shared database.
-    pub async fn shared_session(&self) -> Result<TenantSession, TenantError> {
-        let shared = self
-            .inner
-            .shared
-            .as_ref()
-            .ok_or(TenantError::NoSharedDatabase)?;
-        if self.inner.capacity.is_closed() {
-            return Err(TenantError::Closed);
-        }
-        let pool = self
-            .inner
-            .open_within_budget(
-                &shared.config,
-                shared.backend,
-                &shared.server,
-                Some(1),
-                None,
-            )
-            .await
-            .map_err(TenantError::for_shared)?;
-        Ok(TenantSession::new(pool))
-    }
-
     /// Every registered tenant's figures, sorted by name.
     pub fn tenant_stats(&self) -> Vec<TenantStats> {
         self.inner
@@ -458,22 +386,6 @@ impl TenantConnections {
     pub fn options(&self) -> &StoreOptions {
         &self.inner.options
     }
-}
-
-/// The key naming a schema database's entry in logs: `db-` and the database's
-/// name, reduced to what a key allows.
-fn database_entry_key(config: &TenantConfig) -> TenantKey {
-    let name: String = url::Url::parse(config.url())
-        .ok()
-        .map(|u| u.path().trim_start_matches('/').to_ascii_lowercase())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .take(60)
-        .collect();
-    TenantKey::new(format!("db-{name}"))
-        .or_else(|_| TenantKey::new("db"))
-        .expect("`db` is a valid key")
 }
 
 impl fmt::Debug for TenantConnections {

@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use sea_orm_migration::{IntoSchemaManagerConnection, MigrationStatus, MigratorTrait};
 
-use crate::operation::Operation;
+use crate::runner::Operation;
 
 /// What an operation did to one database.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::report::{Outcome, TenantReport};
+use crate::runner::{Outcome, TenantReport};
 
 /// How a run shows progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_tenant::{SchemaName, TenantConnections, TenantKey};
 
-use crate::operation::Operation;
-use crate::report::{Outcome, TenantReport};
+use crate::runner::Operation;
+use crate::runner::{Outcome, TenantReport};
 
 /// Schemas per query.
 const BATCH: usize = 500;

@@ -8,19 +8,17 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
-use sea_orm_tenant::{
-    TenantConfig, TenantConnection, TenantConnections, TenantError, TenantKey, TenantSession,
-};
+use sea_orm_tenant::{TenantConfig, TenantConnections, TenantError, TenantKey};
 
-use crate::apply::{Applied, ApplyFn, MigrationDb, apply_fn, is_empty_sqlite_file};
-use crate::error::{MigrateError, TenantFailure};
-use crate::lock::{TenantLock, lock_in_transaction};
-use crate::operation::Operation;
-use crate::progress::{Progress, ProgressMode};
-use crate::report::{Outcome, RunReport, SHARED, TenantReport};
-use crate::versions::{schema_versions, settled};
+use super::apply::{ApplyFn, apply_fn};
+use super::error::{MigrateError, TenantFailure};
+use super::finish::{failed_report, finish};
+use super::operation::Operation;
+use super::progress::{Progress, ProgressMode};
+use super::report::{Outcome, RunReport, SHARED, TenantReport};
+use super::target::{Target, on_database, tenant_job};
+use super::versions::{schema_versions, settled};
 
 /// Default time a runner waits for another runner's lock on a tenant.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -205,6 +203,26 @@ impl TenantMigrator {
         Ok(self.run_keys(op, keys).await)
     }
 
+    /// Applies `op` to one database that no tenant of the store has yet (a
+    /// tenant being created), under its migration lock, on connections of the
+    /// store counted in its server's budget; `name` names it in the report
+    /// and the logs. Not for schema tenants: their schema is migrated in the
+    /// transaction that creates it.
+    pub async fn run_database(
+        &self,
+        name: &TenantKey,
+        config: &TenantConfig,
+        op: Operation,
+    ) -> TenantReport {
+        let work = on_database(
+            Target::Outside(&self.store, config),
+            self.tenant,
+            op,
+            self.options.lock_timeout,
+        );
+        finish(name.as_str(), op, self.options.tenant_timeout, work).await
+    }
+
     /// Boxed (type-erased) so callers' futures stay shallow enough for the
     /// compiler's default recursion limit.
     fn run_keys(&self, op: Operation, keys: Vec<TenantKey>) -> BoxFuture<'_, RunReport> {
@@ -330,215 +348,6 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a migration panicked".to_owned())
-}
-
-/// One tenant.
-async fn tenant_job(
-    store: &TenantConnections,
-    key: TenantKey,
-    apply: ApplyFn,
-    op: Operation,
-    options: &RunOptions,
-) -> TenantReport {
-    let work = on_database(Target::Tenant(store, &key), apply, op, options.lock_timeout);
-    finish(key.as_str(), op, options.tenant_timeout, work).await
-}
-
-type WorkResult = Result<Applied, (TenantFailure, Option<Applied>)>;
-
-/// The database an operation runs on.
-#[derive(Clone, Copy)]
-enum Target<'a> {
-    Tenant(&'a TenantConnections, &'a TenantKey),
-    Shared(&'a TenantConnections),
-}
-
-impl Target<'_> {
-    fn config(self) -> Result<TenantConfig, TenantError> {
-        match self {
-            Target::Tenant(store, key) => store
-                .tenant_config(key.as_str())
-                .ok_or_else(|| TenantError::Unknown(key.clone())),
-            Target::Shared(store) => store
-                .shared_config()
-                .cloned()
-                .ok_or(TenantError::NoSharedDatabase),
-        }
-    }
-
-    /// A dedicated session to this database, within its server's budget.
-    async fn session(self) -> Result<TenantSession, TenantError> {
-        match self {
-            Target::Tenant(store, key) => store.session(key.as_str()).await,
-            Target::Shared(store) => store.shared_session().await,
-        }
-    }
-
-    /// The store's pool for this database, and the lease keeping it open.
-    async fn pool(self) -> Result<(DatabaseConnection, Option<TenantConnection>), TenantError> {
-        match self {
-            Target::Tenant(store, key) => {
-                let lease = store.connection(key.as_str()).await?;
-                let conn =
-                    lease
-                        .to_database_connection()
-                        .ok_or_else(|| TenantError::Unavailable {
-                            tenant: key.clone(),
-                            reason: "a schema tenant has no pool of its own".into(),
-                        })?;
-                Ok((conn, Some(lease)))
-            }
-            Target::Shared(store) => Ok((store.shared().await?, None)),
-        }
-    }
-}
-
-/// Applies `op` to one database under its migration lock (for operations that write).
-///
-/// * PostgreSQL and MySQL: on a dedicated session that takes the lock and then
-///   runs the migrations (see [`crate::lock`]); the store's pool is not used.
-/// * SQLite: on the store's pool, holding the lock file.
-/// * `status`: on the store's pool, no lock.
-async fn on_database(
-    target: Target<'_>,
-    apply: ApplyFn,
-    op: Operation,
-    lock_wait: Duration,
-) -> WorkResult {
-    let connect = |e| (TenantFailure::Connect(e), None);
-    let config = target.config().map_err(connect)?;
-    let backend = config
-        .backend()
-        .map_err(|e| connect(TenantError::Config(e)))?;
-    if let (Target::Tenant(store, key), Some(_)) = (target, config.schema()) {
-        return on_schema(store, key, apply, op, lock_wait).await;
-    }
-    let (lock, conn, lease) = if op.writes() && backend != DbBackend::Sqlite {
-        let session = target.session().await.map_err(connect)?;
-        let lock = TenantLock::on_session(session, lock_wait)
-            .await
-            .map_err(|e| (TenantFailure::Lock(e), None))?;
-        let conn = lock
-            .session()
-            .cloned()
-            .expect("a server lock has a session");
-        (Some(lock), conn, None)
-    } else {
-        let (conn, lease) = target.pool().await.map_err(connect)?;
-        let lock = if op.writes() {
-            Some(
-                TenantLock::sqlite(&config, lock_wait)
-                    .await
-                    .map_err(|e| (TenantFailure::Lock(e), None))?,
-            )
-        } else {
-            None
-        };
-        (lock, conn, lease)
-    };
-    // Checked under the lock: a SQLite tenant migrated for the first time
-    // needs no read of a migration table that cannot exist yet.
-    let db = match config.sqlite_path() {
-        Some(path) if lock.is_some() && is_empty_sqlite_file(&path) => MigrationDb::Empty(conn),
-        _ => MigrationDb::Connection(conn),
-    };
-    let result = (apply.apply)(db, op).await;
-    if let Some(lock) = lock {
-        lock.release().await;
-    }
-    drop(lease);
-    result.map_err(|f| (TenantFailure::Migration(f.error), f.after))
-}
-
-/// Applies `op` to a schema tenant: in one transaction on its schema, under
-/// its lock, committed only if the whole operation succeeded.
-async fn on_schema(
-    store: &TenantConnections,
-    key: &TenantKey,
-    apply: ApplyFn,
-    op: Operation,
-    lock_wait: Duration,
-) -> WorkResult {
-    use sea_orm::TransactionTrait;
-    let lease = store
-        .connection(key.as_str())
-        .await
-        .map_err(|e| (TenantFailure::Connect(e), None))?;
-    let txn = lease.begin().await.map_err(|e| {
-        let failure = match TenantError::from_db_err(&e) {
-            Some(tenant) => TenantFailure::Connect(tenant.clone()),
-            None => TenantFailure::Migration(e),
-        };
-        (failure, None)
-    })?;
-    if op.writes() {
-        lock_in_transaction(&txn, lock_wait)
-            .await
-            .map_err(|e| (TenantFailure::Lock(e), None))?;
-    }
-    let result = (apply.apply)(MigrationDb::Transaction(txn), op).await;
-    drop(lease);
-    result.map_err(|f| (TenantFailure::Migration(f.error), f.after))
-}
-
-/// Runs `work` under the timeout and turns its result into a report.
-async fn finish(
-    tenant: &str,
-    op: Operation,
-    timeout: Option<Duration>,
-    work: impl Future<Output = WorkResult>,
-) -> TenantReport {
-    let started = Instant::now();
-    let result = match timeout {
-        Some(limit) => match tokio::time::timeout(limit, work).await {
-            Ok(result) => result,
-            Err(_) => Err((TenantFailure::Timeout(limit), None)),
-        },
-        None => work.await,
-    };
-    let elapsed = started.elapsed();
-    match result {
-        Ok(applied) => {
-            let outcome = match op {
-                Operation::Status if applied.pending.is_empty() => Outcome::UpToDate,
-                Operation::Status => Outcome::Behind,
-                _ if applied.changed.is_empty() => Outcome::UpToDate,
-                _ => Outcome::Migrated,
-            };
-            tracing::info!(tenant, op = %op, outcome = %outcome, applied = applied.changed.len(), ms = elapsed.as_millis() as u64, "tenant done");
-            TenantReport {
-                tenant: tenant.to_owned(),
-                outcome,
-                migrations: applied.changed,
-                pending: applied.pending,
-                version: applied.version,
-                duration_ms: elapsed.as_millis() as u64,
-                error: None,
-            }
-        }
-        Err((failure, after)) => {
-            tracing::warn!(tenant, op = %op, error = %failure, "tenant failed");
-            failed_report(tenant.to_owned(), failure, after, elapsed)
-        }
-    }
-}
-
-fn failed_report(
-    tenant: String,
-    failure: TenantFailure,
-    after: Option<Applied>,
-    elapsed: Duration,
-) -> TenantReport {
-    let after = after.unwrap_or_default();
-    TenantReport {
-        tenant,
-        outcome: Outcome::Failed,
-        migrations: after.changed,
-        pending: after.pending,
-        version: after.version,
-        duration_ms: elapsed.as_millis() as u64,
-        error: Some(failure.to_string()),
-    }
 }
 
 /// Applies every pending migration of `M` to every tenant of `store`, `jobs` =

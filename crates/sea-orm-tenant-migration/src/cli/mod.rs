@@ -27,6 +27,9 @@
 //!   progress and errors go to standard error. With `RUST_LOG` set, tracing
 //!   output (sea-orm-migration's own log lines included) goes to standard error.
 
+pub(crate) mod exit;
+pub(crate) mod tenant;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,15 +39,15 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::{Catalog, TenantConnections, TenantsConfig};
 
-use crate::apply::{ApplyFn, apply_fn};
-use crate::catalog_outcomes::record_outcomes;
-use crate::error::MigrateError;
-pub use crate::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
-use crate::operation::Operation;
-use crate::progress::ProgressMode;
+pub use crate::cli::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+pub use crate::cli::tenant::{CatalogCommand, TenantCommand};
+use crate::cli::tenant::{run_catalog, run_tenant};
+use crate::lifecycle::record_outcomes;
+use crate::runner::MigrateError;
+use crate::runner::Operation;
+use crate::runner::apply::{ApplyFn, apply_fn};
+use crate::runner::progress::ProgressMode;
 use crate::runner::{DEFAULT_LOCK_TIMEOUT, TenantMigrator, default_jobs};
-pub use crate::tenant_cli::{CatalogCommand, TenantCommand};
-use crate::tenant_cli::{run_catalog, run_tenant};
 
 /// The command line, as parsed.
 #[derive(Debug, Clone, Parser)]

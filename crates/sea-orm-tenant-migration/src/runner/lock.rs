@@ -39,7 +39,7 @@ use sea_orm::{
 };
 use sea_orm_tenant::{TenantConfig, TenantSession};
 
-use crate::error::LockError;
+use crate::runner::LockError;
 
 /// First key of the PostgreSQL advisory lock (the second is the schema's hash).
 const PG_LOCK_CLASS: i32 = 0x5e0_7e4a;
@@ -196,7 +196,7 @@ mod byte_lock {
     use nix::libc;
 
     use super::{file_error, open_lock_file, take_within};
-    use crate::error::LockError;
+    use crate::runner::LockError;
 
     /// The lock file shared by every database of a folder.
     const SHARED_LOCK_FILE: &str = ".sea-orm-tenant.migrate-lock";

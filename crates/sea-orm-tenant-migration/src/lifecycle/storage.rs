@@ -20,175 +20,45 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
-    Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
+use sea_orm_tenant::{
+    PoolOptions, SchemaName, TenantConfig, TenantConnections, TenantSession, redact_url,
 };
 
-use crate::config::TenantConfig;
-use crate::lock::lock;
-use crate::pool::opener::open_pool;
-use crate::redact::redact_url;
-use crate::schema::{SchemaName, SchemaNameError};
+use super::place::{Place, server_of};
+use super::storage_error::{StorageError, classify};
 
 /// How long a template clone waits for the template to be free (PostgreSQL
 /// refuses a clone while any session is connected to it).
-const TEMPLATE_WAIT: Duration = Duration::from_secs(10);
+pub(super) const TEMPLATE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long an administration statement waits for one of its pool's connections.
 const ADMIN_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Why a tenant's storage could not be created or dropped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StorageError {
-    /// The database, schema or file exists already: nothing was changed.
-    #[error("{what} already exists; choose another tenant name or drop it first")]
-    AlreadyExists {
-        /// What exists (`database "t_acme" on 127.0.0.1:5432`, a file path, ...).
-        what: String,
-    },
-    /// The URL names no database, or a database name the naming rule refuses.
-    #[error("cannot use the database name in {url}: {source}")]
-    InvalidName {
-        /// The URL, password masked.
-        url: String,
-        /// What is wrong with the name.
-        source: SchemaNameError,
-    },
-    /// The URL names nothing that can be created (an in-memory SQLite database,
-    /// a URL without a database).
-    #[error("{url} names no database that can be created or dropped: {reason}")]
-    Unsupported {
-        /// The URL, password masked.
-        url: String,
-        /// Why.
-        reason: &'static str,
-    },
-    /// The server could not be reached.
-    #[error("cannot reach {server}: {reason}")]
-    Unavailable {
-        /// The server's URL, password masked.
-        server: String,
-        /// The driver's error, password masked.
-        reason: String,
-    },
-    /// The server refused a statement.
-    #[error("{action} {what} failed: {reason}")]
-    Failed {
-        /// `create`, `drop`, ...
-        action: &'static str,
-        /// What it was applied to.
-        what: String,
-        /// The server's error.
-        reason: String,
-    },
-    /// Sessions stayed connected to the template database, so it cannot be cloned.
-    #[error(
-        "template database {template:?} stayed in use for {TEMPLATE_WAIT:?}; nothing may stay connected to a template"
-    )]
-    TemplateBusy {
-        /// The template's name.
-        template: String,
-    },
-}
-
-/// What a tenant's storage is, worked out from its configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
-    /// A SQLite file.
-    SqliteFile(PathBuf),
-    /// A database of its own on a PostgreSQL or MySQL/MariaDB server.
-    Database {
-        /// The server's backend.
-        backend: DbBackend,
-        /// The server's maintenance URL (the tenant's URL on the `postgres`
-        /// database, or on no database for MySQL).
-        server_url: String,
-        /// The database's name.
-        name: SchemaName,
-    },
-    /// A schema in a PostgreSQL database.
-    Schema {
-        /// The database's URL.
-        url: String,
-        /// The schema.
-        schema: SchemaName,
-    },
-}
-
-impl Place {
-    /// Where `config` points.
-    pub fn of(config: &TenantConfig) -> Result<Self, StorageError> {
-        let url = config.url();
-        let unsupported = |reason| StorageError::Unsupported {
-            url: redact_url(url),
-            reason,
-        };
-        let backend = config
-            .backend()
-            .map_err(|_| unsupported("unknown backend"))?;
-        if let Some(schema) = config.schema() {
-            return Ok(Self::Schema {
-                url: url.to_owned(),
-                schema: schema.clone(),
-            });
-        }
-        if backend == DbBackend::Sqlite {
-            return match config.sqlite_path() {
-                Some(path) if !config.is_sqlite_memory() => Ok(Self::SqliteFile(path)),
-                _ => Err(unsupported("an in-memory database has no storage")),
-            };
-        }
-        let mut parsed = url::Url::parse(url).map_err(|_| unsupported("the URL does not parse"))?;
-        let database = parsed.path().trim_start_matches('/').to_owned();
-        if database.is_empty() {
-            return Err(unsupported("the URL has no database name"));
-        }
-        let name = SchemaName::new(&database).map_err(|source| StorageError::InvalidName {
-            url: redact_url(url),
-            source,
-        })?;
-        parsed.set_path(if backend == DbBackend::Postgres {
-            "/postgres"
-        } else {
-            ""
-        });
-        Ok(Self::Database {
-            backend,
-            server_url: parsed.to_string(),
-            name,
-        })
-    }
-
-    /// A description for messages, with no password.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::SqliteFile(path) => format!("SQLite file {}", path.display()),
-            Self::Database {
-                server_url, name, ..
-            } => format!("database {name} on {}", server_of(server_url)),
-            Self::Schema { url, schema } => format!("schema {schema} in {}", redact_url(url)),
-        }
-    }
-}
-
 /// Creates and drops tenants' storage, keeping one small administration pool
-/// per server (opened by the one opener every connection goes through).
-///
-/// Administration pools hold at most 2 connections each and are not counted
-/// in the store's per-server budget.
-#[derive(Default)]
+/// per server, opened by the store
+/// ([`open_outside`](TenantConnections::open_outside)): at most 2 connections
+/// each, counted in the store's per-server budget like every other.
 pub struct Storage {
-    pools: Mutex<HashMap<String, DatabaseConnection>>,
+    store: TenantConnections,
+    pools: Mutex<HashMap<String, Arc<TenantSession>>>,
 }
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let servers: Vec<String> = lock(&self.pools).keys().map(|u| redact_url(u)).collect();
+        let servers: Vec<String> = self
+            .pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .map(|u| redact_url(u))
+            .collect();
         f.debug_struct("Storage")
             .field("servers", &servers)
             .finish()
@@ -196,9 +66,12 @@ impl std::fmt::Debug for Storage {
 }
 
 impl Storage {
-    /// A new, empty set of administration pools.
-    pub fn new() -> Self {
-        Self::default()
+    /// Storage for the tenants of `store`, with no administration pool open yet.
+    pub fn new(store: TenantConnections) -> Self {
+        Self {
+            store,
+            pools: Mutex::default(),
+        }
     }
 
     /// Creates the tenant's database or SQLite file (a schema tenant's schema
@@ -431,9 +304,17 @@ impl Storage {
 
     /// Closes every administration pool.
     pub async fn close(&self) {
-        let pools: Vec<DatabaseConnection> = lock(&self.pools).drain().map(|(_, p)| p).collect();
+        let pools: Vec<Arc<TenantSession>> = self
+            .pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
         for pool in pools {
-            let _ = pool.close().await;
+            if let Ok(session) = Arc::try_unwrap(pool) {
+                session.close().await;
+            }
         }
     }
 
@@ -457,25 +338,34 @@ impl Storage {
         url: &str,
         backend: DbBackend,
     ) -> Result<DatabaseConnection, StorageError> {
-        if let Some(pool) = lock(&self.pools).get(url) {
-            return Ok(pool.clone());
+        if let Some(pool) = self
+            .pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(url)
+        {
+            return Ok(DatabaseConnection::clone(pool));
         }
         // CREATE and DROP DATABASE can wait many seconds for a checkpoint
         // after a burst of creations: waiters for the pool wait that long too.
-        let config = TenantConfig::new(url).with_pool(crate::config::PoolOptions {
+        let config = TenantConfig::new(url).with_pool(PoolOptions {
             acquire_timeout: Some(ADMIN_ACQUIRE_TIMEOUT),
-            ..crate::config::PoolOptions::default()
+            ..PoolOptions::default()
         });
-        let pool = open_pool(&config, backend, 2, Duration::from_secs(5))
-            .await
-            .map_err(|reason| StorageError::Unavailable {
-                server: server_of(url),
-                reason,
-            })?;
-        Ok(lock(&self.pools)
+        debug_assert_eq!(config.backend().ok(), Some(backend));
+        let session =
+            self.store
+                .open_outside(&config, 2)
+                .await
+                .map_err(|e| StorageError::Unavailable {
+                    server: server_of(url),
+                    reason: e.to_string(),
+                })?;
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        let pool = pools
             .entry(url.to_owned())
-            .or_insert(pool)
-            .clone())
+            .or_insert_with(|| Arc::new(session));
+        Ok(DatabaseConnection::clone(pool))
     }
 }
 
@@ -483,55 +373,6 @@ fn quote(backend: DbBackend, name: &SchemaName) -> String {
     match backend {
         DbBackend::MySql => format!("`{name}`"),
         _ => name.quoted(),
-    }
-}
-
-/// `host:port` of a URL, for messages.
-fn server_of(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(u) => format!(
-            "{}:{}",
-            u.host_str().unwrap_or("localhost"),
-            u.port_or_known_default().unwrap_or(0)
-        ),
-        Err(_) => redact_url(url),
-    }
-}
-
-/// Duplicate database (PostgreSQL 42P04, MySQL 1007) and duplicate schema
-/// (42P06) are [`StorageError::AlreadyExists`].
-fn classify(err: DbErr, action: &'static str, place: &Place) -> StorageError {
-    let code = match &err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.into_owned()),
-        _ => None,
-    };
-    let creates = action == "create" || action == "clone";
-    match code.as_deref() {
-        Some("42P04" | "42P06") if creates => StorageError::AlreadyExists {
-            what: place.describe(),
-        },
-        // MySQL reports error 1007 with the generic SQLSTATE HY000.
-        Some("HY000") if creates && err.to_string().contains("database exists") => {
-            StorageError::AlreadyExists {
-                what: place.describe(),
-            }
-        }
-        // Unique violation on pg_database / pg_namespace: a concurrent create of the same name.
-        Some("23505") if creates => StorageError::AlreadyExists {
-            what: place.describe(),
-        },
-        _ => failed(err, action, place),
-    }
-}
-
-fn failed(err: DbErr, action: &'static str, place: &Place) -> StorageError {
-    StorageError::Failed {
-        action,
-        what: place.describe(),
-        reason: err.to_string(),
     }
 }
 
@@ -579,45 +420,4 @@ fn remove_file(path: &std::path::Path) -> Result<(), StorageError> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn places_from_urls() {
-        let place = Place::of(&TenantConfig::new(
-            "postgres://u:pw@h:5433/t_acme?sslmode=disable",
-        ))
-        .unwrap();
-        let Place::Database {
-            server_url, name, ..
-        } = &place
-        else {
-            panic!("{place:?}")
-        };
-        assert_eq!(name.as_str(), "t_acme");
-        assert_eq!(
-            server_url,
-            "postgres://u:pw@h:5433/postgres?sslmode=disable"
-        );
-        assert!(!place.describe().contains("pw"));
-        let mysql = Place::of(&TenantConfig::new("mysql://root@h:3306/t_acme")).unwrap();
-        assert!(
-            matches!(&mysql, Place::Database { server_url, .. } if server_url == "mysql://root@h:3306")
-        );
-        assert!(matches!(
-            Place::of(&TenantConfig::new("postgres://u@h/a%22b")),
-            Err(StorageError::InvalidName { .. })
-        ));
-        assert!(matches!(
-            Place::of(&TenantConfig::new("postgres://u@h/")),
-            Err(StorageError::Unsupported { .. })
-        ));
-        assert!(matches!(
-            Place::of(&TenantConfig::new("sqlite::memory:")),
-            Err(StorageError::Unsupported { .. })
-        ));
-    }
 }

@@ -3,7 +3,7 @@
 
 use sea_orm_tenant::{Catalog, CatalogError, TenantState};
 
-use crate::report::{Outcome, RunReport};
+use crate::runner::{Outcome, RunReport};
 
 /// Records each catalog tenant's outcome in `report`: migrated or up to date,
 /// `active` with its version; failed, `quarantined`. Tenants not in the report,

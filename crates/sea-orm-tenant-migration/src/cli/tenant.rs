@@ -24,10 +24,10 @@ use sea_orm_tenant::{
     Catalog, CatalogEntry, SchemaName, TenantConnections, TenantKey, TenantsConfig, redact_url,
 };
 
-use crate::catalog_migration::CatalogMigrator;
-use crate::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
-use crate::progress::{Progress, ProgressMode};
-use crate::provision::{DEFAULT_TEMPLATE, Placement, ProvisionError, Provisioner};
+use crate::cli::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+use crate::lifecycle::CatalogMigrator;
+use crate::lifecycle::{DEFAULT_TEMPLATE, Placement, ProvisionError, Provisioner};
+use crate::runner::progress::{Progress, ProgressMode};
 
 /// `tenant` subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -113,7 +113,7 @@ pub(crate) async fn run_tenant(
     config_path: &std::path::Path,
     jobs: usize,
     format: Format,
-    apply: crate::apply::ApplyFn,
+    apply: crate::runner::apply::ApplyFn,
 ) -> u8 {
     let prepared = match prepare(config_path, apply) {
         Ok(p) => p,
@@ -278,7 +278,7 @@ pub(crate) async fn run_catalog(command: CatalogCommand, config_path: &std::path
 
 fn prepare(
     config_path: &std::path::Path,
-    apply: crate::apply::ApplyFn,
+    apply: crate::runner::apply::ApplyFn,
 ) -> Result<(TenantsConfig, Provisioner), String> {
     let config = TenantsConfig::from_toml_file(config_path).map_err(|e| e.to_string())?;
     let store = TenantConnections::from_config(config.clone()).map_err(|e| e.to_string())?;

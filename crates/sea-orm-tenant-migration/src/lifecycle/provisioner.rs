@@ -1,0 +1,326 @@
+//! [`Provisioner`]: a tenant's whole life at runtime. `create` makes its
+//! storage, migrates it and registers it; `drop` stops serving it, drops its
+//! storage and forgets it. A failed or cancelled create undoes exactly what it
+//! made.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sea_orm::DbBackend;
+use sea_orm_migration::MigratorTrait;
+use sea_orm_tenant::{
+    Catalog, CatalogEntry, CatalogError, ConfigError, SchemaName, TenantConfig, TenantConnections,
+    TenantKey, TenantState,
+};
+
+use super::error::ProvisionError;
+use super::place::Place;
+use super::placement::Placement;
+use super::storage::Storage;
+use super::storage_error::StorageError;
+use super::template::TemplateFallback;
+use super::undo::Undo;
+use crate::runner::apply::{ApplyFn, MigrationDb, apply_fn};
+use crate::runner::{Operation, Outcome, TenantMigrator};
+
+/// Creates and drops tenants of a store, with migrator `M` (see
+/// [`new`](Self::new)) and, optionally, a shared [`Catalog`]. Cheap to clone.
+///
+/// * **create**: checks the name and placement (no I/O), claims the name (a
+///   catalog row in state `provisioning`; without a catalog, the storage's
+///   own creation is the claim), makes the storage, migrates it, marks it
+///   `active` and registers it in the store. Any failure, cancellation
+///   included, undoes exactly what this call made and registers nothing.
+/// * **template clones** ([`template`](Self::template)): a PostgreSQL database
+///   tenant is created as `CREATE DATABASE .. TEMPLATE tpl`, with `tpl` kept
+///   at the latest migration (its version is the database's comment; a
+///   template behind is migrated first, and if that fails the tenant is created
+///   and migrated the ordinary way). The template never sits in a pool.
+/// * **schema tenants**: the schema is created and migrated in one transaction.
+/// * **drop**: state `deleting` (every instance stops serving it), the store
+///   unregisters it and waits for its in-flight calls, the storage is dropped,
+///   the row removed. Running a failed drop again finishes it.
+#[derive(Clone)]
+pub struct Provisioner {
+    pub(super) store: TenantConnections,
+    pub(super) apply: ApplyFn,
+    pub(super) catalog: Option<Catalog>,
+    pub(super) storage: Arc<Storage>,
+    pub(super) template: Option<SchemaName>,
+    pub(super) template_lock: Arc<tokio::sync::RwLock<()>>,
+    pub(super) drop_grace: Duration,
+    pub(super) lock_timeout: Duration,
+}
+
+impl std::fmt::Debug for Provisioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provisioner")
+            .field("catalog", &self.catalog.is_some())
+            .field("template", &self.template)
+            .field("drop_grace", &self.drop_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provisioner {
+    /// Creates tenants of `store` migrated by `M`.
+    pub fn new<M: MigratorTrait + 'static>(store: TenantConnections) -> Self {
+        Self::with_apply(store, apply_fn::<M>())
+    }
+
+    pub(crate) fn with_apply(store: TenantConnections, apply: ApplyFn) -> Self {
+        Self {
+            storage: Arc::new(Storage::new(store.clone())),
+            store,
+            apply,
+            catalog: None,
+            template: None,
+            template_lock: Arc::new(tokio::sync::RwLock::new(())),
+            drop_grace: Duration::ZERO,
+            lock_timeout: crate::runner::DEFAULT_LOCK_TIMEOUT,
+        }
+    }
+
+    /// Record tenants in `catalog`. A drop then waits `grace` between marking
+    /// the tenant `deleting` and dropping its storage, so other instances stop
+    /// serving it first (default 1 s with a catalog).
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = Some(catalog);
+        if self.drop_grace.is_zero() {
+            self.drop_grace = Duration::from_secs(1);
+        }
+        self
+    }
+
+    /// Clone PostgreSQL database tenants from template database `name`
+    /// (created on the tenant's server when missing).
+    pub fn template(mut self, name: SchemaName) -> Self {
+        self.template = Some(name);
+        self
+    }
+
+    /// How long a drop waits after marking a tenant `deleting`.
+    pub fn drop_grace(mut self, grace: Duration) -> Self {
+        self.drop_grace = grace;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &TenantConnections {
+        &self.store
+    }
+
+    /// The catalog, if any.
+    pub fn catalog_ref(&self) -> Option<&Catalog> {
+        self.catalog.as_ref()
+    }
+
+    /// Every tenant: the catalog's rows, or the store's tenants as `active`.
+    pub async fn list(&self) -> Result<Vec<CatalogEntry>, CatalogError> {
+        match &self.catalog {
+            Some(catalog) => catalog.list().await,
+            None => Ok(self
+                .store
+                .tenants()
+                .into_iter()
+                .filter_map(|key| {
+                    let config = self.store.tenant_config(key.as_str())?;
+                    let mut entry = CatalogEntry::new(key, config.url(), config.schema().cloned());
+                    entry.state = TenantState::Active;
+                    Some(entry)
+                })
+                .collect()),
+        }
+    }
+
+    /// Creates tenant `name` at `placement` (cloned from the template when one
+    /// is set and the placement is a PostgreSQL database).
+    pub async fn create(
+        &self,
+        name: &str,
+        placement: &Placement,
+    ) -> Result<Created, ProvisionError> {
+        let started = Instant::now();
+        let key = tenant_key(name)?;
+        let entry = placement.entry_for(&key)?;
+        let placement_err = |reason: String| ProvisionError::Placement {
+            tenant: key.clone(),
+            reason,
+        };
+        let config = entry.config().map_err(|e| placement_err(e.to_string()))?;
+        let place = Place::of(&config).map_err(|e| placement_err(e.to_string()))?;
+        config.backend().map_err(|e| placement_err(e.to_string()))?;
+        if self.store.contains(key.as_str()) {
+            return Err(ProvisionError::AlreadyExists { tenant: key });
+        }
+        let mut undo = Undo::new(Arc::clone(&self.storage));
+        match self
+            .create_steps(&key, &entry, &config, &place, &mut undo)
+            .await
+        {
+            Ok((version, from_template)) => {
+                undo.disarm();
+                tracing::info!(tenant = %key, place = %place.describe(), from_template, "tenant created");
+                Ok(Created {
+                    tenant: key,
+                    place: place.describe(),
+                    version,
+                    from_template,
+                    millis: started.elapsed().as_millis() as u64,
+                })
+            }
+            Err(err) => {
+                undo.run().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The steps of a create after validation; what they make is recorded in `undo`.
+    async fn create_steps(
+        &self,
+        key: &TenantKey,
+        entry: &CatalogEntry,
+        config: &TenantConfig,
+        place: &Place,
+        undo: &mut Undo,
+    ) -> Result<(Option<String>, bool), ProvisionError> {
+        if let Some(catalog) = &self.catalog {
+            catalog.insert(entry).await.map_err(|source| match source {
+                CatalogError::AlreadyExists { tenant } => ProvisionError::AlreadyExists { tenant },
+                source => ProvisionError::Catalog {
+                    tenant: key.clone(),
+                    source,
+                },
+            })?;
+            undo.catalog_row(catalog.clone(), key.clone());
+        }
+        let storage_err = |source: StorageError| match source {
+            StorageError::AlreadyExists { .. } => ProvisionError::AlreadyExists {
+                tenant: key.clone(),
+            },
+            source => ProvisionError::Storage {
+                tenant: key.clone(),
+                source,
+            },
+        };
+        let (version, from_template) = match place {
+            Place::Schema { .. } => {
+                let txn = self
+                    .storage
+                    .begin_new_schema(config)
+                    .await
+                    .map_err(storage_err)?;
+                // Committed by `apply` only if every migration succeeded: the
+                // schema and its tables appear together or not at all.
+                let applied = (self.apply.apply)(MigrationDb::Transaction(txn), Operation::UP)
+                    .await
+                    .map_err(|f| ProvisionError::Migration {
+                        tenant: key.clone(),
+                        reason: f.error.to_string(),
+                    })?;
+                undo.storage(config.clone());
+                (applied.version, false)
+            }
+            Place::Database {
+                backend: DbBackend::Postgres,
+                server_url,
+                ..
+            } if self.template.is_some() => {
+                match self.clone_template(key, config, server_url, undo).await {
+                    Ok(version) => (version, true),
+                    Err(TemplateFallback::Tenant(err)) => return Err(err),
+                    Err(TemplateFallback::Template(reason)) => {
+                        tracing::warn!(tenant = %key, %reason, "template unusable; creating and migrating");
+                        self.storage.create(config).await.map_err(storage_err)?;
+                        undo.storage(config.clone());
+                        (self.migrate(key, config).await?, false)
+                    }
+                }
+            }
+            _ => {
+                self.storage.create(config).await.map_err(storage_err)?;
+                undo.storage(config.clone());
+                (self.migrate(key, config).await?, false)
+            }
+        };
+        if let Some(catalog) = &self.catalog {
+            catalog
+                .set_state(key, TenantState::Active, version.as_deref())
+                .await
+                .map_err(|source| ProvisionError::Catalog {
+                    tenant: key.clone(),
+                    source,
+                })?;
+        }
+        // This instance serves it at once; others through the catalog. The
+        // catalog follower may have registered it already.
+        if !self.store.contains(key.as_str()) {
+            match self.store.add_tenant(key.as_str(), config.clone()) {
+                Ok(()) | Err(ConfigError::AlreadyRegistered(_)) => {}
+                Err(source) => {
+                    return Err(ProvisionError::Register {
+                        tenant: key.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok((version, from_template))
+    }
+
+    /// Closes the administration pools.
+    pub async fn close(&self) {
+        self.storage.close().await;
+    }
+
+    /// Applies every migration to a new database tenant, locked like any
+    /// run, on connections of the store counted in its server's budget.
+    pub(super) async fn migrate(
+        &self,
+        key: &TenantKey,
+        config: &TenantConfig,
+    ) -> Result<Option<String>, ProvisionError> {
+        let failed = |reason: String| ProvisionError::Migration {
+            tenant: key.clone(),
+            reason,
+        };
+        let tenant = TenantMigrator::with_apply(self.store.clone(), self.apply)
+            .lock_timeout(self.lock_timeout)
+            .progress(crate::ProgressMode::Off)
+            .run_database(key, config, Operation::UP)
+            .await;
+        match tenant.outcome {
+            Outcome::Migrated | Outcome::UpToDate => Ok(tenant.version.clone()),
+            _ => Err(failed(
+                tenant
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| tenant.outcome.as_str().to_owned()),
+            )),
+        }
+    }
+}
+
+/// `name` as a tenant key, or [`ProvisionError::InvalidName`].
+pub(super) fn tenant_key(name: &str) -> Result<TenantKey, ProvisionError> {
+    TenantKey::new(name).map_err(|source| ProvisionError::InvalidName {
+        name: name.chars().take(80).collect(),
+        source,
+    })
+}
+
+/// How a tenant was created.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Created {
+    /// The tenant.
+    pub tenant: TenantKey,
+    /// Where it lives (no password).
+    pub place: String,
+    /// The last migration applied.
+    pub version: Option<String>,
+    /// Whether it was cloned from the template database.
+    pub from_template: bool,
+    /// How long it took, in milliseconds.
+    pub millis: u64,
+}

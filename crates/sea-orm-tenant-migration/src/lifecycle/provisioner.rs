@@ -18,7 +18,6 @@ use super::place::Place;
 use super::placement::Placement;
 use super::storage::Storage;
 use super::storage_error::StorageError;
-use super::template::TemplateFallback;
 use super::undo::Undo;
 use crate::runner::apply::{ApplyFn, MigrationDb, apply_fn};
 use crate::runner::{Operation, Outcome, TenantMigrator};
@@ -323,4 +322,12 @@ pub struct Created {
     pub from_template: bool,
     /// How long it took, in milliseconds.
     pub millis: u64,
+}
+
+/// Why a template clone did not make the tenant.
+pub(super) enum TemplateFallback {
+    /// The tenant's own clone failed (its name is taken, say): give up.
+    Tenant(ProvisionError),
+    /// The template cannot be used: create and migrate instead.
+    Template(String),
 }

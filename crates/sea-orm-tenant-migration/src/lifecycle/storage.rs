@@ -36,7 +36,7 @@ use super::storage_error::{StorageError, classify};
 
 /// How long a template clone waits for the template to be free (PostgreSQL
 /// refuses a clone while any session is connected to it).
-pub(super) const TEMPLATE_WAIT: Duration = Duration::from_secs(10);
+const TEMPLATE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long an administration statement waits for one of its pool's connections.
 const ADMIN_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -138,6 +138,7 @@ impl Storage {
                     if tokio::time::Instant::now() >= deadline {
                         return Err(StorageError::TemplateBusy {
                             template: template.to_string(),
+                            waited: TEMPLATE_WAIT,
                         });
                     }
                     tokio::time::sleep(pause).await;
@@ -164,7 +165,7 @@ impl Storage {
             });
         };
         let db = self.pool(url, DbBackend::Postgres).await?;
-        let failed = |err: DbErr| classify(err, "create", &place);
+        let failed = |err: DbErr| classify(err, "create", place.describe());
         let txn = db.begin().await.map_err(failed)?;
         txn.execute_unprepared(&format!("CREATE SCHEMA {}", schema.quoted()))
             .await
@@ -249,7 +250,7 @@ impl Storage {
         ))
         .await
         .map(|row| row.is_some())
-        .map_err(|err| classify(err, "look up", place))
+        .map_err(|err| classify(err, "look up", place.describe()))
     }
 
     /// PostgreSQL: the comment on database `name` (`None` when the database
@@ -330,7 +331,7 @@ impl Storage {
         db.execute_unprepared(sql)
             .await
             .map(drop)
-            .map_err(|err| classify(err, action, place))
+            .map_err(|err| classify(err, action, place.describe()))
     }
 
     async fn pool(

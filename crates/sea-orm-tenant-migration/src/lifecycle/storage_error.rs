@@ -4,9 +4,6 @@
 use sea_orm::{DbErr, RuntimeErr};
 use sea_orm_tenant::SchemaNameError;
 
-use super::place::Place;
-use super::storage::TEMPLATE_WAIT;
-
 /// Why a tenant's storage could not be created or dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -54,17 +51,20 @@ pub enum StorageError {
     },
     /// Sessions stayed connected to the template database, so it cannot be cloned.
     #[error(
-        "template database {template:?} stayed in use for {TEMPLATE_WAIT:?}; nothing may stay connected to a template"
+        "template database {template:?} stayed in use for {waited:?}; nothing may stay connected to a template"
     )]
     TemplateBusy {
         /// The template's name.
         template: String,
+        /// How long the clone waited for it.
+        waited: std::time::Duration,
     },
 }
 
 /// Duplicate database (PostgreSQL 42P04, MySQL 1007) and duplicate schema
 /// (42P06) are [`StorageError::AlreadyExists`].
-pub(super) fn classify(err: DbErr, action: &'static str, place: &Place) -> StorageError {
+/// `what` describes the storage acted on ([`Place::describe`](super::Place::describe)).
+pub(super) fn classify(err: DbErr, action: &'static str, what: String) -> StorageError {
     let code = match &err {
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
             .as_database_error()
@@ -74,27 +74,21 @@ pub(super) fn classify(err: DbErr, action: &'static str, place: &Place) -> Stora
     };
     let creates = action == "create" || action == "clone";
     match code.as_deref() {
-        Some("42P04" | "42P06") if creates => StorageError::AlreadyExists {
-            what: place.describe(),
-        },
+        Some("42P04" | "42P06") if creates => StorageError::AlreadyExists { what },
         // MySQL reports error 1007 with the generic SQLSTATE HY000.
         Some("HY000") if creates && err.to_string().contains("database exists") => {
-            StorageError::AlreadyExists {
-                what: place.describe(),
-            }
+            StorageError::AlreadyExists { what }
         }
         // Unique violation on pg_database / pg_namespace: a concurrent create of the same name.
-        Some("23505") if creates => StorageError::AlreadyExists {
-            what: place.describe(),
-        },
-        _ => failed(err, action, place),
+        Some("23505") if creates => StorageError::AlreadyExists { what },
+        _ => failed(err, action, what),
     }
 }
 
-pub(super) fn failed(err: DbErr, action: &'static str, place: &Place) -> StorageError {
+pub(super) fn failed(err: DbErr, action: &'static str, what: String) -> StorageError {
     StorageError::Failed {
         action,
-        what: place.describe(),
+        what,
         reason: err.to_string(),
     }
 }

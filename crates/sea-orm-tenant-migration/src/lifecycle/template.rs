@@ -5,7 +5,7 @@
 use sea_orm_tenant::{SchemaName, TenantConfig, TenantKey};
 
 use super::error::ProvisionError;
-use super::provisioner::Provisioner;
+use super::provisioner::{Provisioner, TemplateFallback};
 use super::storage_error::StorageError;
 use super::undo::Undo;
 
@@ -50,7 +50,7 @@ impl Provisioner {
                             undo.storage(config.clone());
                             Ok(latest)
                         }
-                        Err(StorageError::TemplateBusy { template }) => Err(
+                        Err(StorageError::TemplateBusy { template, .. }) => Err(
                             TemplateFallback::Template(format!("template {template} busy")),
                         ),
                         Err(e) => Err(tenant_err(e)),
@@ -99,13 +99,6 @@ impl Provisioner {
             .await
             .map_err(|e| e.to_string())
     }
-}
-
-pub(super) enum TemplateFallback {
-    /// The tenant's own clone failed (its name is taken, say): give up.
-    Tenant(ProvisionError),
-    /// The template cannot be used: create and migrate instead.
-    Template(String),
 }
 
 /// The name the template is migrated under (its migration lock and report).

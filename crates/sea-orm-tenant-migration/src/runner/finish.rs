@@ -8,7 +8,10 @@ use super::apply::Applied;
 use super::error::TenantFailure;
 use super::operation::Operation;
 use super::report::{Outcome, TenantReport};
-use super::target::WorkResult;
+
+/// What one database's part of a run gives: what was applied, or why not
+/// (with where the database stands after the failure).
+pub(super) type WorkResult = Result<Applied, (TenantFailure, Option<Applied>)>;
 
 /// Runs `work` under the timeout and turns its result into a report.
 pub(super) async fn finish(

@@ -7,15 +7,15 @@ mod finish;
 pub(crate) mod lock;
 mod migrator;
 mod operation;
+mod options;
 pub(crate) mod progress;
 mod report;
 mod target;
 mod versions;
 
 pub use error::{LockError, MigrateError, TenantFailure};
-pub use migrator::{
-    DEFAULT_LOCK_TIMEOUT, RunOptions, TenantMigrator, default_jobs, migrate_all, migrate_tenants,
-};
+pub use migrator::{TenantMigrator, migrate_all, migrate_tenants};
 pub use operation::Operation;
+pub use options::{DEFAULT_LOCK_TIMEOUT, RunOptions, default_jobs};
 pub use progress::ProgressMode;
 pub use report::{Outcome, RunReport, SHARED, Summary, TenantReport};

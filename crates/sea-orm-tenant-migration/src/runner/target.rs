@@ -8,12 +8,12 @@ use sea_orm_tenant::{
     TenantConfig, TenantConnection, TenantConnections, TenantError, TenantKey, TenantSession,
 };
 
-use super::apply::{Applied, ApplyFn, MigrationDb, is_empty_sqlite_file};
+use super::apply::{ApplyFn, MigrationDb, is_empty_sqlite_file};
 use super::error::TenantFailure;
-use super::finish::finish;
+use super::finish::{WorkResult, finish};
 use super::lock::{TenantLock, lock_in_transaction};
-use super::migrator::RunOptions;
 use super::operation::Operation;
+use super::options::RunOptions;
 use super::report::TenantReport;
 
 /// One tenant.
@@ -27,8 +27,6 @@ pub(super) async fn tenant_job(
     let work = on_database(Target::Tenant(store, &key), apply, op, options.lock_timeout);
     finish(key.as_str(), op, options.tenant_timeout, work).await
 }
-
-pub(super) type WorkResult = Result<Applied, (TenantFailure, Option<Applied>)>;
 
 /// The database an operation runs on.
 #[derive(Clone, Copy)]

@@ -6,7 +6,7 @@ use poem::error::ResponseError;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
 use sea_orm_tenant::sea_orm::DbErr;
-use sea_orm_tenant::{KeyError, TenantError, TenantKey};
+use sea_orm_tenant::{DbFailure, KeyError, TenantError, TenantKey};
 
 /// The `Retry-After` sent with a 503 unless the middleware is told otherwise
 /// ([`TenantMiddleware::retry_after`](crate::TenantMiddleware::retry_after)).
@@ -25,7 +25,7 @@ const QUOTE_LIMIT: usize = 64;
 /// | [`Missing`](Self::Missing), [`Malformed`](Self::Malformed), [`Conflict`](Self::Conflict) | 400 Bad Request |
 /// | [`Switch`](Self::Switch) | 403 Forbidden |
 /// | [`Unknown`](Self::Unknown) | 404 Not Found |
-/// | [`Unavailable`](Self::Unavailable), [`Busy`](Self::Busy), [`Closed`](Self::Closed) | 503 Service Unavailable, with `Retry-After` |
+/// | [`Unavailable`](Self::Unavailable), [`Busy`](Self::Busy), [`Closed`](Self::Closed), [`OutOfService`](Self::OutOfService), [`DatabaseUnavailable`](Self::DatabaseUnavailable), [`SchemaMissing`](Self::SchemaMissing) | 503 Service Unavailable, with `Retry-After` |
 /// | [`NoTenant`](Self::NoTenant) | 500 Internal Server Error (a wiring bug, never a bad client value) |
 /// | [`Store`](Self::Store) | 503 for `SharedUnavailable`, otherwise 500 |
 ///
@@ -86,6 +86,36 @@ pub enum TenantRejection {
     /// The tenant store was closed (the server is shutting down).
     #[error("the tenant store is closed")]
     Closed,
+    /// The tenant is out of service (quarantined): its requests are refused
+    /// until it is put back. The reason is kept for logs, not shown.
+    #[error("tenant {tenant} is out of service; retry later")]
+    OutOfService {
+        /// The tenant.
+        tenant: TenantKey,
+        /// Why, for operators.
+        reason: String,
+    },
+    /// A database call of the request failed because the database cannot
+    /// serve now (unreachable, restarting, out of connections, locked):
+    /// [`DbFailure::Unavailable`](sea_orm_tenant::DbFailure::Unavailable).
+    /// The error is kept for logs, not shown.
+    #[error("the database{} is unavailable; retry later", tenant_phrase(.tenant.as_ref()))]
+    DatabaseUnavailable {
+        /// The request's tenant, when there is one.
+        tenant: Option<TenantKey>,
+        /// The database error.
+        reason: String,
+    },
+    /// A database call of the request needs a table that does not exist: the
+    /// database's migrations have not run
+    /// ([`DbFailure::SchemaMissing`](sea_orm_tenant::DbFailure::SchemaMissing)).
+    #[error("the database{} is missing tables: its migrations have not run", tenant_phrase(.tenant.as_ref()))]
+    SchemaMissing {
+        /// The request's tenant, when there is one.
+        tenant: Option<TenantKey>,
+        /// The database error.
+        reason: String,
+    },
     /// The handler tried to use another tenant than the request's
     /// (`with_tenant` for a different tenant inside the request): refused as a
     /// cross-tenant access attempt.
@@ -116,9 +146,12 @@ impl TenantRejection {
             }
             Self::Switch { .. } => StatusCode::FORBIDDEN,
             Self::Unknown(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable { .. } | Self::Busy { .. } | Self::Closed => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unavailable { .. }
+            | Self::Busy { .. }
+            | Self::Closed
+            | Self::OutOfService { .. }
+            | Self::DatabaseUnavailable { .. }
+            | Self::SchemaMissing { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(TenantError::SharedUnavailable { .. } | TenantError::Busy { .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -133,7 +166,11 @@ impl TenantRejection {
             Self::Unknown(t)
             | Self::Unavailable { tenant: t, .. }
             | Self::Busy { tenant: t }
-            | Self::Switch { current: t, .. } => Some(t),
+            | Self::Switch { current: t, .. }
+            | Self::OutOfService { tenant: t, .. } => Some(t),
+            Self::DatabaseUnavailable { tenant, .. } | Self::SchemaMissing { tenant, .. } => {
+                tenant.as_ref()
+            }
             Self::Store(err) => err.tenant(),
             _ => None,
         }
@@ -192,6 +229,12 @@ pub(crate) fn add_retry_after(resp: &mut Response, retry_after: Duration) {
     }
 }
 
+fn tenant_phrase(tenant: Option<&TenantKey>) -> String {
+    tenant
+        .map(|t| format!(" of tenant {t}"))
+        .unwrap_or_default()
+}
+
 fn quote(value: &str) -> String {
     value.chars().take(QUOTE_LIMIT).collect()
 }
@@ -214,6 +257,7 @@ impl From<TenantError> for TenantRejection {
                 ..
             } => Self::Busy { tenant },
             TenantError::Closed => Self::Closed,
+            TenantError::OutOfService { tenant, reason } => Self::OutOfService { tenant, reason },
             other => Self::Store(other),
         }
     }
@@ -240,7 +284,11 @@ impl IntoResponse for TenantRejection {
 ///
 /// A [`TenantError`] (bare, or carried inside a `DbErr` from a `TenantDb` call)
 /// becomes a [`TenantRejection`] with its status (a `with_tenant` switch to
-/// another tenant: 403). Any other `DbErr` becomes a 500.
+/// another tenant: 403). Any other `DbErr` is sorted by
+/// [`DbFailure`](sea_orm_tenant::DbFailure): a database that cannot serve now
+/// (restarting, unreachable, out of connections) is a 503 with `Retry-After`,
+/// missing tables a 503, anything else a 500. The database error is logged,
+/// never sent.
 pub trait TenantResultExt<T> {
     /// Converts the error into a `poem::Error` with the right status.
     fn into_poem(self) -> poem::Result<T>;
@@ -254,10 +302,39 @@ impl<T> TenantResultExt<T> for Result<T, TenantError> {
 
 impl<T> TenantResultExt<T> for Result<T, DbErr> {
     fn into_poem(self) -> poem::Result<T> {
-        self.map_err(|err| match TenantRejection::from_db_err(&err) {
+        self.map_err(|err| match TenantRejection::from_failure(&err) {
             Some(rejection) => rejection.into(),
-            None => poem::error::InternalServerError(err),
+            None => {
+                tracing::error!(error = %err, "database error");
+                poem::error::InternalServerError(err)
+            }
         })
+    }
+}
+
+impl TenantRejection {
+    /// The rejection a failed database call of a request answers with
+    /// ([`DbFailure`](sea_orm_tenant::DbFailure)); `None` for a bug (a 500).
+    pub fn from_failure(err: &DbErr) -> Option<Self> {
+        let tenant = sea_orm_tenant::current_tenant;
+        match DbFailure::of(err) {
+            DbFailure::Routing(routing) => Some(Self::from(routing)),
+            DbFailure::Unavailable => {
+                tracing::warn!(error = %err, "database unavailable");
+                Some(Self::DatabaseUnavailable {
+                    tenant: tenant(),
+                    reason: err.to_string(),
+                })
+            }
+            DbFailure::SchemaMissing => {
+                tracing::warn!(error = %err, "database tables missing");
+                Some(Self::SchemaMissing {
+                    tenant: tenant(),
+                    reason: err.to_string(),
+                })
+            }
+            _ => None,
+        }
     }
 }
 

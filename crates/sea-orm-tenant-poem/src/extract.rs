@@ -14,8 +14,10 @@ use crate::error::TenantRejection;
 /// An extractor for plain poem handlers and poem-openapi operations (any poem
 /// `FromRequest` type is an operation argument there; to also declare the
 /// tenant in the OpenAPI document, use [`TenantHeader`](crate::TenantHeader) or
-/// [`TenantQuery`](crate::TenantQuery)). The middleware also inserts the
-/// [`TenantDb`] as request data, so `Data<&TenantDb>` works too.
+/// [`TenantQuery`](crate::TenantQuery)). The tenant is read from the
+/// task-local the middleware runs the request in (no copy per request), the
+/// routing handle from the one request-data entry the middleware adds: the
+/// [`TenantDb`], so `Data<&TenantDb>` works too.
 ///
 /// On a route that is exempt or not behind the middleware, extraction fails with
 /// [`TenantRejection::NoTenant`] (500, a wiring bug); take `Option<CurrentTenant>`
@@ -40,10 +42,6 @@ pub struct CurrentTenant {
 }
 
 impl CurrentTenant {
-    pub(crate) fn new(key: TenantKey, db: TenantDb) -> Self {
-        Self { key, db }
-    }
-
     /// The tenant's name.
     pub fn key(&self) -> &TenantKey {
         &self.key
@@ -65,11 +63,18 @@ impl CurrentTenant {
         self.db.store()
     }
 
-    /// Reads the tenant the middleware stored in `req`.
+    /// The request's tenant: the one current in this task (the middleware's
+    /// scope) with the [`TenantDb`] the middleware put in `req`. Outside the
+    /// middleware's scope (an exempt route, an outer middleware), or on a
+    /// request it did not handle, [`TenantRejection::NoTenant`].
     pub fn from_request_data(req: &Request) -> Result<Self, TenantRejection> {
-        req.data::<CurrentTenant>()
-            .cloned()
-            .ok_or(TenantRejection::NoTenant)
+        match (sea_orm_tenant::current_tenant(), req.data::<TenantDb>()) {
+            (Some(key), Some(db)) => Ok(Self {
+                key,
+                db: db.clone(),
+            }),
+            _ => Err(TenantRejection::NoTenant),
+        }
     }
 }
 

@@ -116,6 +116,7 @@ mod error;
 mod extract;
 mod middleware;
 pub mod openapi;
+mod request_tenant;
 mod resolver;
 pub mod websocket;
 
@@ -124,6 +125,7 @@ pub use error::{DEFAULT_RETRY_AFTER, TenantRejection, TenantResultExt};
 pub use extract::CurrentTenant;
 pub use middleware::{TenantEndpoint, TenantMiddleware};
 pub use openapi::{ApiKeyIn, TenantApiKey, TenantApiKeySpec, TenantHeader, TenantQuery};
+pub use request_tenant::{RequestTenant, RequestTenantSlot};
 pub use resolver::{
     ConflictPolicy, DEFAULT_HEADER, DEFAULT_QUERY_PARAM, InvalidHeaderName, Resolver,
 };

@@ -15,7 +15,7 @@ use crate::body::{FirstFrame, Started};
 use crate::call::{ScopedCall, TenantCall, into_response};
 use crate::config::Config;
 use crate::error::{DEFAULT_RETRY_AFTER, TenantRejection};
-use crate::extract::CurrentTenant;
+use crate::request_tenant::{RequestTenant, RequestTenantSlot};
 use crate::resolver::{ConflictPolicy, Found, Resolver};
 
 /// Chooses the tenant once per request and runs the rest of the request in it.
@@ -182,6 +182,14 @@ impl<E: Endpoint> Endpoint for TenantEndpoint<E> {
             let _entered = (!span.is_disabled()).then(|| span.enter());
             self.prepare_now(&req)
         };
+        let slot = req.extensions().get::<RequestTenantSlot>().cloned();
+        if let Some(slot) = &slot {
+            match &now {
+                Prepared::Ready(_, lease) => slot.fill(RequestTenant::Name(lease.tenant().clone())),
+                Prepared::Rejected(err) => slot.fill(of_error(err)),
+                Prepared::Wait(_) => {}
+            }
+        }
         match now {
             Prepared::Ready(rewrite, lease) => TenantCall::Scoped {
                 inner: self.enter(req, rewrite, lease, span),
@@ -190,11 +198,11 @@ impl<E: Endpoint> Endpoint for TenantEndpoint<E> {
                 inner: std::future::ready(Err(err)),
             },
             Prepared::Wait(found) if span.is_disabled() => TenantCall::Wait {
-                inner: Box::pin(self.call_after_wait(req, found, span)),
+                inner: Box::pin(self.call_after_wait(req, found, span, slot)),
             },
             Prepared::Wait(found) => TenantCall::Wait {
                 inner: Box::pin(
-                    self.call_after_wait(req, found, span.clone())
+                    self.call_after_wait(req, found, span.clone(), slot)
                         .instrument(span),
                 ),
             },
@@ -225,7 +233,10 @@ impl<E: Endpoint> TenantEndpoint<E> {
         };
         match config.store.connection_now(&found.name) {
             None => Prepared::Wait(Some(found.into_owned())),
-            Some(Ok(lease)) => Prepared::Ready(found.rewrite, lease),
+            Some(Ok(lease)) => match lease.check_in_service() {
+                Ok(()) => Prepared::Ready(found.rewrite, lease),
+                Err(err) => Prepared::Rejected(config.lease_error(&found, err)),
+            },
             Some(Err(err)) => Prepared::Rejected(config.lease_error(&found, err)),
         }
     }
@@ -236,12 +247,32 @@ impl<E: Endpoint> TenantEndpoint<E> {
         req: Request,
         found: Option<Found<'static>>,
         span: tracing::Span,
+        slot: Option<RequestTenantSlot>,
     ) -> poem::Result<Response> {
+        let leased = self.lease_after_wait(&req, found).await;
+        if let Some(slot) = &slot {
+            slot.fill(match &leased {
+                Ok((_, lease)) => RequestTenant::Name(lease.tenant().clone()),
+                Err(err) => of_error(err),
+            });
+        }
+        let (rewrite, lease) = leased?;
+        // The span gets the tenant field; entering it again inside the
+        // instrumented future is harmless.
+        self.enter(req, rewrite, lease, span).await
+    }
+
+    /// Resolves (with an asynchronous resolver) and leases, opening the pool.
+    async fn lease_after_wait(
+        &self,
+        req: &Request,
+        found: Option<Found<'static>>,
+    ) -> poem::Result<(Option<Uri>, TenantConnection)> {
         let config = &*self.config;
-        let (rewrite, lease) = {
+        Ok({
             let found = match found {
                 Some(found) => found,
-                None => match config.resolver.resolve(&req, config.conflict).await {
+                None => match config.resolver.resolve(req, config.conflict).await {
                     Ok(Some(found)) => found,
                     Ok(None) => return Err(config.missing()),
                     Err(rejected) => return Err(config.rejected(rejected)),
@@ -250,13 +281,13 @@ impl<E: Endpoint> TenantEndpoint<E> {
             // The lease validates the name, checks it is registered and opens the
             // pool now: an unavailable database answers 503 before the handler runs.
             match config.store.connection(&found.name).await {
-                Ok(lease) => (found.rewrite, lease),
+                Ok(lease) => match lease.check_in_service() {
+                    Ok(()) => (found.rewrite, lease),
+                    Err(err) => return Err(config.lease_error(&found, err)),
+                },
                 Err(err) => return Err(config.lease_error(&found, err)),
             }
-        };
-        // The span gets the tenant field; entering it again inside the
-        // instrumented future is harmless.
-        self.enter(req, rewrite, lease, span).await
+        })
     }
 
     /// Puts the tenant in the request and starts the inner endpoint in its scope.
@@ -279,10 +310,8 @@ impl<E: Endpoint> TenantEndpoint<E> {
         if let Some(uri) = rewrite {
             *req.uri_mut() = uri;
         }
-        let db = config.store.db();
-        req.extensions_mut()
-            .insert(CurrentTenant::new(key, db.clone()));
-        req.extensions_mut().insert(db);
+        // One entry: `Data<&TenantDb>`; `CurrentTenant` reads the task-local.
+        req.extensions_mut().insert(config.store.db());
         // The lease gives the scope directly (no second lookup), and serves
         // every routed query of the request (no lease per query).
         let context = lease.into_context();
@@ -302,4 +331,10 @@ impl<E: Endpoint> TenantEndpoint<E> {
 fn normalize(path: &str) -> String {
     let trimmed = path.trim_matches('/');
     format!("/{trimmed}")
+}
+
+/// What a refused request's error says about its tenant.
+fn of_error(err: &poem::Error) -> RequestTenant {
+    err.data::<TenantRejection>()
+        .map_or(RequestTenant::None, RequestTenant::of_rejection)
 }

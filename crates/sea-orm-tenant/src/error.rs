@@ -19,6 +19,16 @@ pub enum TenantError {
     /// The tenant name is malformed.
     #[error("invalid tenant name: {0}")]
     InvalidKey(#[from] KeyError),
+    /// The tenant is out of service (quarantined, by the catalog or by
+    /// [`set_out_of_service`](crate::TenantConnections::set_out_of_service)):
+    /// its requests are refused until it is put back.
+    #[error("tenant {tenant} is out of service: {reason}")]
+    OutOfService {
+        /// The tenant.
+        tenant: TenantKey,
+        /// Why, for operators.
+        reason: String,
+    },
     /// The tenant name is valid but not registered in the store.
     #[error("unknown tenant {0}: it is not registered")]
     Unknown(TenantKey),
@@ -172,7 +182,8 @@ impl TenantError {
             Self::Unknown(t)
             | Self::Unavailable { tenant: t, .. }
             | Self::PoolLimit { tenant: t, .. }
-            | Self::SchemaMissing { tenant: t, .. } => Some(t),
+            | Self::SchemaMissing { tenant: t, .. }
+            | Self::OutOfService { tenant: t, .. } => Some(t),
             Self::Busy { tenant, .. } => tenant.as_ref(),
             Self::Switch { requested, .. } => Some(requested),
             _ => None,

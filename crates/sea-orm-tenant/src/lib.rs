@@ -220,7 +220,7 @@
 //! |---|---|
 //! | 1 | `lock`, `key`, `schema`, `redact` |
 //! | 2 | `config` |
-//! | 3 | `error` |
+//! | 3 | `error`, `failure` |
 //! | 4 | `pool` |
 //! | 5 | `store` |
 //! | 6 | `route` |
@@ -246,6 +246,7 @@
 mod catalog;
 pub mod config;
 mod error;
+mod failure;
 mod key;
 mod lock;
 pub mod metrics;
@@ -267,6 +268,7 @@ pub use config::{
     TenantConfig, TenantsConfig,
 };
 pub use error::TenantError;
+pub use failure::DbFailure;
 pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
 pub use pool::TenantSession;
 pub use pool::budget;

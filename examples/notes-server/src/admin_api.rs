@@ -16,7 +16,6 @@ use sea_orm_tenant_migration::{Placement, ProvisionError, Provisioner, StorageEr
 use subtle::ConstantTimeEq;
 
 use crate::error::ErrorBody;
-use crate::quarantine::Quarantine;
 
 /// The admin bearer token. `Debug` never shows it.
 #[derive(Clone)]
@@ -174,22 +173,15 @@ pub struct AdminApi {
     provisioner: Provisioner,
     /// Where new tenants go; `None` without a catalog or `[provisioning]`.
     placement: Option<Placement>,
-    quarantine: Quarantine,
 }
 
 impl AdminApi {
     /// The API: `provisioner` has a catalog when create and drop are allowed.
-    pub fn new(
-        token: AdminToken,
-        provisioner: Provisioner,
-        placement: Option<Placement>,
-        quarantine: Quarantine,
-    ) -> Self {
+    pub fn new(token: AdminToken, provisioner: Provisioner, placement: Option<Placement>) -> Self {
         Self {
             token,
             provisioner,
             placement,
-            quarantine,
         }
     }
 
@@ -251,12 +243,19 @@ impl AdminApi {
             .list()
             .await
             .map_err(|e| AdminError::Unavailable(body(e.to_string())))?;
+        let out: Vec<_> = self
+            .provisioner
+            .store()
+            .out_of_service()
+            .into_iter()
+            .map(|(tenant, _)| tenant)
+            .collect();
         Ok(Json(
             entries
                 .iter()
                 .map(|e| {
                     let mut info = TenantInfo::from(e);
-                    if e.state == TenantState::Active && self.quarantine.contains(&e.name) {
+                    if e.state == TenantState::Active && out.contains(&e.name) {
                         info.state = TenantState::Quarantined.to_string();
                     }
                     info

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;
-use poem::middleware::AddData;
 use poem::{EndpointExt, IntoEndpoint, Response, Route, get};
 use poem_openapi::error::ParsePathError;
 use poem_openapi::{OpenApi, OpenApiService};
@@ -16,14 +15,13 @@ use sea_orm_tenant_poem::{
 };
 
 use crate::admin_api::AdminApi;
-use crate::body_limit::BodyLimit;
 use crate::error::json_error;
 use crate::health::health;
+use crate::http::body_limit::BodyLimit;
+use crate::http::request_log::RequestLog;
+use crate::http::request_timeout::RequestTimeout;
 use crate::metrics::metrics_endpoint;
 use crate::notes_api::NotesApi;
-use crate::quarantine::Quarantine;
-use crate::request_log::RequestLog;
-use crate::request_timeout::RequestTimeout;
 use crate::tenant_args::{Routed, Unrouted};
 
 const TITLE: &str = "notes-server";
@@ -33,21 +31,19 @@ const TITLE: &str = "notes-server";
 /// is given (`ADMIN_TOKEN` set), the admin API under `/admin`.
 pub fn tenant_app(
     store: &TenantConnections,
-    quarantine: Quarantine,
     request_timeout: Duration,
     admin: Option<AdminApi>,
 ) -> BoxEndpoint<'static, Response> {
     let notes = NotesApi::<_, Routed>::new(store.db());
     match admin {
-        Some(admin) => routed_app((notes, admin), store, quarantine, request_timeout, true),
-        None => routed_app(notes, store, quarantine, request_timeout, false),
+        Some(admin) => routed_app((notes, admin), store, request_timeout, true),
+        None => routed_app(notes, store, request_timeout, false),
     }
 }
 
 fn routed_app<A: OpenApi + 'static>(
     api: A,
     store: &TenantConnections,
-    quarantine: Quarantine,
     request_timeout: Duration,
     admin: bool,
 ) -> BoxEndpoint<'static, Response> {
@@ -63,11 +59,9 @@ fn routed_app<A: OpenApi + 'static>(
     let resolver = Resolver::header(DEFAULT_HEADER)
         .expect("X-Tenant is a valid header name")
         .or(Resolver::query(DEFAULT_QUERY_PARAM));
-    let endpoint = api
-        .with(quarantine.clone())
-        .with(TenantMiddleware::new(store.clone(), resolver).exempt_prefix("/admin"));
+    let endpoint = api.with(TenantMiddleware::new(store.clone(), resolver).exempt_prefix("/admin"));
     let endpoint = Arc::new(endpoint.map_to_response());
-    let mut route = notes_routes(Arc::clone(&endpoint));
+    let mut route = notes_routes(Arc::clone(&endpoint), Some(store.clone()));
     if admin {
         route = route.at("/admin/*", endpoint);
     }
@@ -76,7 +70,6 @@ fn routed_app<A: OpenApi + 'static>(
             .at("/metrics", get(metrics_endpoint(store.clone())))
             .at("/openapi.json", spec)
             .nest("/docs", docs),
-        quarantine,
         request_timeout,
     )
 }
@@ -94,14 +87,14 @@ pub fn single_db_app(
     );
     let spec = api.spec_endpoint();
     finish(
-        notes_routes(api).at("/openapi.json", spec),
-        Quarantine::default(),
+        notes_routes(api, None).at("/openapi.json", spec),
         request_timeout,
     )
 }
 
-/// `/notes`, `/notes/*` and `/health`: other paths answer 404 with no tenant needed.
-fn notes_routes<E>(notes: E) -> Route
+/// `/notes`, `/notes/*` and `/health` (which lists `store`'s tenants out of
+/// service): other paths answer 404 with no tenant needed.
+fn notes_routes<E>(notes: E, store: Option<TenantConnections>) -> Route
 where
     E: IntoEndpoint,
     E::Endpoint: 'static,
@@ -110,17 +103,12 @@ where
     Route::new()
         .at("/notes", Arc::clone(&notes))
         .at("/notes/*", notes)
-        .at("/health", get(health))
+        .at("/health", get(health).data(store))
 }
 
 /// JSON errors everywhere, a bound on every request, one log line per request.
-fn finish(
-    route: Route,
-    quarantine: Quarantine,
-    request_timeout: Duration,
-) -> BoxEndpoint<'static, Response> {
+fn finish(route: Route, request_timeout: Duration) -> BoxEndpoint<'static, Response> {
     route
-        .with(AddData::new(quarantine))
         .catch_all_error(|err: poem::Error| async move {
             if err.is_from_response() || err.is::<TenantRejection>() {
                 return err.into_response();

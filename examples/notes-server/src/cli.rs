@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::client_deadlines::ClientTimeouts;
+use crate::http::client_deadlines::ClientTimeouts;
 
 /// The multi-tenant notes server.
 #[derive(Debug, Clone, Parser)]

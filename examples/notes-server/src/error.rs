@@ -3,11 +3,8 @@
 use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
-use sea_orm::{DbBackend, DbErr};
-use sea_orm_tenant::current_tenant;
+use sea_orm::DbErr;
 use sea_orm_tenant_poem::TenantRejection;
-
-use crate::db_failure::DbFailure;
 
 /// The body of every error answer.
 #[derive(Debug, Clone, Object)]
@@ -22,48 +19,24 @@ pub enum NotesError {
     /// No note has this id (in the current tenant's database).
     #[error("note {0} not found")]
     NoteNotFound(i32),
-    /// The tenant router refused the request (unknown tenant, database not openable...).
+    /// The request could not be served for its tenant now: routing refused
+    /// it (unknown tenant, database not openable, out of service), or the
+    /// database cannot serve (restarting, locked) or lacks its tables.
     #[error(transparent)]
     Routing(TenantRejection),
-    /// The database cannot be reached or is locked.
-    #[error("the database of {} is unavailable; try again later", tenant_phrase(.tenant))]
-    Unavailable {
-        /// The tenant, when there is one.
-        tenant: Option<String>,
-    },
-    /// The database has no `notes` table: migrations have not run.
-    #[error("the database of {} has no notes table: its migrations have not run", tenant_phrase(.tenant))]
-    SchemaMissing {
-        /// The tenant, when there is one.
-        tenant: Option<String>,
-    },
     /// Any other database error (details are logged, not sent).
     #[error("internal database error")]
     Database(DbErr),
 }
 
-fn tenant_phrase(tenant: &Option<String>) -> String {
-    match tenant {
-        Some(t) => format!("tenant {t}"),
-        None => "this server".to_owned(),
-    }
-}
-
 impl NotesError {
-    /// Turns a database error from a call on a `backend` database into the answer.
-    pub fn from_db(err: DbErr, backend: DbBackend) -> Self {
-        let tenant = current_tenant().map(|t| t.to_string());
-        match DbFailure::classify(&err, backend) {
-            DbFailure::Routing(routing) => Self::Routing(routing.into()),
-            DbFailure::Unavailable => {
-                tracing::warn!(error = %err, "database unavailable");
-                Self::Unavailable { tenant }
-            }
-            DbFailure::SchemaMissing => {
-                tracing::warn!(error = %err, "notes table missing");
-                Self::SchemaMissing { tenant }
-            }
-            DbFailure::Other => {
+    /// Turns a database error into the answer, sorted by the library's
+    /// [`DbFailure`](sea_orm_tenant::DbFailure): 503 for a database that
+    /// cannot serve now or lacks its tables, 500 for anything else.
+    pub fn from_db(err: DbErr) -> Self {
+        match TenantRejection::from_failure(&err) {
+            Some(rejection) => Self::Routing(rejection),
+            None => {
                 tracing::error!(error = %err, "database error");
                 Self::Database(err)
             }
@@ -75,9 +48,6 @@ impl NotesError {
         match self {
             Self::NoteNotFound(_) => StatusCode::NOT_FOUND,
             Self::Routing(rejection) => rejection.status(),
-            Self::Unavailable { .. } | Self::SchemaMissing { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
             Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

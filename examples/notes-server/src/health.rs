@@ -2,17 +2,16 @@
 
 use poem::handler;
 use poem::web::{Data, Json};
+use sea_orm_tenant::TenantConnections;
 use serde_json::{Value, json};
-
-use crate::quarantine::Quarantine;
 
 /// `{"status": "ok", "out_of_service": [..]}`.
 #[handler]
-pub fn health(quarantine: Data<&Quarantine>) -> Json<Value> {
-    let out: Vec<String> = quarantine
-        .tenants()
-        .into_iter()
-        .map(|t| t.to_string())
+pub fn health(store: Data<&Option<TenantConnections>>) -> Json<Value> {
+    let out: Vec<String> = store
+        .iter()
+        .flat_map(|store| store.out_of_service())
+        .map(|(tenant, _)| tenant.to_string())
         .collect();
     Json(json!({ "status": "ok", "out_of_service": out }))
 }

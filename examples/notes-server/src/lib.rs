@@ -18,22 +18,16 @@
 
 pub mod admin_api;
 pub mod app;
-pub mod body_limit;
 pub mod cli;
-pub mod client_deadlines;
-pub mod db_failure;
 pub mod error;
 pub mod health;
+pub mod http;
 pub mod json_body;
 pub mod logging;
 pub mod metrics;
 pub mod note;
 pub mod notes_api;
-pub mod quarantine;
-pub mod request_log;
-pub mod request_timeout;
 pub mod server;
 pub mod shutdown;
 pub mod startup;
 pub mod tenant_args;
-pub mod tenant_source;

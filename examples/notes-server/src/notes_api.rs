@@ -88,7 +88,7 @@ where
     }
 
     fn fail(&self, err: DbErr) -> ErrorResponse {
-        NotesError::from_db(err, self.db.get_database_backend()).into()
+        NotesError::from_db(err).into()
     }
 }
 

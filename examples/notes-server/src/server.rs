@@ -8,9 +8,8 @@ use sea_orm_tenant_migration::{Placement, Provisioner};
 use crate::admin_api::{AdminApi, AdminToken};
 use crate::app::{single_db_app, tenant_app};
 use crate::cli::Args;
-use crate::client_deadlines::ClientDeadlinesAcceptor;
-use crate::quarantine::Quarantine;
-use crate::startup::{follow_catalog, follow_quarantine, load_config, migrate_tenants};
+use crate::http::client_deadlines::ClientDeadlinesAcceptor;
+use crate::startup::{follow_catalog, load_config, migrate_tenants};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -75,16 +74,12 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
         catalog = sync.is_some(),
         "tenant configuration loaded"
     );
-    let quarantine = Quarantine::default();
     if args.no_migrate {
         tracing::info!("--no-migrate: pending migrations are not applied");
     } else {
-        migrate_tenants(&store, &quarantine, sync.as_ref().map(|s| s.catalog())).await;
+        migrate_tenants(&store, sync.as_ref().map(|s| s.catalog())).await;
     }
-    if let Some(sync) = &sync {
-        follow_quarantine(sync.clone(), quarantine.clone());
-    }
-    let admin = admin_api(&store, &config, sync.as_ref(), &quarantine)?;
+    let admin = admin_api(&store, &config, sync.as_ref())?;
 
     // The baseline serves one lease of its tenant's pools for the whole run.
     let app = match &args.single_db {
@@ -96,7 +91,7 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
             tracing::warn!(%tenant, "--single-db: serving one database with no tenant routing (benchmark baseline)");
             single_db_app(conn, args.request_timeout())
         }
-        None => tenant_app(&store, quarantine, args.request_timeout(), admin),
+        None => tenant_app(&store, args.request_timeout(), admin),
     };
 
     let acceptor = TcpListener::bind(args.bind.clone())
@@ -132,7 +127,6 @@ fn admin_api(
     store: &TenantConnections,
     config: &sea_orm_tenant::TenantsConfig,
     sync: Option<&sea_orm_tenant::CatalogSync>,
-    quarantine: &Quarantine,
 ) -> Result<Option<AdminApi>, ServeError> {
     let Some(token) = std::env::var_os("ADMIN_TOKEN") else {
         return Ok(None);
@@ -154,10 +148,5 @@ fn admin_api(
     }
     let placement = Placement::from_config(config).map_err(ServeError::Provisioning)?;
     tracing::info!(catalog = sync.is_some(), "admin API enabled");
-    Ok(Some(AdminApi::new(
-        token,
-        provisioner,
-        placement,
-        quarantine.clone(),
-    )))
+    Ok(Some(AdminApi::new(token, provisioner, placement)))
 }

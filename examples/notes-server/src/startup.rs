@@ -4,13 +4,11 @@
 use std::path::Path;
 
 use sea_orm_tenant::{
-    Catalog, CatalogError, CatalogOptions, CatalogSync, ConfigError, TenantConnections, TenantKey,
-    TenantState, TenantsConfig,
+    Catalog, CatalogError, CatalogOptions, CatalogSync, ConfigError, TenantConnections,
+    TenantsConfig,
 };
 use sea_orm_tenant_migration::sea_orm_migration::MigratorTrait;
 use sea_orm_tenant_migration::{CatalogMigrator, record_outcomes};
-
-use crate::quarantine::Quarantine;
 
 /// Reads the configuration and builds the store (see [`load_config`]).
 pub fn load_store(path: &Path) -> Result<TenantConnections, ConfigError> {
@@ -53,40 +51,11 @@ pub async fn follow_catalog(
     CatalogSync::start(store.clone(), catalog, options).await
 }
 
-/// Keeps `quarantine` in step with the catalog's `quarantined` states: a
-/// tenant re-migrated successfully (by `migration up` anywhere) comes back
-/// into service without a restart.
-pub fn follow_quarantine(sync: CatalogSync, quarantine: Quarantine) {
-    let mut changes = sync.subscribe();
-    tokio::spawn(async move {
-        loop {
-            for entry in sync.entries().iter() {
-                if entry.state == TenantState::Quarantined {
-                    if !quarantine.contains(&entry.name) {
-                        quarantine.insert(
-                            entry.name.clone(),
-                            "quarantined in the tenant catalog: its migrations failed".to_owned(),
-                        );
-                    }
-                } else if quarantine.remove(&entry.name) {
-                    tracing::info!(tenant = %entry.name, state = %entry.state, "tenant back in service");
-                }
-            }
-            if changes.changed().await.is_err() {
-                return;
-            }
-        }
-    });
-}
-
 /// Applies pending migrations to every tenant. Tenants that fail are logged and
-/// put in `quarantine` (served 503), and with a catalog recorded there as
-/// `quarantined`; the others are ready when this returns.
-pub async fn migrate_tenants(
-    store: &TenantConnections,
-    quarantine: &Quarantine,
-    catalog: Option<&Catalog>,
-) {
+/// taken out of service in the store (served 503), and with a catalog recorded
+/// there as `quarantined` (which every instance follows); the others are ready
+/// when this returns.
+pub async fn migrate_tenants(store: &TenantConnections, catalog: Option<&Catalog>) {
     let report = sea_orm_tenant_migration::migrate_all::<migration::Migrator>(store).await;
     if let Some(catalog) = catalog
         && let Err(error) = record_outcomes(catalog, &report).await
@@ -99,8 +68,10 @@ pub async fn migrate_tenants(
             sea_orm_tenant_migration::Outcome::Failed
             | sea_orm_tenant_migration::Outcome::Skipped => {
                 tracing::error!(tenant = %tenant.tenant, %error, "migration failed: tenant out of service (503)");
-                if let Ok(key) = TenantKey::new(&tenant.tenant) {
-                    quarantine.insert(key, error.to_owned());
+                if let Err(err) = store
+                    .set_out_of_service(&tenant.tenant, format!("its migrations failed: {error}"))
+                {
+                    tracing::warn!(tenant = %tenant.tenant, %err, "cannot take the tenant out of service");
                 }
             }
             outcome => tracing::info!(

@@ -165,6 +165,23 @@ impl SyncInner {
         Ok(())
     }
 
+    /// A tenant the catalog moved to `quarantined` is out of service in the
+    /// store, one it moved back to `active` in service again. Only changes
+    /// are followed, so a tenant the app took out of service itself stays so.
+    fn follow_state(&self, entry: &CatalogEntry) {
+        let name = entry.name.as_str();
+        let changed = if entry.state == TenantState::Quarantined {
+            self.store
+                .set_out_of_service(name, "quarantined in the tenant catalog")
+                .map(|()| true)
+        } else {
+            self.store.set_in_service(name)
+        };
+        if let Err(error) = changed {
+            tracing::debug!(tenant = %name, %error, "catalog service state");
+        }
+    }
+
     /// Registers what became servable, unregisters what stopped being so or
     /// moved. Removals wait for in-flight calls in the background; the name is
     /// unknown at once.
@@ -195,6 +212,9 @@ impl SyncInner {
         }
         for (name, entry) in wanted {
             if let Some(old) = managed.get_mut(name) {
+                if old.state != entry.state {
+                    self.follow_state(entry);
+                }
                 *old = entry.clone();
                 continue;
             }
@@ -219,6 +239,9 @@ impl SyncInner {
                     tracing::warn!(tenant = %name, %error, "catalog tenant not registered");
                     continue;
                 }
+            }
+            if entry.state == TenantState::Quarantined {
+                self.follow_state(entry);
             }
             managed.insert(name.clone(), entry.clone());
         }

@@ -18,7 +18,9 @@ impl TenantConnections {
     /// Fails before running anything if the name is invalid
     /// ([`TenantError::InvalidKey`]), not registered ([`TenantError::Unknown`]),
     /// or another tenant is already current ([`TenantError::Switch`]).
-    /// Re-entering the tenant that is already current is allowed.
+    /// Re-entering the tenant that is already current is allowed. A tenant
+    /// [out of service](Self::set_out_of_service) is refused with
+    /// [`TenantError::OutOfService`].
     pub async fn with_tenant<F: Future>(
         &self,
         name: impl AsRef<str>,
@@ -31,7 +33,15 @@ impl TenantConnections {
             other => other?,
         };
         Ok(match tenant {
-            Some(tenant) => current::scope(Current::of(tenant), fut).await,
+            Some(tenant) => {
+                if let Some(reason) = tenant.out_of_service() {
+                    return Err(TenantError::OutOfService {
+                        tenant: tenant.key.clone(),
+                        reason,
+                    });
+                }
+                current::scope(Current::of(tenant), fut).await
+            }
             None => fut.await,
         })
     }

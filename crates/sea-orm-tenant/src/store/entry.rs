@@ -29,6 +29,10 @@ pub(crate) struct Tenant {
     /// Nanoseconds since the store started, at the last lease: orders LRU eviction.
     pub(crate) last_used: AtomicU64,
     removed: AtomicBool,
+    /// Out of service: requests are refused (the reason is in `service`).
+    out_of_service: AtomicBool,
+    /// Why the tenant is out of service.
+    service: Mutex<Option<String>>,
     /// Routed calls and their failures, for per-tenant statistics.
     pub(crate) queries: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -75,6 +79,8 @@ impl Tenant {
             queries: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             removed: AtomicBool::new(false),
+            out_of_service: AtomicBool::new(false),
+            service: Mutex::new(None),
             idle,
             placement: None,
             shares_schemas: false,
@@ -184,5 +190,25 @@ impl Tenant {
         TenantKey::new(format!("db-{name}"))
             .or_else(|_| TenantKey::new("db"))
             .expect("`db` is a valid key")
+    }
+}
+
+/// Out of service: one flag read on every request, the reason kept beside it.
+impl Tenant {
+    /// Takes the tenant out of service (`Some(reason)`) or back in (`None`);
+    /// returns whether it was out.
+    pub(crate) fn set_out_of_service(&self, reason: Option<String>) -> bool {
+        let mut service = lock(&self.service);
+        self.out_of_service
+            .store(reason.is_some(), Ordering::Release);
+        std::mem::replace(&mut *service, reason).is_some()
+    }
+
+    /// Why the tenant is out of service, if it is.
+    pub(crate) fn out_of_service(&self) -> Option<String> {
+        if !self.out_of_service.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.service).clone()
     }
 }

@@ -10,6 +10,7 @@ mod lease;
 mod opening;
 mod refresh;
 mod registry;
+mod service;
 mod sessions;
 mod stats;
 mod tenant_connections;

@@ -4,13 +4,15 @@ use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
-use crate::tenant_source::requested_tenant;
+use sea_orm_tenant_poem::RequestTenantSlot;
 
 /// Logs every request at `info` (target `notes_server::request`) once it is answered.
 ///
-/// The tenant field is the requested tenant when it is a well-formed name, `-`
-/// when none was given, `(conflicting)` when header and query parameter differ
-/// and `(invalid)` otherwise: a hostile value is never logged.
+/// The tenant field is what the tenant middleware made of the request
+/// ([`RequestTenant`](sea_orm_tenant_poem::RequestTenant)): the name when it
+/// is well-formed, `-` when none was given (or the route needs no tenant),
+/// `(conflicting)` when header and query parameter differ and `(invalid)`
+/// otherwise: a hostile value is never logged.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RequestLog;
 
@@ -35,7 +37,9 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let tenant = requested_tenant(&req);
+        let slot = RequestTenantSlot::default();
+        let mut req = req;
+        req.extensions_mut().insert(slot.clone());
         let result = self.inner.call(req).await;
         let response = match result {
             Ok(output) => output.into_response(),
@@ -47,7 +51,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             path = %path,
             status = response.status().as_u16(),
             latency = ?started.elapsed(),
-            tenant = %tenant,
+            tenant = %slot.get().map_or_else(|| "-".to_owned(), ToString::to_string),
             "request"
         );
         Ok(response)

@@ -90,6 +90,12 @@ impl TestDatabases {
         })
     }
 
+    /// Database tenants on the PostgreSQL server of the variable `var` (a
+    /// second server, say), or `None` with a notice.
+    pub fn postgres_from(var: &str) -> Option<Self> {
+        Self::from_env(DbBackend::Postgres, var)
+    }
+
     /// Whether tenants are schemas of one database.
     pub fn is_schemas(&self) -> bool {
         self.schemas

@@ -10,6 +10,7 @@ mod lease;
 mod opening;
 mod refresh;
 mod registry;
+mod server_permits;
 mod service;
 mod sessions;
 mod stats;

@@ -1,0 +1,87 @@
+//! A chain's answers: the names its sources gave, checked to agree, and why
+//! resolution stopped.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use poem::http::Uri;
+
+use super::ConflictPolicy;
+use crate::error::TenantRejection;
+
+/// The names a chain's sources gave so far.
+pub(super) struct Chain<'r> {
+    policy: ConflictPolicy,
+    pub(super) found: Option<Found<'r>>,
+}
+
+impl<'r> Chain<'r> {
+    pub(super) fn new(policy: ConflictPolicy) -> Self {
+        Self {
+            policy,
+            found: None,
+        }
+    }
+
+    /// Adds a source's answer; `false` when the rest need not be consulted.
+    pub(super) fn add(&mut self, candidate: Option<Found<'r>>) -> Result<bool, Rejected> {
+        let Some(candidate) = candidate else {
+            return Ok(true);
+        };
+        let Some(first) = &mut self.found else {
+            self.found = Some(candidate);
+            return Ok(self.policy != ConflictPolicy::FirstWins);
+        };
+        if first.name != candidate.name {
+            return Err(Rejected::Tenant(TenantRejection::conflict(
+                &first.from,
+                &first.name,
+                &candidate.from,
+                &candidate.name,
+            )));
+        }
+        if first.rewrite.is_none() {
+            first.rewrite = candidate.rewrite;
+        }
+        Ok(true)
+    }
+}
+
+/// A tenant name found in a request; borrowed from it when it needed no decoding.
+#[derive(Debug)]
+pub(crate) struct Found<'r> {
+    /// The raw name, not yet validated.
+    pub(crate) name: Cow<'r, str>,
+    /// The source that gave it, for error messages.
+    pub(crate) from: Arc<str>,
+    /// The URI the inner endpoint should see (path-segment resolver).
+    pub(crate) rewrite: Option<Uri>,
+}
+
+/// Why resolution stopped.
+#[derive(Debug)]
+pub(crate) enum Rejected {
+    /// A tenant rejection (conflict).
+    Tenant(TenantRejection),
+    /// An error returned by a custom resolver, answered as is.
+    Custom(poem::Error),
+}
+
+impl<'r> Found<'r> {
+    pub(super) fn from(name: Cow<'r, str>, from: &Arc<str>) -> Self {
+        Self {
+            name,
+            from: Arc::clone(from),
+            rewrite: None,
+        }
+    }
+
+    /// The same, owning its name, for keeping past the request's borrow.
+    pub(crate) fn into_owned(self) -> Found<'static> {
+        Found {
+            name: Cow::Owned(self.name.into_owned()),
+            from: self.from,
+            rewrite: self.rewrite,
+        }
+    }
+}

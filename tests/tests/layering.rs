@@ -58,7 +58,7 @@ impl Crate {
         } else {
             src.join("main.rs")
         };
-        collect(&src, &root, Vec::new(), &mut files);
+        collect(&root, Vec::new(), &mut files);
         Self {
             name: dir.display().to_string(),
             files,
@@ -67,7 +67,7 @@ impl Crate {
 }
 
 /// Adds `file` as module `path`, then the modules it declares with `mod x;`.
-fn collect(src: &Path, file: &Path, path: Vec<String>, out: &mut BTreeMap<Vec<String>, PathBuf>) {
+fn collect(file: &Path, path: Vec<String>, out: &mut BTreeMap<Vec<String>, PathBuf>) {
     let text = strip(&fs::read_to_string(file).unwrap_or_default());
     out.insert(path.clone(), file.to_owned());
     let dir = if path.is_empty()
@@ -106,7 +106,7 @@ fn collect(src: &Path, file: &Path, path: Vec<String>, out: &mut BTreeMap<Vec<St
             None => dir.join(name).join("mod.rs"),
         };
         if candidate.exists() && !out.contains_key(&child) {
-            collect(src, &candidate, child, out);
+            collect(&candidate, child, out);
         }
     }
 }

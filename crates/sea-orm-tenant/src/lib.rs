@@ -265,7 +265,7 @@ pub use catalog::{
 pub use config::limits;
 pub use config::{
     ConfigError, PoolOptions, ProvisioningConfig, SchemaDatabase, ServerOptions, StoreOptions,
-    TenantConfig, TenantsConfig,
+    TenantConfig, TenantsAre, TenantsConfig,
 };
 pub use error::TenantError;
 pub use failure::DbFailure;
@@ -273,6 +273,7 @@ pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
 pub use pool::TenantSession;
 pub use pool::budget;
 pub use pool::budget::{ServerKey, ServerStats};
+pub use pool::seat::TENANT_SETTING;
 pub use redact::redact_url;
 pub use route::{
     RowStream, Scoped, TenantContext, TenantDb, TenantStream, current_tenant, spawn, spawn_blocking,

@@ -114,14 +114,6 @@ impl SchemaName {
     pub fn search_path(&self) -> String {
         format!("\"{}\", pg_temp", self.0)
     }
-
-    /// Whether `path` is exactly [`search_path`](Self::search_path) (no allocation).
-    #[cfg(feature = "postgres")]
-    pub(crate) fn is_search_path(&self, path: &str) -> bool {
-        path.strip_prefix('"')
-            .and_then(|rest| rest.strip_suffix("\", pg_temp"))
-            .is_some_and(|name| name == &*self.0)
-    }
 }
 
 fn check_chars(name: &str) -> Result<(), SchemaNameError> {

@@ -95,6 +95,30 @@ pub enum ConfigError {
         /// What is wrong with it.
         source: SchemaNameError,
     },
+    /// A row tenant's URL is not a PostgreSQL one: only PostgreSQL enforces
+    /// row-level security, so rows of MySQL/MariaDB or SQLite tenants would be
+    /// told apart by the application alone.
+    #[error(
+        "tenant {target} is a row tenant but {url} is not a PostgreSQL URL; row tenants need PostgreSQL's row-level security (on MySQL/MariaDB or SQLite, use a database or a file per tenant)"
+    )]
+    RowsNeedPostgres {
+        /// The tenant.
+        target: String,
+        /// The URL, password masked.
+        url: String,
+    },
+    /// One database was given tenants of two kinds (schemas and rows).
+    #[error(
+        "tenant {tenant} would put {kind} tenants in database {url}, which already holds tenants of the other kind; a database holds schema tenants or row tenants, not both"
+    )]
+    MixedDatabase {
+        /// The tenant refused.
+        tenant: TenantKey,
+        /// `schema` or `row`.
+        kind: &'static str,
+        /// The database's URL, password masked.
+        url: String,
+    },
     /// A tenant has a schema but its URL is not a PostgreSQL one.
     #[error(
         "tenant {target} has schema {schema} but {url} is not a PostgreSQL URL; schema tenants need postgres:"

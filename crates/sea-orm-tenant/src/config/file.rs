@@ -90,13 +90,17 @@ impl std::fmt::Debug for ProvisioningConfig {
     }
 }
 
-/// A PostgreSQL database holding schema tenants (a `[databases.NAME]` table):
-/// its URL once, a schema name rule, and its tenants.
+/// A PostgreSQL database holding schema or row tenants (a `[databases.NAME]`
+/// table): its URL once, how its tenants live in it, and its tenants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchemaDatabase {
     /// The database's URL; `${VAR}` is read from the environment.
     pub url: String,
-    /// Tenant `acme` lives in schema `{schema_prefix}acme`. Default: empty.
+    /// How its tenants live in it: `tenants_are = "schemas"` (the default)
+    /// or `"rows"`.
+    pub tenants_are: TenantsAre,
+    /// Tenant `acme` lives in schema `{schema_prefix}acme` (schema tenants
+    /// only). Default: empty.
     pub schema_prefix: String,
     /// The tenants in this database, by name.
     pub tenants: Vec<TenantKey>,
@@ -110,6 +114,8 @@ impl<'de> Deserialize<'de> for SchemaDatabase {
         Ok(Self {
             url: take_field::<String, D::Error>(&mut table, "url")?
                 .ok_or_else(|| serde::de::Error::missing_field("url"))?,
+            tenants_are: take_field::<TenantsAre, D::Error>(&mut table, "tenants_are")?
+                .unwrap_or_default(),
             schema_prefix: take_field::<String, D::Error>(&mut table, "schema_prefix")?
                 .unwrap_or_default(),
             tenants: take_field::<Vec<TenantKey>, D::Error>(&mut table, "tenants")?
@@ -117,6 +123,19 @@ impl<'de> Deserialize<'de> for SchemaDatabase {
             pool: take_pool(table)?,
         })
     }
+}
+
+/// How the tenants of a `[databases.*]` database live in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum TenantsAre {
+    /// A schema each.
+    #[default]
+    Schemas,
+    /// Rows of shared tables, told apart by a tenant column under row-level
+    /// security (see the crate docs, "Row tenants").
+    Rows,
 }
 
 /// A `[tenants.NAME]` entry placed in a `[databases.*]` database.
@@ -262,15 +281,15 @@ impl TenantsConfig {
     fn place_schema_tenants(&mut self, entries: Vec<SchemaTenantEntry>) -> Result<(), ConfigError> {
         let config_of =
             |name: &str, db: &SchemaDatabase, schema: Result<SchemaName, _>, key: &TenantKey| {
+                let config = TenantConfig::new(db.url.clone()).with_pool(db.pool.clone());
+                if db.tenants_are == TenantsAre::Rows {
+                    return Ok(config.in_rows());
+                }
                 let schema = schema.map_err(|source| ConfigError::InvalidSchema {
                     target: format!("{key} (databases.{name})"),
                     source,
                 })?;
-                Ok::<_, ConfigError>(
-                    TenantConfig::new(db.url.clone())
-                        .with_pool(db.pool.clone())
-                        .in_schema(schema),
-                )
+                Ok::<_, ConfigError>(config.in_schema(schema))
             };
         for (name, db) in &self.databases {
             SchemaName::check_prefix(&db.schema_prefix).map_err(|source| {
@@ -279,6 +298,14 @@ impl TenantsConfig {
                     source,
                 }
             })?;
+            if db.tenants_are == TenantsAre::Rows && !db.schema_prefix.is_empty() {
+                return Err(ConfigError::Parse {
+                    origin: None,
+                    reason: format!(
+                        "databases.{name}: `schema_prefix` is for schema tenants; its tenants are rows"
+                    ),
+                });
+            }
             for key in &db.tenants {
                 let config = config_of(
                     name,
@@ -298,6 +325,15 @@ impl TenantsConfig {
                     database: entry.database.clone(),
                 }
             })?;
+            if db.tenants_are == TenantsAre::Rows && entry.schema.is_some() {
+                return Err(ConfigError::Parse {
+                    origin: None,
+                    reason: format!(
+                        "tenants.{}: a row tenant takes no `schema` (databases.{} holds rows)",
+                        entry.key, entry.database
+                    ),
+                });
+            }
             let schema = match &entry.schema {
                 Some(s) => SchemaName::new(s),
                 None => SchemaName::for_tenant(&db.schema_prefix, &entry.key),

@@ -37,7 +37,7 @@ mod toml_fields;
 pub use catalog::CatalogOptions;
 pub(crate) use env::expand_env;
 pub use error::ConfigError;
-pub use file::{ProvisioningConfig, SchemaDatabase, ServerOptions, TenantsConfig};
+pub use file::{ProvisioningConfig, SchemaDatabase, ServerOptions, TenantsAre, TenantsConfig};
 pub use pool::{DEFAULT_SQLITE_READERS, PoolOptions};
 pub use store::StoreOptions;
 pub use tenant::TenantConfig;

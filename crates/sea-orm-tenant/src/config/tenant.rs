@@ -1,5 +1,5 @@
-//! [`TenantConfig`]: where a tenant lives (a connection URL, optionally a
-//! schema in it) and its pool settings.
+//! [`TenantConfig`]: where a tenant lives (a connection URL; a schema in it,
+//! or rows of its shared tables) and its pool settings.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,22 +14,35 @@ use crate::redact::redact_url;
 use crate::schema::SchemaName;
 
 /// Where a tenant lives: a database (its connection URL), optionally a schema
-/// in it, and pool settings.
+/// in it or rows of its shared tables, and pool settings.
 ///
 /// Tenants with a [`schema`](Self::schema) in the same PostgreSQL database
-/// (the same URL) share one pool: see the crate docs, "Schema tenants".
-/// `Debug` and `Display` mask the URL's password.
+/// (the same URL) share one pool: see the crate docs, "Schema tenants"; so do
+/// [row tenants](Self::in_rows), see "Row tenants". `Debug` and `Display`
+/// mask the URL's password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TenantConfig {
     pub(crate) url: String,
-    schema: Option<SchemaName>,
+    within: Within,
     /// Pool settings for this database; unset fields use the store defaults.
     /// For a schema tenant, the first tenant registered on a database sets its
     /// shared pool's settings.
     pub pool: PoolOptions,
-    /// The pool of a schema database: its connections serve many tenants, so
+    /// The pool of a shared database: its connections serve many tenants, so
     /// the release check also puts their sessions back ([`crate::pool::session_state`]).
-    pub(crate) serves_schemas: bool,
+    pub(crate) serves_tenants: bool,
+}
+
+/// Where in its database a tenant lives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum Within {
+    /// The whole database.
+    #[default]
+    Database,
+    /// A schema of it.
+    Schema(SchemaName),
+    /// Rows of its shared tables, told apart by a tenant column.
+    Rows,
 }
 
 impl TenantConfig {
@@ -37,28 +50,46 @@ impl TenantConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            schema: None,
+            within: Within::Database,
             pool: PoolOptions::default(),
-            serves_schemas: false,
+            serves_tenants: false,
         }
     }
 
-    /// This database as the shared pool of its schema tenants.
-    pub(crate) fn serving_schemas(mut self) -> Self {
-        self.serves_schemas = true;
+    /// This database as the shared pool of its schema or row tenants.
+    pub(crate) fn serving_tenants(mut self) -> Self {
+        self.serves_tenants = true;
         self
     }
 
     /// The tenant lives in `schema` of the PostgreSQL database at this URL,
     /// sharing the database's connections with the other tenants in it.
     pub fn in_schema(mut self, schema: SchemaName) -> Self {
-        self.schema = Some(schema);
+        self.within = Within::Schema(schema);
+        self
+    }
+
+    /// The tenant's rows live in the tables of the PostgreSQL database at this
+    /// URL, shared with its other tenants and told apart by a tenant column
+    /// that row-level security checks against the session's tenant setting
+    /// (see the crate docs, "Row tenants"). It shares the database's
+    /// connections with them.
+    pub fn in_rows(mut self) -> Self {
+        self.within = Within::Rows;
         self
     }
 
     /// The tenant's schema, for a schema tenant.
     pub fn schema(&self) -> Option<&SchemaName> {
-        self.schema.as_ref()
+        match &self.within {
+            Within::Schema(schema) => Some(schema),
+            _ => None,
+        }
+    }
+
+    /// Whether the tenant is a row tenant ([`in_rows`](Self::in_rows)).
+    pub fn is_row_tenant(&self) -> bool {
+        self.within == Within::Rows
     }
 
     /// The same database with these pool settings.
@@ -108,14 +139,21 @@ impl TenantConfig {
                 feature,
             });
         }
-        if let Some(schema) = &self.schema
-            && backend != DbBackend::Postgres
-        {
-            return Err(ConfigError::SchemaNeedsPostgres {
-                target: target.to_owned(),
-                schema: schema.clone(),
-                url: self.redacted_url(),
-            });
+        match &self.within {
+            Within::Schema(schema) if backend != DbBackend::Postgres => {
+                return Err(ConfigError::SchemaNeedsPostgres {
+                    target: target.to_owned(),
+                    schema: schema.clone(),
+                    url: self.redacted_url(),
+                });
+            }
+            Within::Rows if backend != DbBackend::Postgres => {
+                return Err(ConfigError::RowsNeedPostgres {
+                    target: target.to_owned(),
+                    url: self.redacted_url(),
+                });
+            }
+            _ => {}
         }
         Ok(backend)
     }
@@ -190,7 +228,7 @@ impl fmt::Debug for TenantConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantConfig")
             .field("url", &self.redacted_url())
-            .field("schema", &self.schema)
+            .field("within", &self.within)
             .field("pool", &self.pool)
             .finish()
     }
@@ -199,9 +237,10 @@ impl fmt::Debug for TenantConfig {
 impl fmt::Display for TenantConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted_url())?;
-        match &self.schema {
-            Some(schema) => write!(f, " (schema {schema})"),
-            None => Ok(()),
+        match &self.within {
+            Within::Schema(schema) => write!(f, " (schema {schema})"),
+            Within::Rows => f.write_str(" (rows)"),
+            Within::Database => Ok(()),
         }
     }
 }
@@ -211,13 +250,13 @@ impl<'de> Deserialize<'de> for TenantConfig {
         let mut table = toml::Table::deserialize(deserializer)?;
         let url = take_field::<String, D::Error>(&mut table, "url")?
             .ok_or_else(|| serde::de::Error::missing_field("url"))?;
-        let schema = take_field(&mut table, "schema")?;
+        let schema: Option<SchemaName> = take_field(&mut table, "schema")?;
         let pool = take_pool(table)?;
         Ok(Self {
             url,
-            schema,
+            within: schema.map_or(Within::Database, Within::Schema),
             pool,
-            serves_schemas: false,
+            serves_tenants: false,
         })
     }
 }

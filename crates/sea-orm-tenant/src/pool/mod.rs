@@ -11,14 +11,15 @@ pub(crate) mod opener;
 #[cfg(feature = "postgres")]
 mod park;
 pub(crate) mod release_check;
-#[cfg(feature = "postgres")]
-pub(crate) mod schema_route;
-#[cfg(not(feature = "postgres"))]
-#[path = "schema_route_off.rs"]
-pub(crate) mod schema_route;
+pub mod seat;
 mod session;
 #[cfg(feature = "postgres")]
 mod session_state;
+#[cfg(feature = "postgres")]
+pub(crate) mod shared_route;
+#[cfg(not(feature = "postgres"))]
+#[path = "shared_route_off.rs"]
+pub(crate) mod shared_route;
 pub(crate) mod sqlite_readers;
 
 pub use session::TenantSession;

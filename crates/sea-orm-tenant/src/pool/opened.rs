@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::schema_route::Park;
+use super::shared_route::Park;
 use super::sqlite_readers::SqliteReaders;
 
 /// An open pool and its share of the server's budget, given back when the

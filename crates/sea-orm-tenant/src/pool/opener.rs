@@ -75,7 +75,7 @@ fn connect_options(
         .connect_timeout(pool.effective_connect_timeout())
         .acquire_timeout(pool.effective_acquire_timeout())
         .sqlx_logging(pool.sqlx_logging.unwrap_or(false));
-    let sessions = if config.serves_schemas {
+    let sessions = if config.serves_tenants {
         Sessions::Shared
     } else {
         Sessions::Own {

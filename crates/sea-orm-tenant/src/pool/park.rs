@@ -1,5 +1,5 @@
-//! The park of a schema database's pool: connections whose sessions the
-//! server reported clean after their last call, each with the schema it is
+//! The park of a shared database's pool: connections whose sessions the
+//! server reported clean after their last call, each with the seat it is
 //! on, and the checkouts waiting for one, served first come, first served.
 
 use std::collections::VecDeque;
@@ -11,10 +11,10 @@ use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{PgPool, Postgres};
 use tokio::sync::oneshot;
 
+use super::seat::Seat;
 use crate::lock::lock;
-use crate::schema::SchemaName;
 
-/// Connections of one schema database, checked out of the sqlx pool (holding
+/// Connections of one shared database, checked out of the sqlx pool (holding
 /// its permits, within the pool's admitted size) until taken again, expired,
 /// or given back to make room for a transaction or a close.
 pub(crate) struct Park {
@@ -42,18 +42,18 @@ struct State {
 }
 
 struct Parked {
-    schema: Option<SchemaName>,
+    seat: Option<Seat>,
     conn: PoolConnection<Postgres>,
     since: Instant,
 }
 
-/// A connection handed to a waiting checkout, with the schema it is on.
+/// A connection handed to a waiting checkout, with the seat it is on.
 pub(crate) struct Handed {
     pub(crate) conn: PoolConnection<Postgres>,
-    pub(crate) schema: Option<SchemaName>,
+    pub(crate) seat: Option<Seat>,
 }
 
-/// What a checkout found: a connection (and whether it is on the schema
+/// What a checkout found: a connection (and whether it is on the seat
 /// asked for), or its place in the queue.
 pub(crate) enum Found {
     Parked(PoolConnection<Postgres>, bool),
@@ -80,10 +80,10 @@ impl Park {
         }
     }
 
-    /// A parked connection, preferably one on `schema`; `true` if it is on it.
+    /// A parked connection, preferably one on `seat`; `true` if it is on it.
     /// With `queue`, a checkout that finds none takes a place in the queue
     /// under the same lock, so no connection parked meanwhile is missed.
-    pub(crate) fn take(&self, schema: &SchemaName, queue: bool) -> Option<Found> {
+    pub(crate) fn take(&self, seat: &Seat, queue: bool) -> Option<Found> {
         let (found, expired) = {
             let mut state = lock(&self.state);
             let parked = &mut state.parked;
@@ -93,12 +93,9 @@ impl Park {
                 .position(|p| now.duration_since(p.since) < self.fresh_for)
                 .unwrap_or(parked.len());
             let expired: Vec<Parked> = parked.drain(..keep).collect();
-            // Another schema's connection: the least recently parked, so the
+            // Another seat's connection: the least recently parked, so the
             // next call of the tenants that just parked finds theirs.
-            let found = match parked
-                .iter()
-                .rposition(|p| p.schema.as_ref() == Some(schema))
-            {
+            let found = match parked.iter().rposition(|p| p.seat.as_ref() == Some(seat)) {
                 Some(i) => Some(Found::Parked(parked.remove(i).conn, true)),
                 None if !parked.is_empty() => Some(Found::Parked(parked.remove(0).conn, false)),
                 None if queue && !self.closed.load(Ordering::Acquire) => {
@@ -123,12 +120,12 @@ impl Park {
     /// Hands a connection the server reported clean to the oldest waiting
     /// checkout, or parks it; gives it back to the pool if the park does not
     /// accept it now.
-    pub(crate) fn put(&self, schema: Option<SchemaName>, conn: PoolConnection<Postgres>) {
+    pub(crate) fn put(&self, seat: Option<Seat>, conn: PoolConnection<Postgres>) {
         if !self.accepts() {
             return;
         }
         let mut state = lock(&self.state);
-        let mut handed = Handed { conn, schema };
+        let mut handed = Handed { conn, seat };
         while let Some(waiter) = state.waiters.pop_front() {
             match waiter.send(handed) {
                 Ok(()) => return,
@@ -137,7 +134,7 @@ impl Park {
             }
         }
         state.parked.push(Parked {
-            schema: handed.schema,
+            seat: handed.seat,
             conn: handed.conn,
             since: Instant::now(),
         });

@@ -19,7 +19,7 @@
 //!   check's own statement missing, and the driver's cache is cleared.
 //! * Cursors kept open `WITH HOLD` are the calling tenant's own until another
 //!   tenant's call takes the connection: they are closed (`CLOSE ALL`) in the
-//!   round trip that moves it to that tenant's schema (`schema_route`).
+//!   round trip that moves it to that tenant's schema (`shared_route`).
 //! * [`settle_for_pool`] adds what costs more to ask (cursors, `LISTEN`,
 //!   prepared statements made with SQL `PREPARE`, the driver's cache against
 //!   the server's statements) for connections going back to the pool, where
@@ -45,7 +45,8 @@ const PREPARE_CHECK: &str = "PREPARE sea_orm_tenant_check AS \
      pg_catalog.current_schema()::pg_catalog.text, \
      pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp(), \
      current_user OPERATOR(pg_catalog.<>) session_user, \
-     pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid";
+     pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid, \
+     pg_catalog.current_setting('sea_orm_tenant.id', true)";
 
 /// Whether the session's temporary schema holds anything: every object in a
 /// schema depends on it. Asked only once the session has a temporary schema
@@ -74,6 +75,8 @@ pub(crate) struct Clean {
     pub(crate) search_path: String,
     /// `current_schema()`: the first schema of the path that exists.
     pub(crate) schema: Option<String>,
+    /// The row tenant setting (`sea_orm_tenant.id`), if the session has one.
+    pub(crate) tenant: Option<String>,
 }
 
 /// What to do with a connection after its session was checked.
@@ -108,6 +111,7 @@ async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
         clean: Clean {
             search_path: row.try_get(0)?,
             schema: row.try_get(1)?,
+            tenant: row.try_get(5)?,
         },
         in_transaction: row.try_get(2)?,
         role_changed: row.try_get(3)?,

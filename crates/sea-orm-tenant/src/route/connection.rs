@@ -1,5 +1,5 @@
 //! SeaORM's connection traits on a [`TenantConnection`]: each call goes to the
-//! tenant's own pool, or, for a schema tenant, through its [`SchemaRoute`]
+//! tenant's own pool, or, for a schema tenant, through its [`SharedRoute`]
 //! (the shared pool, on the tenant's schema).
 
 use std::fmt;
@@ -24,28 +24,28 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match &self.schema {
+        match &self.shared {
             Some(route) => route.execute_raw(stmt).await,
             None => self.conn.execute_raw(stmt).await,
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match &self.schema {
+        match &self.shared {
             Some(route) => route.execute_unprepared(sql).await,
             None => self.conn.execute_unprepared(sql).await,
         }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match &self.schema {
+        match &self.shared {
             Some(route) => route.query_one_raw(stmt).await,
             None => self.pool_for(&stmt).await.query_one_raw(stmt).await,
         }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match &self.schema {
+        match &self.shared {
             Some(route) => route.query_all_raw(stmt).await,
             None => self.pool_for(&stmt).await.query_all_raw(stmt).await,
         }
@@ -65,7 +65,7 @@ impl TransactionTrait for TenantConnection {
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<DatabaseTransaction, DbErr> {
-        match &self.schema {
+        match &self.shared {
             Some(route) => route.begin_with_config(isolation_level, access_mode).await,
             None => {
                 self.conn
@@ -79,7 +79,7 @@ impl TransactionTrait for TenantConnection {
         &self,
         options: TransactionOptions,
     ) -> Result<DatabaseTransaction, DbErr> {
-        match &self.schema {
+        match &self.shared {
             Some(route) => {
                 route
                     .begin_with_config(options.isolation_level, options.access_mode)
@@ -115,7 +115,7 @@ impl TransactionTrait for TenantConnection {
         T: Send,
         E: fmt::Display + fmt::Debug + Send,
     {
-        if self.schema.is_none() {
+        if self.shared.is_none() {
             return self
                 .conn
                 .transaction_with_config(callback, isolation_level, access_mode)
@@ -173,7 +173,7 @@ impl TenantConnection {
     }
 
     pub(crate) async fn row_stream(&self, stmt: Statement) -> Result<RowStream, DbErr> {
-        match &self.schema {
+        match &self.shared {
             Some(route) => route.stream_raw(stmt).await.map(RowStream::Schema),
             None => {
                 let stream = self.pool_for(&stmt).await.stream_raw(stmt).await?;

@@ -13,7 +13,7 @@ use crate::key::TenantKey;
 use crate::lock::lock;
 use crate::pool::budget::ServerBudget;
 use crate::pool::opened::OpenPool;
-use crate::schema::SchemaName;
+use crate::pool::seat::{Seat, SeatKind};
 
 /// One registered tenant and the state of its pool.
 pub(crate) struct Tenant {
@@ -38,17 +38,18 @@ pub(crate) struct Tenant {
     pub(crate) errors: AtomicU64,
     /// Woken when the last lease of this tenant ends.
     pub(crate) idle: Arc<Notify>,
-    /// For a schema tenant: its database's entry, which owns the shared pool,
-    /// and its schema. Its own slot then stays empty.
-    pub(crate) placement: Option<SchemaPlacement>,
-    /// For a schema database's entry: its pool parks connections per schema.
-    pub(crate) shares_schemas: bool,
+    /// For a schema or row tenant: its database's entry, which owns the
+    /// shared pool, and its seat there. Its own slot then stays empty.
+    pub(crate) placement: Option<SharedPlacement>,
+    /// For a shared database's entry: the kind of its tenants (its pool
+    /// parks connections per seat).
+    pub(crate) shared_by: Option<SeatKind>,
 }
 
-/// Where a schema tenant lives.
-pub(crate) struct SchemaPlacement {
+/// Where a schema or row tenant lives.
+pub(crate) struct SharedPlacement {
     pub(crate) database: Arc<Tenant>,
-    pub(crate) schema: SchemaName,
+    pub(crate) seat: Seat,
 }
 
 /// The pool, when open, and the calls using it.
@@ -83,7 +84,7 @@ impl Tenant {
             service: Mutex::new(None),
             idle,
             placement: None,
-            shares_schemas: false,
+            shared_by: None,
         }
     }
 
@@ -93,15 +94,15 @@ impl Tenant {
         self
     }
 
-    /// This entry as a schema tenant placed in `database`.
-    pub(crate) fn placed(mut self, database: Arc<Tenant>, schema: SchemaName) -> Self {
-        self.placement = Some(SchemaPlacement { database, schema });
+    /// This entry as a tenant placed on `seat` in `database`.
+    pub(crate) fn placed(mut self, database: Arc<Tenant>, seat: Seat) -> Self {
+        self.placement = Some(SharedPlacement { database, seat });
         self
     }
 
-    /// This entry as a schema database's, whose pool its tenants share.
-    pub(crate) fn sharing_schemas(mut self) -> Self {
-        self.shares_schemas = true;
+    /// This entry as a shared database's, whose pool its tenants (of `kind`) share.
+    pub(crate) fn shared_by(mut self, kind: SeatKind) -> Self {
+        self.shared_by = Some(kind);
         self
     }
 

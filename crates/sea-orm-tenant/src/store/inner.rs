@@ -22,8 +22,8 @@ use crate::key::TenantKey;
 use crate::pool::budget::{Budgets, ServerBudget};
 use crate::pool::opened::OpenPool;
 use crate::pool::opener::open_pool;
+use crate::pool::seat::Seat;
 use crate::pool::sqlite_readers::SqliteReaders;
-use crate::schema::SchemaName;
 
 /// The shared database for global tables.
 pub(super) struct Shared {
@@ -76,7 +76,7 @@ impl Inner {
         let lease = Box::pin(self.open_single_flight(&placement.database))
             .await
             .map_err(|e| e.about(&tenant.key))?;
-        self.schema_lease(tenant, &placement.schema, lease)
+        self.seat_lease(tenant, &placement.seat, lease)
     }
 
     /// `lease` without waiting: `None` when the pool must be opened first.
@@ -91,7 +91,7 @@ impl Inner {
             return Some(Err(TenantError::Unknown(tenant.key.clone())));
         }
         Some(match self.pool_lease_now(&placement.database)? {
-            Ok(lease) => self.schema_lease(tenant, &placement.schema, lease),
+            Ok(lease) => self.seat_lease(tenant, &placement.seat, lease),
             Err(err) => Err(err.about(&tenant.key)),
         })
     }
@@ -109,17 +109,17 @@ impl Inner {
         tenant.try_lease(self.capacity.now()).map(Ok)
     }
 
-    /// A schema tenant's lease on its database's pool.
-    fn schema_lease(
+    /// A schema or row tenant's lease on its database's pool.
+    fn seat_lease(
         &self,
         tenant: &Arc<Tenant>,
-        schema: &SchemaName,
+        seat: &Seat,
         lease: TenantConnection,
     ) -> Result<TenantConnection, TenantError> {
         tenant
             .last_used
             .store(self.capacity.now(), Ordering::Relaxed);
-        lease.for_schema(tenant, schema)
+        lease.for_seat(tenant, seat)
     }
 
     async fn open_single_flight(
@@ -168,9 +168,9 @@ impl Inner {
         )
         .map(Arc::new);
         #[cfg(feature = "postgres")]
-        if tenant.shares_schemas {
+        if tenant.shared_by.is_some() {
             let fresh_for = crate::pool::release_check::PING_IF_IDLE_FOR;
-            pool.park = Some(Arc::new(crate::pool::schema_route::Park::new(
+            pool.park = Some(Arc::new(crate::pool::shared_route::Park::new(
                 fresh_for,
                 self.capacity.close_timeout(),
             )));

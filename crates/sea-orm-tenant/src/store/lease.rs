@@ -13,7 +13,8 @@ use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::lock::lock;
 use crate::pool::opened::OpenPool;
-use crate::pool::schema_route::{Park, SchemaRoute};
+use crate::pool::seat::Seat;
+use crate::pool::shared_route::{Park, SharedRoute};
 use crate::pool::sqlite_readers::SqliteReaders;
 use crate::schema::SchemaName;
 
@@ -33,7 +34,8 @@ pub struct TenantConnection {
     park: Option<Arc<Park>>,
     /// Where plain `SELECT`s go, when the tenant has a read pool.
     pub(crate) readers: Option<Arc<SqliteReaders>>,
-    pub(crate) schema: Option<SchemaRoute>,
+    /// For a schema or row tenant: its route on the database's shared pool.
+    pub(crate) shared: Option<SharedRoute>,
 }
 
 impl TenantConnection {
@@ -44,24 +46,24 @@ impl TenantConnection {
             holder,
             park: pool.park.clone(),
             readers: pool.readers.clone(),
-            schema: None,
+            shared: None,
         }
     }
 
-    /// This lease of a schema database's pool, for schema tenant `tenant`.
-    pub(crate) fn for_schema(
+    /// This lease of a shared database's pool, for its tenant `tenant` on `seat`.
+    pub(crate) fn for_seat(
         mut self,
         tenant: &Arc<Tenant>,
-        schema: &SchemaName,
+        seat: &Seat,
     ) -> Result<Self, TenantError> {
         let park = self.park.clone().ok_or_else(|| TenantError::Unavailable {
             tenant: tenant.key.clone(),
-            reason: "its database's pool does not serve schemas".into(),
+            reason: "its database's pool is not shared by tenants".into(),
         })?;
-        self.schema = Some(SchemaRoute::new(
+        self.shared = Some(SharedRoute::new(
             self.conn.clone(),
             park,
-            schema.clone(),
+            seat.clone(),
             tenant.key.clone(),
         )?);
         lock(&tenant.slot).in_flight += 1;
@@ -76,7 +78,19 @@ impl TenantConnection {
 
     /// The tenant's schema, for a schema tenant.
     pub fn schema(&self) -> Option<&SchemaName> {
-        self.schema.as_ref().map(SchemaRoute::schema)
+        match self.shared.as_ref().map(SharedRoute::seat) {
+            Some(Seat::Schema(schema)) => Some(schema),
+            _ => None,
+        }
+    }
+
+    /// Whether the tenant is a row tenant (its rows in tables shared with the
+    /// other tenants of its database).
+    pub fn is_row_tenant(&self) -> bool {
+        matches!(
+            self.shared.as_ref().map(SharedRoute::seat),
+            Some(Seat::Row(_))
+        )
     }
 
     /// The tenant's backend; inherent so that `conn.get_database_backend()`
@@ -86,12 +100,12 @@ impl TenantConnection {
     }
 
     /// A clone of the pool handle, for a tenant with a database of its own;
-    /// `None` for a schema tenant, whose pool is shared with the other tenants
-    /// of its database and is not on any schema outside this connection's
+    /// `None` for a schema or row tenant, whose pool is shared with the other
+    /// tenants of its database and is on no tenant outside this connection's
     /// calls. Unlike `self`, the handle does not keep the pool from being
     /// evicted; once evicted, its calls fail with a closed-pool error.
     pub fn to_database_connection(&self) -> Option<DatabaseConnection> {
-        self.schema.is_none().then(|| self.conn.clone())
+        self.shared.is_none().then(|| self.conn.clone())
     }
 }
 

@@ -24,6 +24,7 @@ use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::lock::lock;
 use crate::pool::budget::{Budgets, ServerStats};
+use crate::pool::seat::{Seat, SeatKind};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -119,6 +120,11 @@ impl TenantConnections {
             .with_pool(config.pool.or(&self.inner.defaults));
         config.pool.validate(key.as_str())?;
         let inner = &self.inner;
+        let seat = match config.schema() {
+            Some(schema) => Some(Seat::Schema(schema.clone())),
+            None if config.is_row_tenant() => Some(Seat::Row(key.clone())),
+            None => None,
+        };
         let tenant = Tenant::new(
             key,
             inner.id,
@@ -127,7 +133,7 @@ impl TenantConnections {
             None,
             Arc::clone(&inner.capacity.changed),
         );
-        let tenant = match config.schema() {
+        let tenant = match seat {
             None => {
                 let server = inner.budgets.server_for(&config, backend);
                 if let Some(server) = &server {
@@ -135,7 +141,8 @@ impl TenantConnections {
                 }
                 tenant.on_server(server)
             }
-            Some(schema) => {
+            Some(seat) => {
+                let kind = seat.kind();
                 let database = inner.registry.place_in_database(config.url(), || {
                     let server = inner.budgets.server_for(&config, backend);
                     if let Some(server) = &server {
@@ -143,7 +150,7 @@ impl TenantConnections {
                     }
                     let db_config = TenantConfig::new(config.url())
                         .with_pool(config.pool.clone())
-                        .serving_schemas();
+                        .serving_tenants();
                     let entry = Tenant::new(
                         Tenant::database_key(&config),
                         inner.id,
@@ -152,9 +159,20 @@ impl TenantConnections {
                         server.clone(),
                         Arc::clone(&inner.capacity.changed),
                     );
-                    Arc::new(entry.on_server(server).sharing_schemas())
+                    Arc::new(entry.on_server(server).shared_by(kind))
                 });
-                tenant.placed(database, schema.clone())
+                if database.shared_by != Some(kind) {
+                    self.leave_database_of(config.url());
+                    return Err(ConfigError::MixedDatabase {
+                        tenant: tenant.key.clone(),
+                        kind: match kind {
+                            SeatKind::Schema => "schema",
+                            SeatKind::Row => "row",
+                        },
+                        url: config.redacted_url(),
+                    });
+                }
+                tenant.placed(database, seat)
             }
         };
         let tenant = Arc::new(tenant);
@@ -168,10 +186,14 @@ impl TenantConnections {
     /// For a schema tenant leaving the store: when it was the last one in its
     /// database, the database's pool closes in the background.
     fn leave_database(&self, tenant: &Arc<Tenant>) {
-        if tenant.placement.is_none() {
-            return;
+        if tenant.placement.is_some() {
+            self.leave_database_of(tenant.config.url());
         }
-        if let Some(database) = self.inner.registry.leave_database(tenant.config.url()) {
+    }
+
+    /// Counts one tenant less in the shared database at `url`.
+    fn leave_database_of(&self, url: &str) {
+        if let Some(database) = self.inner.registry.leave_database(url) {
             if let Some(server) = &database.server {
                 server.tenants.fetch_sub(1, Ordering::Relaxed);
             }

@@ -1,16 +1,18 @@
-//! Schema tenants: every tenant of one PostgreSQL database shares that
-//! database's pool, and each call runs on its tenant's schema.
+//! Schema and row tenants: every tenant of one PostgreSQL database shares
+//! that database's pool, and each call runs on its tenant's [`Seat`]: its own
+//! schema, or the shared tables with its id in the session's tenant setting.
 //!
 //! SeaORM acquires a pooled connection per call with no hook, so calls of a
-//! schema tenant run on a connection of their own checkout ([`SchemaRoute`]):
+//! shared database's tenant run on a connection of their own checkout
+//! ([`SharedRoute`]):
 //!
-//! * Before the call: a connection the server reported on the tenant's schema
+//! * Before the call: a connection the server reported on the tenant's seat
 //!   is used as it is, so consecutive calls of one tenant cost no extra round
-//!   trip. Any other (parked on another schema, or from the pool) gets
-//!   `set_config('search_path', '"schema", pg_temp', false)` and
-//!   `current_schema()` in one prepared statement. The path holds the tenant's
-//!   schema and, after it, the session's temporary schema: a missing schema
-//!   leaves `current_schema()` elsewhere, the call fails with
+//!   trip. Any other (parked on another seat, or from the pool) gets its
+//!   `search_path` and tenant setting with `set_config(.., false)` and
+//!   `current_schema()` in one round trip, after `CLOSE ALL`. The path holds
+//!   one schema and, after it, the session's temporary schema: a missing
+//!   schema leaves `current_schema()` elsewhere, the call fails with
 //!   [`TenantError::SchemaMissing`], and nothing can fall through to `public`.
 //! * After a call that completed, off the caller's path: the session is asked
 //!   where it is and what it carries ([`crate::pool::session_state::settle`]), and
@@ -42,37 +44,39 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 
+use super::park::Found;
+pub(crate) use super::park::Park;
+use super::seat::Seat;
+use super::session_state::{self, Settled};
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::pool::park::Found;
-pub(crate) use crate::pool::park::Park;
-use crate::pool::session_state::{self, Settled};
-use crate::schema::SchemaName;
 
-/// The statement that moves a connection to a schema and proves the schema exists.
-const ENTER_SCHEMA: &str = "SELECT pg_catalog.set_config('search_path', $1, $2), \
+/// The statement that moves a connection to a seat (its path, its tenant
+/// setting) and proves the schema exists.
+const ENTER_SEAT: &str = "SELECT pg_catalog.set_config('search_path', $1, $3), \
+     pg_catalog.set_config('sea_orm_tenant.id', $2, $3), \
      pg_catalog.current_schema()::pg_catalog.text";
 
 /// SQLSTATEs of a name that does not resolve: on a connection that was on its
 /// schema before the call, the schema may have been dropped since.
 const UNRESOLVED_NAME: &[&str] = &["42P01", "3F000", "42883", "42704"];
 
-/// A schema tenant's route: the database's pool, its park, and the schema.
+/// A shared database's tenant's route: the database's pool, its park, and the seat.
 #[derive(Clone)]
-pub(crate) struct SchemaRoute {
+pub(crate) struct SharedRoute {
     pub(crate) db: DatabaseConnection,
     pool: PgPool,
     park: std::sync::Arc<Park>,
-    schema: SchemaName,
+    seat: Seat,
     tenant: TenantKey,
 }
 
-/// A connection on the route's schema for one call. Dropped without
+/// A connection on the route's seat for one call. Dropped without
 /// [`finish`](Self::finish) (cancelled, failed), it goes back to the pool.
 struct Checkout {
     conn: PoolConnection<Postgres>,
     park: std::sync::Arc<Park>,
-    schema: SchemaName,
+    seat: Seat,
     /// Whether this checkout moved the connection to the schema (else it was
     /// parked there).
     entered: bool,
@@ -88,7 +92,7 @@ impl Checkout {
         let Checkout {
             mut conn,
             park,
-            schema,
+            seat,
             ..
         } = self;
         tokio::spawn(async move {
@@ -96,16 +100,19 @@ impl Checkout {
                 tokio::time::timeout(park.check_timeout, session_state::settle(&mut conn)).await;
             match settled {
                 Ok(Ok(Settled::Clean(clean))) => {
-                    let on_schema = clean.schema.as_deref() == Some(schema.as_str())
-                        && schema.is_search_path(&clean.search_path);
-                    park.put(on_schema.then_some(schema), conn);
+                    let on_seat = seat.is_at(
+                        &clean.search_path,
+                        clean.schema.as_deref(),
+                        clean.tenant.as_deref(),
+                    );
+                    park.put(on_seat.then_some(seat), conn);
                 }
                 Ok(Ok(Settled::Close(why))) => {
-                    tracing::debug!(schema = %schema, why, "closing a schema connection after a call");
+                    tracing::debug!(?seat, why, "closing a shared connection after a call");
                     conn.close_on_drop();
                 }
                 Ok(Err(err)) => {
-                    tracing::debug!(schema = %schema, error = %err, "closing a schema connection: its check failed");
+                    tracing::debug!(?seat, error = %err, "closing a shared connection: its check failed");
                     conn.close_on_drop();
                 }
                 Err(_) => conn.close_on_drop(),
@@ -114,17 +121,17 @@ impl Checkout {
     }
 }
 
-impl SchemaRoute {
+impl SharedRoute {
     pub(crate) fn new(
         db: DatabaseConnection,
         park: std::sync::Arc<Park>,
-        schema: SchemaName,
+        seat: Seat,
         tenant: TenantKey,
     ) -> Result<Self, TenantError> {
         if db.get_database_backend() != DbBackend::Postgres {
             return Err(TenantError::Unavailable {
                 tenant,
-                reason: "schema tenants need a PostgreSQL database".into(),
+                reason: "schema and row tenants need a PostgreSQL database".into(),
             });
         }
         let pool = db.get_postgres_connection_pool().clone();
@@ -132,19 +139,25 @@ impl SchemaRoute {
             db,
             pool,
             park,
-            schema,
+            seat,
             tenant,
         })
     }
 
-    pub(crate) fn schema(&self) -> &SchemaName {
-        &self.schema
+    pub(crate) fn seat(&self) -> &Seat {
+        &self.seat
     }
 
     fn missing(&self) -> DbErr {
-        TenantError::SchemaMissing {
-            tenant: self.tenant.clone(),
-            schema: self.schema.clone(),
+        match &self.seat {
+            Seat::Schema(schema) => TenantError::SchemaMissing {
+                tenant: self.tenant.clone(),
+                schema: schema.clone(),
+            },
+            Seat::Row(_) => TenantError::Unavailable {
+                tenant: self.tenant.clone(),
+                reason: format!("its database has no schema {}", self.seat.schema_name()),
+            },
         }
         .into()
     }
@@ -152,37 +165,44 @@ impl SchemaRoute {
     fn enter_statement(&self, local: bool) -> Statement {
         Statement::from_sql_and_values(
             DbBackend::Postgres,
-            ENTER_SCHEMA,
-            [self.schema.search_path().into(), local.into()],
+            ENTER_SEAT,
+            [
+                self.seat.search_path().into(),
+                self.seat.tenant_setting().into(),
+                local.into(),
+            ],
         )
     }
 
-    /// Moves `conn` to the schema for the session; `false` if the schema does
+    /// Moves `conn` to the seat for the session; `false` if its schema does
     /// not exist.
     async fn enter(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-        let (_, current): (String, Option<String>) = sqlx::query_as(ENTER_SCHEMA)
-            .bind(self.schema.search_path())
+        let (_, _, current): (String, String, Option<String>) = sqlx::query_as(ENTER_SEAT)
+            .bind(self.seat.search_path())
+            .bind(self.seat.tenant_setting())
             .bind(false)
             .fetch_one(conn)
             .await?;
-        Ok(current.as_deref() == Some(self.schema.as_str()))
+        Ok(current.as_deref() == Some(self.seat.schema_name()))
     }
 
     /// [`enter`](Self::enter) for a connection that may come from another
     /// tenant's call: its cursors kept open `WITH HOLD` are closed first, in
-    /// the same round trip (the simple-query protocol; the path is a quoted
-    /// [`SchemaName`], whose characters need no escaping in a literal). The
-    /// statement is planned each time, as a prepared one would be after the
-    /// change of search path.
+    /// the same round trip (the simple-query protocol; the path is quoted
+    /// [`SchemaName`]s and the setting a [`TenantKey`], whose characters need
+    /// no escaping in a literal). The statement is planned each time, as a
+    /// prepared one would be after the change of search path.
     async fn enter_from_another(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
         let sql = format!(
             "CLOSE ALL; SELECT pg_catalog.set_config('search_path', '{}', false), \
+             pg_catalog.set_config('sea_orm_tenant.id', '{}', false), \
              pg_catalog.current_schema()::pg_catalog.text",
-            self.schema.search_path()
+            self.seat.search_path(),
+            self.seat.tenant_setting()
         );
         let row = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_one(conn).await?;
-        let current: Option<String> = sqlx::Row::try_get(&row, 1)?;
-        Ok(current.as_deref() == Some(self.schema.as_str()))
+        let current: Option<String> = sqlx::Row::try_get(&row, 2)?;
+        Ok(current.as_deref() == Some(self.seat.schema_name()))
     }
 
     /// The error of a call that failed. A name that did not resolve on a
@@ -213,7 +233,7 @@ impl SchemaRoute {
     async fn connection(&self) -> Result<(PoolConnection<Postgres>, bool), DbErr> {
         let timed_out = || sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut);
         let deadline = Instant::now() + self.pool.options().get_acquire_timeout();
-        if let Some(Found::Parked(conn, on_schema)) = self.park.take(&self.schema, false) {
+        if let Some(Found::Parked(conn, on_schema)) = self.park.take(&self.seat, false) {
             return Ok((conn, on_schema));
         }
         if let Some(conn) = self.pool.try_acquire() {
@@ -228,7 +248,7 @@ impl SchemaRoute {
                 Err(_) => Err(timed_out()),
             };
         }
-        let mut handed = match self.park.take(&self.schema, true) {
+        let mut handed = match self.park.take(&self.seat, true) {
             Some(Found::Parked(conn, on_schema)) => return Ok((conn, on_schema)),
             Some(Found::Queued(rx)) => Some(rx),
             None => None,
@@ -242,7 +262,7 @@ impl SchemaRoute {
                 got = async { handed.as_mut().expect("guarded").await }, if handed.is_some() => {
                     match got {
                         Ok(h) => {
-                            let on_schema = h.schema.as_ref() == Some(&self.schema);
+                            let on_schema = h.seat.as_ref() == Some(&self.seat);
                             return Ok((h.conn, on_schema));
                         }
                         // The park closed: only the pool is left.
@@ -270,7 +290,7 @@ impl SchemaRoute {
         Ok(Checkout {
             conn,
             park: std::sync::Arc::clone(&self.park),
-            schema: self.schema.clone(),
+            seat: self.seat.clone(),
             entered: !on_schema,
         })
     }
@@ -370,10 +390,10 @@ impl SchemaRoute {
         drop(waiting);
         let row = txn.query_one_raw(self.enter_statement(true)).await?;
         let current: Option<String> = match row {
-            Some(row) => row.try_get_by_index(1)?,
+            Some(row) => row.try_get_by_index(2)?,
             None => None,
         };
-        if current.as_deref() != Some(self.schema.as_str()) {
+        if current.as_deref() != Some(self.seat.schema_name()) {
             return Err(self.missing());
         }
         Ok(txn)

@@ -24,9 +24,9 @@ impl Park {
 }
 
 #[derive(Clone)]
-pub(crate) enum SchemaRoute {}
+pub(crate) enum SharedRoute {}
 
-impl SchemaRoute {
+impl SharedRoute {
     pub(crate) fn schema(&self) -> &SchemaName {
         match *self {}
     }

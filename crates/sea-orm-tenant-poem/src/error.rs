@@ -258,6 +258,10 @@ impl From<TenantError> for TenantRejection {
             } => Self::Busy { tenant },
             TenantError::Closed => Self::Closed,
             TenantError::OutOfService { tenant, reason } => Self::OutOfService { tenant, reason },
+            TenantError::RowsUnprotected { tenant, .. } => Self::Unavailable {
+                tenant,
+                reason: "its database does not keep row tenants to their own rows".into(),
+            },
             other => Self::Store(other),
         }
     }

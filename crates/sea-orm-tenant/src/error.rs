@@ -7,6 +7,7 @@ use sea_orm::{DbErr, TransactionError};
 
 use crate::config::ConfigError;
 use crate::key::{KeyError, TenantKey};
+use crate::rows::audit::RowFinding;
 use crate::schema::SchemaName;
 
 /// Why a call could not be routed to a tenant's database.
@@ -102,6 +103,20 @@ pub enum TenantError {
         /// Its schema.
         schema: SchemaName,
     },
+    /// A row tenant's database does not keep row tenants to their own rows
+    /// (the [audit](crate::rows::audit) made when its pool opens found a
+    /// broken rule): the store refuses to serve its row tenants until the
+    /// database or the role is fixed.
+    #[error(
+        "row tenant {tenant} is refused: its database does not keep row tenants to their own rows: {}",
+        findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    RowsUnprotected {
+        /// The tenant.
+        tenant: TenantKey,
+        /// The rules broken.
+        findings: Vec<RowFinding>,
+    },
     /// A tenant's configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -164,6 +179,10 @@ impl TenantError {
                 budget,
                 waited,
             },
+            Self::RowsUnprotected { findings, .. } => Self::RowsUnprotected {
+                tenant: tenant.clone(),
+                findings,
+            },
             other => other,
         }
     }
@@ -183,7 +202,8 @@ impl TenantError {
             | Self::Unavailable { tenant: t, .. }
             | Self::PoolLimit { tenant: t, .. }
             | Self::SchemaMissing { tenant: t, .. }
-            | Self::OutOfService { tenant: t, .. } => Some(t),
+            | Self::OutOfService { tenant: t, .. }
+            | Self::RowsUnprotected { tenant: t, .. } => Some(t),
             Self::Busy { tenant, .. } => tenant.as_ref(),
             Self::Switch { requested, .. } => Some(requested),
             _ => None,

@@ -220,7 +220,7 @@
 //! |---|---|
 //! | 1 | `lock`, `key`, `schema`, `redact` |
 //! | 2 | `config` |
-//! | 3 | `error`, `failure` |
+//! | 3 | `rows`, `error`, `failure` |
 //! | 4 | `pool` |
 //! | 5 | `store` |
 //! | 6 | `route` |
@@ -253,6 +253,7 @@ pub mod metrics;
 mod pool;
 mod redact;
 mod route;
+pub mod rows;
 mod schema;
 mod store;
 #[cfg(feature = "testing")]
@@ -273,7 +274,6 @@ pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
 pub use pool::TenantSession;
 pub use pool::budget;
 pub use pool::budget::{ServerKey, ServerStats};
-pub use pool::seat::TENANT_SETTING;
 pub use redact::redact_url;
 pub use route::{
     RowStream, Scoped, TenantContext, TenantDb, TenantStream, current_tenant, spawn, spawn_blocking,

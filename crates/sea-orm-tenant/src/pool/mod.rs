@@ -11,7 +11,7 @@ pub(crate) mod opener;
 #[cfg(feature = "postgres")]
 mod park;
 pub(crate) mod release_check;
-pub mod seat;
+pub(crate) mod seat;
 mod session;
 #[cfg(feature = "postgres")]
 mod session_state;

@@ -3,14 +3,9 @@
 //! setting (row tenants).
 
 use crate::key::TenantKey;
+use crate::rows::ROW_SCHEMA;
 use crate::schema::SchemaName;
 
-/// The custom setting that carries a row tenant's id; row-level security
-/// policies compare the tenant column with it.
-pub const TENANT_SETTING: &str = "sea_orm_tenant.id";
-
-/// The schema whose tables row tenants share.
-pub(crate) const ROW_SCHEMA: &str = "public";
 
 /// Where a tenant's calls run on its database's shared pool.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -54,7 +49,7 @@ impl Seat {
         }
     }
 
-    /// The value of [`TENANT_SETTING`] on this seat: empty on a schema
+    /// The value of [`TENANT_SETTING`](crate::rows::TENANT_SETTING) on this seat: empty on a schema
     /// tenant's, so no row policy ever matches there.
     pub(crate) fn tenant_setting(&self) -> &str {
         match self {

@@ -168,6 +168,14 @@ impl Inner {
         )
         .map(Arc::new);
         #[cfg(feature = "postgres")]
+        if tenant.shared_by == Some(crate::pool::seat::SeatKind::Row)
+            && let Err(err) = super::row_audit::refuse_unprotected(&pool.conn, &tenant.key).await
+        {
+            // Closed before its permits go back: the budget holds at every instant.
+            let _ = pool.conn.close_by_ref().await;
+            return Err(err);
+        }
+        #[cfg(feature = "postgres")]
         if tenant.shared_by.is_some() {
             let fresh_for = crate::pool::release_check::PING_IF_IDLE_FOR;
             pool.park = Some(Arc::new(crate::pool::shared_route::Park::new(

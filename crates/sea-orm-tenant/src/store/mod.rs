@@ -10,6 +10,8 @@ mod lease;
 mod opening;
 mod refresh;
 mod registry;
+#[cfg(feature = "postgres")]
+mod row_audit;
 mod server_permits;
 mod service;
 mod sessions;

@@ -3,12 +3,17 @@
 //! servers named by `TEST_POSTGRES_URL` and `TEST_MYSQL_URL`.
 //!
 //! [`TestDatabases::postgres_schemas`] puts each tenant in a schema of one
-//! database of its own instead (schema tenants).
+//! database of its own instead (schema tenants); [`TestRowDatabase`] is a
+//! database for row tenants, with an ordinary role of its own.
 //!
 //! Without the variable, [`TestDatabases::postgres`] and [`TestDatabases::mysql`]
 //! print a notice and return `None`, so test suites pass on a laptop with only Rust.
 //! Databases are dropped by [`cleanup`](TestDatabases::cleanup), or on drop if a
 //! test panicked first.
+
+mod rows;
+
+pub use rows::TestRowDatabase;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

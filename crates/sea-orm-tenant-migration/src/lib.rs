@@ -102,6 +102,7 @@
 
 mod cli;
 pub mod lifecycle;
+pub mod rows;
 mod runner;
 
 pub use cli::{

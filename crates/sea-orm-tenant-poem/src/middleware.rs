@@ -28,11 +28,11 @@ use crate::resolver::{ConflictPolicy, Found, Resolver};
 /// 3. the tenant's pool is opened now, so an unreachable database is a 503 with
 ///    `Retry-After` before the handler runs; the lease is held until the
 ///    response body is finished, so the pool is not evicted meanwhile;
-/// 4. [`CurrentTenant`] and the `TenantDb` are put in the request data, and
+/// 4. [`CurrentTenant`](crate::CurrentTenant) and the `TenantDb` are put in the request data, and
 ///    the inner endpoint (routing, extractors, handler) runs inside the
 ///    tenant's scope (as `with_tenant` would, without a second lookup), in a tracing span `tenant_request` with field `tenant`;
 /// 5. the response body's first frame is read in the tenant's scope; a body
-///    that goes on after it (streams, SSE) is wrapped in a [`TenantBody`], so
+///    that goes on after it (streams, SSE) is wrapped in a [`TenantBody`](crate::TenantBody), so
 ///    its later polls still see the tenant.
 ///
 /// Rejections are returned as `poem::Error`s carrying the [`TenantRejection`]

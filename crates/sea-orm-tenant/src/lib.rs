@@ -1,5 +1,6 @@
-//! One SeaORM backend, many tenants, each in its own database or in its own
-//! schema of a shared PostgreSQL database.
+//! One SeaORM backend, many tenants, each in its own database, in its own
+//! schema of a shared PostgreSQL database, or in rows of shared PostgreSQL
+//! tables under row-level security.
 //!
 //! * [`TenantKey`]: a validated tenant name, safe as a file, database or schema name.
 //! * [`TenantConnections`]: the store. Tenant name to connection URL (in code, from a
@@ -166,6 +167,56 @@
 //!   (PostgreSQL 18 or Citus 12) and PgBouncer tracks it; `options=-c
 //!   search_path=..` in the URL is refused by PgBouncer.
 //!
+//! # Row tenants
+//!
+//! Tenants can share the tables of one PostgreSQL database, told apart by a
+//! `tenant_id` column ([`TenantConfig::in_rows`], or `tenants_are = "rows"`
+//! in a `[databases.NAME]` table of the TOML file). All row tenants of a
+//! database share one pool within the server's budget, and mix with
+//! database, schema and SQLite tenants in one store.
+//!
+//! * **The database decides which rows a call sees**: each tenant table has
+//!   row-level security enabled and *forced* (so the table's owner is held to
+//!   it) and a policy comparing `tenant_id` with the session's setting
+//!   `sea_orm_tenant.id` ([`rows::TENANT_SETTING`]) in `USING` and `WITH
+//!   CHECK`. Migrations make them with `sea_orm_tenant_migration::rows`
+//!   ([`rows::RowTable`] holds the statements).
+//! * **Routing**: every checkout sets the setting with the search path in
+//!   one statement, and after every call the server reports both back, on
+//!   the same mechanism as schema tenants (see "What a tenant's own SQL can
+//!   and cannot do"): a tenant's SQL that changes the setting (`SET`,
+//!   `set_config`, a function, `PREPARE`/`EXECUTE`, Unicode escapes, `RESET
+//!   ALL`, `DISCARD ALL`) never makes a later call run as another tenant.
+//! * **Fail closed**: the policy compares with `(SELECT NULLIF(current_setting(
+//!   'sea_orm_tenant.id', true), ''))`: with no tenant set, or the setting
+//!   reset or emptied, it is `NULL`, no row is visible and no row can be
+//!   written (the column's default is the same expression, so an insert
+//!   fails on `NOT NULL`). Written this way the setting is read once per
+//!   statement and the index on `tenant_id` serves the policy.
+//! * **The audit at start**: when a row database's pool opens, [`rows::audit`]
+//!   checks from the server's catalogs, as the app's role, that the role is
+//!   not a superuser and has no `BYPASSRLS`; that every table with the tenant
+//!   column is enabled, forced, covered by a policy using the setting, with
+//!   no permissive policy that ignores it, and indexed on the column; that no
+//!   unique index or foreign key between tenant tables leaves the column out
+//!   (constraint checks bypass row-level security, so a global
+//!   `UNIQUE(email)` tells one tenant what another holds); and that with no
+//!   tenant set no row is visible. Any finding refuses every row tenant of
+//!   the database with [`TenantError::RowsUnprotected`], naming the table and
+//!   the rule. `migration audit` runs the same check in a deploy pipeline.
+//! * Tables without the tenant column are global: every tenant reads and
+//!   writes all their rows (the audit lists them).
+//! * MySQL/MariaDB and SQLite have no row-level security: a row tenant there
+//!   is refused ([`ConfigError::RowsNeedPostgres`]); use a database (or a
+//!   file) per tenant.
+//!
+//! What it does not cover: row tenants share one role, and the setting is an
+//! ordinary one. Within a call, the app's SQL can set it to another tenant's
+//! id and read that tenant's rows; row-level security keeps honest code from
+//! leaking through a forgotten filter, a pooled session or a missing
+//! tenant, not SQL written to cross tenants. Tenants whose SQL you do not
+//! write need database tenants with roles of their own.
+//!
 //! # Tenants created at runtime: the catalog
 //!
 //! A [`Catalog`] is a `tenants` table in the shared database: each tenant's
@@ -230,7 +281,8 @@
 //! * `config`: settings, the TOML file format and their limits.
 //! * `pool`: connections to servers: the one opener, each server's budget,
 //!   the check a connection gets when it goes back to its pool, and a schema
-//!   tenant's calls on its database's shared pool.
+//!   or row tenant's calls on its database's shared pool.
+//! * `rows`: the row-level security that keeps row tenants apart, and its audit.
 //! * `store`: tenants by name, their pools and the leases that keep a pool
 //!   open.
 //! * `route`: the current tenant, and [`TenantDb`] sending calls to it.

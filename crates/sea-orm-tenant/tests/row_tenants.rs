@@ -101,7 +101,10 @@ async fn row_tenants_see_and_write_only_their_own_rows() {
         }
         for t in tenants {
             let notes = visible(&store, t).await.unwrap();
-            assert!(notes.iter().all(|n| n.owner == t && n.tenant_id == t), "{t} saw {notes:?}");
+            assert!(
+                notes.iter().all(|n| n.owner == t && n.tenant_id == t),
+                "{t} saw {notes:?}"
+            );
         }
         store.close().await;
     }
@@ -113,14 +116,20 @@ async fn row_tenants_see_and_write_only_their_own_rows() {
     }
     assert_eq!(
         per_tenant,
-        tenants.iter().map(|t| ((*t).to_owned(), 10)).collect::<BTreeMap<String, usize>>()
+        tenants
+            .iter()
+            .map(|t| ((*t).to_owned(), 10))
+            .collect::<BTreeMap<String, usize>>()
     );
     db.cleanup().await;
 }
 
 /// What a tenant's own SQL leaves in its session, aimed at `globex`.
 const ATTACKS: &[(&str, &str)] = &[
-    ("set_config", "SELECT set_config('sea_orm_tenant.id', 'globex', false)"),
+    (
+        "set_config",
+        "SELECT set_config('sea_orm_tenant.id', 'globex', false)",
+    ),
     ("SET", "SET sea_orm_tenant.id = 'globex'"),
     ("a function", "SELECT public.hop()"),
     (
@@ -131,11 +140,17 @@ const ATTACKS: &[(&str, &str)] = &[
         "PREPARE/EXECUTE",
         "PREPARE hop_p AS SELECT set_config('sea_orm_tenant.id', 'globex', false); EXECUTE hop_p",
     ),
-    ("a DO block", "DO $$BEGIN PERFORM set_config('sea_orm_tenant.id', 'globex', false); END$$"),
+    (
+        "a DO block",
+        "DO $$BEGIN PERFORM set_config('sea_orm_tenant.id', 'globex', false); END$$",
+    ),
     ("RESET ALL", "RESET ALL"),
     ("DISCARD ALL", "DISCARD ALL"),
     ("RESET of the setting", "RESET sea_orm_tenant.id"),
-    ("an emptied setting", "SELECT set_config('sea_orm_tenant.id', '', false)"),
+    (
+        "an emptied setting",
+        "SELECT set_config('sea_orm_tenant.id', '', false)",
+    ),
     (
         "a transaction left open",
         "BEGIN; SELECT set_config('sea_orm_tenant.id', 'globex', false)",
@@ -159,7 +174,10 @@ async fn the_tenants_own_sql_never_makes_the_next_call_run_as_another() {
         for (name, attack) in ATTACKS {
             for t in ["acme", "globex"] {
                 store
-                    .with_tenant(t, new_note(t, &format!("{max} before {name}")).insert(&conn))
+                    .with_tenant(
+                        t,
+                        new_note(t, &format!("{max} before {name}")).insert(&conn),
+                    )
                     .await
                     .unwrap()
                     .unwrap();
@@ -320,7 +338,10 @@ async fn the_notes_query_uses_the_tenant_index() {
         .map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap())
         .collect();
     let plan = plan.join("\n");
-    assert!(plan.contains("Index") && !plan.contains("Seq Scan"), "{plan}");
+    assert!(
+        plan.contains("Index") && !plan.contains("Seq Scan"),
+        "{plan}"
+    );
     assert_eq!(visible(&store, "t7").await.unwrap().len(), 100);
     store.close().await;
     db.cleanup().await;

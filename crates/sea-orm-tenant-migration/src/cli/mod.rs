@@ -7,6 +7,7 @@
 //!           <up [-n N] | down [-n N] | status [--check] | fresh | refresh | reset>
 //! migration tenant <create NAME... | drop NAME | list>     (see below)
 //! migration catalog init
+//! migration audit                                          (row tenants' protection)
 //! ```
 //!
 //! With a `[catalog]` table in the configuration, the migration verbs also
@@ -19,14 +20,18 @@
 //! * `--config` defaults to the environment variable `TENANTS_CONFIG`, else
 //!   `tenants.toml` in the working directory (the format of
 //!   [`sea_orm_tenant::config`]).
-//! * Exit codes: 0 success; 1 a tenant failed or was skipped, or `status --check`
-//!   found a tenant behind; 2 usage or configuration error (bad arguments,
+//! * `audit` checks, as the app's role, that every database holding row
+//!   tenants keeps each to its own rows ([`sea_orm_tenant::rows::audit`]);
+//!   exit 1 on any finding.
+//! * Exit codes: 0 success; 1 a tenant failed or was skipped, `status --check`
+//!   found a tenant behind, or `audit` found a row database unprotected; 2 usage or configuration error (bad arguments,
 //!   unreadable configuration, unknown tenant name), found before any database
 //!   is opened.
 //! * The report goes to standard output (a table, or JSON with `--format json`);
 //!   progress and errors go to standard error. With `RUST_LOG` set, tracing
 //!   output (sea-orm-migration's own log lines included) goes to standard error.
 
+mod audit;
 pub(crate) mod exit;
 pub(crate) mod tenant;
 
@@ -39,6 +44,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::{Catalog, TenantConnections, TenantsConfig};
 
+use crate::cli::audit::run_audit;
 pub use crate::cli::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
 pub use crate::cli::tenant::{CatalogCommand, TenantCommand};
 use crate::cli::tenant::{run_catalog, run_tenant};
@@ -124,10 +130,13 @@ pub enum CliCommand {
         #[command(subcommand)]
         action: CatalogCommand,
     },
+    /// Check, as the app's role, that every database holding row tenants
+    /// keeps each to its own rows (row-level security, keys); exit 1 on a finding.
+    Audit,
 }
 
 impl CliCommand {
-    /// The [`Operation`] a migration verb runs; `None` for `tenant` and `catalog`.
+    /// The [`Operation`] a migration verb runs; `None` for `tenant`, `catalog` and `audit`.
     pub fn operation(&self) -> Option<Operation> {
         Some(match *self {
             CliCommand::Up { num } => Operation::Up { steps: num },
@@ -136,7 +145,9 @@ impl CliCommand {
             CliCommand::Fresh => Operation::Fresh,
             CliCommand::Refresh => Operation::Refresh,
             CliCommand::Reset => Operation::Reset,
-            CliCommand::Tenant { .. } | CliCommand::Catalog { .. } => return None,
+            CliCommand::Tenant { .. } | CliCommand::Catalog { .. } | CliCommand::Audit => {
+                return None;
+            }
         })
     }
 }
@@ -250,6 +261,7 @@ impl MigrationCli {
             CliCommand::Catalog { action } => {
                 return Box::pin(run_catalog(*action, &args.config)).await;
             }
+            CliCommand::Audit => return Box::pin(run_audit(&args.config, args.format)).await,
             command => match command.operation() {
                 Some(op) => op,
                 None => return EXIT_USAGE,

@@ -8,7 +8,7 @@ use super::progress::ProgressMode;
 /// Default time a runner waits for another runner's lock on a tenant.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How a run behaves. Build it through [`TenantMigrator`]'s methods.
+/// How a run behaves. Build it through [`TenantMigrator`](crate::TenantMigrator)'s methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
     /// Tenants worked on at once. Default: the number of CPUs.

@@ -35,7 +35,7 @@ pub struct InvalidHeaderName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ConflictPolicy {
-    /// Reject the request with 400 ([`TenantRejection::Conflict`]). The default.
+    /// Reject the request with 400 ([`TenantRejection::Conflict`](crate::TenantRejection::Conflict)). The default.
     #[default]
     Reject,
     /// Use the first source that gave a name; later sources are not consulted.

@@ -6,7 +6,6 @@ use crate::key::TenantKey;
 use crate::rows::ROW_SCHEMA;
 use crate::schema::SchemaName;
 
-
 /// Where a tenant's calls run on its database's shared pool.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Seat {

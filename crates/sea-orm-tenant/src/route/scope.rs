@@ -12,7 +12,7 @@ use crate::key::TenantKey;
 use crate::store::{Inner, Tenant, TenantConnection, TenantConnections};
 
 impl TenantConnections {
-    /// Runs `fut` with tenant `name` current: every query through a [`TenantDb`]
+    /// Runs `fut` with tenant `name` current: every query through a [`TenantDb`](crate::TenantDb)
     /// inside it goes to that tenant's database.
     ///
     /// Fails before running anything if the name is invalid

@@ -5,8 +5,7 @@
 use std::fmt;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, TransactionTrait,
 };
 use serde::Serialize;
 
@@ -133,10 +132,9 @@ impl fmt::Display for RowFinding {
                 f,
                 "table {table}: permissive policy {policy} does not compare {TENANT_COLUMN} with {TENANT_SETTING}, and opens other tenants' rows"
             ),
-            Self::VisibleWithoutTenant { table } => write!(
-                f,
-                "table {table}: rows are visible with no tenant set"
-            ),
+            Self::VisibleWithoutTenant { table } => {
+                write!(f, "table {table}: rows are visible with no tenant set")
+            }
             Self::UniqueWithoutTenant { table, index } => write!(
                 f,
                 "table {table}: unique index {index} leaves {TENANT_COLUMN} out, so it reveals other tenants' values; put {TENANT_COLUMN} first in it"
@@ -274,7 +272,8 @@ pub async fn audit(conn: &DatabaseConnection) -> Result<RowAudit, DbErr> {
             }
             let using: String = policy.try_get("", "using_expr")?;
             let check: String = policy.try_get("", "check_expr")?;
-            let uses_tenant = |expr: &str| expr.contains(TENANT_SETTING) && expr.contains(TENANT_COLUMN);
+            let uses_tenant =
+                |expr: &str| expr.contains(TENANT_SETTING) && expr.contains(TENANT_COLUMN);
             if !uses_tenant(&using) || !(check.is_empty() || uses_tenant(&check)) {
                 findings.push(RowFinding::PolicyIgnoresTenant {
                     table: name.clone(),

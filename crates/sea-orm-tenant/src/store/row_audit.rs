@@ -14,12 +14,10 @@ pub(super) async fn refuse_unprotected(
     conn: &DatabaseConnection,
     database: &TenantKey,
 ) -> Result<(), TenantError> {
-    let report = audit(conn)
-        .await
-        .map_err(|err| TenantError::Unavailable {
-            tenant: database.clone(),
-            reason: format!("the row-level security audit could not run: {err}"),
-        })?;
+    let report = audit(conn).await.map_err(|err| TenantError::Unavailable {
+        tenant: database.clone(),
+        reason: format!("the row-level security audit could not run: {err}"),
+    })?;
     if report.is_protected() {
         tracing::debug!(
             role = %report.role,

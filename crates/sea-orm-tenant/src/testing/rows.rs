@@ -124,7 +124,9 @@ impl TestRowDatabase {
             .await
             .expect("connect to TEST_POSTGRES_URL");
         for sql in statements {
-            conn.execute_unprepared(sql).await.expect("server set-up SQL");
+            conn.execute_unprepared(sql)
+                .await
+                .expect("server set-up SQL");
         }
         conn.close().await.ok();
     }

@@ -99,6 +99,15 @@ impl Server {
         })
     }
 
+    /// The server's view of one PostgreSQL database, `name`, through `admin`.
+    pub fn of_database(admin: DatabaseConnection, name: &str) -> Self {
+        Self {
+            backend: DbBackend::Postgres,
+            admin,
+            pattern: name.replace('_', "\\_"),
+        }
+    }
+
     async fn count(&self, sql: String) -> i64 {
         self.admin
             .query_one_raw(Statement::from_string(self.backend, sql.clone()))
@@ -237,7 +246,11 @@ pub struct Sampler {
 
 impl Sampler {
     pub async fn start(dbs: &TestDatabases, period: Duration) -> Option<Self> {
-        let server = Server::new(dbs).await?;
+        Some(Self::on(Server::new(dbs).await?, period))
+    }
+
+    /// Samples `server` every `period`.
+    pub fn on(server: Server, period: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
@@ -252,7 +265,7 @@ impl Sampler {
             server.close().await;
             (peak, samples)
         });
-        Some(Self { stop, task })
+        Self { stop, task }
     }
 
     /// The highest count seen and the number of samples.
@@ -280,6 +293,9 @@ pub enum Kind {
     /// One of `common::session_attacks`, aimed at another tenant's schema
     /// (schema tenants only; their database needs `session_attacks::SETUP`).
     Attack,
+    /// One of `common::session_attacks::ROWS`, aimed at another row tenant's
+    /// id (its database needs `session_attacks::ROW_SETUP`).
+    RowAttack,
 }
 
 impl Kind {
@@ -310,6 +326,7 @@ const NOTHING_SENT: u8 = 0;
 const IN_DOUBT: u8 = 1;
 const ACKED: u8 = 2;
 
+#[derive(Clone)]
 pub struct Op {
     pub n: usize,
     pub tenant: String,
@@ -415,6 +432,12 @@ pub async fn run_op(store: &TenantConnections, db: &TenantDb, op: &Op) -> Report
                 // Refused or not, it must change nothing for later calls.
                 let _ = db.execute_unprepared(&sql).await;
             }
+            Kind::RowAttack => {
+                let attacks = crate::common::session_attacks::ROWS;
+                let target = if tenant == "t00" { "t01" } else { "t00" };
+                let sql = attacks[op.n % attacks.len()].sql(target, op.n);
+                let _ = db.execute_unprepared(&sql).await;
+            }
             Kind::Stream => {
                 let mut rows = note::Entity::find().stream(db).await?;
                 while let Some(r) = rows.next().await {
@@ -435,7 +458,7 @@ pub async fn run_op(store: &TenantConnections, db: &TenantDb, op: &Op) -> Report
         Some(Ok(Ok(()))) => (false, None),
     };
     let outcome = match (op.kind, stage.load(Ordering::SeqCst)) {
-        (Kind::Stream | Kind::Attack, _) => Outcome::Read,
+        (Kind::Stream | Kind::Attack | Kind::RowAttack, _) => Outcome::Read,
         (Kind::Rollback | Kind::DropTxn, _) => Outcome::MustNotExist,
         (_, ACKED) => Outcome::Acked,
         (_, IN_DOUBT) => Outcome::Unknown,
@@ -524,28 +547,42 @@ pub async fn verify(
     plan: &[Op],
     reports: &[Report],
 ) -> Vec<String> {
-    let mut violations = Vec::new();
-    let mut seen: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut found = Vec::new();
     for t in tenants {
         for (owner, body) in rows_direct(dbs, t).await {
-            let Some(n) = body
-                .strip_prefix("op-")
-                .and_then(|n| n.parse::<usize>().ok())
-            else {
-                violations.push(format!("unexpected row {body:?} (owner {owner}) in {t}"));
-                continue;
-            };
-            if owner != *t {
-                violations.push(format!("row {body} owned by {owner} is in {t}'s database"));
-            }
-            if plan[n].tenant != *t {
-                violations.push(format!(
-                    "row {body} of tenant {} is in {t}'s database",
-                    plan[n].tenant
-                ));
-            }
-            seen.entry(n).or_default().push(t.clone());
+            found.push((t.clone(), owner, body));
         }
+    }
+    verify_rows(&found, plan, reports)
+}
+
+/// Checks rows read back directly, each as `(tenant it was found under,
+/// owner, body)`, against the plan. Returns the violations found.
+pub fn verify_rows(
+    found: &[(String, String, String)],
+    plan: &[Op],
+    reports: &[Report],
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    let mut seen: HashMap<usize, Vec<String>> = HashMap::new();
+    for (t, owner, body) in found {
+        let Some(n) = body
+            .strip_prefix("op-")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            violations.push(format!("unexpected row {body:?} (owner {owner}) in {t}"));
+            continue;
+        };
+        if owner != t {
+            violations.push(format!("row {body} owned by {owner} is in {t}'s data"));
+        }
+        if plan[n].tenant != *t {
+            violations.push(format!(
+                "row {body} of tenant {} is in {t}'s data",
+                plan[n].tenant
+            ));
+        }
+        seen.entry(n).or_default().push(t.clone());
     }
     for (op, r) in plan.iter().zip(reports) {
         let found = seen.get(&op.n).map(Vec::len).unwrap_or(0);

@@ -89,3 +89,44 @@ pub const ALL: &[Attack] = &[
     attack!("DEALLOCATE ALL", false, |t, n| "DEALLOCATE ALL".to_owned()),
     attack!("RESET ALL", false, |t, n| "RESET ALL".to_owned()),
 ];
+
+/// Functions the row attacks call, made once per row database (in `public`).
+pub const ROW_SETUP: &str = r#"
+CREATE OR REPLACE FUNCTION public.become(target text) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('sea_orm_tenant.id', target, false);
+    RETURN 1;
+END $$;
+"#;
+
+/// Statements a row tenant's own calls may run that change its tenant
+/// setting, given the target tenant's id.
+pub const ROWS: &[Attack] = &[
+    attack!("set_config of the tenant", false, |t, n| format!(
+        "SELECT set_config('sea_orm_tenant.id', '{t}', false)"
+    )),
+    attack!("SET of the tenant", false, |t, n| format!(
+        "SET sea_orm_tenant.id = '{t}'"
+    )),
+    attack!("a function setting the tenant", false, |t, n| format!(
+        "SELECT public.become('{t}')"
+    )),
+    attack!("a function inside a read", false, |t, n| format!(
+        "SELECT count(*) FROM note WHERE public.become('{t}') = 1"
+    )),
+    attack!("Unicode escapes", false, |t, n| format!(
+        r#"SELECT U&"set\005fconfig"(U&'sea\005form\005ftenant.id', '{t}', false)"#
+    )),
+    attack!("PREPARE/EXECUTE", false, |t, n| format!(
+        "PREPARE become_{n} AS SELECT set_config('sea_orm_tenant.id', '{t}', false); EXECUTE become_{n}"
+    )),
+    attack!("RESET ALL", false, |t, n| "RESET ALL".to_owned()),
+    attack!("DISCARD ALL", false, |t, n| "DISCARD ALL".to_owned()),
+    attack!("an emptied tenant", false, |t, n| {
+        "SELECT set_config('sea_orm_tenant.id', '', false)".to_owned()
+    }),
+    attack!("a transaction left open", false, |t, n| format!(
+        "BEGIN; SELECT set_config('sea_orm_tenant.id', '{t}', false)"
+    )),
+    attack!("a temporary table", true, |t, n| TEMP_NOTE.to_owned()),
+];

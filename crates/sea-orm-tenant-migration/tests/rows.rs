@@ -6,8 +6,9 @@ use sea_orm::{ConnectionTrait, Database};
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::rows::audit;
 use sea_orm_tenant::testing::TestRowDatabase;
+use sea_orm_tenant::{TenantConnections, TenantsConfig};
 use sea_orm_tenant_migration::rows::{disable_row_tenancy, enable_row_tenancy, tenant_column};
-use sea_orm_tenant_migration::{EXIT_FAILED, EXIT_OK, MigrationCli};
+use sea_orm_tenant_migration::{EXIT_FAILED, EXIT_OK, MigrationCli, Outcome, migrate_all};
 
 struct CreateNotes;
 
@@ -103,6 +104,29 @@ async fn migration_up_then_audit_on_a_row_database() {
                 .await
         }
     };
+    // Migrated once for the database, reported for each of its tenants.
+    let store =
+        TenantConnections::from_config(TenantsConfig::from_toml_file(config).unwrap()).unwrap();
+    let report = migrate_all::<Migrator>(&store).await;
+    store.close().await;
+    let mut seen: Vec<(String, Outcome, Option<String>)> = report
+        .tenants
+        .iter()
+        .map(|t| (t.tenant.clone(), t.outcome, t.migrated_with.clone()))
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [
+            ("acme".to_owned(), Outcome::Migrated, None),
+            (
+                "globex".to_owned(),
+                Outcome::Migrated,
+                Some("acme".to_owned())
+            ),
+        ]
+    );
+    assert_eq!(report.tenants[0].migrations, ["m1_create_row_notes"]);
     assert_eq!(run("up").await, EXIT_OK);
     assert_eq!(run("audit").await, EXIT_OK);
     db.sql("ALTER TABLE notes NO FORCE ROW LEVEL SECURITY")

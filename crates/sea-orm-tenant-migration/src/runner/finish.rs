@@ -46,6 +46,7 @@ pub(super) async fn finish(
                 version: applied.version,
                 duration_ms: elapsed.as_millis() as u64,
                 error: None,
+                migrated_with: None,
             }
         }
         Err((failure, after)) => {
@@ -70,5 +71,6 @@ pub(super) fn failed_report(
         version: after.version,
         duration_ms: elapsed.as_millis() as u64,
         error: Some(failure.to_string()),
+        migrated_with: None,
     }
 }

@@ -269,6 +269,9 @@ impl TenantMigrator {
                 None => to_run.push(key),
             }
         }
+        // Row tenants share their database's tables: one run per database,
+        // its outcome reported for every tenant in it.
+        let (to_run, mut sharing) = one_per_row_database(&self.store, to_run);
         let mut queue = to_run.into_iter();
         let mut running = FuturesUnordered::new();
         let mut stopped = false;
@@ -296,13 +299,61 @@ impl TenantMigrator {
             if report.outcome == Outcome::Failed && self.options.fail_fast {
                 stopped = true;
             }
+            let leader = TenantKey::new(&report.tenant).ok();
+            for other in leader.and_then(|k| sharing.remove(&k)).unwrap_or_default() {
+                progress.started(other.as_str());
+                let copy = TenantReport {
+                    tenant: other.to_string(),
+                    migrated_with: Some(report.tenant.clone()),
+                    ..report.clone()
+                };
+                progress.finished(&copy);
+                reports.push(copy);
+            }
             reports.push(report);
         }
-        reports.extend(queue.map(|k| {
-            TenantReport::skipped(k.as_str(), "not started: --fail-fast after a failure")
-        }));
+        for k in queue {
+            for other in sharing.remove(&k).unwrap_or_default() {
+                reports.push(TenantReport::skipped(
+                    other.as_str(),
+                    "not started: --fail-fast after a failure",
+                ));
+            }
+            reports.push(TenantReport::skipped(
+                k.as_str(),
+                "not started: --fail-fast after a failure",
+            ));
+        }
         reports
     }
+}
+
+/// `keys` with the row tenants of each database reduced to one (the first),
+/// and for that one the others of its database.
+fn one_per_row_database(
+    store: &TenantConnections,
+    keys: Vec<TenantKey>,
+) -> (Vec<TenantKey>, HashMap<TenantKey, Vec<TenantKey>>) {
+    let mut leaders: HashMap<String, TenantKey> = HashMap::new();
+    let mut sharing: HashMap<TenantKey, Vec<TenantKey>> = HashMap::new();
+    let mut run = Vec::with_capacity(keys.len());
+    for key in keys {
+        let row_database = store
+            .tenant_config(key.as_str())
+            .filter(|config| config.is_row_tenant())
+            .map(|config| config.url().to_owned());
+        match row_database {
+            Some(url) => match leaders.get(&url) {
+                Some(leader) => sharing.entry(leader.clone()).or_default().push(key),
+                None => {
+                    leaders.insert(url, key.clone());
+                    run.push(key);
+                }
+            },
+            None => run.push(key),
+        }
+    }
+    (run, sharing)
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {

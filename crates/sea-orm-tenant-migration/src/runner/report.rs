@@ -66,6 +66,11 @@ pub struct TenantReport {
     pub duration_ms: u64,
     /// The error of a failed tenant, or why a tenant was skipped.
     pub error: Option<String>,
+    /// For a row tenant: the tenant whose run migrated the tables it shares
+    /// (a row database is migrated once, and every tenant in it is reported
+    /// with that run's outcome). `None` for the tenant that ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_with: Option<String>,
 }
 
 /// The name reported for the shared database.
@@ -81,6 +86,7 @@ impl TenantReport {
             version: None,
             duration_ms: 0,
             error: Some(why.into()),
+            migrated_with: None,
         }
     }
 

@@ -138,5 +138,6 @@ pub(crate) fn settled(
         pending,
         duration_ms: 0,
         error: None,
+        migrated_with: None,
     })
 }

@@ -3,7 +3,9 @@
 //!
 //! After all migrations a tenant database has a table `notes` with `id` (integer,
 //! auto-increment primary key), `body` (text, not null) and `title` (string, not
-//! null, default `''`).
+//! null, default `''`). A database of row tenants gets [`RowMigrator`]'s
+//! instead: the same table with `tenant_id` (defaulting to the session's
+//! tenant) first in its key, under row-level security.
 //!
 //! ```
 //! use migration::Migrator;
@@ -31,6 +33,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_create_notes;
 mod m20250101_000002_add_notes_title;
+mod m20261204_000001_create_row_notes;
 
 /// The tenant schema's migrations, oldest first.
 pub struct Migrator;
@@ -40,6 +43,22 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20250101_000001_create_notes::Migration),
+            Box::new(m20250101_000002_add_notes_title::Migration),
+        ]
+    }
+}
+
+/// The migrations of a database whose tenants are rows (`tenants_are =
+/// "rows"`): the same `notes`, shared by its tenants, with `tenant_id` first in
+/// its key and row-level security enabled and forced. Run once per database
+/// (`TenantMigrator::rows`, `MigrationCli::rows`).
+pub struct RowMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for RowMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261204_000001_create_row_notes::Migration),
             Box::new(m20250101_000002_add_notes_title::Migration),
         ]
     }

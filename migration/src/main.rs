@@ -6,6 +6,7 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     sea_orm_tenant_migration::MigrationCli::new::<migration::Migrator>()
+        .rows::<migration::RowMigrator>()
         .run()
         .await
 }

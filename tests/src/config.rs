@@ -102,6 +102,27 @@ impl TenantsToml {
         self
     }
 
+    /// A `[databases.NAME]` table of row tenants at `url`, with extra lines.
+    pub fn row_database(
+        mut self,
+        name: &str,
+        url: &str,
+        tenants: &[String],
+        options: &[&str],
+    ) -> Self {
+        let list: Vec<String> = tenants.iter().map(|t| toml_string(t)).collect();
+        let _ = writeln!(
+            self.tenants,
+            "\n[databases.{name}]\nurl = {}\ntenants_are = \"rows\"\ntenants = [{}]",
+            toml_string(url),
+            list.join(", ")
+        );
+        for line in options {
+            let _ = writeln!(self.tenants, "{line}");
+        }
+        self
+    }
+
     /// The TOML text.
     pub fn to_toml(&self) -> String {
         let mut text = String::from("[defaults]\n");

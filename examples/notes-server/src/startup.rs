@@ -8,7 +8,7 @@ use sea_orm_tenant::{
     TenantsConfig,
 };
 use sea_orm_tenant_migration::sea_orm_migration::MigratorTrait;
-use sea_orm_tenant_migration::{CatalogMigrator, record_outcomes};
+use sea_orm_tenant_migration::{CatalogMigrator, TenantMigrator, record_outcomes};
 
 /// Reads the configuration and builds the store (see [`load_config`]).
 pub fn load_store(path: &Path) -> Result<TenantConnections, ConfigError> {
@@ -56,7 +56,19 @@ pub async fn follow_catalog(
 /// there as `quarantined` (which every instance follows); the others are ready
 /// when this returns.
 pub async fn migrate_tenants(store: &TenantConnections, catalog: Option<&Catalog>) {
-    let report = sea_orm_tenant_migration::migrate_all::<migration::Migrator>(store).await;
+    // Row tenants' shared tables get the row variant, once per database.
+    let report = TenantMigrator::new::<migration::Migrator>(store.clone())
+        .rows::<migration::RowMigrator>()
+        .jobs(sea_orm_tenant_migration::default_jobs())
+        .up()
+        .await;
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            tracing::error!(%error, "tenant migrations could not start");
+            return;
+        }
+    };
     if let Some(catalog) = catalog
         && let Err(error) = record_outcomes(catalog, &report).await
     {

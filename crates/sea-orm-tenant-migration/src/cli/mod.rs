@@ -170,6 +170,7 @@ impl CliCommand {
 pub struct MigrationCli {
     tenant: ApplyFn,
     shared: Option<ApplyFn>,
+    rows: Option<ApplyFn>,
     name: &'static str,
 }
 
@@ -188,6 +189,7 @@ impl MigrationCli {
         Self {
             tenant: apply_fn::<M>(),
             shared: None,
+            rows: None,
             name: "migration",
         }
     }
@@ -195,6 +197,13 @@ impl MigrationCli {
     /// Also migrate the configuration's `[shared]` database with `S`, before the tenants.
     pub fn shared<S: MigratorTrait + 'static>(mut self) -> Self {
         self.shared = Some(apply_fn::<S>());
+        self
+    }
+
+    /// Migrate databases of row tenants with `R` (once per database) instead
+    /// of the tenant migrator.
+    pub fn rows<R: MigratorTrait + 'static>(mut self) -> Self {
+        self.rows = Some(apply_fn::<R>());
         self
     }
 
@@ -330,6 +339,7 @@ impl MigrationCli {
             .lock_timeout(args.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT))
             .progress(ProgressMode::Auto);
         migrator.shared = self.shared;
+        migrator.rows = self.rows;
         if !args.tenants.is_empty() {
             migrator = migrator.select(args.tenants.iter().cloned());
         }

@@ -38,6 +38,7 @@ pub struct TenantMigrator {
     store: TenantConnections,
     tenant: ApplyFn,
     pub(crate) shared: Option<ApplyFn>,
+    pub(crate) rows: Option<ApplyFn>,
     selection: Option<Vec<String>>,
     options: RunOptions,
 }
@@ -47,6 +48,7 @@ impl std::fmt::Debug for TenantMigrator {
         f.debug_struct("TenantMigrator")
             .field("store", &self.store)
             .field("shared", &self.shared.is_some())
+            .field("rows", &self.rows.is_some())
             .field("selection", &self.selection)
             .field("options", &self.options)
             .finish()
@@ -64,6 +66,7 @@ impl TenantMigrator {
             store,
             tenant,
             shared: None,
+            rows: None,
             selection: None,
             options: RunOptions::default(),
         }
@@ -73,6 +76,15 @@ impl TenantMigrator {
     /// Ignored when the store has no shared database.
     pub fn shared<S: MigratorTrait + 'static>(mut self) -> Self {
         self.shared = Some(apply_fn::<S>());
+        self
+    }
+
+    /// Migrate the databases of row tenants with migrator `R` instead of the
+    /// tenant migrator: their tables are shared and carry the tenant column
+    /// under row-level security (see [`crate::rows`]). Each row database is
+    /// migrated once.
+    pub fn rows<R: MigratorTrait + 'static>(mut self) -> Self {
+        self.rows = Some(apply_fn::<R>());
         self
     }
 
@@ -279,7 +291,11 @@ impl TenantMigrator {
             while !stopped && running.len() < self.options.jobs {
                 let Some(key) = queue.next() else { break };
                 progress.started(key.as_str());
-                let job = tenant_job(&self.store, key.clone(), self.tenant, op, &self.options);
+                let apply = match self.rows {
+                    Some(rows) if self.is_row_tenant(&key) => rows,
+                    _ => self.tenant,
+                };
+                let job = tenant_job(&self.store, key.clone(), apply, op, &self.options);
                 running.push(async move {
                     match AssertUnwindSafe(job).catch_unwind().await {
                         Ok(report) => report,
@@ -325,6 +341,14 @@ impl TenantMigrator {
             ));
         }
         reports
+    }
+}
+
+impl TenantMigrator {
+    fn is_row_tenant(&self, key: &TenantKey) -> bool {
+        self.store
+            .tenant_config(key.as_str())
+            .is_some_and(|config| config.is_row_tenant())
     }
 }
 

@@ -217,6 +217,29 @@
 //! tenant, not SQL written to cross tenants. Tenants whose SQL you do not
 //! write need database tenants with roles of their own.
 //!
+//! ## Row tenants under Citus
+//!
+//! Citus distributes shared tables by a column: `SELECT
+//! create_distributed_table('notes', 'tenant_id')`, then every other tenant
+//! table with `colocate_with => 'notes'`, so one tenant's rows of every table
+//! live on the same node and joins between them stay on it.
+//!
+//! * Every primary key and unique constraint must include the distribution
+//!   column (Citus refuses the others), and foreign keys between distributed
+//!   tables must include it: the rules the audit enforces already.
+//! * An RLS predicate alone does not route a query: Citus prunes shards from
+//!   literals in the query's own `WHERE`, not from a policy comparing with a
+//!   setting, so `SELECT * FROM notes` under the policy runs on every shard
+//!   (citusdata/citus #6712, #7415). Add the tenant to the query as well
+//!   (`.filter(notes::Column::TenantId.eq(tenant))`, with the tenant from
+//!   [`current_tenant`]): the filter routes, the policy still guarantees.
+//! * The policy is evaluated on the workers, which need the setting: Citus
+//!   propagates `SET LOCAL` inside a transaction with
+//!   `citus.propagate_set_commands = 'local'`, not a session's `set_config`.
+//!   Without it the workers see no tenant and return no rows (closed, not
+//!   open). This crate sets the tenant for the session; running row tenants
+//!   on Citus is untested here (no Citus server in this workspace's CI).
+//!
 //! # Tenants created at runtime: the catalog
 //!
 //! A [`Catalog`] is a `tenants` table in the shared database: each tenant's

@@ -132,23 +132,26 @@ fn hostile_names_in_a_config_file_are_rejected() {
 #[test]
 fn hostile_names_in_a_schema_database_are_rejected() {
     for (name, expected) in hostile() {
-        let mut database = toml::Table::new();
-        database.insert("url".into(), "postgres://u:secret@127.0.0.1:1/app".into());
-        database.insert(
-            "tenants".into(),
-            toml::Value::Array(vec!["fine".into(), name.clone().into()]),
-        );
-        let mut databases = toml::Table::new();
-        databases.insert("app".into(), database.into());
-        let mut root = toml::Table::new();
-        root.insert("databases".into(), databases.into());
-        let text = toml::to_string(&root).unwrap();
-        match TenantsConfig::from_toml_str(&text, ".") {
-            Err(ConfigError::InvalidKey { name: got, source }) => {
-                assert_eq!(got, name);
-                assert_eq!(kind(&source), expected, "{name:?}");
+        for tenants_are in ["schemas", "rows"] {
+            let mut database = toml::Table::new();
+            database.insert("url".into(), "postgres://u:secret@127.0.0.1:1/app".into());
+            database.insert("tenants_are".into(), tenants_are.into());
+            database.insert(
+                "tenants".into(),
+                toml::Value::Array(vec!["fine".into(), name.clone().into()]),
+            );
+            let mut databases = toml::Table::new();
+            databases.insert("app".into(), database.into());
+            let mut root = toml::Table::new();
+            root.insert("databases".into(), databases.into());
+            let text = toml::to_string(&root).unwrap();
+            match TenantsConfig::from_toml_str(&text, ".") {
+                Err(ConfigError::InvalidKey { name: got, source }) => {
+                    assert_eq!(got, name);
+                    assert_eq!(kind(&source), expected, "{name:?}");
+                }
+                other => panic!("{name:?} ({tenants_are}): expected InvalidKey, got {other:?}"),
             }
-            other => panic!("{name:?}: expected InvalidKey, got {other:?}"),
         }
     }
 }

@@ -190,15 +190,15 @@ impl SharedRoute {
     /// tenant's call: its cursors kept open `WITH HOLD` are closed first, in
     /// the same round trip (the simple-query protocol; the path is quoted
     /// [`SchemaName`]s and the setting a [`TenantKey`], whose characters need
-    /// no escaping in a literal). The statement is planned each time, as a
+    /// no escaping in a literal, escaped all the same). The statement is planned each time, as a
     /// prepared one would be after the change of search path.
     async fn enter_from_another(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
         let sql = format!(
             "CLOSE ALL; SELECT pg_catalog.set_config('search_path', '{}', false), \
              pg_catalog.set_config('sea_orm_tenant.id', '{}', false), \
              pg_catalog.current_schema()::pg_catalog.text",
-            self.seat.search_path(),
-            self.seat.tenant_setting()
+            self.seat.search_path().replace('\'', "''"),
+            self.seat.tenant_setting().replace('\'', "''")
         );
         let row = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_one(conn).await?;
         let current: Option<String> = sqlx::Row::try_get(&row, 2)?;

@@ -511,7 +511,21 @@ async fn postgres_notifications_reach_another_instance_within_a_second() {
 
 #[test]
 fn catalog_migrator_names_its_own_table() {
-    assert_eq!(CatalogMigrator::migrations().len(), 1);
+    let names: Vec<String> = CatalogMigrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "m20261126_000001_create_tenant_catalog",
+            "m20261204_000001_catalog_row_tenants"
+        ]
+    );
+    assert_eq!(
+        CatalogMigrator::migration_table_name().to_string(),
+        "seaql_tenant_catalog_migrations"
+    );
 }
 
 /// Signalled by [`Hangs`] when it starts; it then never finishes.

@@ -20,7 +20,7 @@ pub struct CatalogMigrator;
 
 impl MigratorTrait for CatalogMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateCatalog)]
+        vec![Box::new(CreateCatalog), Box::new(AddRowTenants)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -29,6 +29,37 @@ impl MigratorTrait for CatalogMigrator {
 }
 
 struct CreateCatalog;
+
+/// Adds the row tenants' column, `in_rows`.
+struct AddRowTenants;
+
+impl MigrationName for AddRowTenants {
+    fn name(&self) -> &str {
+        "m20261204_000001_catalog_row_tenants"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRowTenants {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(&Catalog::row_tenants_sql())
+            .await
+            .map(drop)
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(sea_orm_tenant::CATALOG_TABLE)
+                    .drop_column("in_rows")
+                    .to_owned(),
+            )
+            .await
+    }
+}
 
 impl MigrationName for CreateCatalog {
     fn name(&self) -> &str {

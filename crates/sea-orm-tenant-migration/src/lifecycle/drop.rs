@@ -6,6 +6,7 @@ use sea_orm_tenant::{CatalogError, ConfigError, TenantKey, TenantState};
 
 use super::error::ProvisionError;
 use super::provisioner::{Provisioner, tenant_key};
+use super::row_data::delete_tenant_rows;
 
 impl Provisioner {
     /// Drops tenant `name`: stops serving it, waits for its in-flight calls,
@@ -50,16 +51,22 @@ impl Provisioner {
         if !self.drop_grace.is_zero() {
             tokio::time::sleep(self.drop_grace).await;
         }
+        let storage_err = |source| ProvisionError::Storage {
+            tenant: key.clone(),
+            source,
+        };
         let storage_dropped = if keep_data {
             false
+        } else if config.is_row_tenant() {
+            delete_tenant_rows(&self.store, &config, &key)
+                .await
+                .map_err(storage_err)?;
+            true
         } else {
             self.storage
                 .drop_storage(&config)
                 .await
-                .map_err(|source| ProvisionError::Storage {
-                    tenant: key.clone(),
-                    source,
-                })?
+                .map_err(storage_err)?
         };
         if let Some(catalog) = &self.catalog {
             catalog.remove(&key).await.map_err(catalog_err)?;

@@ -1,14 +1,16 @@
 //! The tenant's lifecycle, in one place: **to create a tenant, call
 //! [`Provisioner::create`]**; to drop one, [`Provisioner::drop`].
 //!
-//! * [`placement`](Placement): where new tenants go (a URL pattern, or a
-//!   schema database);
+//! * [`placement`](Placement): where new tenants go (a URL pattern, a
+//!   schema database, or rows of a row database);
 //! * [`storage`](Storage): the DDL that makes and removes what a tenant lives
 //!   in (a database, a schema, a SQLite file), on administration pools
 //!   counted in the store's per-server budget;
 //! * [`Provisioner`]: create (claim the name in the catalog, make the storage,
 //!   migrate it with the runner, register it), drop, switch off and on,
-//!   template clones, and undoing a create that did not finish;
+//!   template clones, and undoing a create that did not finish (a row
+//!   tenant is a catalog row: no DDL; dropping it deletes its rows from every
+//!   tenant table in one transaction);
 //! * [`CatalogMigrator`]: the catalog's own tables; [`record_outcomes`]:
 //!   the runner's results written back to the catalog.
 
@@ -19,6 +21,7 @@ mod error;
 mod place;
 mod placement;
 mod provisioner;
+mod row_data;
 mod storage;
 mod storage_error;
 mod template;

@@ -30,6 +30,12 @@ pub enum Place {
         /// The schema.
         schema: SchemaName,
     },
+    /// Rows of the shared tables of a PostgreSQL database (a row tenant):
+    /// no storage of its own.
+    Rows {
+        /// The database's URL.
+        url: String,
+    },
 }
 
 impl Place {
@@ -43,6 +49,11 @@ impl Place {
         let backend = config
             .backend()
             .map_err(|_| unsupported("unknown backend"))?;
+        if config.is_row_tenant() {
+            return Ok(Self::Rows {
+                url: url.to_owned(),
+            });
+        }
         if let Some(schema) = config.schema() {
             return Ok(Self::Schema {
                 url: url.to_owned(),
@@ -84,6 +95,7 @@ impl Place {
                 server_url, name, ..
             } => format!("database {name} on {}", server_of(server_url)),
             Self::Schema { url, schema } => format!("schema {schema} in {}", redact_url(url)),
+            Self::Rows { url } => format!("rows in {}", redact_url(url)),
         }
     }
 }

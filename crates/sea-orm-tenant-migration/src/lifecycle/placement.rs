@@ -19,6 +19,13 @@ pub enum Placement {
         /// The schema name prefix.
         prefix: String,
     },
+    /// Rows of the shared tables of the PostgreSQL database at `url` (a
+    /// `[databases.*]` table with `tenants_are = "rows"`): a new tenant is a
+    /// catalog row, no DDL.
+    Rows {
+        /// The database's URL.
+        url: String,
+    },
 }
 
 impl std::fmt::Debug for Placement {
@@ -32,6 +39,10 @@ impl std::fmt::Debug for Placement {
                 .debug_struct("Schema")
                 .field("url", &sea_orm_tenant::redact_url(url))
                 .field("prefix", prefix)
+                .finish(),
+            Self::Rows { url } => f
+                .debug_struct("Rows")
+                .field("url", &sea_orm_tenant::redact_url(url))
                 .finish(),
         }
     }
@@ -50,12 +61,18 @@ impl Placement {
         Ok(provisioning.url.clone().map(Self::Url))
     }
 
-    /// A schema per tenant in the configuration's `[databases.NAME]`, with its prefix.
+    /// A schema per tenant in the configuration's `[databases.NAME]`, with its
+    /// prefix; rows in it when its tenants are rows.
     pub fn schema_in(config: &sea_orm_tenant::TenantsConfig, name: &str) -> Result<Self, String> {
         let db = config
             .databases
             .get(name)
             .ok_or_else(|| format!("no [databases.{name}] in the configuration"))?;
+        if db.tenants_are == sea_orm_tenant::TenantsAre::Rows {
+            return Ok(Self::Rows {
+                url: db.url.clone(),
+            });
+        }
         Ok(Self::Schema {
             url: db.url.clone(),
             prefix: db.schema_prefix.clone(),
@@ -79,6 +96,7 @@ impl Placement {
                 })?;
                 Ok(CatalogEntry::new(tenant.clone(), url.clone(), Some(schema)))
             }
+            Self::Rows { url } => Ok(CatalogEntry::rows(tenant.clone(), url.clone())),
         }
     }
 }

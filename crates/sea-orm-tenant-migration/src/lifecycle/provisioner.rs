@@ -237,6 +237,9 @@ impl Provisioner {
                     }
                 }
             }
+            // A row tenant is its catalog row: the tables are its database's,
+            // migrated once for every tenant in it.
+            Place::Rows { .. } => (None, false),
             _ => {
                 self.storage.create(config).await.map_err(storage_err)?;
                 undo.storage(config.clone());

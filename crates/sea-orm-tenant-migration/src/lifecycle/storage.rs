@@ -96,6 +96,8 @@ impl Storage {
                     reason: "a schema is created in a transaction: use begin_new_schema",
                 });
             }
+            // Its tables are the database's, shared: nothing to create.
+            Place::Rows { .. } => {}
         }
         Ok(place)
     }
@@ -207,6 +209,12 @@ impl Storage {
                 self.execute_on(url, DbBackend::Postgres, &sql, "drop", &place)
                     .await?;
             }
+            Place::Rows { .. } => {
+                return Err(StorageError::Unsupported {
+                    url: redact_url(config.url()),
+                    reason: "a row tenant's rows are deleted by name: use delete_rows",
+                });
+            }
         }
         Ok(existed)
     }
@@ -215,6 +223,7 @@ impl Storage {
     pub async fn exists(&self, place: &Place) -> Result<bool, StorageError> {
         let (url, backend, sql, name) = match place {
             Place::SqliteFile(path) => return Ok(path.exists()),
+            Place::Rows { .. } => return Ok(true),
             Place::Database {
                 backend: DbBackend::Postgres,
                 server_url,

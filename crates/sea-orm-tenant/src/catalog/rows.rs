@@ -98,6 +98,9 @@ pub struct CatalogEntry {
     pub url: String,
     /// Its schema, for a schema tenant.
     pub schema: Option<SchemaName>,
+    /// Whether it is a row tenant: its rows in the tables of the database at
+    /// `url`, shared with the other row tenants there.
+    pub rows: bool,
     /// Its state.
     pub state: TenantState,
     /// The last migration applied, as last recorded.
@@ -118,6 +121,7 @@ impl fmt::Debug for CatalogEntry {
             .field("name", &self.name)
             .field("url", &crate::redact_url(&self.url))
             .field("schema", &self.schema)
+            .field("rows", &self.rows)
             .field("state", &self.state)
             .field("version", &self.version)
             .field("created_at_ms", &self.created_at_ms)
@@ -134,10 +138,20 @@ impl CatalogEntry {
             name,
             url: url.into(),
             schema,
+            rows: false,
             state: TenantState::Provisioning,
             version: None,
             created_at_ms: now,
             updated_at_ms: now,
+        }
+    }
+
+    /// A new row for row tenant `name` in the database at `url`, in state
+    /// `provisioning`.
+    pub fn rows(name: TenantKey, url: impl Into<String>) -> Self {
+        Self {
+            rows: true,
+            ..Self::new(name, url, None)
         }
     }
 
@@ -147,6 +161,7 @@ impl CatalogEntry {
         let config = TenantConfig::new(url);
         Ok(match &self.schema {
             Some(schema) => config.in_schema(schema.clone()),
+            None if self.rows => config.in_rows(),
             None => config,
         })
     }
@@ -224,7 +239,8 @@ impl fmt::Debug for Catalog {
     }
 }
 
-const COLUMNS: &str = "name, url, schema_name, state, version, created_at_ms, updated_at_ms";
+const COLUMNS: &str =
+    "name, url, schema_name, in_rows, state, version, created_at_ms, updated_at_ms";
 
 impl Catalog {
     /// The catalog in `store`'s shared database.
@@ -263,6 +279,12 @@ impl Catalog {
                 .col(ColumnDef::new("generation").big_integer().not_null())
                 .to_owned(),
         ]
+    }
+
+    /// The statement adding the row tenants' column (`in_rows`) to a catalog
+    /// made by [`tables`](Self::tables), for the library's second migration.
+    pub fn row_tenants_sql() -> String {
+        format!("ALTER TABLE {CATALOG_TABLE} ADD COLUMN in_rows BOOLEAN NOT NULL DEFAULT FALSE")
     }
 
     /// The statement seeding the generation row; does nothing when it exists.
@@ -315,11 +337,12 @@ impl Catalog {
     /// a name succeeds; the others get [`CatalogError::AlreadyExists`].
     pub async fn insert(&self, entry: &CatalogEntry) -> Result<(), CatalogError> {
         let stmt = self.stmt(
-            &format!("INSERT INTO {CATALOG_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            &format!("INSERT INTO {CATALOG_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
             vec![
                 entry.name.as_str().into(),
                 entry.url.as_str().into(),
                 entry.schema.as_ref().map(|s| s.as_str().to_owned()).into(),
+                entry.rows.into(),
                 entry.state.as_str().into(),
                 entry.version.clone().into(),
                 entry.created_at_ms.into(),
@@ -453,6 +476,7 @@ fn entry_of(row: &QueryResult) -> Result<CatalogEntry, CatalogError> {
         name: key,
         url: row.try_get("", "url").map_err(get_err)?,
         schema,
+        rows: row.try_get("", "in_rows").map_err(get_err)?,
         state,
         version: row.try_get("", "version").map_err(get_err)?,
         created_at_ms: row.try_get("", "created_at_ms").map_err(get_err)?,

@@ -28,6 +28,7 @@ pub mod bench;
 mod binary;
 mod config;
 mod notes_requests;
+pub mod random_hot;
 pub mod scale;
 mod server;
 pub mod soak;

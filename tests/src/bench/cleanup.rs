@@ -3,10 +3,11 @@
 //! dropped, and with it everything it holds: the guards that stop servers
 //! ([`crate::NotesServer`], gunicorn) and drop throw-away databases
 //! ([`crate::scale::ServerDatabases`]) do their work in their `Drop`; the
-//! caller then runs its explicit clean-up, if any, and exits
-//! [`Exit::Interrupted`] (130).
+//! process exits [`Exit::Interrupted`] (130). [`main`] is the whole of a
+//! benchmark's `main` after parsing its flags.
 
 use std::future::Future;
+use std::process::ExitCode;
 
 use super::exit::Exit;
 
@@ -14,12 +15,51 @@ use super::exit::Exit;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interrupted(pub &'static str);
 
-impl Interrupted {
-    /// Says so on stderr, naming `what` is cleaned up next; the exit code.
-    pub fn report(self, program: &str, what: &str) -> Exit {
-        eprintln!("{program}: {}: {what}", self.0);
-        Exit::Interrupted
-    }
+/// The runtime a benchmark runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// Tokio's multi-thread runtime.
+    MultiThread,
+    /// One thread: the benchmark's own work takes at most one core (the load
+    /// generator has threads of its own).
+    CurrentThread,
+}
+
+/// Runs `bench` on a new `runtime` until it ends or a signal comes, and
+/// turns the end into the exit code: its [`Exit`], [`Exit::Failed`] for an
+/// error (printed as `program: error`), [`Exit::Interrupted`] for a signal
+/// (after `bench` is dropped, so its guards have cleaned up).
+pub fn main(
+    program: &str,
+    runtime: Runtime,
+    bench: impl Future<Output = Result<Exit, String>>,
+) -> ExitCode {
+    let built = match runtime {
+        Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let exit = match built {
+        Ok(built) => match built.block_on(until_interrupted(bench)) {
+            Ok(Ok(exit)) => exit,
+            Ok(Err(e)) => {
+                eprintln!("{program}: {e}");
+                Exit::Failed
+            }
+            Err(Interrupted(why)) => {
+                eprintln!("{program}: {why}; cleaned up");
+                Exit::Interrupted
+            }
+        },
+        Err(e) => {
+            eprintln!("{program}: cannot start the async runtime: {e}");
+            Exit::Failed
+        }
+    };
+    exit.into()
 }
 
 /// Runs `bench` to its end, or until Ctrl-C or SIGTERM, whichever comes

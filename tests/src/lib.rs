@@ -32,6 +32,7 @@ pub mod random_hot;
 pub mod scale;
 mod server;
 pub mod soak;
+pub mod vs_flask;
 
 pub use binary::notes_server_binary;
 pub use config::TenantsToml;

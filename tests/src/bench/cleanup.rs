@@ -94,9 +94,14 @@ mod tests {
     #[tokio::test]
     async fn a_benchmark_that_ends_is_not_interrupted() {
         assert_eq!(until_interrupted(async { 7 }).await, Ok(7));
-        assert_eq!(
-            Interrupted("x").report("test", "nothing"),
-            Exit::Interrupted
-        );
+    }
+
+    #[test]
+    fn main_turns_the_end_into_the_exit_code() {
+        let code =
+            |bench: Result<Exit, String>| main("test", Runtime::CurrentThread, async { bench });
+        assert_eq!(code(Ok(Exit::Ok)), ExitCode::SUCCESS);
+        assert_eq!(code(Ok(Exit::BarMissed)), ExitCode::from(3));
+        assert_eq!(code(Err("boom".into())), ExitCode::FAILURE);
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::bench::bar::Bars;
 use crate::bench::cli::Quick;
 use crate::bench::load::{LoadResult, LoadSpec, Pick, run_in_background};
 use crate::bench::rounds::{Measured, interleaved, median_of, of};
@@ -62,6 +63,16 @@ pub struct Plan {
 }
 
 impl RandomHotArgs {
+    /// Checks `peak` sessions against the budget in `bars`: `"kept"` or `"EXCEEDED"`.
+    pub fn budget_bar(&self, bars: &mut Bars, peak: i64) -> &'static str {
+        let met = bars.check(
+            &format!("peak server sessions <= budget {}", self.budget),
+            peak,
+            peak <= i64::from(self.budget),
+        );
+        if met == "met" { "kept" } else { "EXCEEDED" }
+    }
+
     /// The plan; an error for a bad number of seconds.
     pub fn plan(&self) -> Result<Plan, String> {
         let q = &self.quick;

@@ -273,25 +273,7 @@ impl ServerDatabases {
     /// `(id, body)` of every note in `tenant`'s database, by id, read directly
     /// over a connection of its own.
     pub async fn read_notes(&self, tenant: &str) -> Result<Vec<(i64, String)>, DbErr> {
-        let mut options = ConnectOptions::new(self.url(tenant));
-        options.max_connections(1).sqlx_logging(false);
-        let conn = Database::connect(options).await?;
-        let rows = conn
-            .query_all_raw(Statement::from_string(
-                self.kind.backend(),
-                "SELECT id, body FROM notes ORDER BY id",
-            ))
-            .await;
-        conn.close().await.ok();
-        rows?
-            .iter()
-            .map(|r| {
-                let id = r
-                    .try_get::<i64>("", "id")
-                    .or_else(|_| r.try_get::<i32>("", "id").map(i64::from))?;
-                Ok((id, r.try_get::<String>("", "body")?))
-            })
-            .collect()
+        read_notes_at(ConnectOptions::new(self.url(tenant))).await
     }
 
     /// Opens one plain connection to the admin database (what `psql` or `mysql`
@@ -400,6 +382,29 @@ impl Drop for ServerDatabases {
         })
         .join();
     }
+}
+
+/// `(id, body)` of every note in the `notes` table at `options` (its URL,
+/// and its schema search path when set), by id, over a connection of its own.
+pub async fn read_notes_at(mut options: ConnectOptions) -> Result<Vec<(i64, String)>, DbErr> {
+    options.max_connections(1).sqlx_logging(false);
+    let conn = Database::connect(options).await?;
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id, body FROM notes ORDER BY id",
+        ))
+        .await;
+    conn.close().await.ok();
+    rows?
+        .iter()
+        .map(|r| {
+            let id = r
+                .try_get::<i64>("", "id")
+                .or_else(|_| r.try_get::<i32>("", "id").map(i64::from))?;
+            Ok((id, r.try_get::<String>("", "body")?))
+        })
+        .collect()
 }
 
 async fn admin_pool(url: &str, connections: u32) -> Result<DatabaseConnection, DbErr> {

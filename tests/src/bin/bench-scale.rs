@@ -143,16 +143,12 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
     );
     let mut bars = Bars::new(common.quick.bars_enforced());
     let peak = figures.peak().max(startup_peak);
-    let kept = bars.check(
-        &format!("peak server sessions <= budget {}", common.budget),
-        peak,
-        peak <= i64::from(common.budget),
-    );
+    let kept = common.budget_bar(&mut bars, peak);
     println!(
         "ratio random/hot requests/s: {:.3}; peak sessions overall {peak} (budget {}: {}); notes-server ERROR lines: {}",
         figures.ratio(),
         common.budget,
-        if kept == "met" { "kept" } else { "EXCEEDED" },
+        kept,
         server_errors
     );
     bars.print();

@@ -182,15 +182,10 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
         figures.hot,
         bars.at_least("ratio random/hot requests/s", ratio, 0.70)
     );
-    let kept = bars.check(
-        &format!("peak server sessions <= budget {}", common.budget),
-        peak,
-        peak <= i64::from(common.budget),
-    );
+    let kept = common.budget_bar(&mut bars, peak);
     println!(
         "errors {errors}; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {server_errors}",
-        common.budget,
-        if kept == "met" { "kept" } else { "EXCEEDED" }
+        common.budget, kept
     );
     bars.print();
     let migrated = [&scratch, &again, &status]

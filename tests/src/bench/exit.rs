@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | the run completed, no error, every enforced bar met |
 //! | 1 | the run failed: an error, a request not answered as expected, a check of the soak failed |
-//! | 2 | bad flags (clap's own code) |
+//! | 2 | bad flags (clap's own code, or [`Exit::Usage`]) |
 //! | 3 | the run completed without error but missed a bar |
 //! | 130 | interrupted by Ctrl-C or SIGTERM (after the clean-up) |
 //!
@@ -20,6 +20,8 @@ pub enum Exit {
     Ok,
     /// An error or a failed check: 1.
     Failed,
+    /// Bad flags, found after parsing (clap's own usage errors exit 2 too): 2.
+    Usage,
     /// Completed without error, a bar missed: 3.
     BarMissed,
     /// Ctrl-C or SIGTERM: 130.
@@ -32,6 +34,7 @@ impl Exit {
         match self {
             Self::Ok => 0,
             Self::Failed => 1,
+            Self::Usage => 2,
             Self::BarMissed => 3,
             Self::Interrupted => 130,
         }
@@ -42,7 +45,7 @@ impl Exit {
         let rank = |e: Self| match e {
             Self::Ok => 0,
             Self::BarMissed => 1,
-            Self::Failed => 2,
+            Self::Failed | Self::Usage => 2,
             Self::Interrupted => 3,
         };
         if rank(other) > rank(self) {
@@ -72,6 +75,7 @@ mod tests {
     fn codes_and_precedence() {
         assert_eq!(Exit::Ok.code(), 0);
         assert_eq!(Exit::Failed.code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
         assert_eq!(Exit::BarMissed.code(), 3);
         assert_eq!(Exit::Interrupted.code(), 130);
         assert_eq!(Exit::BarMissed.worst(Exit::Failed), Exit::Failed);

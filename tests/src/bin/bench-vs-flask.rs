@@ -164,7 +164,7 @@ fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("bench-vs-flask: {e}");
-            return ExitCode::from(2);
+            return Exit::Usage.into();
         }
     };
     // Dropping the bench future (signal, error) drops the server guards: both stop.

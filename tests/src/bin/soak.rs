@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use e2e_tests::bench::bar::Bars;
 use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
-use e2e_tests::bench::cli::{FormatArg, Quick};
 use e2e_tests::bench::exit::Exit;
 use e2e_tests::bench::percentile::percentile_of;
 use e2e_tests::scale::{ServerDatabases, SplitMix64};
+use e2e_tests::soak::args::Args;
 use e2e_tests::soak::clients::shards;
 use e2e_tests::soak::cpu::DbCpu;
 use e2e_tests::soak::faults::{Target, Targets, inject};
@@ -47,51 +47,6 @@ use e2e_tests::soak::requests::one_request;
 use e2e_tests::soak::schedule::{Tenant, kinds, schedule};
 use e2e_tests::{NotesServer, TenantsToml};
 use serde_json::json;
-
-/// The soak's settings.
-#[derive(Debug, Parser)]
-struct Args {
-    /// Requests in all [default: 100000; --quick: 20000].
-    #[arg(long)]
-    requests: Option<u64>,
-    /// Concurrent HTTP clients.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// Offered load after the warm-up, as a fraction of the requests per
-    /// second the clients got through in it, going as fast as they could;
-    /// 1 keeps them going as fast as they can (every core busy).
-    #[arg(long, default_value_t = 0.6, value_parser = load_fraction)]
-    load: f64,
-    /// Seconds of warm-up, as fast as the clients can go, before the offered
-    /// load and the first fault.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=60))]
-    warm_up: u64,
-    /// Stop after this many seconds even if fewer requests were sent.
-    #[arg(long, default_value_t = 900)]
-    max_seconds: u64,
-    /// The server's `--request-timeout`, in seconds.
-    #[arg(long, default_value_t = 5)]
-    request_timeout: u64,
-    /// `--format text|json`.
-    #[command(flatten)]
-    format: FormatArg,
-    /// The server's `RUST_LOG`.
-    #[arg(long, default_value = "warn")]
-    server_log_level: String,
-    /// Write the server's output (its log) to this file.
-    #[arg(long)]
-    server_log: Option<std::path::PathBuf>,
-    /// Write every request's outcome to this file as CSV
-    /// (`sent_s,took_s,tenant,kind,status`).
-    #[arg(long)]
-    outcomes: Option<std::path::PathBuf>,
-    /// `--quick`: the short form (CI).
-    #[command(flatten)]
-    quick: Quick,
-    /// Seed of the random choices.
-    #[arg(long, default_value_t = 0x50A4)]
-    seed: u64,
-}
 
 /// After a fault, time that is not yet normal (recovery) ...
 const AFTER_FAULT: Duration = Duration::from_secs(1);
@@ -533,12 +488,4 @@ async fn soak(args: &Args) -> Result<Exit, String> {
         mysql.drop_all().await;
     }
     Ok(Exit::failed_unless(failures.is_empty()).worst(bars.exit()))
-}
-
-/// `--load`: more than 0, at most 1.
-fn load_fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
-        _ => Err(format!("{s:?} is not a fraction above 0 and at most 1")),
-    }
 }

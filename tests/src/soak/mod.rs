@@ -2,6 +2,7 @@
 //! every backend, with faults injected on a schedule, and every tenant's rows
 //! read back directly afterwards and checked against what the client was told.
 //!
+//! * [`args`]: the flags;
 //! * [`clients`]: which tenants each client worker sends its requests to;
 //! * [`history`]: what the client was acknowledged, and the check of a
 //!   tenant's rows against it;
@@ -21,6 +22,7 @@
 //! Its `--quick`, `--format`, percentiles, Ctrl-C clean-up, bar and exit
 //! code come from the bench harness ([`crate::bench`]).
 
+pub mod args;
 pub mod clients;
 pub mod cpu;
 pub mod faults;

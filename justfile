@@ -32,7 +32,7 @@ bench:
     cargo bench -p sea-orm-tenant --bench routing
     cargo bench -p sea-orm-tenant --bench schema_routing
 
-# HTTP load on notes-server: GET /notes over 2 tenants vs the same server with tenancy bypassed (--single-db); prints requests/s, p99 and the ratio.
+# HTTP load on notes-server: GET /notes over 2 tenants vs the same server with tenancy bypassed (--single-db); prints requests/s, p99 and the ratio (`--quick` for a smoke run).
 bench-http *ARGS:
     cargo run --release -p e2e-tests --bin bench-http -- {{ARGS}}
 

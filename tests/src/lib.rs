@@ -1,5 +1,6 @@
-//! Harness for the end-to-end tests (in `tests/`) and the HTTP benchmarks
-//! (`src/bin/bench-http.rs`, `src/bin/bench-scale.rs`): builds the real `notes-server` binary once, starts
+//! Harness for the end-to-end tests (in `tests/`) and the benchmarks
+//! (`src/bin/`, all built on [`bench`]: one load generator, one percentile,
+//! one rounds loop, one `--quick`, one clean-up, one exit code): builds the real `notes-server` binary once, starts
 //! it on a free loopback port with a temporary `tenants.toml`, waits until
 //! `/health` answers, and stops it with a signal. [`scale`] holds the
 //! many-databases scenario: throw-away server databases, a per-server connection
@@ -23,14 +24,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bench;
 mod binary;
 mod config;
-pub mod http_load;
-pub mod load;
 mod notes_requests;
+pub mod random_hot;
 pub mod scale;
 mod server;
 pub mod soak;
+pub mod vs_flask;
 
 pub use binary::notes_server_binary;
 pub use config::TenantsToml;

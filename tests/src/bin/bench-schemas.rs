@@ -11,7 +11,12 @@
 //!    sampling the server's sessions every 50 ms.
 //!
 //! Prints the figures and the ratio random/hot; drops the database at the end
-//! (also after Ctrl-C or a panic). `--quick` is a short smoke run.
+//! (also after Ctrl-C or a panic). `--quick` is a short smoke run. The HTTP
+//! scenario and its flags: [`e2e_tests::random_hot`]. Bars: `up` with
+//! nothing to apply within 30 s, the ratio random/hot at least 0.70, the
+//! peak of sessions within the budget. Exit codes: [`e2e_tests::bench::exit`]
+//! (1 when a request was not answered 200 or a tenant failed to migrate, 3
+//! when a bar is missed).
 
 #![forbid(unsafe_code)]
 
@@ -19,7 +24,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use e2e_tests::NotesServer;
-use e2e_tests::load::{Mode, Run, measure};
+use e2e_tests::bench::bar::Bars;
+use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
+use e2e_tests::bench::exit::Exit;
+use e2e_tests::random_hot::{Figures, RandomHotArgs, measure, print_runs};
 use e2e_tests::scale::{ServerDatabases, ServerKind, tenant_names};
 use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
@@ -32,43 +40,17 @@ struct Args {
     /// Schema tenants [default: 10000; --quick: 200].
     #[arg(long)]
     tenants: Option<usize>,
-    /// `[servers."host:port"] max_connections`: the connection budget to the server.
-    #[arg(long, default_value_t = 60)]
-    budget: u32,
     /// The schema database's pool, shared by every tenant.
     #[arg(long, default_value_t = 20)]
     pool_size: u32,
     /// Tenants migrated at once.
     #[arg(long, default_value_t = 8)]
     jobs: usize,
-    /// Measured seconds per run [default: 10; --quick: 2].
-    #[arg(long)]
-    seconds: Option<f64>,
-    /// Warm-up seconds before each run [default: 2; --quick: 0.5].
-    #[arg(long)]
-    warmup_seconds: Option<f64>,
-    /// Concurrent HTTP connections.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// Rounds, each one random-tenant run then one hot-tenant run [default: 2; --quick: 1].
-    #[arg(long)]
-    rounds: Option<usize>,
-    /// Notes stored per tenant before measuring (each GET returns all of them).
-    #[arg(long, default_value_t = 5)]
-    notes: usize,
     /// Seed of the random tenant choice.
     #[arg(long, default_value_t = 0x5C4E)]
     seed: u64,
-    /// A short smoke run: 200 tenants, 1 round of 2 s runs.
-    #[arg(long)]
-    quick: bool,
-    /// The PostgreSQL admin URL (the database is created from it).
-    #[arg(
-        long,
-        env = "TEST_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
+    #[command(flatten)]
+    common: RandomHotArgs,
 }
 
 const SCHEMA_PREFIX: &str = "t_";
@@ -88,19 +70,10 @@ async fn timed<T>(what: &str, fut: impl Future<Output = T>) -> (T, Duration) {
     (out, started.elapsed())
 }
 
-async fn scenario(args: &Args, dbs: &mut ServerDatabases) {
-    let tenants = args
-        .tenants
-        .unwrap_or(if args.quick { 200 } else { 10_000 })
-        .max(1);
-    let seconds =
-        Duration::from_secs_f64(args.seconds.unwrap_or(if args.quick { 2.0 } else { 10.0 }));
-    let warmup =
-        Duration::from_secs_f64(
-            args.warmup_seconds
-                .unwrap_or(if args.quick { 0.5 } else { 2.0 }),
-        );
-    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 2 }).max(1);
+async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String> {
+    let common = &args.common;
+    let plan = common.plan()?;
+    let tenants = common.quick.or(args.tenants, 10_000, 200).max(1);
     let names = tenant_names(tenants);
 
     let (url, created) = timed(
@@ -111,7 +84,7 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) {
     let dir = tempfile::tempdir().expect("temporary folder");
     let pool_line = format!("max_connections = {}", args.pool_size);
     let config = dbs
-        .tenants_toml(&[], args.budget)
+        .tenants_toml(&[], common.budget)
         .schema_database("app", &url, SCHEMA_PREFIX, &names, &[&pool_line])
         .write_to(dir.path());
 
@@ -126,26 +99,29 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) {
     let status = status.expect("run starts");
     store.close().await;
 
-    let (_, seed_time) = timed(&format!("seeding {} notes per tenant", args.notes), async {
-        let db = Database::connect(&url).await.expect("connect");
-        for chunk in names.chunks(500) {
-            let sql: Vec<String> = chunk
-                .iter()
-                .map(|t| {
-                    let rows: Vec<String> =
-                        (0..args.notes).map(|n| format!("('{t}:{n}')")).collect();
-                    format!(
-                        "INSERT INTO \"{SCHEMA_PREFIX}{t}\".notes (body) VALUES {}",
-                        rows.join(", ")
-                    )
-                })
-                .collect();
-            db.execute_unprepared(&sql.join(";"))
-                .await
-                .expect("seed notes");
-        }
-        db.close().await.ok();
-    })
+    let (_, seed_time) = timed(
+        &format!("seeding {} notes per tenant", common.notes),
+        async {
+            let db = Database::connect(&url).await.expect("connect");
+            for chunk in names.chunks(500) {
+                let sql: Vec<String> = chunk
+                    .iter()
+                    .map(|t| {
+                        let rows: Vec<String> =
+                            (0..common.notes).map(|n| format!("('{t}:{n}')")).collect();
+                        format!(
+                            "INSERT INTO \"{SCHEMA_PREFIX}{t}\".notes (body) VALUES {}",
+                            rows.join(", ")
+                        )
+                    })
+                    .collect();
+                db.execute_unprepared(&sql.join(";"))
+                    .await
+                    .expect("seed notes");
+            }
+            db.close().await.ok();
+        },
+    )
     .await;
 
     eprintln!("building notes-server if needed...");
@@ -160,41 +136,7 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) {
         NotesServer::start_with_env(&config, &["--no-migrate"], &[("RUST_LOG", "warn")]),
     )
     .await;
-    let urls: Vec<String> = names
-        .iter()
-        .map(|t| server.url(&format!("/notes?tenant={t}&limit=1000")))
-        .collect();
-    let mut random_runs: Vec<Run> = Vec::new();
-    let mut hot_runs: Vec<Run> = Vec::new();
-    for round in 1..=rounds {
-        let seed = args.seed.wrapping_add(round as u64);
-        eprintln!("round {round}/{rounds}: random tenant per request...");
-        random_runs.push(
-            measure(
-                &server,
-                &sampler,
-                &urls,
-                Mode::Random,
-                args.concurrency,
-                (warmup, seconds),
-                seed,
-            )
-            .await,
-        );
-        eprintln!("round {round}/{rounds}: one hot tenant ({})...", names[0]);
-        hot_runs.push(
-            measure(
-                &server,
-                &sampler,
-                &urls,
-                Mode::Hot,
-                args.concurrency,
-                (warmup, seconds),
-                seed,
-            )
-            .await,
-        );
-    }
+    let runs = measure(&server, &sampler, &names, (common, plan), args.seed).await?;
     let stopped = server.terminate().await;
     let sessions = sampler.stop().await;
     let server_errors = stopped.lines().filter(|l| l.contains("ERROR")).count();
@@ -203,7 +145,7 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) {
         "{tenants} schema tenants in one PostgreSQL database ({}); pool {} shared by all; budget {}; migration jobs {}",
         dbs.server_key(),
         args.pool_size,
-        args.budget,
+        common.budget,
         args.jobs
     );
     println!("schemas created in {created:.1?}; notes seeded in {seed_time:.1?}");
@@ -213,15 +155,16 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) {
         per(scratch_time),
         summary(&scratch)
     );
+    let mut bars = Bars::new(common.quick.bars_enforced());
     println!(
         "up with nothing to apply: {again_time:.1?} ({:.2?} per tenant) - {} [bar: <= 30 s for 10,000: {}]",
         per(again_time),
         summary(&again),
-        if again_time <= Duration::from_secs(30) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        bars.at_most(
+            "up with nothing to apply, s",
+            again_time.as_secs_f64(),
+            30.0
+        )
     );
     println!(
         "status: {status_time:.1?} ({:.2?} per tenant) - {}",
@@ -229,80 +172,37 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) {
         summary(&status)
     );
     println!("notes-server start-up: {startup_time:.1?}");
-    println!(
-        "{:<20} {:>11} {:>10} {:>10} {:>8} {:>11}",
-        "run", "requests/s", "p50", "p99", "errors", "peak conns"
-    );
-    for (i, (r, h)) in random_runs.iter().zip(&hot_runs).enumerate() {
-        for (name, run) in [("random tenant", r), ("one hot tenant", h)] {
-            println!(
-                "{:<20} {:>11.0} {:>10.2?} {:>10.2?} {:>8} {:>11}",
-                format!("{name} #{}", i + 1),
-                run.rps(),
-                run.percentile(0.50),
-                run.percentile(0.99),
-                run.load.errors,
-                run.peak
-            );
-        }
-    }
-    if let Some(e) = random_runs
-        .iter()
-        .chain(&hot_runs)
-        .find_map(|r| r.load.first_error.as_ref())
-    {
-        println!("first error: {e}");
-    }
+    print_runs(&runs);
     println!("server sessions sampling: {}", sessions.summary());
-    let mean = |runs: &[Run]| runs.iter().map(Run::rps).sum::<f64>() / runs.len() as f64;
-    let peak = random_runs
-        .iter()
-        .chain(&hot_runs)
-        .map(|r| r.peak)
-        .max()
-        .unwrap_or(0);
-    let errors: usize = random_runs
-        .iter()
-        .chain(&hot_runs)
-        .map(|r| r.load.errors)
-        .sum();
-    let ratio = mean(&random_runs) / mean(&hot_runs);
+    let figures = Figures::of(&runs);
+    let (ratio, errors, peak) = (figures.ratio(), figures.errors(), figures.peak());
     println!(
-        "mean: random tenant {:.0} req/s, one hot tenant {:.0} req/s; ratio random/hot {ratio:.3} [bar >= 0.70: {}]",
-        mean(&random_runs),
-        mean(&hot_runs),
-        if ratio >= 0.70 { "met" } else { "NOT met" }
+        "median: random tenant {:.0} req/s, one hot tenant {:.0} req/s; ratio random/hot {ratio:.3} [bar >= 0.70: {}]",
+        figures.random,
+        figures.hot,
+        bars.at_least("ratio random/hot requests/s", ratio, 0.70)
     );
+    let kept = common.budget_bar(&mut bars, peak);
     println!(
-        "errors {errors} [bar 0: {}]; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {server_errors}",
-        if errors == 0 { "met" } else { "NOT met" },
-        args.budget,
-        if peak <= i64::from(args.budget) {
-            "kept"
-        } else {
-            "EXCEEDED"
-        }
+        "errors {errors}; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {server_errors}",
+        common.budget, kept
     );
+    bars.print();
+    let migrated = [&scratch, &again, &status]
+        .iter()
+        .all(|r| r.summary.failed == 0);
+    Ok(Exit::failed_unless(errors == 0 && migrated).worst(bars.exit()))
 }
 
-fn main() {
+/// Runs the scenario, then drops its database (on a signal, its guard does).
+async fn bench(args: &Args) -> Result<Exit, String> {
+    let mut dbs = ServerDatabases::new(ServerKind::Postgres, &args.common.postgres_url);
+    let exit = scenario(args, &mut dbs).await;
+    dbs.drop_all().await;
+    exit
+}
+
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let mut dbs = ServerDatabases::new(ServerKind::Postgres, &args.postgres_url);
-        let finished = tokio::select! {
-            () = scenario(&args, &mut dbs) => true,
-            _ = tokio::signal::ctrl_c() => false,
-        };
-        if !finished {
-            eprintln!("interrupted: dropping the database");
-        }
-        dbs.drop_all().await;
-        if !finished {
-            std::process::exit(130);
-        }
-    });
+    main_until_interrupted("bench-schemas", Runtime::MultiThread, bench(&args))
 }

@@ -13,7 +13,13 @@
 //! (`--load`, see `e2e_tests::soak::pace`).
 //! One fault of each kind is injected on a schedule; the report gives each
 //! fault's window, the affected tenants' answers, their recovery and the other
-//! tenants' throughput. Exit 1 when a check fails.
+//! tenants' throughput. Exit codes: [`e2e_tests::bench::exit`] (1 when a
+//! check fails, 3 when the other tenants kept less than 0.90 of their
+//! throughput during a fault in a full run, 130 on Ctrl-C or SIGTERM, after
+//! the throw-away databases are dropped). The pacing is the soak's own;
+//! `--quick`, `--format`, the percentiles (nearest rank), the clean-up, the
+//! bar and the exit code are the harness's ([`e2e_tests::bench`]). The parts:
+//! [`e2e_tests::soak`].
 
 #![forbid(unsafe_code)]
 
@@ -23,61 +29,24 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use e2e_tests::bench::bar::Bars;
+use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
+use e2e_tests::bench::exit::Exit;
+use e2e_tests::bench::percentile::percentile_of;
 use e2e_tests::scale::{ServerDatabases, SplitMix64};
+use e2e_tests::soak::args::Args;
 use e2e_tests::soak::clients::shards;
 use e2e_tests::soak::cpu::DbCpu;
-use e2e_tests::soak::faults::{Fault, Target, Targets, inject};
-use e2e_tests::soak::history::{History, belongs_to, note_body};
-use e2e_tests::soak::outcome::{Outcome, Outcomes, by_status, fault_figures, percentile};
+use e2e_tests::soak::faults::{Target, Targets, inject};
+use e2e_tests::soak::history::History;
+use e2e_tests::soak::outcome::{Outcome, Outcomes, by_status, fault_figures};
 use e2e_tests::soak::pace::{Pace, Schedule};
-use e2e_tests::{NotesServer, TenantsToml, notes_of};
-use sea_orm_tenant::sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
-use serde_json::{Value, json};
-
-/// The soak's settings.
-#[derive(Debug, Parser)]
-struct Args {
-    /// Requests in all [default: 100000; --quick: 20000].
-    #[arg(long)]
-    requests: Option<u64>,
-    /// Concurrent HTTP clients.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// Offered load after the warm-up, as a fraction of the requests per
-    /// second the clients got through in it, going as fast as they could;
-    /// 1 keeps them going as fast as they can (every core busy).
-    #[arg(long, default_value_t = 0.6, value_parser = load_fraction)]
-    load: f64,
-    /// Seconds of warm-up, as fast as the clients can go, before the offered
-    /// load and the first fault.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=60))]
-    warm_up: u64,
-    /// Stop after this many seconds even if fewer requests were sent.
-    #[arg(long, default_value_t = 900)]
-    max_seconds: u64,
-    /// The server's `--request-timeout`, in seconds.
-    #[arg(long, default_value_t = 5)]
-    request_timeout: u64,
-    /// Report format.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    format: String,
-    /// The server's `RUST_LOG`.
-    #[arg(long, default_value = "warn")]
-    server_log_level: String,
-    /// Write the server's output (its log) to this file.
-    #[arg(long)]
-    server_log: Option<std::path::PathBuf>,
-    /// Write every request's outcome to this file as CSV
-    /// (`sent_s,took_s,tenant,kind,status`).
-    #[arg(long)]
-    outcomes: Option<std::path::PathBuf>,
-    /// The short form (CI).
-    #[arg(long)]
-    quick: bool,
-    /// Seed of the random choices.
-    #[arg(long, default_value_t = 0x50A4)]
-    seed: u64,
-}
+use e2e_tests::soak::read_back::read_rows;
+use e2e_tests::soak::report::print_text;
+use e2e_tests::soak::requests::one_request;
+use e2e_tests::soak::schedule::{Tenant, kinds, schedule};
+use e2e_tests::{NotesServer, TenantsToml};
+use serde_json::json;
 
 /// After a fault, time that is not yet normal (recovery) ...
 const AFTER_FAULT: Duration = Duration::from_secs(1);
@@ -86,19 +55,6 @@ const AFTER_FAULT: Duration = Duration::from_secs(1);
 const BASELINE: Duration = Duration::from_secs(4);
 /// How soon the tenants of a fault must answer again once it is over.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(5);
-
-#[derive(Clone)]
-struct Tenant {
-    name: String,
-    kind: &'static str,
-    target: Target,
-}
-
-struct Scheduled {
-    fault: Fault,
-    affected: Vec<usize>,
-    target: Target,
-}
 
 #[derive(serde::Serialize)]
 struct FaultReport {
@@ -114,13 +70,16 @@ struct FaultReport {
     figures: e2e_tests::soak::outcome::FaultFigures,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let total = args
-        .requests
-        .unwrap_or(if args.quick { 20_000 } else { 100_000 });
-    let dir = tempfile::tempdir().expect("temporary folder");
+    // On a signal the soak future is dropped: the server is killed and the
+    // throw-away databases are dropped by their guards.
+    main_until_interrupted("soak", Runtime::MultiThread, soak(&args))
+}
+
+async fn soak(args: &Args) -> Result<Exit, String> {
+    let total = args.quick.or(args.requests, 100_000, 20_000);
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
 
     // Tenants on every backend available.
     let mut tenants: Vec<Tenant> = (0..20)
@@ -423,6 +382,7 @@ async fn main() -> std::process::ExitCode {
         failures.push(format!("a request took {slowest:?} (limit {limit:?})"));
     }
     let mut faults = Vec::new();
+    let mut bars = Bars::new(args.quick.bars_enforced());
     let mut quiet_since = paced_since;
     for (scheduled, start, end, error) in records {
         // The previous fault and the time after it are not normal time.
@@ -444,13 +404,12 @@ async fn main() -> std::process::ExitCode {
                 RECOVERY_LIMIT.as_secs()
             )),
         }
-        if !args.quick
-            && let Some(ratio) = figures.others_throughput_ratio
-            && ratio < 0.9
-        {
-            failures.push(format!(
-                "{name}: the other tenants kept {ratio:.2} of their throughput (at least 0.90)"
-            ));
+        if let Some(ratio) = figures.others_throughput_ratio {
+            bars.at_least(
+                &format!("{name}: the other tenants' throughput kept"),
+                ratio,
+                0.9,
+            );
         }
         let secs = Duration::from_secs_f64;
         faults.push(FaultReport {
@@ -482,6 +441,7 @@ async fn main() -> std::process::ExitCode {
         }
     }
     let (acked_creates, acked_deletes) = history.counts();
+    let latencies: Vec<Duration> = outcomes.iter().map(|o| o.took).collect();
     let rows: usize = checks.values().map(|c| c.rows).sum();
     let report = json!({
         "requests": outcomes.len(),
@@ -493,8 +453,8 @@ async fn main() -> std::process::ExitCode {
             "offered_requests_per_second": offered_rate,
         },
         "statuses": statuses,
-        "p50_ms": percentile(&outcomes, 50.0).as_secs_f64() * 1000.0,
-        "p99_ms": percentile(&outcomes, 99.0).as_secs_f64() * 1000.0,
+        "p50_ms": percentile_of(latencies.clone(), 0.50).as_secs_f64() * 1000.0,
+        "p99_ms": percentile_of(latencies, 0.99).as_secs_f64() * 1000.0,
         "slowest_ms": slowest.as_secs_f64() * 1000.0,
         "tenants": kinds(&tenants),
         "server_memory": {
@@ -512,322 +472,20 @@ async fn main() -> std::process::ExitCode {
             "foreign_rows": checks.values().map(|c| c.foreign.len()).sum::<usize>(),
             "foreign_in_answers": foreign_answers.len(),
         },
+        "bars": bars.json(),
+        "bar_lines": bars.lines(),
         "failures": failures,
     });
-    if args.format == "json" {
+    if args.format.json() {
         println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
     } else {
         print_text(&report);
     }
-    drop(pg.map(|p| tokio::spawn(p.drop_all())));
-    drop(mysql.map(|m| tokio::spawn(m.drop_all())));
-    if failures.is_empty() {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
+    if let Some(pg) = pg {
+        pg.drop_all().await;
     }
-}
-
-/// One request of a random kind; returns the status (0: no answer).
-async fn one_request(
-    server: &NotesServer,
-    client: &reqwest::Client,
-    history: &History,
-    tenant: &str,
-    worker: usize,
-    seq: u64,
-    rng: &mut SplitMix64,
-) -> u16 {
-    let by_header = rng.below(2) == 0;
-    let with_tenant = |req: reqwest::RequestBuilder| {
-        if by_header {
-            req.header("x-tenant", tenant)
-        } else {
-            req.query(&[("tenant", tenant)])
-        }
-    };
-    let roll = rng.below(100);
-    let live = history.live_id(tenant, |n| rng.below(n));
-    let (req, kind) = match (roll, live) {
-        (0..40, _) | (_, None) => {
-            let body = note_body(tenant, worker, seq);
-            (
-                with_tenant(client.post(server.url("/notes"))).json(&json!({ "body": body })),
-                Kind::Create(body),
-            )
-        }
-        (40..70, Some(id)) => {
-            let limit = 1 + rng.below(50);
-            let mut req = with_tenant(client.get(server.url("/notes"))).query(&[("limit", limit)]);
-            if rng.below(2) == 0 {
-                req = req.query(&[("after_id", id.saturating_sub(rng.below(20) as i64))]);
-            }
-            (req, Kind::Read)
-        }
-        (70..85, Some(id)) => (
-            with_tenant(client.get(server.url(&format!("/notes/{id}")))),
-            Kind::Read,
-        ),
-        (_, Some(id)) => (
-            with_tenant(client.delete(server.url(&format!("/notes/{id}")))),
-            Kind::Delete(id),
-        ),
-    };
-    let Ok(resp) = req.send().await else {
-        if let Kind::Delete(id) = kind {
-            history.maybe_deleted(tenant, id);
-        }
-        return 0;
-    };
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    match kind {
-        Kind::Create(sent) if status == 201 => {
-            if let Some(id) = body["id"].as_i64() {
-                history.created(tenant, id, sent);
-            }
-        }
-        Kind::Read if status == 200 => {
-            let notes = if body.is_array() {
-                notes_of(&body)
-            } else {
-                notes_of(&Value::Array(vec![body]))
-            };
-            for (_, note) in notes {
-                if !belongs_to(&note, tenant) {
-                    history.foreign_answer(tenant, &note);
-                }
-            }
-        }
-        Kind::Delete(id) if status == 204 => history.deleted(tenant, id),
-        Kind::Delete(_) if status == 404 => {}
-        Kind::Delete(id) => history.maybe_deleted(tenant, id),
-        _ => {}
+    if let Some(mysql) = mysql {
+        mysql.drop_all().await;
     }
-    status
-}
-
-enum Kind {
-    Create(String),
-    Read,
-    Delete(i64),
-}
-
-/// One fault of each kind the backends allow, each on its own tenants.
-fn schedule(tenants: &[Tenant]) -> Vec<Scheduled> {
-    let of_kind = |kinds: &[&str]| -> Vec<usize> {
-        tenants
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| kinds.contains(&t.kind))
-            .map(|(i, _)| i)
-            .collect()
-    };
-    let pg_all = of_kind(&["postgres", "postgres-schema"]);
-    let pg_dbs = of_kind(&["postgres"]);
-    let mysql = of_kind(&["mysql"]);
-    let sqlite = of_kind(&["sqlite"]);
-    let one = |i: usize| (vec![i], tenants[i].target.clone());
-    let mut out = Vec::new();
-    if let Some(&first) = pg_dbs.first() {
-        let (affected, target) = one(first);
-        out.push(Scheduled {
-            fault: Fault::PgKillOneTenant,
-            affected,
-            target,
-        });
-        out.push(Scheduled {
-            fault: Fault::PgKillAll,
-            affected: pg_all.clone(),
-            target: Target::Server,
-        });
-    }
-    if !mysql.is_empty() {
-        out.push(Scheduled {
-            fault: Fault::MysqlKillAll,
-            affected: mysql.clone(),
-            target: Target::Server,
-        });
-    }
-    if let Some(&second) = pg_dbs.get(1) {
-        let (affected, target) = one(second);
-        out.push(Scheduled {
-            fault: Fault::PgDatabaseUnavailable,
-            affected,
-            target,
-        });
-    }
-    if let Some(&first) = sqlite.first() {
-        let (affected, target) = one(first);
-        out.push(Scheduled {
-            fault: Fault::SqliteLocked,
-            affected,
-            target,
-        });
-    }
-    if !pg_all.is_empty() {
-        out.push(Scheduled {
-            fault: Fault::PgRestart,
-            affected: pg_all,
-            target: Target::Server,
-        });
-    }
-    if !mysql.is_empty() {
-        out.push(Scheduled {
-            fault: Fault::MysqlRestart,
-            affected: mysql,
-            target: Target::Server,
-        });
-    }
-    out
-}
-
-fn kinds(tenants: &[Tenant]) -> String {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in tenants {
-        *counts.entry(t.kind).or_default() += 1;
-    }
-    counts
-        .iter()
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `(id, body)` of every note at `url` (in `schema` when given), read directly.
-async fn read_rows(url: &str, schema: Option<&str>) -> Result<Vec<(i64, String)>, String> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.max_connections(1).sqlx_logging(false);
-    if let Some(schema) = schema {
-        options.set_schema_search_path(format!("\"{schema}\""));
-    }
-    let conn = Database::connect(options)
-        .await
-        .map_err(|e| e.to_string())?;
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT id, body FROM notes ORDER BY id",
-        ))
-        .await
-        .map_err(|e| e.to_string());
-    conn.close().await.ok();
-    rows?
-        .iter()
-        .map(|r| {
-            let id = r
-                .try_get::<i64>("", "id")
-                .or_else(|_| r.try_get::<i32>("", "id").map(i64::from))
-                .map_err(|e| e.to_string())?;
-            Ok((
-                id,
-                r.try_get::<String>("", "body").map_err(|e| e.to_string())?,
-            ))
-        })
-        .collect()
-}
-
-fn print_text(report: &Value) {
-    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
-    println!(
-        "\nsoak: {} requests in {:.1} s ({:.0}/s) over {}",
-        report["requests"],
-        f(&report["seconds"]),
-        f(&report["requests_per_second"]),
-        report["tenants"].as_str().unwrap_or("")
-    );
-    println!(
-        "statuses: {}   p50 {:.1} ms   p99 {:.1} ms   slowest {:.0} ms",
-        report["statuses"],
-        f(&report["p50_ms"]),
-        f(&report["p99_ms"]),
-        f(&report["slowest_ms"])
-    );
-    let load = &report["load"];
-    println!(
-        "load: {}",
-        load["offered_requests_per_second"].as_f64().map_or_else(
-            || "as fast as the clients go".to_owned(),
-            |offered| format!(
-                "{offered:.0} requests/s offered after the warm-up ({:.2} of its {:.0}/s)",
-                f(&load["fraction"]),
-                f(&load["warm_up_requests_per_second"])
-            )
-        )
-    );
-    let memory = &report["server_memory"];
-    if let (Some(start), Some(peak)) = (
-        memory["peak_bytes_after_start"].as_f64(),
-        memory["peak_bytes"].as_f64(),
-    ) {
-        println!(
-            "server memory (peak resident): {:.1} MB after start-up, {:.1} MB at the end",
-            start / 1e6,
-            peak / 1e6
-        );
-    }
-    println!(
-        "\n{:<24} {:>6} {:>6} {:>10} {:>6} {:>7} {:>9} {:>11}  AFFECTED ANSWERS (status: count)",
-        "FAULT", "AT s", "FOR s", "RECOVERY s", "OTHERS", "CONTROL", "SLOWEST s", "DB CPU"
-    );
-    for fault in report["faults"].as_array().into_iter().flatten() {
-        let recovery = fault["recovery_s"]
-            .as_f64()
-            .map_or("never".to_owned(), |s| format!("{s:.2}"));
-        let ratio = |v: &Value| v.as_f64().map_or("-".to_owned(), |r| format!("{r:.2}"));
-        let others = ratio(&fault["others_throughput_ratio"]);
-        let db_cpu = match (
-            fault["db_cpu_cores_before"].as_f64(),
-            fault["db_cpu_cores_during"].as_f64(),
-        ) {
-            (Some(before), Some(during)) => format!("{before:.2}->{during:.2}"),
-            _ => "-".to_owned(),
-        };
-        println!(
-            "{:<24} {:>6.1} {:>6.2} {:>10} {:>6} {:>7} {:>9.2} {:>11}  {} ({} tenants){}",
-            fault["fault"].as_str().unwrap_or(""),
-            f(&fault["start_s"]),
-            f(&fault["end_s"]) - f(&fault["start_s"]),
-            recovery,
-            others,
-            ratio(&fault["others_control_ratio"]),
-            f(&fault["slowest_s"]),
-            db_cpu,
-            fault["affected_statuses"],
-            fault["affected"].as_array().map_or(0, Vec::len),
-            fault["error"]
-                .as_str()
-                .map_or(String::new(), |e| format!("  NOT INJECTED: {e}"))
-        );
-    }
-    let rb = &report["read_back"];
-    println!(
-        "\nread back directly: {} tenants, {} rows; acknowledged {} creates, {} deletes; lost {}, resurrected {}, foreign rows {}, foreign notes in answers {}",
-        rb["tenants"],
-        rb["rows"],
-        rb["acknowledged_creates"],
-        rb["acknowledged_deletes"],
-        rb["lost"],
-        rb["resurrected"],
-        rb["foreign_rows"],
-        rb["foreign_in_answers"]
-    );
-    let failures = report["failures"].as_array().cloned().unwrap_or_default();
-    if failures.is_empty() {
-        println!("\nsoak: ok");
-    } else {
-        println!("\nsoak: FAILED");
-        for f in failures {
-            println!("  {}", f.as_str().unwrap_or(""));
-        }
-    }
-}
-
-/// `--load`: more than 0, at most 1.
-fn load_fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
-        _ => Err(format!("{s:?} is not a fraction above 0 and at most 1")),
-    }
+    Ok(Exit::failed_unless(failures.is_empty()).worst(bars.exit()))
 }

@@ -49,17 +49,6 @@ pub fn by_status(outcomes: &[Outcome]) -> BTreeMap<u16, usize> {
     counts
 }
 
-/// The `p`th percentile (0..=100) of the latencies.
-pub fn percentile(outcomes: &[Outcome], p: f64) -> Duration {
-    let mut took: Vec<Duration> = outcomes.iter().map(|o| o.took).collect();
-    if took.is_empty() {
-        return Duration::ZERO;
-    }
-    took.sort();
-    let i = ((p / 100.0) * (took.len() - 1) as f64).round() as usize;
-    took[i.min(took.len() - 1)]
-}
-
 /// What a fault did to the requests.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FaultFigures {

@@ -1,0 +1,226 @@
+//! The scenario `bench-scale` and `bench-schemas` share: many tenants behind
+//! one notes-server within a per-server connection budget, `GET /notes` with
+//! a seeded random tenant per request against one hot tenant (every request
+//! to the first), in interleaved rounds, the peak of the server's sessions
+//! sampled over each run. Its flags ([`RandomHotArgs`]), the runs
+//! ([`measure`]), the table ([`print_runs`]) and the figures over the
+//! rounds ([`Figures`], medians).
+
+use std::fmt;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::bench::bar::Bars;
+use crate::bench::cli::Quick;
+use crate::bench::load::{LoadResult, LoadSpec, Pick, run_in_background};
+use crate::bench::rounds::{Measured, interleaved, median_of, of};
+use crate::scale::Sampler;
+use crate::server::NotesServer;
+
+/// The flags of the scenario, flattened into the benchmark's own.
+#[derive(Debug, Clone, Args)]
+pub struct RandomHotArgs {
+    /// `[servers."host:port"] max_connections`: the connection budget to the server.
+    #[arg(long, default_value_t = 60)]
+    pub budget: u32,
+    /// Measured seconds per run [default: 10; --quick: 2].
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Warm-up seconds before each run [default: 2; --quick: 0.5].
+    #[arg(long)]
+    pub warmup_seconds: Option<f64>,
+    /// Concurrent HTTP connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Rounds, each one random-tenant run then one hot-tenant run [default: 2; --quick: 1].
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Notes stored per tenant before measuring (each GET returns all of them).
+    #[arg(long, default_value_t = 5)]
+    pub notes: usize,
+    /// `--quick`.
+    #[command(flatten)]
+    pub quick: Quick,
+    /// The PostgreSQL admin URL (databases are created from it).
+    #[arg(
+        long,
+        env = "TEST_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres_url: String,
+}
+
+/// The run lengths in force, `--quick` applied.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Measured time per run.
+    pub seconds: Duration,
+    /// Warm-up before each run.
+    pub warmup: Duration,
+    /// Rounds.
+    pub rounds: usize,
+}
+
+impl RandomHotArgs {
+    /// Checks `peak` sessions against the budget in `bars`: `"kept"` or `"EXCEEDED"`.
+    pub fn budget_bar(&self, bars: &mut Bars, peak: i64) -> &'static str {
+        let met = bars.check(
+            &format!("peak server sessions <= budget {}", self.budget),
+            peak,
+            peak <= i64::from(self.budget),
+        );
+        if met == "met" { "kept" } else { "EXCEEDED" }
+    }
+
+    /// The plan; an error for a bad number of seconds.
+    pub fn plan(&self) -> Result<Plan, String> {
+        let q = &self.quick;
+        Ok(Plan {
+            seconds: q.seconds("--seconds", self.seconds, 10.0, 2.0)?,
+            warmup: q.seconds("--warmup-seconds", self.warmup_seconds, 2.0, 0.5)?,
+            rounds: q.or(self.rounds, 2, 1).max(1),
+        })
+    }
+}
+
+/// Which tenants a run asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tenancy {
+    /// A seeded random tenant per request.
+    Random,
+    /// Always the first tenant.
+    Hot,
+}
+
+impl fmt::Display for Tenancy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Random => "random tenant",
+            Self::Hot => "one hot tenant",
+        })
+    }
+}
+
+/// One measured run.
+#[derive(Debug)]
+pub struct Run {
+    /// Its requests.
+    pub load: LoadResult,
+    /// Peak of the server's sessions on the test databases during the run.
+    pub peak: i64,
+}
+
+/// Interleaved rounds of a random-tenant run and a hot-tenant run over
+/// `tenants` (`GET /notes?tenant=..&limit=1000`), each after a warm-up;
+/// round `r`'s random tenants come from `seed + r`.
+pub async fn measure(
+    server: &NotesServer,
+    sampler: &Sampler,
+    tenants: &[String],
+    (args, plan): (&RandomHotArgs, Plan),
+    seed: u64,
+) -> Result<Vec<Measured<Tenancy, Run>>, String> {
+    let paths: Vec<String> = tenants
+        .iter()
+        .map(|t| format!("/notes?tenant={t}&limit=1000"))
+        .collect();
+    interleaved(
+        plan.rounds,
+        &[Tenancy::Random, Tenancy::Hot],
+        async |round, tenancy| {
+            let pick = match tenancy {
+                Tenancy::Random => Pick::Random(seed.wrapping_add(round as u64)),
+                Tenancy::Hot => Pick::First,
+            };
+            let spec = |duration| {
+                LoadSpec::get_any(server.addr(), paths.clone(), pick)
+                    .connections(args.concurrency)
+                    .duration(duration)
+            };
+            if !plan.warmup.is_zero() {
+                run_in_background(spec(plan.warmup)).await?;
+            }
+            sampler.take_peak();
+            let load = run_in_background(spec(plan.seconds)).await?;
+            Ok(Run {
+                load,
+                peak: sampler.take_peak(),
+            })
+        },
+    )
+    .await
+}
+
+/// Prints one line per run: requests/s, p50, p99, errors, peak sessions;
+/// then the first error, if any.
+pub fn print_runs(runs: &[Measured<Tenancy, Run>]) {
+    println!(
+        "{:<20} {:>11} {:>10} {:>10} {:>8} {:>11}",
+        "run", "requests/s", "p50", "p99", "errors", "peak conns"
+    );
+    for m in runs {
+        println!(
+            "{:<20} {:>11.0} {:>10.2?} {:>10.2?} {:>8} {:>11}",
+            format!("{} #{}", m.variant, m.round),
+            m.result.load.requests_per_sec(),
+            m.result.load.percentile(0.50),
+            m.result.load.percentile(0.99),
+            m.result.load.errors(),
+            m.result.peak
+        );
+    }
+    if let Some(e) = runs.iter().find_map(|m| m.result.load.first_error.as_ref()) {
+        println!("first error: {e}");
+    }
+}
+
+/// The figures over the rounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Figures {
+    /// Median requests/s with a random tenant per request.
+    pub random: f64,
+    /// Median requests/s with one hot tenant.
+    pub hot: f64,
+    /// Errors in the random-tenant runs.
+    pub random_errors: u64,
+    /// Errors in the hot-tenant runs.
+    pub hot_errors: u64,
+    /// The highest peak of sessions in the random-tenant runs.
+    pub random_peak: i64,
+    /// The highest peak of sessions in the hot-tenant runs.
+    pub hot_peak: i64,
+}
+
+impl Figures {
+    /// The figures of `runs`.
+    pub fn of(runs: &[Measured<Tenancy, Run>]) -> Self {
+        let (random, hot) = (of(runs, Tenancy::Random), of(runs, Tenancy::Hot));
+        let rps = |runs: &[&Run]| median_of(runs, |r| r.load.requests_per_sec());
+        let errors = |runs: &[&Run]| runs.iter().map(|r| r.load.errors()).sum();
+        let peak = |runs: &[&Run]| runs.iter().map(|r| r.peak).max().unwrap_or(0);
+        Self {
+            random: rps(&random),
+            hot: rps(&hot),
+            random_errors: errors(&random),
+            hot_errors: errors(&hot),
+            random_peak: peak(&random),
+            hot_peak: peak(&hot),
+        }
+    }
+
+    /// Requests/s with random tenants over those with one hot tenant.
+    pub fn ratio(&self) -> f64 {
+        self.random / self.hot
+    }
+
+    /// Errors in all runs.
+    pub fn errors(&self) -> u64 {
+        self.random_errors + self.hot_errors
+    }
+
+    /// The highest peak of sessions in all runs.
+    pub fn peak(&self) -> i64 {
+        self.random_peak.max(self.hot_peak)
+    }
+}

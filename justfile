@@ -44,6 +44,10 @@ bench-scale *ARGS:
 bench-schemas *ARGS:
     cargo run --release -p e2e-tests --bin bench-schemas -- {{ARGS}}
 
+# 100,000 row tenants (one database, a tenant column under forced row-level security) behind notes-server within a per-server budget: a random tenant per request against one hot tenant, interleaved rounds; bars: random/hot >= 0.90, no error, sessions within the budget (`--quick` for a smoke run).
+bench-rows *ARGS:
+    cargo run --release -p e2e-tests --bin bench-rows -- {{ARGS}}
+
 # notes-server against the Flask-SQLAlchemy multi-tenant recipe it grows from (tests/flask-recipe, gunicorn -w 2, own venv under target/), same SQLite files, same load generator, interleaved rounds; prints requests/s, p50, p99, errors and the ratio (`--quick` for a smoke run, `--format json`).
 bench-vs-flask *ARGS:
     cargo run --release -p e2e-tests --bin bench-vs-flask -- {{ARGS}}

@@ -23,7 +23,7 @@ use sea_orm_tenant::sea_orm::{
 pub use rng::SplitMix64;
 pub use sampler::{Sampler, SamplerReport};
 pub use server::ServerKind;
-use server::{admin_pool, count_sessions, drop_databases, probe};
+use server::{admin_pool, count_sessions, drop_databases, drop_roles, probe};
 
 use crate::config::TenantsToml;
 
@@ -44,6 +44,9 @@ pub struct ServerDatabases {
     admin_url: String,
     prefix: String,
     created: Vec<String>,
+    /// Roles made by [`create_row_database`](Self::create_row_database),
+    /// dropped after the databases they own.
+    roles: Vec<String>,
 }
 
 impl ServerDatabases {
@@ -88,6 +91,7 @@ impl ServerDatabases {
             admin_url: admin_url.to_owned(),
             prefix,
             created: Vec::new(),
+            roles: Vec::new(),
         }
     }
 
@@ -198,6 +202,32 @@ impl ServerDatabases {
         url
     }
 
+    /// PostgreSQL: creates one database (`{prefix}_rows`) owned by an
+    /// ordinary role of the same name (no superuser, no `BYPASSRLS`), as an
+    /// app serving row tenants connects; returns the database's URL as that
+    /// role ([`url`](Self::url)`("rows")` is the same database as the admin).
+    pub async fn create_row_database(&mut self) -> String {
+        let name = self.database_name("rows");
+        let admin = self.admin(1).await.expect("connect to the test server");
+        admin
+            .execute_unprepared(&format!(
+                "CREATE ROLE \"{name}\" LOGIN NOSUPERUSER NOBYPASSRLS"
+            ))
+            .await
+            .expect("CREATE ROLE for the row database");
+        self.roles.push(name.clone());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\" OWNER \"{name}\""))
+            .await
+            .expect("CREATE DATABASE for the rows");
+        self.created.push(name.clone());
+        admin.close().await.ok();
+        let mut url = reqwest::Url::parse(&self.url("rows")).expect("the admin URL parses");
+        url.set_username(&name).expect("a URL with a host");
+        url.set_password(None).expect("a URL with a host");
+        url.to_string()
+    }
+
     /// A `tenants.toml` listing `tenants` (databases made by [`create`](Self::create))
     /// with `[servers."host:port"] max_connections = budget`.
     pub fn tenants_toml(&self, tenants: &[String], budget: u32) -> TenantsToml {
@@ -262,13 +292,15 @@ impl ServerDatabases {
     pub async fn drop_all(mut self) {
         let names = std::mem::take(&mut self.created);
         drop_databases(self.kind, &self.admin_url, names).await;
+        drop_roles(&self.admin_url, std::mem::take(&mut self.roles)).await;
     }
 }
 
 impl Drop for ServerDatabases {
     fn drop(&mut self) {
         let names = std::mem::take(&mut self.created);
-        if names.is_empty() {
+        let roles = std::mem::take(&mut self.roles);
+        if names.is_empty() && roles.is_empty() {
             return;
         }
         let (kind, url) = (self.kind, self.admin_url.clone());
@@ -279,7 +311,10 @@ impl Drop for ServerDatabases {
                 .enable_all()
                 .build()
                 .expect("runtime for cleanup");
-            rt.block_on(drop_databases(kind, &url, names));
+            rt.block_on(async {
+                drop_databases(kind, &url, names).await;
+                drop_roles(&url, roles).await;
+            });
         })
         .join();
     }

@@ -119,6 +119,27 @@ pub(super) async fn drop_databases(kind: ServerKind, admin_url: &str, names: Vec
     }
 }
 
+/// PostgreSQL: drops `roles` (after the databases they own).
+pub(super) async fn drop_roles(admin_url: &str, roles: Vec<String>) {
+    if roles.is_empty() {
+        return;
+    }
+    match Database::connect(admin_url.to_owned()).await {
+        Ok(admin) => {
+            for role in roles {
+                if let Err(e) = admin
+                    .execute_unprepared(&format!("DROP ROLE IF EXISTS \"{role}\""))
+                    .await
+                {
+                    eprintln!("warning: dropping test role {role} failed: {e}");
+                }
+            }
+            admin.close().await.ok();
+        }
+        Err(e) => eprintln!("warning: cannot connect to drop test roles: {e}"),
+    }
+}
+
 /// The `n` of `sql` (a `count(*) AS n`) run on `admin`.
 pub(super) async fn count_sessions(
     admin: &DatabaseConnection,

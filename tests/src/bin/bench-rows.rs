@@ -1,0 +1,176 @@
+//! `just bench-rows`: row tenants at scale, in one run.
+//!
+//! 1. Creates one PostgreSQL database owned by an ordinary role of its own,
+//!    migrates it once with the workspace's `RowMigrator` (`notes` keyed by
+//!    `(tenant_id, id)` under forced row-level security), and seeds a few
+//!    notes for each of its tenants (100,000 by default) directly.
+//! 2. Starts notes-server (release, `--no-migrate`) with the tenants in a
+//!    `[databases.*]` table of rows within a per-server connection budget,
+//!    and drives `GET /notes` with a random tenant per request against one
+//!    hot tenant, in interleaved rounds, sampling the server's sessions every
+//!    50 ms.
+//!
+//! Prints the figures and the ratio random/hot; drops the database and the
+//! role at the end (also after Ctrl-C or a panic). `--quick` is a short
+//! smoke run. The HTTP scenario and its flags: [`e2e_tests::random_hot`].
+//! Bars: the ratio random/hot at least 0.90, no error, the peak of sessions
+//! within the budget. Exit codes: [`e2e_tests::bench::exit`] (1 when a
+//! request was not answered 200 or the migration failed, 3 when a bar is
+//! missed).
+
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use e2e_tests::NotesServer;
+use e2e_tests::bench::bar::Bars;
+use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
+use e2e_tests::bench::exit::Exit;
+use e2e_tests::random_hot::{Figures, RandomHotArgs, measure, print_runs};
+use e2e_tests::scale::{ServerDatabases, ServerKind, tenant_names};
+use sea_orm_tenant::TenantConnections;
+use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
+use sea_orm_tenant_migration::TenantMigrator;
+
+/// Row tenants at scale: one migration for the database, then HTTP load
+/// with random tenants against one hot tenant.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Row tenants [default: 100000; --quick: 1000].
+    #[arg(long)]
+    tenants: Option<usize>,
+    /// The row database's pool, shared by every tenant.
+    #[arg(long, default_value_t = 20)]
+    pool_size: u32,
+    /// Seed of the random tenant choice.
+    #[arg(long, default_value_t = 0x5C4E)]
+    seed: u64,
+    #[command(flatten)]
+    common: RandomHotArgs,
+}
+
+async fn timed<T>(what: &str, fut: impl Future<Output = T>) -> (T, Duration) {
+    eprintln!("{what}...");
+    let started = Instant::now();
+    let out = fut.await;
+    (out, started.elapsed())
+}
+
+async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String> {
+    let common = &args.common;
+    let plan = common.plan()?;
+    let tenants = common.quick.or(args.tenants, 100_000, 1_000).max(1);
+    let names = tenant_names(tenants);
+
+    let (app_url, created) = timed(
+        "creating the row database and its role",
+        dbs.create_row_database(),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let pool_line = format!("max_connections = {}", args.pool_size);
+    let config = dbs
+        .tenants_toml(&[], common.budget)
+        .row_database("app", &app_url, &names, &[&pool_line])
+        .write_to(dir.path());
+
+    let store = TenantConnections::from_toml_file(&config).expect("configuration");
+    let migrator =
+        TenantMigrator::new::<migration::Migrator>(store.clone()).rows::<migration::RowMigrator>();
+    let (migrated, migrate_time) = timed("migrating the row database", migrator.up()).await;
+    let migrated = migrated.expect("run starts");
+    store.close().await;
+    let once = migrated
+        .tenants
+        .iter()
+        .filter(|t| t.migrated_with.is_none())
+        .count();
+
+    let (_, seed_time) = timed(
+        &format!("seeding {} notes per tenant", common.notes),
+        async {
+            // As the server's superuser, whom row-level security does not hold.
+            let db = Database::connect(dbs.url("rows")).await.expect("connect");
+            for chunk in names.chunks(2_000) {
+                let values: Vec<String> = chunk
+                    .iter()
+                    .flat_map(|t| (0..common.notes).map(move |n| format!("('{t}', '{t}:{n}')")))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO notes (tenant_id, body) VALUES {}",
+                    values.join(", ")
+                );
+                db.execute_unprepared(&sql).await.expect("seed notes");
+            }
+            db.execute_unprepared("ANALYZE notes")
+                .await
+                .expect("analyze");
+            db.close().await.ok();
+        },
+    )
+    .await;
+
+    eprintln!("building notes-server if needed...");
+    tokio::task::spawn_blocking(e2e_tests::notes_server_binary)
+        .await
+        .expect("build notes-server");
+    let sampler = dbs
+        .sampler(Duration::from_millis(50), None, Duration::from_secs(3600))
+        .await;
+    let (server, startup_time) = timed(
+        "starting notes-server",
+        NotesServer::start_with_env(&config, &["--no-migrate"], &[("RUST_LOG", "warn")]),
+    )
+    .await;
+    let runs = measure(&server, &sampler, &names, (common, plan), args.seed).await?;
+    let stopped = server.terminate().await;
+    let sessions = sampler.stop().await;
+    let server_errors = stopped.lines().filter(|l| l.contains("ERROR")).count();
+
+    println!(
+        "{tenants} row tenants in one PostgreSQL database ({}); pool {} shared by all; budget {}",
+        dbs.server_key(),
+        args.pool_size,
+        common.budget,
+    );
+    println!(
+        "database created in {created:.1?}; migrated in {migrate_time:.1?} ({once} run for {} tenants, {} failed); notes seeded in {seed_time:.1?}",
+        migrated.summary.total, migrated.summary.failed
+    );
+    println!("notes-server start-up: {startup_time:.1?}");
+    print_runs(&runs);
+    println!("server sessions sampling: {}", sessions.summary());
+    let mut bars = Bars::new(common.quick.bars_enforced());
+    let figures = Figures::of(&runs);
+    let (ratio, errors, peak) = (figures.ratio(), figures.errors(), figures.peak());
+    println!(
+        "median: random tenant {:.0} req/s, one hot tenant {:.0} req/s; ratio random/hot {ratio:.3} [bar >= 0.90: {}]",
+        figures.random,
+        figures.hot,
+        bars.at_least("ratio random/hot requests/s", ratio, 0.90)
+    );
+    let kept = common.budget_bar(&mut bars, peak);
+    println!(
+        "errors {errors}; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {server_errors}",
+        common.budget, kept
+    );
+    bars.print();
+    Ok(
+        Exit::failed_unless(errors == 0 && migrated.summary.failed == 0 && once == 1)
+            .worst(bars.exit()),
+    )
+}
+
+/// Runs the scenario, then drops its database and role (on a signal, its guard does).
+async fn bench(args: &Args) -> Result<Exit, String> {
+    let mut dbs = ServerDatabases::new(ServerKind::Postgres, &args.common.postgres_url);
+    let exit = scenario(args, &mut dbs).await;
+    dbs.drop_all().await;
+    exit
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    main_until_interrupted("bench-rows", Runtime::MultiThread, bench(&args))
+}

@@ -19,7 +19,7 @@
 //!
 //! let resolver = HttpResolver::header("X-Tenant")?.or(HttpResolver::query("tenant"));
 //! let (parts, ()) = Request::get("/notes?tenant=acme").header("X-Tenant", "acme").body(())?.into_parts();
-//! let found = resolver.resolve_now(&parts, ConflictPolicy::Reject).unwrap()?.unwrap();
+//! let found = resolver.resolve_now(&parts, ConflictPolicy::Reject).unwrap().ok().unwrap().unwrap();
 //! assert_eq!(found.name, "acme");
 //!
 //! let (parts, ()) = Request::get("/notes?tenant=globex").header("X-Tenant", "acme").body(())?.into_parts();
@@ -40,6 +40,8 @@ mod poem;
 mod rejection;
 mod request;
 mod resolver;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use exempt::Exempt;
 pub use rejection::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};

@@ -24,6 +24,7 @@ async fn the_shared_cases_answer_as_expected() {
     let app = Route::new()
         .at("/whoami", get(whoami))
         .at(testing::EXEMPT, get(health))
+        .at("/health/", get(health))
         .with(TenantMiddleware::new(store, testing::resolver()).exempt(testing::EXEMPT));
     let cli = TestClient::new(app);
     for case in testing::cases() {

@@ -6,6 +6,11 @@
 //! The app under test routes `GET /whoami` to a handler answering the
 //! current tenant's name as text and `GET /health` (exempt) to one answering
 //! `ok`; its resolver is [`resolver`], and its store [`store`].
+//!
+//! [`hostile`] has the property tests' inputs: any header, query, host or
+//! path a client can send, and the check that the answer is never a 500.
+
+pub mod hostile;
 
 use std::path::Path;
 

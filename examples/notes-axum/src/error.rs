@@ -1,12 +1,10 @@
 //! Errors of the notes API and their JSON answers: `{"error": "..."}`.
 
 use axum::Json;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
 use sea_orm::DbErr;
 use sea_orm_tenant_axum::TenantRejection;
-
-use axum::http;
 
 /// Why a notes request failed.
 #[derive(Debug)]

@@ -89,9 +89,14 @@ pub async fn list(
 /// `POST /notes`: stores a note (201).
 pub async fn create(
     RoutedDb(db): RoutedDb,
-    note: Result<Json<NewNote>, JsonRejection>,
+    note: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
     let Json(note) = note.map_err(bad)?;
+    // serde would read `["text"]` as a `NewNote`: the contract wants an object.
+    if !note.is_object() {
+        return Err(bad("the body must be a JSON object"));
+    }
+    let note: NewNote = serde_json::from_value(note).map_err(bad)?;
     let chars = note.body.chars().count();
     if !(1..=MAX_BODY_CHARS).contains(&chars) {
         return Err(bad(format!(

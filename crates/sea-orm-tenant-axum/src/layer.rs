@@ -35,7 +35,10 @@ use crate::service::TenantService;
 /// The rejection answers are those of the poem crate (same statuses, same
 /// JSON bodies: [`TenantRejection`]); each rejection is also put in the
 /// response's extensions. A path-segment resolver rewrites the URI before the
-/// inner service runs.
+/// inner service runs; axum's `Router::layer` wraps each route *after*
+/// routing, so with [`Resolver::path_segment`](sea_orm_tenant_http::Resolver::path_segment)
+/// wrap the router itself (`TenantLayer::new(..).layer(router)`, served with
+/// `axum::ServiceExt::into_make_service`) for the router to see the rewritten path.
 #[derive(Clone)]
 pub struct TenantLayer {
     config: Arc<Config>,

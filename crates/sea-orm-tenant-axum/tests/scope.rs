@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use sea_orm_tenant::{TenantConnections, current_tenant};
 use sea_orm_tenant_axum::{CurrentTenant, Resolver, TenantJob, TenantLayer, TenantRejection};
 use tokio::sync::mpsc;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 fn store() -> TenantConnections {
     TenantConnections::from_urls([("acme", "sqlite::memory:"), ("globex", "sqlite::memory:")])
@@ -37,22 +37,29 @@ async fn whoami(tenant: CurrentTenant) -> String {
 
 #[tokio::test]
 async fn a_path_segment_names_the_tenant_and_is_removed_before_routing() {
-    let app = Router::new()
-        .route("/whoami", get(whoami))
-        .layer(TenantLayer::new(store(), Resolver::path_segment()));
+    // `Router::layer` runs after routing: to rewrite the path the router
+    // sees, the layer wraps the router.
+    let app = TenantLayer::new(store(), Resolver::path_segment())
+        .layer(Router::new().route("/whoami", get(whoami)));
+    let send = async |req: Request<Body>| {
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
     assert_eq!(
-        send(&app, get_req("/acme/whoami")).await,
+        send(get_req("/acme/whoami")).await,
         (StatusCode::OK, "acme".into())
     );
     assert_eq!(
-        send(&app, get_req("/globex/whoami?x=1")).await,
+        send(get_req("/globex/whoami?x=1")).await,
         (StatusCode::OK, "globex".into())
     );
     assert_eq!(
-        send(&app, get_req("/initech/whoami")).await.0,
+        send(get_req("/initech/whoami")).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(send(&app, get_req("/")).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(send(get_req("/")).await.0, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

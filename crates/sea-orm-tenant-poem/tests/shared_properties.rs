@@ -28,7 +28,11 @@ impl Harness {
         let ep = make_sync(|_| current_tenant().map(|t| t.to_string()).unwrap_or_default()).with(
             TenantMiddleware::new(self.store.clone(), sent.source.resolver()),
         );
-        let req = Request::from(sent.request.clone().map(|()| poem::Body::empty()));
+        let mut builder = Request::builder().uri(sent.request.uri().clone());
+        for (name, value) in sent.request.headers() {
+            builder = builder.header(name, value.clone());
+        }
+        let req = builder.finish();
         self.runtime.block_on(async {
             let resp = match ep.call(req).await {
                 Ok(resp) => resp.into_response(),

@@ -21,9 +21,9 @@ use sea_orm_tenant_http::TenantRejection;
 ///
 /// ```
 /// use sea_orm_tenant::sea_orm::ConnectionTrait;
-/// use sea_orm_tenant_axum::{CurrentTenant, TenantResultExt};
+/// use sea_orm_tenant_axum::{CurrentTenant, ErrorResponse, TenantResultExt};
 ///
-/// async fn hello(tenant: CurrentTenant) -> Result<String, axum::response::Response> {
+/// async fn hello(tenant: CurrentTenant) -> Result<String, ErrorResponse> {
 ///     tenant.db().execute_unprepared("SELECT 1").await.into_axum()?;
 ///     Ok(format!("hello from {}", tenant.key()))
 /// }

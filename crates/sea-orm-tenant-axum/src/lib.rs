@@ -27,10 +27,10 @@
 //! use http_body_util::BodyExt;
 //! use sea_orm_tenant::TenantConnections;
 //! use sea_orm_tenant::sea_orm::{ConnectionTrait, Statement};
-//! use sea_orm_tenant_axum::{CurrentTenant, Resolver, TenantLayer, TenantResultExt};
+//! use sea_orm_tenant_axum::{CurrentTenant, ErrorResponse, Resolver, TenantLayer, TenantResultExt};
 //! use tower::ServiceExt;
 //!
-//! async fn count(tenant: CurrentTenant) -> Result<String, axum::response::Response> {
+//! async fn count(tenant: CurrentTenant) -> Result<String, ErrorResponse> {
 //!     let db = tenant.db();
 //!     db.execute_unprepared("CREATE TABLE IF NOT EXISTS hit (n INTEGER)").await.into_axum()?;
 //!     db.execute_unprepared("INSERT INTO hit VALUES (1)").await.into_axum()?;
@@ -127,6 +127,6 @@ pub use layer::TenantLayer;
 pub use resolver::{
     ConflictPolicy, DEFAULT_HEADER, DEFAULT_QUERY_PARAM, InvalidHeaderName, Resolver,
 };
-pub use result::TenantResultExt;
+pub use result::{ErrorResponse, TenantResultExt};
 pub use sea_orm_tenant_http::{DEFAULT_RETRY_AFTER, TenantRejection};
 pub use service::TenantService;

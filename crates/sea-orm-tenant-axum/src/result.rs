@@ -17,22 +17,53 @@ use sea_orm_tenant_http::TenantRejection;
 /// is logged, never sent.
 pub trait TenantResultExt<T> {
     /// Converts the error into an axum response with the right status.
-    fn into_axum(self) -> Result<T, Response>;
+    fn into_axum(self) -> Result<T, ErrorResponse>;
+}
+
+/// An error answer ready to send: a handler returning
+/// `Result<_, ErrorResponse>` can use `?` on [`TenantResultExt::into_axum`].
+/// (A boxed `Response`, so that `Result`s carrying it stay small.)
+#[derive(Debug)]
+pub struct ErrorResponse(Box<Response>);
+
+impl ErrorResponse {
+    /// The response's status.
+    pub fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+}
+
+impl From<Response> for ErrorResponse {
+    fn from(resp: Response) -> Self {
+        Self(Box::new(resp))
+    }
+}
+
+impl From<TenantRejection> for ErrorResponse {
+    fn from(rejection: TenantRejection) -> Self {
+        rejection.into_response().into()
+    }
+}
+
+impl IntoResponse for ErrorResponse {
+    fn into_response(self) -> Response {
+        *self.0
+    }
 }
 
 impl<T> TenantResultExt<T> for Result<T, TenantError> {
-    fn into_axum(self) -> Result<T, Response> {
-        self.map_err(|err| TenantRejection::from(err).into_response())
+    fn into_axum(self) -> Result<T, ErrorResponse> {
+        self.map_err(|err| TenantRejection::from(err).into())
     }
 }
 
 impl<T> TenantResultExt<T> for Result<T, DbErr> {
-    fn into_axum(self) -> Result<T, Response> {
+    fn into_axum(self) -> Result<T, ErrorResponse> {
         self.map_err(|err| match TenantRejection::from_failure(&err) {
-            Some(rejection) => rejection.into_response(),
+            Some(rejection) => rejection.into(),
             None => {
                 tracing::error!(error = %err, "database error");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                StatusCode::INTERNAL_SERVER_ERROR.into_response().into()
             }
         })
     }

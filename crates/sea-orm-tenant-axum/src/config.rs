@@ -58,22 +58,7 @@ impl Config {
 
     /// Why the store gave no lease for `found`.
     fn lease_error(&self, found: &Found, err: TenantError) -> Response {
-        match err {
-            TenantError::InvalidKey(reason) => {
-                self.reject(TenantRejection::malformed(&found.from, reason))
-            }
-            err => {
-                if matches!(
-                    err,
-                    TenantError::Unavailable { .. }
-                        | TenantError::PoolLimit { .. }
-                        | TenantError::Busy { .. }
-                ) {
-                    tracing::warn!(error = %err, "tenant database unavailable");
-                }
-                self.reject(TenantRejection::from(err))
-            }
-        }
+        self.reject(TenantRejection::of_lease(&found.from, err))
     }
 
     /// The response for `rejection`; the rejection itself is put in the

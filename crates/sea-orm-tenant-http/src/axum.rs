@@ -1,11 +1,15 @@
-//! The `axum` feature: [`TenantRejection`] as an axum response.
+//! The `axum` feature: [`TenantRejection`] as an axum response,
+//! [`CurrentTenant`] as an axum extractor.
 
 use std::time::Duration;
 
 use axum_core::body::Body;
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
+use http::request::Parts;
 use http::{HeaderValue, header};
 
+use crate::current::CurrentTenant;
 use crate::rejection::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};
 
 impl TenantRejection {
@@ -25,5 +29,24 @@ impl TenantRejection {
 impl IntoResponse for TenantRejection {
     fn into_response(self) -> Response {
         self.to_axum_response(DEFAULT_RETRY_AFTER)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
+    type Rejection = TenantRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, TenantRejection> {
+        Self::from_parts(parts).ok_or(TenantRejection::NoTenant)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentTenant {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(Self::from_parts(parts))
     }
 }

@@ -2,7 +2,8 @@
 //! crate's request parts: where a request's tenant name comes from
 //! ([`Resolver`]: query parameter, header, subdomain, path segment, closure, a
 //! chain of them and the check that they agree), which paths run with no tenant
-//! ([`Exempt`]), and why a request was refused with which HTTP answer
+//! ([`Exempt`]), the request's tenant as handlers extract it
+//! ([`CurrentTenant`]), and why a request was refused with which HTTP answer
 //! ([`TenantRejection`]: status, JSON body, `Retry-After`).
 //!
 //! `sea-orm-tenant-poem` and `sea-orm-tenant-axum` re-export these types; use
@@ -34,6 +35,7 @@
 
 #[cfg(feature = "axum")]
 mod axum;
+mod current;
 mod exempt;
 #[cfg(feature = "poem")]
 mod poem;
@@ -43,6 +45,7 @@ mod resolver;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use current::CurrentTenant;
 pub use exempt::Exempt;
 pub use rejection::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};
 pub use request::RequestParts;

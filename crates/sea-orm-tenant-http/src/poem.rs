@@ -1,12 +1,14 @@
-//! The `poem` feature: poem requests as [`RequestParts`], and
-//! [`TenantRejection`] as a poem response.
+//! The `poem` feature: poem requests as [`RequestParts`],
+//! [`TenantRejection`] as a poem response, [`CurrentTenant`] as a poem extractor.
 
 use std::time::Duration;
 
 use http::{HeaderMap, Uri};
 use poem::error::ResponseError;
-use poem::{IntoResponse, Request, Response};
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
+use sea_orm_tenant::TenantDb;
 
+use crate::current::CurrentTenant;
 use crate::rejection::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};
 use crate::request::RequestParts;
 
@@ -45,5 +47,21 @@ impl ResponseError for TenantRejection {
 impl IntoResponse for TenantRejection {
     fn into_response(self) -> Response {
         self.to_response(DEFAULT_RETRY_AFTER)
+    }
+}
+
+impl CurrentTenant {
+    /// The request's tenant: the one current in this task (the middleware's
+    /// scope) with the [`TenantDb`] the middleware put in `req`. Outside the
+    /// middleware's scope (an exempt route, an outer middleware), or on a
+    /// request it did not handle, [`TenantRejection::NoTenant`].
+    pub fn from_request_data(req: &Request) -> Result<Self, TenantRejection> {
+        Self::current(req.data::<TenantDb>()).ok_or(TenantRejection::NoTenant)
+    }
+}
+
+impl<'a> FromRequest<'a> for CurrentTenant {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Self::from_request_data(req)?)
     }
 }

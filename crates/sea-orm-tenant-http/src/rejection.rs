@@ -185,6 +185,26 @@ impl TenantRejection {
         serde_json::Value::Object(body)
     }
 
+    /// Why the store gave no lease for a name found in source `from`: a
+    /// malformed name names its source; an unavailable or busy database is
+    /// logged at `warn`.
+    pub fn of_lease(from: &str, err: TenantError) -> Self {
+        match err {
+            TenantError::InvalidKey(reason) => Self::malformed(from, reason),
+            err => {
+                if matches!(
+                    err,
+                    TenantError::Unavailable { .. }
+                        | TenantError::PoolLimit { .. }
+                        | TenantError::Busy { .. }
+                ) {
+                    tracing::warn!(error = %err, "tenant database unavailable");
+                }
+                Self::from(err)
+            }
+        }
+    }
+
     /// Recovers the routing error carried by a `DbErr` from a `TenantDb` call.
     pub fn from_db_err(err: &DbErr) -> Option<Self> {
         TenantError::from_db_err(err).cloned().map(Self::from)

@@ -44,24 +44,7 @@ impl Config {
 
     /// Why the store gave no lease for `found`.
     pub(crate) fn lease_error(&self, found: &Found, err: TenantError) -> poem::Error {
-        match err {
-            TenantError::InvalidKey(reason) => {
-                self.reject(TenantRejection::malformed(&found.from, reason))
-            }
-            err => self.reject_store(err),
-        }
-    }
-
-    fn reject_store(&self, err: TenantError) -> poem::Error {
-        if matches!(
-            err,
-            TenantError::Unavailable { .. }
-                | TenantError::PoolLimit { .. }
-                | TenantError::Busy { .. }
-        ) {
-            tracing::warn!(error = %err, "tenant database unavailable");
-        }
-        self.reject(TenantRejection::from(err))
+        self.reject(TenantRejection::of_lease(&found.from, err))
     }
 
     pub(crate) fn reject(&self, rejection: TenantRejection) -> poem::Error {

@@ -1,4 +1,4 @@
-//! A [tower] layer and [axum] extractors that choose the [`sea_orm_tenant`]
+//! A `tower` layer and [axum] extractors that choose the [`sea_orm_tenant`]
 //! tenant once per request.
 //!
 //! [`TenantLayer`] resolves the tenant (query parameter, header, subdomain,

@@ -1,4 +1,5 @@
-//! Building the `notes-server` binary once per process.
+//! Building the example servers' binaries (`notes-server` on poem,
+//! `notes-axum` on axum) once per process.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,32 +16,55 @@ fn workspace_root() -> &'static Path {
 /// (in the same profile as the caller: `--release` when built optimised) on the
 /// first call and reused afterwards.
 pub fn notes_server_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(build)
+    Flavor::Poem.binary()
 }
 
-fn build() -> PathBuf {
+/// Which implementation of the notes contract a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `notes-server`, on poem (with OpenAPI docs, admin API, metrics).
+    Poem,
+    /// `notes-axum`, on axum (the notes routes and `/health`).
+    Axum,
+}
+
+impl Flavor {
+    /// The package and binary name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Poem => "notes-server",
+            Flavor::Axum => "notes-axum",
+        }
+    }
+
+    /// Path of the executable, built on the first call (like [`notes_server_binary`]).
+    pub fn binary(self) -> &'static Path {
+        static POEM: OnceLock<PathBuf> = OnceLock::new();
+        static AXUM: OnceLock<PathBuf> = OnceLock::new();
+        match self {
+            Flavor::Poem => POEM.get_or_init(|| build(self.name())),
+            Flavor::Axum => AXUM.get_or_init(|| build(self.name())),
+        }
+    }
+}
+
+fn build(name: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
-        .args(["build", "-p", "notes-server", "--bin", "notes-server"])
+        .args(["build", "-p", name, "--bin", name])
         .args(["--message-format", "json-render-diagnostics"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
-    let output = cmd.output().expect("run cargo build -p notes-server");
-    assert!(
-        output.status.success(),
-        "cargo build -p notes-server failed"
-    );
+    let output = cmd.output().expect("run cargo build");
+    assert!(output.status.success(), "cargo build -p {name} failed");
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| {
-            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "notes-server"
-        })
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == name)
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the notes-server executable")
+        .expect("cargo reported the executable")
 }

@@ -34,7 +34,7 @@ mod server;
 pub mod soak;
 pub mod vs_flask;
 
-pub use binary::notes_server_binary;
+pub use binary::{Flavor, notes_server_binary};
 pub use config::TenantsToml;
 pub use notes_requests::{Answer, notes_of};
 pub use server::{NotesServer, Signal, drain_lines};

@@ -8,14 +8,14 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::binary::notes_server_binary;
+use crate::binary::Flavor;
 
 /// How long start-up (migrations included) may take before the test fails.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long `/health` is polled after the server printed its address.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
-/// The line the server prints on stdout once it listens.
-const LISTENING: &str = "notes-server listening on http://";
+/// The line the server prints on stdout once it listens, after its name.
+const LISTENING: &str = " listening on http://";
 
 /// A signal to send to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,18 @@ impl NotesServer {
 
     /// [`start`](Self::start) with these environment variables set for the server.
     pub async fn start_with_env(config: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(notes_server_binary())
+        Self::start_flavor(Flavor::Poem, config, extra_args, env).await
+    }
+
+    /// [`start_with_env`](Self::start_with_env) for the server of `flavor`
+    /// (`notes-axum` takes only `--bind` and `--config`).
+    pub async fn start_flavor(
+        flavor: Flavor,
+        config: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = Command::new(flavor.binary())
             .args(["--bind", "127.0.0.1:0", "--config"])
             .arg(config)
             .args(extra_args)
@@ -238,7 +249,10 @@ pub fn drain_lines(
     });
 }
 
-/// The address of notes-server's "listening on" line.
+/// The address of notes-server's (or notes-axum's) "listening on" line.
 fn notes_server_listening(line: &str) -> Option<SocketAddr> {
-    line.strip_prefix(LISTENING)?.trim().parse().ok()
+    let rest = line
+        .strip_prefix("notes-server")
+        .or_else(|| line.strip_prefix("notes-axum"))?;
+    rest.strip_prefix(LISTENING)?.trim().parse().ok()
 }

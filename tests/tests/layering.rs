@@ -25,10 +25,13 @@ use std::path::{Path, PathBuf};
 /// The crates checked, relative to the workspace root.
 const CRATES: &[&str] = &[
     "crates/sea-orm-tenant",
+    "crates/sea-orm-tenant-http",
     "crates/sea-orm-tenant-poem",
+    "crates/sea-orm-tenant-axum",
     "crates/sea-orm-tenant-migration",
     "migration",
     "examples/notes-server",
+    "examples/notes-axum",
     "tests",
 ];
 
@@ -551,6 +554,23 @@ fn no_crate_has_an_import_circle_or_an_import_up_its_layers() {
         problems.len(),
         problems.join("\n  ")
     );
+}
+
+#[test]
+fn every_crate_under_crates_and_examples_is_checked() {
+    let root = workspace_root();
+    for parent in ["crates", "examples"] {
+        let Ok(entries) = fs::read_dir(root.join(parent)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !entry.path().join("Cargo.toml").exists() {
+                continue;
+            }
+            let dir = format!("{parent}/{}", entry.file_name().to_string_lossy());
+            assert!(CRATES.contains(&dir.as_str()), "{dir} is not in CRATES");
+        }
+    }
 }
 
 #[test]

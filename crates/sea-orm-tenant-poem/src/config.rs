@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use poem::Response;
 use sea_orm_tenant::{TenantConnections, TenantError};
+use sea_orm_tenant_http::Exempt;
 
 use crate::error::{TenantRejection, add_retry_after};
 use crate::resolver::{ConflictPolicy, Found, Rejected, Resolver};
@@ -18,28 +19,14 @@ pub(crate) struct Config {
     pub(crate) store: TenantConnections,
     pub(crate) resolver: Resolver,
     pub(crate) conflict: ConflictPolicy,
-    pub(crate) exempt_paths: Vec<String>,
-    pub(crate) exempt_prefixes: Vec<String>,
+    pub(crate) exempt: Exempt,
     pub(crate) on_rejection: Option<Arc<RejectionFn>>,
     pub(crate) retry_after: Duration,
 }
 
 impl Config {
     pub(crate) fn is_exempt(&self, path: &str) -> bool {
-        if self.exempt_paths.is_empty() && self.exempt_prefixes.is_empty() {
-            return false;
-        }
-        let path = path
-            .strip_suffix('/')
-            .filter(|p| !p.is_empty())
-            .unwrap_or(path);
-        self.exempt_paths.iter().any(|p| p == path)
-            || self.exempt_prefixes.iter().any(|prefix| {
-                prefix == "/"
-                    || path
-                        .strip_prefix(prefix.as_str())
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
+        self.exempt.contains(path)
     }
 
     pub(crate) fn missing(&self) -> poem::Error {
@@ -57,24 +44,7 @@ impl Config {
 
     /// Why the store gave no lease for `found`.
     pub(crate) fn lease_error(&self, found: &Found, err: TenantError) -> poem::Error {
-        match err {
-            TenantError::InvalidKey(reason) => {
-                self.reject(TenantRejection::malformed(&found.from, reason))
-            }
-            err => self.reject_store(err),
-        }
-    }
-
-    fn reject_store(&self, err: TenantError) -> poem::Error {
-        if matches!(
-            err,
-            TenantError::Unavailable { .. }
-                | TenantError::PoolLimit { .. }
-                | TenantError::Busy { .. }
-        ) {
-            tracing::warn!(error = %err, "tenant database unavailable");
-        }
-        self.reject(TenantRejection::from(err))
+        self.reject(TenantRejection::of_lease(&found.from, err))
     }
 
     pub(crate) fn reject(&self, rejection: TenantRejection) -> poem::Error {

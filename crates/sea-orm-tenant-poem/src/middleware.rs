@@ -53,8 +53,8 @@ impl fmt::Debug for TenantMiddleware {
         f.debug_struct("TenantMiddleware")
             .field("resolver", &self.config.resolver)
             .field("conflict", &self.config.conflict)
-            .field("exempt_paths", &self.config.exempt_paths)
-            .field("exempt_prefixes", &self.config.exempt_prefixes)
+            .field("exempt_paths", &self.config.exempt.paths())
+            .field("exempt_prefixes", &self.config.exempt.prefixes())
             .field("retry_after", &self.config.retry_after)
             .finish_non_exhaustive()
     }
@@ -69,8 +69,7 @@ impl TenantMiddleware {
                 store,
                 resolver,
                 conflict: ConflictPolicy::Reject,
-                exempt_paths: Vec::new(),
-                exempt_prefixes: Vec::new(),
+                exempt: Default::default(),
                 on_rejection: None,
                 retry_after: DEFAULT_RETRY_AFTER,
             },
@@ -80,14 +79,14 @@ impl TenantMiddleware {
     /// Runs requests for exactly `path` (for example `/health`) with no tenant.
     /// A trailing slash is ignored (`/health/` is exempt too).
     pub fn exempt(mut self, path: impl AsRef<str>) -> Self {
-        self.config.exempt_paths.push(normalize(path.as_ref()));
+        self.config.exempt.path(path.as_ref());
         self
     }
 
     /// Runs requests for `prefix` and every path under it (for example `/docs`:
     /// `/docs`, `/docs/`, `/docs/index.css`, but not `/docsx`) with no tenant.
     pub fn exempt_prefix(mut self, prefix: impl AsRef<str>) -> Self {
-        self.config.exempt_prefixes.push(normalize(prefix.as_ref()));
+        self.config.exempt.prefix(prefix.as_ref());
         self
     }
 
@@ -325,12 +324,6 @@ impl<E: Endpoint> TenantEndpoint<E> {
             span,
         }
     }
-}
-
-/// `/health/` and `health` become `/health`; `/` stays `/`.
-fn normalize(path: &str) -> String {
-    let trimmed = path.trim_matches('/');
-    format!("/{trimmed}")
 }
 
 /// What a refused request's error says about its tenant.

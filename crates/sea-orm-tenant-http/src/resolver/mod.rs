@@ -11,12 +11,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use poem::Request;
-use poem::http::HeaderName;
+use http::HeaderName;
 
 use self::chain::Chain;
-pub(crate) use self::chain::{Found, Rejected};
+pub use self::chain::{Found, Rejected};
 use self::source::{AsyncFn, Source};
+use crate::request::RequestParts;
 
 /// The query parameter read by [`Resolver::default`], as in the Flask recipe (`?tenant=acme`).
 pub const DEFAULT_QUERY_PARAM: &str = "tenant";
@@ -47,40 +47,61 @@ pub enum ConflictPolicy {
 ///
 /// In a chain, the first source that gives a name wins. With the default
 /// [`ConflictPolicy::Reject`], every source is consulted and if two give
-/// different names the request is rejected with 400; see
-/// [`TenantMiddleware::conflict_policy`](crate::TenantMiddleware::conflict_policy).
+/// different names the request is rejected with 400 (the adapters'
+/// `conflict_policy` changes that).
+///
+/// `Req` is the request type the custom closures read (`poem::Request` in the
+/// poem crate, `http::request::Parts` in the axum crate), `E` the error a
+/// custom asynchronous source may answer with. The adapters name it
+/// `Resolver` with both fixed.
 ///
 /// ```
-/// use sea_orm_tenant_poem::Resolver;
+/// type Resolver = sea_orm_tenant_http::Resolver<http::request::Parts, std::convert::Infallible>;
 ///
 /// // `X-Tenant: acme`, or else `?tenant=acme`.
 /// let resolver = Resolver::header("X-Tenant")?.or(Resolver::query("tenant"));
 /// assert_eq!(resolver.to_string(), "header X-Tenant or query parameter tenant");
-/// # Ok::<(), sea_orm_tenant_poem::InvalidHeaderName>(())
+/// # Ok::<(), sea_orm_tenant_http::InvalidHeaderName>(())
 /// ```
-#[derive(Clone)]
-pub struct Resolver {
-    sources: Vec<Described>,
+pub struct Resolver<Req, E> {
+    sources: Vec<Described<Req, E>>,
     /// Whether a source is asynchronous (then `resolve_now` cannot answer).
     has_async: bool,
 }
 
+impl<Req, E> Clone for Resolver<Req, E> {
+    fn clone(&self) -> Self {
+        Self {
+            sources: self.sources.clone(),
+            has_async: self.has_async,
+        }
+    }
+}
+
 /// A source and its description, computed once for error messages.
-#[derive(Clone)]
-struct Described {
-    source: Source,
+struct Described<Req, E> {
+    source: Source<Req, E>,
     name: Arc<str>,
 }
 
+impl<Req, E> Clone for Described<Req, E> {
+    fn clone(&self) -> Self {
+        Self {
+            source: self.source.clone(),
+            name: Arc::clone(&self.name),
+        }
+    }
+}
+
 /// The query parameter `tenant`.
-impl Default for Resolver {
+impl<Req, E> Default for Resolver<Req, E> {
     fn default() -> Self {
         Self::query(DEFAULT_QUERY_PARAM)
     }
 }
 
-impl Resolver {
-    fn one(source: Source) -> Self {
+impl<Req, E> Resolver<Req, E> {
+    fn one(source: Source<Req, E>) -> Self {
         Self {
             has_async: matches!(source, Source::Async(..)),
             sources: vec![Described {
@@ -102,7 +123,7 @@ impl Resolver {
     /// say) is an [`InvalidHeaderName`] error, never a panic.
     ///
     /// ```
-    /// use sea_orm_tenant_poem::Resolver;
+    /// type Resolver = sea_orm_tenant_http::Resolver<http::request::Parts, ()>;
     ///
     /// assert!(Resolver::header("X-Tenant").is_ok());
     /// let err = Resolver::header("X Tenant").unwrap_err();
@@ -134,9 +155,9 @@ impl Resolver {
     /// endpoint (and its routing) sees `/notes`. `/acme` and `/acme/` are
     /// seen as `/`. `/` and paths starting with `//` give no name.
     ///
-    /// Under a [`Route::nest`](poem::Route::nest) poem strips the nest prefix
-    /// first, so this reads the segment after it. For a middleware wrapping the
-    /// whole app, use [`path_segment_under`](Self::path_segment_under).
+    /// Under a poem `Route::nest` poem strips the nest prefix first, so this
+    /// reads the segment after it. For a middleware wrapping the whole app
+    /// under a prefix, use [`path_segment_under`](Self::path_segment_under).
     pub fn path_segment() -> Self {
         Self::path_segment_under("")
     }
@@ -159,7 +180,7 @@ impl Resolver {
     /// names it in error messages.
     pub fn from_fn<F>(description: impl Into<String>, f: F) -> Self
     where
-        F: Fn(&Request) -> Option<String> + Send + Sync + 'static,
+        F: Fn(&Req) -> Option<String> + Send + Sync + 'static,
     {
         Self::one(Source::Sync(Arc::from(description.into()), Arc::new(f)))
     }
@@ -173,14 +194,16 @@ impl Resolver {
     ///   401 for a bad API key).
     ///
     /// ```
-    /// use sea_orm_tenant_poem::Resolver;
+    /// use http::StatusCode;
     ///
-    /// let resolver = Resolver::custom("API key", |req| {
-    ///     let key = req.header("x-api-key").map(str::to_owned);
+    /// type Resolver = sea_orm_tenant_http::Resolver<http::request::Parts, StatusCode>;
+    ///
+    /// let resolver = Resolver::custom("API key", |req: &http::request::Parts| {
+    ///     let key = req.headers.get("x-api-key").cloned();
     ///     async move {
-    ///         Ok(match key.as_deref() {
-    ///             Some("secret-acme") => Some("acme".to_owned()),
-    ///             Some(_) => return Err(poem::Error::from_status(poem::http::StatusCode::UNAUTHORIZED)),
+    ///         Ok(match key.as_ref().map(|k| k.as_bytes()) {
+    ///             Some(b"secret-acme") => Some("acme".to_owned()),
+    ///             Some(_) => return Err(StatusCode::UNAUTHORIZED),
     ///             None => None,
     ///         })
     ///     }
@@ -189,28 +212,36 @@ impl Resolver {
     /// ```
     pub fn custom<F, Fut>(description: impl Into<String>, f: F) -> Self
     where
-        F: Fn(&Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = poem::Result<Option<String>>> + Send + 'static,
+        F: Fn(&Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<String>, E>> + Send + 'static,
     {
-        let f: Arc<AsyncFn> =
-            Arc::new(move |req: &Request| -> BoxFuture<'static, _> { Box::pin(f(req)) });
+        let f: Arc<AsyncFn<Req, E>> =
+            Arc::new(move |req: &Req| -> BoxFuture<'static, _> { Box::pin(f(req)) });
         Self::one(Source::Async(Arc::from(description.into()), f))
     }
 
     /// This chain followed by `next`'s sources.
-    pub fn or(mut self, next: Resolver) -> Self {
+    pub fn or(mut self, next: Resolver<Req, E>) -> Self {
         self.sources.extend(next.sources);
         self.has_async |= next.has_async;
         self
     }
 
+    /// Whether a source is a [`custom`](Self::custom) asynchronous one.
+    pub fn has_async(&self) -> bool {
+        self.has_async
+    }
+}
+
+impl<Req: RequestParts, E> Resolver<Req, E> {
     /// Finds the tenant name of `req` without waiting; `None` when the chain
     /// has an asynchronous source: call [`resolve`](Self::resolve) then.
-    pub(crate) fn resolve_now<'r>(
+    /// The name is not validated yet: the store does that when it is leased.
+    pub fn resolve_now<'r>(
         &self,
-        req: &'r Request,
+        req: &'r Req,
         policy: ConflictPolicy,
-    ) -> Option<Result<Option<Found<'r>>, Rejected>> {
+    ) -> Option<Result<Option<Found<'r>>, Rejected<E>>> {
         if self.has_async {
             return None;
         }
@@ -229,12 +260,12 @@ impl Resolver {
         Some(Ok(chain.found))
     }
 
-    /// Finds the tenant name of `req`.
-    pub(crate) async fn resolve<'r>(
+    /// Finds the tenant name of `req`, awaiting asynchronous sources.
+    pub async fn resolve<'r>(
         &self,
-        req: &'r Request,
+        req: &'r Req,
         policy: ConflictPolicy,
-    ) -> Result<Option<Found<'r>>, Rejected> {
+    ) -> Result<Option<Found<'r>>, Rejected<E>> {
         let mut chain = Chain::new(policy);
         for described in &self.sources {
             let candidate = match &described.source {
@@ -252,7 +283,7 @@ impl Resolver {
     }
 }
 
-impl fmt::Display for Resolver {
+impl<Req, E> fmt::Display for Resolver<Req, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, described) in self.sources.iter().enumerate() {
             if i > 0 {
@@ -264,7 +295,7 @@ impl fmt::Display for Resolver {
     }
 }
 
-impl fmt::Debug for Resolver {
+impl<Req, E> fmt::Debug for Resolver<Req, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Resolver").field(&self.to_string()).finish()
     }
@@ -276,7 +307,7 @@ mod tests {
 
     #[test]
     fn chains_describe_themselves() {
-        let r = Resolver::header(DEFAULT_HEADER)
+        let r = Resolver::<http::request::Parts, ()>::header(DEFAULT_HEADER)
             .unwrap()
             .or(Resolver::default())
             .or(Resolver::subdomain("example.com"))

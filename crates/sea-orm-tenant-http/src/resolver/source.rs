@@ -7,28 +7,40 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use poem::Request;
-use poem::http::uri::{Authority, PathAndQuery};
-use poem::http::{HeaderName, Uri, header};
+use http::uri::{Authority, PathAndQuery};
+use http::{HeaderName, Uri, header};
 
 use super::chain::{Found, Rejected};
-use crate::error::TenantRejection;
+use crate::rejection::TenantRejection;
+use crate::request::RequestParts;
 
-pub(super) type AsyncFn =
-    dyn Fn(&Request) -> BoxFuture<'static, poem::Result<Option<String>>> + Send + Sync + 'static;
-pub(super) type SyncFn = dyn Fn(&Request) -> Option<String> + Send + Sync + 'static;
+pub(super) type AsyncFn<Req, E> =
+    dyn Fn(&Req) -> BoxFuture<'static, Result<Option<String>, E>> + Send + Sync + 'static;
+pub(super) type SyncFn<Req> = dyn Fn(&Req) -> Option<String> + Send + Sync + 'static;
 
-#[derive(Clone)]
-pub(super) enum Source {
+pub(super) enum Source<Req, E> {
     Query(Arc<str>),
     Header(HeaderName, Arc<str>),
     Subdomain(Arc<str>),
     PathSegment(Arc<str>),
-    Sync(Arc<str>, Arc<SyncFn>),
-    Async(Arc<str>, Arc<AsyncFn>),
+    Sync(Arc<str>, Arc<SyncFn<Req>>),
+    Async(Arc<str>, Arc<AsyncFn<Req, E>>),
 }
 
-impl fmt::Display for Source {
+impl<Req, E> Clone for Source<Req, E> {
+    fn clone(&self) -> Self {
+        match self {
+            Source::Query(p) => Source::Query(Arc::clone(p)),
+            Source::Header(h, n) => Source::Header(h.clone(), Arc::clone(n)),
+            Source::Subdomain(b) => Source::Subdomain(Arc::clone(b)),
+            Source::PathSegment(p) => Source::PathSegment(Arc::clone(p)),
+            Source::Sync(d, f) => Source::Sync(Arc::clone(d), Arc::clone(f)),
+            Source::Async(d, f) => Source::Async(Arc::clone(d), Arc::clone(f)),
+        }
+    }
+}
+
+impl<Req, E> fmt::Display for Source<Req, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Query(name) => write!(f, "query parameter {name}"),
@@ -41,13 +53,13 @@ impl fmt::Display for Source {
     }
 }
 
-impl Source {
+impl<Req: RequestParts, E> Source<Req, E> {
     /// A synchronous source's answer; an asynchronous one gives none here.
     pub(super) fn resolve_now<'r>(
         &self,
-        req: &'r Request,
+        req: &'r Req,
         from: &Arc<str>,
-    ) -> Result<Option<Found<'r>>, Rejected> {
+    ) -> Result<Option<Found<'r>>, Rejected<E>> {
         let found = |name: Cow<'r, str>| Found::from(name, from);
         let owned = |name: String| found(Cow::Owned(name));
         match self {
@@ -67,10 +79,10 @@ impl Source {
 }
 
 /// All values must agree; a repeated parameter with two values is a conflict.
-fn agree<'r>(
+fn agree<'r, E>(
     values: impl Iterator<Item = Cow<'r, str>>,
     from: &str,
-) -> Result<Option<Cow<'r, str>>, Rejected> {
+) -> Result<Option<Cow<'r, str>>, Rejected<E>> {
     let mut first: Option<Cow<'r, str>> = None;
     for value in values {
         match &first {
@@ -86,11 +98,11 @@ fn agree<'r>(
     Ok(first)
 }
 
-fn query_value<'r>(
-    req: &'r Request,
+fn query_value<'r, E>(
+    req: &'r impl RequestParts,
     param: &str,
     from: &str,
-) -> Result<Option<Cow<'r, str>>, Rejected> {
+) -> Result<Option<Cow<'r, str>>, Rejected<E>> {
     let Some(query) = req.uri().query() else {
         return Ok(None);
     };
@@ -142,11 +154,11 @@ impl<'q> Iterator for QueryValues<'q, '_> {
     }
 }
 
-fn header_value<'r>(
-    req: &'r Request,
+fn header_value<'r, E>(
+    req: &'r impl RequestParts,
     name: &HeaderName,
     from: &str,
-) -> Result<Option<Cow<'r, str>>, Rejected> {
+) -> Result<Option<Cow<'r, str>>, Rejected<E>> {
     agree(
         req.headers()
             .get_all(name)
@@ -160,7 +172,7 @@ fn header_value<'r>(
 }
 
 /// The request's host, lowercase, without port: URI authority first, then `Host`.
-pub(crate) fn request_host(req: &Request) -> Option<String> {
+pub(crate) fn request_host(req: &impl RequestParts) -> Option<String> {
     let authority = match req.uri().authority() {
         Some(a) => a.clone(),
         None => {
@@ -171,7 +183,7 @@ pub(crate) fn request_host(req: &Request) -> Option<String> {
     Some(authority.host().trim_end_matches('.').to_ascii_lowercase())
 }
 
-fn subdomain(req: &Request, base: &str) -> Option<String> {
+fn subdomain(req: &impl RequestParts, base: &str) -> Option<String> {
     let host = request_host(req)?;
     let label = host.strip_suffix(base)?.strip_suffix('.')?;
     (!label.is_empty()).then(|| label.to_owned())

@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use poem::http::Uri;
+use http::Uri;
 
 use super::ConflictPolicy;
-use crate::error::TenantRejection;
+use crate::rejection::TenantRejection;
 
 /// The names a chain's sources gave so far.
 pub(super) struct Chain<'r> {
@@ -24,7 +24,7 @@ impl<'r> Chain<'r> {
     }
 
     /// Adds a source's answer; `false` when the rest need not be consulted.
-    pub(super) fn add(&mut self, candidate: Option<Found<'r>>) -> Result<bool, Rejected> {
+    pub(super) fn add<E>(&mut self, candidate: Option<Found<'r>>) -> Result<bool, Rejected<E>> {
         let Some(candidate) = candidate else {
             return Ok(true);
         };
@@ -49,22 +49,32 @@ impl<'r> Chain<'r> {
 
 /// A tenant name found in a request; borrowed from it when it needed no decoding.
 #[derive(Debug)]
-pub(crate) struct Found<'r> {
+pub struct Found<'r> {
     /// The raw name, not yet validated.
-    pub(crate) name: Cow<'r, str>,
+    pub name: Cow<'r, str>,
     /// The source that gave it, for error messages.
-    pub(crate) from: Arc<str>,
-    /// The URI the inner endpoint should see (path-segment resolver).
-    pub(crate) rewrite: Option<Uri>,
+    pub from: Arc<str>,
+    /// The URI the inner service should see (path-segment resolver).
+    pub rewrite: Option<Uri>,
 }
 
 /// Why resolution stopped.
 #[derive(Debug)]
-pub(crate) enum Rejected {
+pub enum Rejected<E> {
     /// A tenant rejection (conflict).
     Tenant(TenantRejection),
     /// An error returned by a custom resolver, answered as is.
-    Custom(poem::Error),
+    Custom(E),
+}
+
+impl<E> Rejected<E> {
+    /// The tenant rejection; `None` for a custom resolver's error.
+    pub fn into_tenant(self) -> Option<TenantRejection> {
+        match self {
+            Self::Tenant(rejection) => Some(rejection),
+            Self::Custom(_) => None,
+        }
+    }
 }
 
 impl<'r> Found<'r> {
@@ -77,7 +87,7 @@ impl<'r> Found<'r> {
     }
 
     /// The same, owning its name, for keeping past the request's borrow.
-    pub(crate) fn into_owned(self) -> Found<'static> {
+    pub fn into_owned(self) -> Found<'static> {
         Found {
             name: Cow::Owned(self.name.into_owned()),
             from: self.from,

@@ -1,0 +1,178 @@
+//! Overhead of `TenantLayer` on a trivial axum handler, against the same
+//! app without it, in one run.
+//!
+//! 1. criterion, in process (`Router::oneshot` plus reading the body): the
+//!    handler costs almost nothing here, so this shows the layer's absolute
+//!    cost per request;
+//! 2. a bounded loop over real loopback HTTP/1.1 keep-alive connections
+//!    (`axum::serve` and a hyper client in this process), alternating plain
+//!    and tenant rounds; the median round throughput of each gives the ratio
+//!    that matters for a server.
+//!
+//! Run with `cargo bench -p sea-orm-tenant-axum --bench layer`.
+//! `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS` tune part 2.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use criterion::Criterion;
+use http_body_util::{BodyExt, Empty};
+use sea_orm_tenant::TenantConnections;
+use sea_orm_tenant_axum::{Resolver, TenantLayer};
+use tower::ServiceExt;
+
+const URI: &str = "/hello?tenant=acme";
+
+async fn hello() -> &'static str {
+    "hello"
+}
+
+fn plain_app() -> Router {
+    Router::new().route("/hello", get(hello))
+}
+
+fn tenant_app(store: TenantConnections) -> Router {
+    Router::new()
+        .route("/hello", get(hello))
+        .layer(TenantLayer::new(store, Resolver::default()))
+}
+
+async fn call(app: &Router) {
+    let req = http::Request::get(URI).body(Body::empty()).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert!(resp.status().is_success());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"hello");
+}
+
+/// Nanoseconds per request of `n` sequential in-process calls.
+async fn in_process_round(app: &Router, n: u32) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        call(app).await;
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Requests per second of `connections` keep-alive clients sending `total`
+/// requests in all, one at a time each.
+async fn loopback_round(addr: SocketAddr, connections: usize, total: usize) -> f64 {
+    let per_conn = total / connections;
+    let start = Instant::now();
+    let clients = (0..connections).map(|_| {
+        tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            for _ in 0..per_conn {
+                sender.ready().await.unwrap();
+                let req = hyper::Request::get(URI)
+                    .header("host", "localhost")
+                    .body(Empty::<bytes::Bytes>::new())
+                    .unwrap();
+                let resp = sender.send_request(req).await.unwrap();
+                assert!(resp.status().is_success());
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(&body[..], b"hello");
+            }
+        })
+    });
+    for client in futures_util::future::join_all(clients.collect::<Vec<_>>()).await {
+        client.unwrap();
+    }
+    (per_conn * connections) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("acme.db").display());
+    let store = TenantConnections::from_urls([("acme", url)]).unwrap();
+    let plain = plain_app();
+    let tenant = tenant_app(store.clone());
+    // Open the pool once, as a running server would have.
+    rt.block_on(call(&tenant));
+
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(5));
+    let mut group = criterion.benchmark_group("axum_in_process");
+    group.bench_function("plain", |b| b.to_async(&rt).iter(|| call(&plain)));
+    group.bench_function("tenant_layer", |b| b.to_async(&rt).iter(|| call(&tenant)));
+    group.finish();
+
+    // In-process ratio from alternating rounds, same run.
+    let (plain_ns, tenant_ns) = rt.block_on(async {
+        let (mut p, mut t) = (Vec::new(), Vec::new());
+        for _ in 0..7 {
+            p.push(in_process_round(&plain, 50_000).await);
+            t.push(in_process_round(&tenant, 50_000).await);
+        }
+        (median(p), median(t))
+    });
+    println!(
+        "in-process: plain {plain_ns:.0} ns/req, with TenantLayer {tenant_ns:.0} ns/req \
+         (+{:.0} ns); throughput ratio {:.3} (target >= 0.9)",
+        tenant_ns - plain_ns,
+        plain_ns / tenant_ns
+    );
+
+    let total = env_or("LOOPBACK_REQUESTS", 10_000);
+    let connections = env_or("LOOPBACK_CONNECTIONS", 4);
+    let rounds = env_or("LOOPBACK_ROUNDS", 20);
+    let (plain_rps, tenant_rps) = rt.block_on(async {
+        let plain_addr = serve(plain_app()).await;
+        let tenant_addr = serve(tenant_app(store.clone())).await;
+        loopback_round(plain_addr, connections, total / 10).await;
+        loopback_round(tenant_addr, connections, total / 10).await;
+        // ABBA order, so a drift in machine load (other processes on a shared
+        // machine) weighs on both sides alike; medians drop the outliers.
+        let (mut p, mut t) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                p.push(loopback_round(plain_addr, connections, total).await);
+                t.push(loopback_round(tenant_addr, connections, total).await);
+            } else {
+                t.push(loopback_round(tenant_addr, connections, total).await);
+                p.push(loopback_round(plain_addr, connections, total).await);
+            }
+        }
+        (median(p), median(t))
+    });
+    println!(
+        "loopback HTTP/1.1 ({connections} keep-alive connections, {total} requests x {rounds} rounds each): \
+         plain {plain_rps:.0} req/s, with TenantLayer {tenant_rps:.0} req/s; throughput ratio {:.3} (target >= 0.97)",
+        tenant_rps / plain_rps
+    );
+    criterion.final_summary();
+}

@@ -7,7 +7,7 @@
 //! rounds ([`Figures`], medians).
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
@@ -223,4 +223,13 @@ impl Figures {
     pub fn peak(&self) -> i64 {
         self.random_peak.max(self.hot_peak)
     }
+}
+
+/// Runs `fut`, announcing `what` on standard error; returns its output and
+/// how long it took (a set-up step of a scenario, timed).
+pub async fn timed<T>(what: &str, fut: impl Future<Output = T>) -> (T, Duration) {
+    eprintln!("{what}...");
+    let started = Instant::now();
+    let out = fut.await;
+    (out, started.elapsed())
 }

@@ -20,14 +20,14 @@
 
 #![forbid(unsafe_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use e2e_tests::NotesServer;
 use e2e_tests::bench::bar::Bars;
 use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::exit::Exit;
-use e2e_tests::random_hot::{Figures, RandomHotArgs, measure, print_runs};
+use e2e_tests::random_hot::{Figures, RandomHotArgs, measure, print_runs, timed};
 use e2e_tests::scale::{ServerDatabases, ServerKind, tenant_names};
 use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
@@ -48,13 +48,6 @@ struct Args {
     seed: u64,
     #[command(flatten)]
     common: RandomHotArgs,
-}
-
-async fn timed<T>(what: &str, fut: impl Future<Output = T>) -> (T, Duration) {
-    eprintln!("{what}...");
-    let started = Instant::now();
-    let out = fut.await;
-    (out, started.elapsed())
 }
 
 async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String> {

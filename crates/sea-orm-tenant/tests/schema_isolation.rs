@@ -57,12 +57,97 @@ async fn public_rows(dbs: &TestDatabases) -> i64 {
     n
 }
 
+/// How the attack's connection reaches the next call.
+#[derive(Clone, Copy, Debug)]
+enum Next {
+    /// Calls run one after another: the connection is checked after the
+    /// attack and parked.
+    Later,
+    /// This tenant's insert waits for the pool's only connection while the
+    /// attack runs: the connection goes straight to it, unchecked, and the
+    /// waiting call's own check must see what the attack left.
+    Waiting(&'static str),
+}
+
+/// Advisory lock key that holds the attack until a call waits behind it.
+const GATE: i64 = 7_231_023;
+
+/// Runs `sql` as `t00` with `waiter`'s insert of `body` queued behind it
+/// for the pool's only connection; the insert's outcome.
+async fn attack_with_a_waiter(
+    store: &TenantConnections,
+    dbs: &TestDatabases,
+    sql: &str,
+    waiter: &'static str,
+    body: String,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::sqlx::{Connection, PgConnection};
+    let mut admin = PgConnection::connect(&dbs.url("")).await.unwrap();
+    sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(format!(
+        "SELECT pg_advisory_lock({GATE})"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let gated =
+        format!("SELECT pg_advisory_lock({GATE}); SELECT pg_advisory_unlock({GATE}); {sql}");
+    let attack = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let db = store.db();
+            let _ = store
+                .with_tenant("t00", db.execute_unprepared(&gated))
+                .await;
+        }
+    });
+    // The attack holds the connection once its session waits on the gate.
+    let waiting_sql = format!(
+        "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' \
+         AND objid = {GATE} AND NOT granted)"
+    );
+    while !sea_orm::sqlx::query_scalar::<_, bool>(sea_orm::sqlx::AssertSqlSafe(
+        waiting_sql.as_str(),
+    ))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap()
+    {
+        tokio::task::yield_now().await;
+    }
+    let insert = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let db = store.db();
+            store
+                .with_tenant(waiter, new_note(waiter, &body).insert(&db))
+                .await
+                .unwrap()
+                .map(drop)
+        }
+    });
+    // One thread: the insert runs until it waits in the queue (no I/O before).
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+    sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(format!(
+        "SELECT pg_advisory_unlock({GATE})"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    attack.await.unwrap();
+    let inserted = insert.await.unwrap();
+    admin.close().await.ok();
+    inserted
+}
+
 /// Runs `attack` as `t00` aimed at `t01`, then the turns; returns what went wrong.
 async fn attack_then_turns(
     store: &TenantConnections,
     dbs: &TestDatabases,
     attack: &Attack,
     n: usize,
+    next: Next,
     acked: &mut Vec<(String, String)>,
 ) -> Vec<String> {
     let db = store.db();
@@ -83,7 +168,21 @@ async fn attack_then_turns(
     let target = format!("\"{}\"", dbs.schema_name("t01"));
     let sql = attack.sql(&target, n);
     // The attack's own result does not matter (a PREPARE may be refused).
-    let _ = store.with_tenant("t00", db.execute_unprepared(&sql)).await;
+    match next {
+        Next::Later => {
+            let _ = store.with_tenant("t00", db.execute_unprepared(&sql)).await;
+        }
+        Next::Waiting(waiter) => {
+            let body = format!("{n}-waiting");
+            match attack_with_a_waiter(store, dbs, &sql, waiter, body.clone()).await {
+                Ok(()) => acked.push((waiter.to_owned(), body)),
+                Err(e) => wrong.push(format!(
+                    "{}: {waiter}'s insert waiting behind it failed: {e}",
+                    attack.name
+                )),
+            }
+        }
+    }
     if attack.temp_note {
         // Not even the attacker's next call sees its temporary table.
         for t in &tenants {
@@ -174,6 +273,10 @@ async fn misplaced(dbs: &TestDatabases, acked: &[(String, String)]) -> Vec<Strin
 }
 
 async fn every_attack_on_a_pool_of(size: u32) {
+    every_attack(size, &[Next::Later]).await;
+}
+
+async fn every_attack(size: u32, nexts: &[Next]) {
     let Some(mut dbs) = TestDatabases::postgres_schemas() else {
         return;
     };
@@ -182,10 +285,13 @@ async fn every_attack_on_a_pool_of(size: u32) {
     admin_sql(&dbs, session_attacks::SETUP).await;
     let mut acked = Vec::new();
     let mut wrong = Vec::new();
-    for (n, attack) in session_attacks::ALL.iter().enumerate() {
-        let found = attack_then_turns(&store, &dbs, attack, n, &mut acked).await;
+    let runs = session_attacks::ALL
+        .iter()
+        .flat_map(|attack| nexts.iter().map(move |next| (attack, *next)));
+    for (n, (attack, next)) in runs.enumerate() {
+        let found = attack_then_turns(&store, &dbs, attack, n, next, &mut acked).await;
         eprintln!(
-            "pool of {size}: {:<40} {}",
+            "pool of {size}, {next:?}: {:<40} {}",
             attack.name,
             if found.is_empty() { "ok" } else { "FAILED" }
         );
@@ -210,6 +316,15 @@ async fn no_session_change_moves_a_later_call_pool_of_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_session_change_moves_a_later_call_pool_of_3() {
     every_attack_on_a_pool_of(3).await;
+}
+
+/// The attack's connection handed straight to a call waiting for it, of
+/// the attacker itself and of a third tenant: that call checks the session
+/// before it runs (one thread, so the waiting call is queued before the
+/// attack ends).
+#[tokio::test(flavor = "current_thread")]
+async fn no_session_change_reaches_a_call_waiting_for_the_connection() {
+    every_attack(1, &[Next::Waiting("t00"), Next::Waiting("t02")]).await;
 }
 
 /// `SET ROLE` by a tenant's call: the connection is not reused with that

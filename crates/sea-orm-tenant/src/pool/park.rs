@@ -51,6 +51,10 @@ struct Parked {
 pub(crate) struct Handed {
     pub(crate) conn: PoolConnection<Postgres>,
     pub(crate) seat: Option<Seat>,
+    /// `false`: straight from a call, its session not checked since: the
+    /// checkout checks it (together with moving it, for another seat), so
+    /// the handover costs no round trip of its own.
+    pub(crate) checked: bool,
 }
 
 /// What a checkout found: a connection (and whether it is on the seat
@@ -125,19 +129,39 @@ impl Park {
             return;
         }
         let mut state = lock(&self.state);
-        let mut handed = Handed { conn, seat };
-        while let Some(waiter) = state.waiters.pop_front() {
-            match waiter.send(handed) {
-                Ok(()) => return,
-                // That checkout is gone (served by the pool, timed out, cancelled).
-                Err(back) => handed = back,
-            }
-        }
+        let handed = Handed {
+            conn,
+            seat,
+            checked: true,
+        };
+        let Err(handed) = hand(&mut state, handed) else {
+            return;
+        };
         state.parked.push(Parked {
             seat: handed.seat,
             conn: handed.conn,
             since: Instant::now(),
         });
+    }
+
+    /// Hands the connection of a call that just finished on `seat`, its
+    /// session not checked yet, to the oldest waiting checkout; gives it back
+    /// if none waits (it is then checked and [`put`](Self::put)).
+    pub(crate) fn hand_unchecked(
+        &self,
+        seat: Seat,
+        conn: PoolConnection<Postgres>,
+    ) -> Result<(), PoolConnection<Postgres>> {
+        let mut state = lock(&self.state);
+        if state.waiters.is_empty() {
+            return Err(conn);
+        }
+        let handed = Handed {
+            conn,
+            seat: Some(seat),
+            checked: false,
+        };
+        hand(&mut state, handed).map_err(|back| back.conn)
     }
 
     /// Counts a `begin()` as waiting on the pool and gives one parked
@@ -163,4 +187,16 @@ impl Park {
         let all = std::mem::take(&mut *lock(&self.state));
         drop(all);
     }
+}
+
+/// Sends `handed` to the oldest waiting checkout still there; back if none.
+fn hand(state: &mut State, mut handed: Handed) -> Result<(), Handed> {
+    while let Some(waiter) = state.waiters.pop_front() {
+        match waiter.send(handed) {
+            Ok(()) => return Ok(()),
+            // That checkout is gone (served by the pool, timed out, cancelled).
+            Err(back) => handed = back,
+        }
+    }
+    Err(handed)
 }

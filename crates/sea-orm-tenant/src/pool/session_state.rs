@@ -8,7 +8,8 @@
 //! reads the statements that ran: the session is asked, after every call,
 //! before the connection serves anyone again.
 //!
-//! * [`settle`] runs after each routed call (off the caller's path) and on
+//! * [`settle`] runs after each routed call (off the caller's path, or
+//!   together with the move to the next call's seat: [`settle_then`]) and on
 //!   every connection going back to the pool: one statement, prepared once
 //!   per session, reports
 //!   the search path, the current schema, whether a transaction is open,
@@ -30,7 +31,8 @@
 //! session whose `search_path` puts a schema of the tenant's before
 //! `pg_catalog` cannot substitute its own `current_setting` or `<>`.
 
-use sea_orm::sqlx::postgres::PgConnection;
+use sea_orm::sqlx::AssertSqlSafe;
+use sea_orm::sqlx::postgres::{PgConnection, PgRow};
 use sea_orm::sqlx::{self, Connection, Row};
 
 /// The check after every call, prepared in the session as
@@ -54,6 +56,16 @@ const PREPARE_CHECK: &str = "PREPARE sea_orm_tenant_check AS \
 const TEMP_OBJECTS: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend \
      WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass \
      AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())";
+
+/// Moves the session to a seat (its `search_path`, its tenant setting) and
+/// says where its names now resolve, prepared beside the check. A path that
+/// is already the seat's is not set again: setting it would make the server
+/// look up its schemas again on the next statement.
+const PREPARE_ENTER: &str = "PREPARE sea_orm_tenant_enter(pg_catalog.text, pg_catalog.text) AS \
+     SELECT CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) $1 THEN $1 \
+     ELSE pg_catalog.set_config('search_path', $1, false) END, \
+     pg_catalog.set_config('sea_orm_tenant.id', $2, false), \
+     pg_catalog.current_schema()::pg_catalog.text";
 
 const EXECUTE_CHECK: &str = "EXECUTE sea_orm_tenant_check";
 
@@ -97,16 +109,60 @@ struct Checked {
 }
 
 async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
-    let row = match sqlx::raw_sql(EXECUTE_CHECK).fetch_one(&mut *conn).await {
+    let rows = run_prepared(conn, EXECUTE_CHECK).await?;
+    checked(rows.first().ok_or(sqlx::Error::RowNotFound)?)
+}
+
+/// The simple-query statement that moves a session to a seat with the
+/// session's prepared `sea_orm_tenant_enter`, after closing the cursors an
+/// earlier call kept open `WITH HOLD`. Run it with [`run_prepared`]; its
+/// row: the path, the tenant setting, `current_schema()`. The path holds
+/// quoted schema names and the setting a tenant key, whose characters need
+/// no escaping in a literal: escaped all the same.
+pub(crate) fn enter_sql(search_path: &str, tenant: &str) -> String {
+    format!(
+        "CLOSE ALL; EXECUTE sea_orm_tenant_enter('{}', '{}')",
+        search_path.replace('\'', "''"),
+        tenant.replace('\'', "''")
+    )
+}
+
+/// Runs `sql` in the simple-query protocol and returns every row of its
+/// statements, which may execute the session's prepared statements: a
+/// session that lacks them (new, or `DEALLOCATE` or `DISCARD ALL` ran) gets
+/// them first.
+pub(crate) async fn run_prepared(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    match sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await
+    {
         Err(err) if is_missing_statement(&err) => {
-            // A new session, or `DEALLOCATE ALL` or `DISCARD ALL` ran: then
-            // every statement the driver cached is gone from the server too.
-            conn.clear_cached_statements().await?;
-            sqlx::raw_sql(PREPARE_CHECK).execute(&mut *conn).await?;
-            sqlx::raw_sql(EXECUTE_CHECK).fetch_one(&mut *conn).await?
+            prepare(conn).await?;
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .fetch_all(&mut *conn)
+                .await
         }
-        other => other?,
-    };
+        other => other,
+    }
+}
+
+/// Prepares the session's statements afresh. Their being missing means the
+/// session is new or `DEALLOCATE ALL` or `DISCARD ALL` ran, and then every
+/// statement the driver cached is gone from the server too; a `DEALLOCATE`
+/// of one of them alone leaves the other, so all are deallocated first.
+async fn prepare(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    conn.clear_cached_statements().await?;
+    let sql = format!("DEALLOCATE ALL; {PREPARE_CHECK}; {PREPARE_ENTER}");
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn checked(row: &PgRow) -> Result<Checked, sqlx::Error> {
     Ok(Checked {
         clean: Clean {
             search_path: row.try_get(0)?,
@@ -136,14 +192,45 @@ pub(crate) async fn settle(conn: &mut PgConnection) -> Result<Settled, sqlx::Err
         return Ok(Settled::Close("the role was changed with SET ROLE"));
     }
     if checked.had_temp_schema {
-        let objects: bool = sqlx::query_scalar(TEMP_OBJECTS)
-            .fetch_one(&mut *conn)
-            .await?;
-        if objects {
-            sqlx::raw_sql("DISCARD TEMP").execute(&mut *conn).await?;
-        }
+        discard_temp_objects(conn).await?;
     }
     Ok(Settled::Clean(checked.clean))
+}
+
+/// [`settle`] and then `then` (simple-query statements that return one row
+/// last), in one round trip: the check is the message's first statement, so
+/// its timestamps still tell an open transaction apart. `None` when the
+/// connection must be closed (the session was not clean); else the last row
+/// of `then`. For a connection that goes straight from one tenant's call to
+/// another's: the check and the move to the new tenant cost one round trip.
+pub(crate) async fn settle_then(
+    conn: &mut PgConnection,
+    then: &str,
+) -> Result<Result<PgRow, &'static str>, sqlx::Error> {
+    let mut rows = run_prepared(conn, &format!("{EXECUTE_CHECK}; {then}")).await?;
+    let last = rows.pop().ok_or(sqlx::Error::RowNotFound)?;
+    let first = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    let checked = checked(first)?;
+    if checked.in_transaction {
+        return Ok(Err("a transaction was left open"));
+    }
+    if checked.role_changed {
+        return Ok(Err("the role was changed with SET ROLE"));
+    }
+    if checked.had_temp_schema {
+        discard_temp_objects(conn).await?;
+    }
+    Ok(Ok(last))
+}
+
+async fn discard_temp_objects(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let objects: bool = sqlx::query_scalar(TEMP_OBJECTS)
+        .fetch_one(&mut *conn)
+        .await?;
+    if objects {
+        sqlx::raw_sql("DISCARD TEMP").execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// [`settle`], and a `DISCARD ALL` for a session that keeps cursors, listens

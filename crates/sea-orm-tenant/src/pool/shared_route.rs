@@ -14,12 +14,16 @@
 //!   one schema and, after it, the session's temporary schema: a missing
 //!   schema leaves `current_schema()` elsewhere, the call fails with
 //!   [`TenantError::SchemaMissing`], and nothing can fall through to `public`.
-//! * After a call that completed, off the caller's path: the session is asked
-//!   where it is and what it carries ([`crate::pool::session_state::settle`]), and
-//!   the connection is parked with the schema the server reported ([`Park`]),
-//!   or closed. What the statement said is never consulted: a function that
-//!   moved the session, a reset, a temporary table are seen in the session
-//!   itself.
+//! * After a call that completed: the session is asked where it is and what
+//!   it carries ([`crate::pool::session_state::settle`]) before anyone uses
+//!   the connection again. With no call waiting, off the caller's path, and
+//!   the connection is parked with the seat the server reported ([`Park`]),
+//!   or closed. With calls waiting, the connection goes to the oldest one,
+//!   which asks in the round trip that moves it to its own seat
+//!   ([`crate::pool::session_state::settle_then`]): under load, a switch of
+//!   tenant then costs no round trip more than a tenant's next call. What
+//!   the statement said is never consulted: a function that moved the
+//!   session, a reset, a temporary table are seen in the session itself.
 //! * A call cancelled mid-statement or failed drops its connection back to
 //!   the pool, whose release check settles it the same way and more
 //!   ([`crate::pool::release_check`]).
@@ -36,7 +40,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sea_orm::sea_query::Values;
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::postgres::{PgConnection, PgPool, Postgres};
+use sea_orm::sqlx::postgres::{PgConnection, PgPool, PgRow, Postgres};
 use sea_orm::sqlx::{self, AssertSqlSafe};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -90,11 +94,13 @@ impl Checkout {
             return;
         }
         let Checkout {
-            mut conn,
-            park,
-            seat,
-            ..
+            conn, park, seat, ..
         } = self;
+        // A checkout waiting for a connection checks this one itself, in the
+        // round trip that moves it to its seat.
+        let Err(mut conn) = park.hand_unchecked(seat.clone(), conn) else {
+            return;
+        };
         tokio::spawn(async move {
             let settled =
                 tokio::time::timeout(park.check_timeout, session_state::settle(&mut conn)).await;
@@ -186,23 +192,79 @@ impl SharedRoute {
         Ok(current.as_deref() == Some(self.seat.schema_name()))
     }
 
-    /// [`enter`](Self::enter) for a connection that may come from another
-    /// tenant's call: its cursors kept open `WITH HOLD` are closed first, in
-    /// the same round trip (the simple-query protocol; the path is quoted
-    /// [`SchemaName`]s and the setting a [`TenantKey`], whose characters need
-    /// no escaping in a literal, escaped all the same). The statement is planned each time, as a
-    /// prepared one would be after the change of search path.
+    /// The simple-query statement that moves a connection from anywhere to
+    /// the seat ([`session_state::enter_sql`]).
+    fn enter_from_another_sql(&self) -> String {
+        session_state::enter_sql(&self.seat.search_path(), self.seat.tenant_setting())
+    }
+
+    /// Moves a connection that may come from another tenant's call to the
+    /// seat, closing the cursors that call kept; `false` if the seat's
+    /// schema does not exist.
     async fn enter_from_another(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-        let sql = format!(
-            "CLOSE ALL; SELECT pg_catalog.set_config('search_path', '{}', false), \
-             pg_catalog.set_config('sea_orm_tenant.id', '{}', false), \
-             pg_catalog.current_schema()::pg_catalog.text",
-            self.seat.search_path().replace('\'', "''"),
-            self.seat.tenant_setting().replace('\'', "''")
-        );
-        let row = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_one(conn).await?;
-        let current: Option<String> = sqlx::Row::try_get(&row, 2)?;
+        let rows = session_state::run_prepared(conn, &self.enter_from_another_sql()).await?;
+        self.entered_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)
+    }
+
+    fn entered_row(&self, row: &PgRow) -> Result<bool, sqlx::Error> {
+        let current: Option<String> = sqlx::Row::try_get(row, 2)?;
         Ok(current.as_deref() == Some(self.seat.schema_name()))
+    }
+
+    /// Prepares a connection that arrived `arrival` for a call on the seat:
+    /// `Some(entered)` when it is there (`entered`: this moved it), `None`
+    /// when the session a call left on it was not clean and it was closed.
+    async fn seat_connection(
+        &self,
+        conn: &mut PoolConnection<Postgres>,
+        arrival: Arrival,
+    ) -> Result<Option<bool>, DbErr> {
+        let entered = match arrival {
+            Arrival::OnSeat => false,
+            Arrival::Elsewhere => self.enter_or_missing(conn).await?,
+            Arrival::Unchecked { from_seat: true } => match session_state::settle(conn).await {
+                Ok(Settled::Clean(clean))
+                    if self.seat.is_at(
+                        &clean.search_path,
+                        clean.schema.as_deref(),
+                        clean.tenant.as_deref(),
+                    ) =>
+                {
+                    false
+                }
+                Ok(Settled::Clean(_)) => self.enter_or_missing(conn).await?,
+                Ok(Settled::Close(why)) => return Ok(closed(conn, why)),
+                Err(err) => return Ok(closed(conn, &err.to_string())),
+            },
+            Arrival::Unchecked { from_seat: false } => {
+                let sql = self.enter_from_another_sql();
+                match session_state::settle_then(conn, &sql).await {
+                    Ok(Ok(row)) => {
+                        if !self.entered_row(&row).map_err(sqlx_error_to_query_err)? {
+                            return Err(self.missing());
+                        }
+                        true
+                    }
+                    Ok(Err(why)) => return Ok(closed(conn, why)),
+                    Err(err) => return Ok(closed(conn, &err.to_string())),
+                }
+            }
+        };
+        Ok(Some(entered))
+    }
+
+    /// Moves a connection the server reported clean to the seat: `true`, or
+    /// the seat's schema is missing.
+    async fn enter_or_missing(&self, conn: &mut PgConnection) -> Result<bool, DbErr> {
+        if self
+            .enter_from_another(conn)
+            .await
+            .map_err(sqlx_error_to_query_err)?
+        {
+            Ok(true)
+        } else {
+            Err(self.missing())
+        }
     }
 
     /// The error of a call that failed. A name that did not resolve on a
@@ -230,26 +292,30 @@ impl SharedRoute {
     /// or one from the pool (a transaction's, or a new one replacing a
     /// closed connection). The wait on the pool is started once and kept: it
     /// may be opening a connection.
-    async fn connection(&self) -> Result<(PoolConnection<Postgres>, bool), DbErr> {
+    async fn connection(
+        &self,
+        deadline: Instant,
+    ) -> Result<(PoolConnection<Postgres>, Arrival), DbErr> {
         let timed_out = || sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut);
-        let deadline = Instant::now() + self.pool.options().get_acquire_timeout();
-        if let Some(Found::Parked(conn, on_schema)) = self.park.take(&self.seat, false) {
-            return Ok((conn, on_schema));
+        if let Some(Found::Parked(conn, on_seat)) = self.park.take(&self.seat, false) {
+            return Ok((conn, Arrival::parked(on_seat)));
         }
         if let Some(conn) = self.pool.try_acquire() {
-            return Ok((conn, false));
+            return Ok((conn, Arrival::Elsewhere));
         }
         if self.pool.size() < self.pool.options().get_max_connections() {
             // Room to open one more: racing it against the park would drop
             // every connect half-way under load, and the pool would never grow.
             let conn = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
             return match conn {
-                Ok(conn) => conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err),
+                Ok(conn) => conn
+                    .map(|c| (c, Arrival::Elsewhere))
+                    .map_err(sqlx_error_to_conn_err),
                 Err(_) => Err(timed_out()),
             };
         }
         let mut handed = match self.park.take(&self.seat, true) {
-            Some(Found::Parked(conn, on_schema)) => return Ok((conn, on_schema)),
+            Some(Found::Parked(conn, on_seat)) => return Ok((conn, Arrival::parked(on_seat))),
             Some(Found::Queued(rx)) => Some(rx),
             None => None,
         };
@@ -262,15 +328,22 @@ impl SharedRoute {
                 got = async { handed.as_mut().expect("guarded").await }, if handed.is_some() => {
                     match got {
                         Ok(h) => {
-                            let on_schema = h.seat.as_ref() == Some(&self.seat);
-                            return Ok((h.conn, on_schema));
+                            let on_seat = h.seat.as_ref() == Some(&self.seat);
+                            let arrival = if h.checked {
+                                Arrival::parked(on_seat)
+                            } else {
+                                Arrival::Unchecked { from_seat: on_seat }
+                            };
+                            return Ok((h.conn, arrival));
                         }
                         // The park closed: only the pool is left.
                         Err(_) => handed = None,
                     }
                 }
                 conn = &mut acquire => {
-                    return conn.map(|c| (c, false)).map_err(sqlx_error_to_conn_err);
+                    return conn
+                        .map(|c| (c, Arrival::Elsewhere))
+                        .map_err(sqlx_error_to_conn_err);
                 }
                 _ = &mut sleep => return Err(timed_out()),
             }
@@ -278,21 +351,19 @@ impl SharedRoute {
     }
 
     async fn checkout(&self) -> Result<Checkout, DbErr> {
-        let (mut conn, on_schema) = self.connection().await?;
-        if !on_schema
-            && !self
-                .enter_from_another(&mut conn)
-                .await
-                .map_err(sqlx_error_to_query_err)?
-        {
-            return Err(self.missing());
+        let deadline = Instant::now() + self.pool.options().get_acquire_timeout();
+        loop {
+            let (mut conn, arrival) = self.connection(deadline).await?;
+            // A connection closed because of what its last call left: another.
+            if let Some(entered) = self.seat_connection(&mut conn, arrival).await? {
+                return Ok(Checkout {
+                    conn,
+                    park: std::sync::Arc::clone(&self.park),
+                    seat: self.seat.clone(),
+                    entered,
+                });
+            }
         }
-        Ok(Checkout {
-            conn,
-            park: std::sync::Arc::clone(&self.park),
-            seat: self.seat.clone(),
-            entered: !on_schema,
-        })
     }
 
     pub(crate) async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
@@ -398,6 +469,35 @@ impl SharedRoute {
         }
         Ok(txn)
     }
+}
+
+/// How a connection reached a checkout.
+#[derive(Clone, Copy, Debug)]
+enum Arrival {
+    /// Checked after its last call, and on the seat.
+    OnSeat,
+    /// Checked, elsewhere (another seat, or new from the pool).
+    Elsewhere,
+    /// Straight from a call that finished, unchecked; on this seat before
+    /// that call.
+    Unchecked { from_seat: bool },
+}
+
+impl Arrival {
+    fn parked(on_seat: bool) -> Self {
+        if on_seat {
+            Arrival::OnSeat
+        } else {
+            Arrival::Elsewhere
+        }
+    }
+}
+
+/// Closes a connection whose session its last call left unusable: `None`.
+fn closed(conn: &mut PoolConnection<Postgres>, why: &str) -> Option<bool> {
+    tracing::debug!(why, "closing a shared connection handed over after a call");
+    conn.close_on_drop();
+    None
 }
 
 // SeaORM's own conversions of sqlx errors are crate-private; the same mapping.

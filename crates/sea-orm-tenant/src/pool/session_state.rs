@@ -9,7 +9,7 @@
 //! before the connection serves anyone again.
 //!
 //! * [`settle`] runs after each routed call (off the caller's path, or
-//!   together with the move to the next call's seat: [`settle_then`]) and on
+//!   together with the move to the next call's seat: [`settle_moving`]) and on
 //!   every connection going back to the pool: one statement, prepared once
 //!   per session, reports
 //!   the search path, the current schema, whether a transaction is open,
@@ -57,15 +57,21 @@ const TEMP_OBJECTS: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend \
      WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass \
      AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())";
 
-/// Moves the session to a seat (its `search_path`, its tenant setting) and
-/// says where its names now resolve, prepared beside the check. A path that
-/// is already the seat's is not set again: setting it would make the server
-/// look up its schemas again on the next statement.
-const PREPARE_ENTER: &str = "PREPARE sea_orm_tenant_enter(pg_catalog.text, pg_catalog.text) AS \
-     SELECT CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) $1 THEN $1 \
-     ELSE pg_catalog.set_config('search_path', $1, false) END, \
-     pg_catalog.set_config('sea_orm_tenant.id', $2, false), \
-     pg_catalog.current_schema()::pg_catalog.text";
+/// The check's verdicts (the same expressions as [`PREPARE_CHECK`]'s) and
+/// then the move of the session to a seat: its `search_path` (not set again
+/// when it is already the seat's: setting it makes the server look its
+/// schemas up again on the next statement), its tenant setting, and where
+/// names now resolve. The inner query runs first (`OFFSET 0` keeps it a
+/// query of its own), so `current_schema()` is read after the move.
+const PREPARE_MOVE: &str = "PREPARE sea_orm_tenant_move(pg_catalog.text, pg_catalog.text) AS \
+     SELECT m.in_transaction, m.role_changed, m.had_temp_schema, \
+     pg_catalog.current_schema()::pg_catalog.text FROM (SELECT \
+     pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp() AS in_transaction, \
+     current_user OPERATOR(pg_catalog.<>) session_user AS role_changed, \
+     pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AS had_temp_schema, \
+     CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) $1 THEN $1 \
+     ELSE pg_catalog.set_config('search_path', $1, false) END AS path, \
+     pg_catalog.set_config('sea_orm_tenant.id', $2, false) AS tenant OFFSET 0) m";
 
 const EXECUTE_CHECK: &str = "EXECUTE sea_orm_tenant_check";
 
@@ -113,28 +119,11 @@ async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
     checked(rows.first().ok_or(sqlx::Error::RowNotFound)?)
 }
 
-/// The simple-query statement that moves a session to a seat with the
-/// session's prepared `sea_orm_tenant_enter`, after closing the cursors an
-/// earlier call kept open `WITH HOLD`. Run it with [`run_prepared`]; its
-/// row: the path, the tenant setting, `current_schema()`. The path holds
-/// quoted schema names and the setting a tenant key, whose characters need
-/// no escaping in a literal: escaped all the same.
-pub(crate) fn enter_sql(search_path: &str, tenant: &str) -> String {
-    format!(
-        "CLOSE ALL; EXECUTE sea_orm_tenant_enter('{}', '{}')",
-        search_path.replace('\'', "''"),
-        tenant.replace('\'', "''")
-    )
-}
-
 /// Runs `sql` in the simple-query protocol and returns every row of its
 /// statements, which may execute the session's prepared statements: a
 /// session that lacks them (new, or `DEALLOCATE` or `DISCARD ALL` ran) gets
 /// them first.
-pub(crate) async fn run_prepared(
-    conn: &mut PgConnection,
-    sql: &str,
-) -> Result<Vec<PgRow>, sqlx::Error> {
+async fn run_prepared(conn: &mut PgConnection, sql: &str) -> Result<Vec<PgRow>, sqlx::Error> {
     match sqlx::raw_sql(AssertSqlSafe(sql))
         .fetch_all(&mut *conn)
         .await
@@ -155,7 +144,7 @@ pub(crate) async fn run_prepared(
 /// of one of them alone leaves the other, so all are deallocated first.
 async fn prepare(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     conn.clear_cached_statements().await?;
-    let sql = format!("DEALLOCATE ALL; {PREPARE_CHECK}; {PREPARE_ENTER}");
+    let sql = format!("DEALLOCATE ALL; {PREPARE_CHECK}; {PREPARE_MOVE}");
     sqlx::raw_sql(AssertSqlSafe(sql))
         .execute(&mut *conn)
         .await?;
@@ -197,30 +186,37 @@ pub(crate) async fn settle(conn: &mut PgConnection) -> Result<Settled, sqlx::Err
     Ok(Settled::Clean(checked.clean))
 }
 
-/// [`settle`] and then `then` (simple-query statements that return one row
-/// last), in one round trip: the check is the message's first statement, so
-/// its timestamps still tell an open transaction apart. `None` when the
-/// connection must be closed (the session was not clean); else the last row
-/// of `then`. For a connection that goes straight from one tenant's call to
-/// another's: the check and the move to the new tenant cost one round trip.
-pub(crate) async fn settle_then(
+/// [`settle`] and the move to a seat (`search_path`, the tenant setting) in
+/// one round trip, for a connection that goes to another seat: after
+/// another tenant's call, or from the pool. The cursors an earlier call kept
+/// open `WITH HOLD` are closed in the same message; the statement timestamps
+/// are the message's, so the check still tells a transaction opened before
+/// it apart. `Ok(Err(why))` when the connection must be closed; else where
+/// its names now resolve (`current_schema()`).
+pub(crate) async fn settle_moving(
     conn: &mut PgConnection,
-    then: &str,
-) -> Result<Result<PgRow, &'static str>, sqlx::Error> {
-    let mut rows = run_prepared(conn, &format!("{EXECUTE_CHECK}; {then}")).await?;
-    let last = rows.pop().ok_or(sqlx::Error::RowNotFound)?;
-    let first = rows.first().ok_or(sqlx::Error::RowNotFound)?;
-    let checked = checked(first)?;
-    if checked.in_transaction {
+    search_path: &str,
+    tenant: &str,
+) -> Result<Result<Option<String>, &'static str>, sqlx::Error> {
+    // Quoted schema names and a tenant key, whose characters need no
+    // escaping in a literal: escaped all the same.
+    let sql = format!(
+        "CLOSE ALL; EXECUTE sea_orm_tenant_move('{}', '{}')",
+        search_path.replace('\'', "''"),
+        tenant.replace('\'', "''")
+    );
+    let rows = run_prepared(conn, &sql).await?;
+    let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
+    if row.try_get::<bool, _>(0)? {
         return Ok(Err("a transaction was left open"));
     }
-    if checked.role_changed {
+    if row.try_get::<bool, _>(1)? {
         return Ok(Err("the role was changed with SET ROLE"));
     }
-    if checked.had_temp_schema {
+    if row.try_get::<bool, _>(2)? {
         discard_temp_objects(conn).await?;
     }
-    Ok(Ok(last))
+    Ok(Ok(row.try_get(3)?))
 }
 
 async fn discard_temp_objects(conn: &mut PgConnection) -> Result<(), sqlx::Error> {

@@ -20,7 +20,7 @@
 //!   the connection is parked with the seat the server reported ([`Park`]),
 //!   or closed. With calls waiting, the connection goes to the oldest one,
 //!   which asks in the round trip that moves it to its own seat
-//!   ([`crate::pool::session_state::settle_then`]): under load, a switch of
+//!   ([`crate::pool::session_state::settle_moving`]): under load, a switch of
 //!   tenant then costs no round trip more than a tenant's next call. What
 //!   the statement said is never consulted: a function that moved the
 //!   session, a reset, a temporary table are seen in the session itself.
@@ -40,7 +40,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sea_orm::sea_query::Values;
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::postgres::{PgConnection, PgPool, PgRow, Postgres};
+use sea_orm::sqlx::postgres::{PgConnection, PgPool, Postgres};
 use sea_orm::sqlx::{self, AssertSqlSafe};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -192,25 +192,6 @@ impl SharedRoute {
         Ok(current.as_deref() == Some(self.seat.schema_name()))
     }
 
-    /// The simple-query statement that moves a connection from anywhere to
-    /// the seat ([`session_state::enter_sql`]).
-    fn enter_from_another_sql(&self) -> String {
-        session_state::enter_sql(&self.seat.search_path(), self.seat.tenant_setting())
-    }
-
-    /// Moves a connection that may come from another tenant's call to the
-    /// seat, closing the cursors that call kept; `false` if the seat's
-    /// schema does not exist.
-    async fn enter_from_another(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-        let rows = session_state::run_prepared(conn, &self.enter_from_another_sql()).await?;
-        self.entered_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)
-    }
-
-    fn entered_row(&self, row: &PgRow) -> Result<bool, sqlx::Error> {
-        let current: Option<String> = sqlx::Row::try_get(row, 2)?;
-        Ok(current.as_deref() == Some(self.seat.schema_name()))
-    }
-
     /// Prepares a connection that arrived `arrival` for a call on the seat:
     /// `Some(entered)` when it is there (`entered`: this moved it), `None`
     /// when the session a call left on it was not clean and it was closed.
@@ -221,7 +202,6 @@ impl SharedRoute {
     ) -> Result<Option<bool>, DbErr> {
         let entered = match arrival {
             Arrival::OnSeat => false,
-            Arrival::Elsewhere => self.enter_or_missing(conn).await?,
             Arrival::Unchecked { from_seat: true } => match session_state::settle(conn).await {
                 Ok(Settled::Clean(clean))
                     if self.seat.is_at(
@@ -232,38 +212,38 @@ impl SharedRoute {
                 {
                     false
                 }
-                Ok(Settled::Clean(_)) => self.enter_or_missing(conn).await?,
+                Ok(Settled::Clean(_)) => return self.moved(conn, false).await,
                 Ok(Settled::Close(why)) => return Ok(closed(conn, why)),
                 Err(err) => return Ok(closed(conn, &err.to_string())),
             },
-            Arrival::Unchecked { from_seat: false } => {
-                let sql = self.enter_from_another_sql();
-                match session_state::settle_then(conn, &sql).await {
-                    Ok(Ok(row)) => {
-                        if !self.entered_row(&row).map_err(sqlx_error_to_query_err)? {
-                            return Err(self.missing());
-                        }
-                        true
-                    }
-                    Ok(Err(why)) => return Ok(closed(conn, why)),
-                    Err(err) => return Ok(closed(conn, &err.to_string())),
-                }
-            }
+            Arrival::Elsewhere => return self.moved(conn, false).await,
+            Arrival::Unchecked { from_seat: false } => return self.moved(conn, true).await,
         };
         Ok(Some(entered))
     }
 
-    /// Moves a connection the server reported clean to the seat: `true`, or
-    /// the seat's schema is missing.
-    async fn enter_or_missing(&self, conn: &mut PgConnection) -> Result<bool, DbErr> {
-        if self
-            .enter_from_another(conn)
-            .await
-            .map_err(sqlx_error_to_query_err)?
-        {
-            Ok(true)
-        } else {
-            Err(self.missing())
+    /// Checks a connection from elsewhere and moves it to the seat, in one
+    /// round trip: `Some(true)`, `None` if its session was not clean (it is
+    /// closed), or the seat's schema is missing. A check that fails on a
+    /// connection straight from a call (`unchecked`) means that call left it
+    /// unusable (an aborted transaction): it is closed too.
+    async fn moved(
+        &self,
+        conn: &mut PoolConnection<Postgres>,
+        unchecked: bool,
+    ) -> Result<Option<bool>, DbErr> {
+        let moved = session_state::settle_moving(
+            conn,
+            &self.seat.search_path(),
+            self.seat.tenant_setting(),
+        )
+        .await;
+        match moved {
+            Ok(Ok(schema)) if schema.as_deref() == Some(self.seat.schema_name()) => Ok(Some(true)),
+            Ok(Ok(_)) => Err(self.missing()),
+            Ok(Err(why)) => Ok(closed(conn, why)),
+            Err(err) if unchecked => Ok(closed(conn, &err.to_string())),
+            Err(err) => Err(sqlx_error_to_query_err(err)),
         }
     }
 

@@ -87,6 +87,9 @@ pub const ALL: &[Attack] = &[
     )),
     attack!("DISCARD ALL", false, |t, n| "DISCARD ALL".to_owned()),
     attack!("DEALLOCATE ALL", false, |t, n| "DEALLOCATE ALL".to_owned()),
+    attack!("DEALLOCATE the router's move", false, |t, n| format!(
+        "DEALLOCATE sea_orm_tenant_move; SET search_path = {t}"
+    )),
     attack!("RESET ALL", false, |t, n| "RESET ALL".to_owned()),
 ];
 

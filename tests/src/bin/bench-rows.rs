@@ -46,6 +46,12 @@ struct Args {
     /// Seed of the random tenant choice.
     #[arg(long, default_value_t = 0x5C4E)]
     seed: u64,
+    /// Row tenants created through a PostgreSQL catalog, timed [default: 10000; --quick: 1000].
+    #[arg(long)]
+    creations: Option<usize>,
+    /// Creations in flight at once.
+    #[arg(long, default_value_t = 8)]
+    creation_concurrency: usize,
     #[command(flatten)]
     common: RandomHotArgs,
 }
@@ -104,6 +110,14 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
     )
     .await;
 
+    let creations = common.quick.or(args.creations, 10_000, 1_000);
+    let (created_tenants, creation_time) = timed(
+        &format!("creating {creations} row tenants through a PostgreSQL catalog"),
+        create_through_catalog(dbs, &app_url, creations, args.creation_concurrency),
+    )
+    .await;
+    let created_tenants = created_tenants?;
+
     eprintln!("building notes-server if needed...");
     tokio::task::spawn_blocking(e2e_tests::notes_server_binary)
         .await
@@ -143,6 +157,16 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
         figures.hot,
         bars.at_least("ratio random/hot requests/s", ratio, 0.90)
     );
+    println!(
+        "{created_tenants} row tenants created through a PostgreSQL catalog in {creation_time:.2?} \
+         ({} at a time) [bar <= 10 s for 10,000: {}]",
+        args.creation_concurrency,
+        bars.at_most(
+            "seconds to create 10,000 row tenants",
+            creation_time.as_secs_f64() * 10_000.0 / created_tenants.max(1) as f64,
+            10.0
+        )
+    );
     let kept = common.budget_bar(&mut bars, peak);
     println!(
         "errors {errors}; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {server_errors}",
@@ -153,6 +177,48 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
         Exit::failed_unless(errors == 0 && migrated.summary.failed == 0 && once == 1)
             .worst(bars.exit()),
     )
+}
+
+/// Creates `count` row tenants in the database at `app_url` as an
+/// administrator would (`tenant create`): through a catalog in a PostgreSQL
+/// database of its own, `concurrency` at a time. The tenants created.
+async fn create_through_catalog(
+    dbs: &mut ServerDatabases,
+    app_url: &str,
+    count: usize,
+    concurrency: usize,
+) -> Result<usize, String> {
+    use futures_util::{StreamExt, TryStreamExt};
+    use sea_orm_tenant::Catalog;
+    use sea_orm_tenant_migration::sea_orm_migration::MigratorTrait;
+    use sea_orm_tenant_migration::{CatalogMigrator, Placement, Provisioner};
+
+    dbs.create(&["catalog".to_owned()], 1).await;
+    let store = TenantConnections::builder()
+        .shared(dbs.url("catalog"))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let shared = store.shared().await.map_err(|e| e.to_string())?;
+    CatalogMigrator::up(&shared, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let catalog = Catalog::open(&store).await.map_err(|e| e.to_string())?;
+    let provisioner = Provisioner::new::<migration::Migrator>(store.clone()).catalog(catalog);
+    let placement = Placement::Rows {
+        url: app_url.to_owned(),
+    };
+    let created = futures_util::stream::iter(0..count)
+        .map(|i| {
+            let (provisioner, placement) = (&provisioner, &placement);
+            async move { provisioner.create(&format!("new{i:06}"), placement).await }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_fold(0, |n, _| async move { Ok(n + 1) })
+        .await
+        .map_err(|e| e.to_string());
+    provisioner.close().await;
+    store.close().await;
+    created
 }
 
 /// Runs the scenario, then drops its database and role (on a signal, its guard does).

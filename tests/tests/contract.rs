@@ -1,7 +1,8 @@
 //! The HTTP contract of notes-server: every status, JSON errors, the OpenAPI
 //! document and docs page, hostile tenant values, request logging, SIGINT.
 //! The statuses and the hostile values run against notes-axum too (the same
-//! test functions, parameterised by [`Flavor`]).
+//! test functions, parameterised by [`Flavor`]), and the statuses for row
+//! tenants too (parameterised by [`Storage`]; needs `TEST_POSTGRES_URL`).
 
 mod common;
 
@@ -10,10 +11,62 @@ use std::collections::BTreeSet;
 use e2e_tests::{Flavor, NotesServer, Signal, TenantsToml, notes_of};
 use futures_util::future::join_all;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::testing::{TestDatabases, TestRowDatabase};
 use serde_json::{Value, json};
 
 use common::config_dir;
+
+/// Where the contract's tenants `test1` and `test2` live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Storage {
+    /// A SQLite file each.
+    SqliteFiles,
+    /// Rows of one PostgreSQL database's shared tables (needs `TEST_POSTGRES_URL`).
+    Rows,
+}
+
+/// The tenants' storage, dropped by [`cleanup`](Self::cleanup).
+enum Tenants {
+    Sqlite(TestDatabases),
+    Rows(TestRowDatabase),
+}
+
+impl Tenants {
+    async fn cleanup(self) {
+        match self {
+            Tenants::Sqlite(dbs) => dbs.cleanup().await,
+            Tenants::Rows(db) => db.cleanup().await,
+        }
+    }
+}
+
+/// The `flavor`'s server with tenants `test1` and `test2` in `storage`;
+/// `None` (skipped, with a notice) when that storage's server is not set.
+async fn server_in(
+    flavor: Flavor,
+    storage: Storage,
+) -> Option<(NotesServer, tempfile::TempDir, Tenants)> {
+    match storage {
+        Storage::SqliteFiles => {
+            let mut dbs = TestDatabases::sqlite();
+            let (server, dir) = sqlite_server_of(flavor, &mut dbs).await;
+            Some((server, dir, Tenants::Sqlite(dbs)))
+        }
+        Storage::Rows => {
+            let db = TestRowDatabase::new().await?;
+            let tenants = ["test1".to_owned(), "test2".to_owned()];
+            let toml = TenantsToml::new().row_database(
+                "shared",
+                &db.app_url(),
+                &tenants,
+                &["max_connections = 4"],
+            );
+            let dir = config_dir();
+            let server = start(flavor, &toml.write_to(dir.path())).await;
+            Some((server, dir, Tenants::Rows(db)))
+        }
+    }
+}
 
 /// A server with SQLite tenants `test1` and `test2`.
 async fn sqlite_server(dbs: &mut TestDatabases) -> (NotesServer, tempfile::TempDir) {
@@ -82,17 +135,28 @@ async fn expect(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_status_of_the_contract() {
-    every_status(Flavor::Poem).await;
+    every_status(Flavor::Poem, Storage::SqliteFiles).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_status_of_the_contract_on_axum() {
-    every_status(Flavor::Axum).await;
+    every_status(Flavor::Axum, Storage::SqliteFiles).await;
 }
 
-async fn every_status(flavor: Flavor) {
-    let mut dbs = TestDatabases::sqlite();
-    let (server, _dir) = sqlite_server_of(flavor, &mut dbs).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_of_the_contract_for_row_tenants() {
+    every_status(Flavor::Poem, Storage::Rows).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_of_the_contract_for_row_tenants_on_axum() {
+    every_status(Flavor::Axum, Storage::Rows).await;
+}
+
+async fn every_status(flavor: Flavor, storage: Storage) {
+    let Some((server, _dir, tenants)) = server_in(flavor, storage).await else {
+        return;
+    };
     let c = server.client();
     let notes = server.url("/notes");
     let note = |id: &str| server.url(&format!("/notes/{id}"));
@@ -334,7 +398,7 @@ async fn every_status(flavor: Flavor) {
     // test2 never saw test1's notes.
     assert!(server.list_notes("test2").await.is_empty());
     server.terminate().await;
-    dbs.cleanup().await;
+    tenants.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,10 +21,23 @@ pub fn load_store(path: &Path) -> Result<TenantConnections, ConfigError> {
     TenantConnections::from_config(config)
 }
 
-/// Applies pending migrations to every tenant; tenants that fail are logged
+/// Applies pending migrations to every tenant (row tenants' shared tables
+/// get the row variant, once per database); tenants that fail are logged
 /// and taken out of service (served 503).
 pub async fn migrate_tenants(store: &TenantConnections) {
-    let report = sea_orm_tenant_migration::migrate_all::<migration::Migrator>(store).await;
+    let report =
+        sea_orm_tenant_migration::TenantMigrator::new::<migration::Migrator>(store.clone())
+            .rows::<migration::RowMigrator>()
+            .jobs(sea_orm_tenant_migration::default_jobs())
+            .up()
+            .await;
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            tracing::error!(%error, "tenant migrations could not start");
+            return;
+        }
+    };
     for tenant in &report.tenants {
         match tenant.outcome {
             sea_orm_tenant_migration::Outcome::Failed

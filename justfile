@@ -56,7 +56,7 @@ bench-vs-flask *ARGS:
 bench-provision *ARGS:
     cargo run --release -p e2e-tests --bin bench-provision -- {{ARGS}}
 
-# Reliability soak: 100,000 requests over 55 tenants (SQLite, PostgreSQL databases and schemas, MariaDB) with faults injected (backends killed, a database refused, a SQLite file locked, PostgreSQL and MariaDB restarted); every tenant read back directly and checked against the acknowledged history (`--quick` for the CI form, `--format json`).
+# Reliability soak: 100,000 requests over 65 tenants (SQLite, PostgreSQL databases, schemas and row tenants, MariaDB) with faults injected (backends killed, a database refused, a SQLite file locked, PostgreSQL and MariaDB restarted); every tenant read back directly and checked against the acknowledged history (`--quick` for the CI form, `--format json`).
 soak *ARGS:
     cargo run --release -p e2e-tests --bin soak -- {{ARGS}}
 

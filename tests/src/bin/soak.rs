@@ -2,7 +2,7 @@
 //! injected, then every tenant's database read directly and checked against
 //! what the client was acknowledged. See `e2e_tests::soak`.
 //!
-//! Tenants: SQLite files, PostgreSQL databases, PostgreSQL schemas and MariaDB
+//! Tenants: SQLite files, PostgreSQL databases, schemas and row tenants, and MariaDB
 //! databases (the server kinds whose `TEST_*_URL` is set). Requests: creates,
 //! pages of the list, reads and deletes by id, a random tenant per request
 //! (from the worker's shard: workers are split between the database servers
@@ -41,7 +41,7 @@ use e2e_tests::soak::faults::{Target, Targets, inject};
 use e2e_tests::soak::history::History;
 use e2e_tests::soak::outcome::{Outcome, Outcomes, by_status, fault_figures};
 use e2e_tests::soak::pace::{Pace, Schedule};
-use e2e_tests::soak::read_back::read_rows;
+use e2e_tests::soak::read_back::{read_rows, read_tenant_rows};
 use e2e_tests::soak::report::print_text;
 use e2e_tests::soak::requests::one_request;
 use e2e_tests::soak::schedule::{Tenant, kinds, schedule};
@@ -103,6 +103,7 @@ async fn soak(args: &Args) -> Result<Exit, String> {
     let mut pg = ServerDatabases::postgres();
     let mut mysql = ServerDatabases::mysql();
     let mut schema_url = None;
+    let mut rows_url = None;
     if let Some(pg) = &mut pg {
         let names: Vec<String> = (0..15).map(|i| format!("p{i:02}")).collect();
         pg.create(&names, 4).await;
@@ -125,6 +126,17 @@ async fn soak(args: &Args) -> Result<Exit, String> {
             });
         }
         schema_url = Some(url);
+        let rows: Vec<String> = (0..10).map(|i| format!("r{i:02}")).collect();
+        let url = pg.create_row_database().await;
+        toml = toml.row_database("soak_rows", &url, &rows, &["max_connections = 4"]);
+        for name in rows {
+            tenants.push(Tenant {
+                name,
+                kind: "postgres-rows",
+                target: Target::Server,
+            });
+        }
+        rows_url = Some(pg.url("rows"));
         toml = toml.server_option(&pg.server_key(), "max_connections", "60");
     }
     if let Some(mysql) = &mut mysql {
@@ -197,7 +209,7 @@ async fn soak(args: &Args) -> Result<Exit, String> {
 
     let servers: Vec<&str> = tenants
         .iter()
-        .map(|t| t.kind.trim_end_matches("-schema"))
+        .map(|t| t.kind.split('-').next().unwrap_or(t.kind))
         .collect();
     let workers: Vec<_> = shards(&servers, args.concurrency)
         .into_iter()
@@ -328,6 +340,9 @@ async fn soak(args: &Args) -> Result<Exit, String> {
                 .read_notes(&t.name)
                 .await
                 .map_err(|e| e.to_string()),
+            ("postgres-rows", _) => {
+                read_tenant_rows(rows_url.as_deref().expect("rows"), &t.name).await
+            }
             ("mysql", _) => mysql
                 .as_ref()
                 .expect("mysql")

@@ -322,15 +322,29 @@ impl Drop for ServerDatabases {
 
 /// `(id, body)` of every note in the `notes` table at `options` (its URL,
 /// and its schema search path when set), by id, over a connection of its own.
-pub async fn read_notes_at(mut options: ConnectOptions) -> Result<Vec<(i64, String)>, DbErr> {
+pub async fn read_notes_at(options: ConnectOptions) -> Result<Vec<(i64, String)>, DbErr> {
+    read_notes_where(options, None).await
+}
+
+/// `(id, body)` of every note at `options` whose `tenant_id` is `tenant`
+/// (all notes with `None`), ordered by id. Read as a superuser, whom
+/// row-level security does not hold, the filter is the only one.
+pub async fn read_notes_where(
+    mut options: ConnectOptions,
+    tenant: Option<&str>,
+) -> Result<Vec<(i64, String)>, DbErr> {
     options.max_connections(1).sqlx_logging(false);
     let conn = Database::connect(options).await?;
-    let rows = conn
-        .query_all_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT id, body FROM notes ORDER BY id",
-        ))
-        .await;
+    let backend = conn.get_database_backend();
+    let stmt = match tenant {
+        None => Statement::from_string(backend, "SELECT id, body FROM notes ORDER BY id"),
+        Some(tenant) => Statement::from_sql_and_values(
+            backend,
+            "SELECT id, body FROM notes WHERE tenant_id = $1 ORDER BY id",
+            [tenant.into()],
+        ),
+    };
+    let rows = conn.query_all_raw(stmt).await;
     conn.close().await.ok();
     rows?
         .iter()

@@ -36,7 +36,7 @@ pub fn schedule(tenants: &[Tenant]) -> Vec<Scheduled> {
             .map(|(i, _)| i)
             .collect()
     };
-    let pg_all = of_kind(&["postgres", "postgres-schema"]);
+    let pg_all = of_kind(&["postgres", "postgres-schema", "postgres-rows"]);
     let pg_dbs = of_kind(&["postgres"]);
     let mysql = of_kind(&["mysql"]);
     let sqlite = of_kind(&["sqlite"]);

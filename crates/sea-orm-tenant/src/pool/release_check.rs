@@ -142,9 +142,26 @@ pub(crate) fn install(
                 o.after_release(move |conn, _meta| {
                     let expected = expected.clone();
                     Box::pin(async move {
+                        use futures_util::FutureExt;
                         use sea_orm::sqlx::Row;
-                        let check = sea_orm::sqlx::raw_sql("ROLLBACK; SELECT DATABASE()")
-                            .fetch_one(&mut *conn);
+                        // sqlx-mysql 0.9.0 can panic decoding what a cancelled
+                        // query left on the wire (`split_to out of bounds` in a
+                        // column definition): the panic would drop the
+                        // connection mid-pool-return, and a replacement could
+                        // open before the server saw the old session end. A
+                        // panicking check closes the connection like a failed one.
+                        let check = std::panic::AssertUnwindSafe(
+                            sea_orm::sqlx::raw_sql("ROLLBACK; SELECT DATABASE()")
+                                .fetch_one(&mut *conn),
+                        )
+                        .catch_unwind()
+                        .map(|caught| {
+                            caught.unwrap_or_else(|_| {
+                                Err(sea_orm::sqlx::Error::Protocol(
+                                    "the driver panicked reading a cancelled query's reply".into(),
+                                ))
+                            })
+                        });
                         match tokio::time::timeout(timeout, check).await {
                             Ok(Ok(row)) => {
                                 let database: Option<String> = row.try_get(0)?;

@@ -146,24 +146,20 @@ pub(crate) fn install(
                         use sea_orm::sqlx::Row;
                         // sqlx-mysql 0.9.0 can panic decoding what a cancelled
                         // query left on the wire (`split_to out of bounds` in a
-                        // column definition): the panic would drop the
-                        // connection mid-pool-return, and a replacement could
-                        // open before the server saw the old session end. A
-                        // panicking check closes the connection like a failed one.
+                        // column definition). The stream is then corrupt: the
+                        // connection is closed hard (`Err`), since a graceful
+                        // close would wait on that stream and hold the pool's
+                        // close up, past the budget.
                         let check = std::panic::AssertUnwindSafe(
                             sea_orm::sqlx::raw_sql("ROLLBACK; SELECT DATABASE()")
                                 .fetch_one(&mut *conn),
                         )
-                        .catch_unwind()
-                        .map(|caught| {
-                            caught.unwrap_or_else(|_| {
-                                Err(sea_orm::sqlx::Error::Protocol(
-                                    "the driver panicked reading a cancelled query's reply".into(),
-                                ))
-                            })
-                        });
+                        .catch_unwind();
                         match tokio::time::timeout(timeout, check).await {
-                            Ok(Ok(row)) => {
+                            Ok(Err(_panicked)) => Err(sea_orm::sqlx::Error::Protocol(
+                                "the driver panicked reading a cancelled query's reply".into(),
+                            )),
+                            Ok(Ok(Ok(row))) => {
                                 let database: Option<String> = row.try_get(0)?;
                                 if database != expected {
                                     tracing::warn!(
@@ -172,7 +168,7 @@ pub(crate) fn install(
                                 }
                                 Ok(database == expected)
                             }
-                            Ok(Err(err)) => Ok(close_after(&err)),
+                            Ok(Ok(Err(err))) => Ok(close_after(&err)),
                             Err(_) => Ok(close_after(&"no answer within the close timeout")),
                         }
                     })

@@ -8,19 +8,22 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use sea_orm_tenant::{TenantContext, TenantKey};
 
-/// A response body whose every `poll_frame` runs with its tenant current.
-///
-/// Streams and SSE are polled by the server after the handler has returned,
-/// outside the layer's task-local scope; without this wrapper a query inside
-/// the stream fails with `NoTenant`. The layer wraps every response body in
-/// one. `size_hint` and `is_end_stream` are passed through, so `Content-Length`
-/// is kept. The context holds the request's lease on the tenant's pool (see
-/// [`TenantConnection::into_context`](sea_orm_tenant::TenantConnection::into_context)),
-/// so the pool is neither evicted nor closed by a removal while the body is
-/// still being sent.
-pub struct TenantBody<B> {
-    context: TenantContext,
-    inner: Pin<Box<B>>,
+pin_project_lite::pin_project! {
+    /// A response body whose every `poll_frame` runs with its tenant current.
+    ///
+    /// Streams and SSE are polled by the server after the handler has returned,
+    /// outside the layer's task-local scope; without this wrapper a query inside
+    /// the stream fails with `NoTenant`. The layer wraps every response body in
+    /// one. `size_hint` and `is_end_stream` are passed through, so `Content-Length`
+    /// is kept. The context holds the request's lease on the tenant's pool (see
+    /// [`TenantConnection::into_context`](sea_orm_tenant::TenantConnection::into_context)),
+    /// so the pool is neither evicted nor closed by a removal while the body is
+    /// still being sent.
+    pub struct TenantBody<B> {
+        context: TenantContext,
+        #[pin]
+        inner: B,
+    }
 }
 
 impl<B> TenantBody<B> {
@@ -28,7 +31,7 @@ impl<B> TenantBody<B> {
     pub fn new(body: B, context: TenantContext) -> Self {
         Self {
             context,
-            inner: Box::pin(body),
+            inner: body,
         }
     }
 
@@ -58,8 +61,8 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
-        let this = self.get_mut();
-        let inner = this.inner.as_mut();
+        let this = self.project();
+        let inner = this.inner;
         match this.context.enter(|| inner.poll_frame(cx)) {
             Ok(poll) => poll.map(|frame| frame.map(|frame| frame.map_err(Into::into))),
             Err(err) => Poll::Ready(Some(Err(Box::new(err)))),

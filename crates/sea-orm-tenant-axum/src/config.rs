@@ -13,6 +13,17 @@ use crate::resolver::{ConflictPolicy, Resolver};
 
 pub(crate) type RejectionFn = dyn Fn(&TenantRejection) -> Response + Send + Sync + 'static;
 
+/// What [`Config::lease_now`] could do without waiting.
+pub(crate) enum LeasedNow {
+    /// The tenant's lease: the request can run.
+    Ready(TenantConnection),
+    /// The request is answered with this response.
+    Rejected(Response),
+    /// An asynchronous resolver must run, or the pool be opened; the name,
+    /// if already resolved.
+    Wait(Option<Found<'static>>),
+}
+
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) store: TenantConnections,
@@ -24,30 +35,63 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    /// Resolves the tenant of `parts`, rewrites its URI for a path-segment
-    /// source, and leases the tenant's pool (opening it if needed).
-    pub(crate) async fn lease(&self, parts: &mut Parts) -> Result<TenantConnection, Response> {
-        let resolved = match self.resolver.resolve_now(parts, self.conflict) {
-            Some(resolved) => resolved,
-            None => self.resolver.resolve(parts, self.conflict).await,
-        };
-        let found = match resolved {
-            Ok(Some(found)) => found.into_owned(),
-            Ok(None) => return Err(self.missing()),
-            Err(Rejected::Tenant(rejection)) => return Err(self.reject(rejection)),
-            Err(Rejected::Custom(resp)) => return Err(resp),
+    /// Resolves the tenant of `parts` and leases its open pool, if neither
+    /// needs waiting; rewrites the URI for a path-segment source.
+    pub(crate) fn lease_now(&self, parts: &mut Parts) -> LeasedNow {
+        let found = match self.resolver.resolve_now(parts, self.conflict) {
+            None => return LeasedNow::Wait(None),
+            Some(Ok(Some(found))) => found,
+            Some(Ok(None)) => return LeasedNow::Rejected(self.missing()),
+            Some(Err(rejected)) => return LeasedNow::Rejected(self.rejected(rejected)),
         };
         let leased = match self.store.connection_now(&found.name) {
-            Some(leased) => leased,
-            None => self.store.connection(&found.name).await,
+            None => return LeasedNow::Wait(Some(found.into_owned())),
+            Some(leased) => leased.and_then(|lease| lease.check_in_service().map(|()| lease)),
         };
-        let lease = leased
+        match leased {
+            Ok(lease) => {
+                if let Some(uri) = found.rewrite {
+                    parts.uri = uri;
+                }
+                LeasedNow::Ready(lease)
+            }
+            Err(err) => LeasedNow::Rejected(self.lease_error(&found, err)),
+        }
+    }
+
+    /// [`lease_now`](Self::lease_now) when it could not finish: runs an
+    /// asynchronous resolver (unless `found` already holds the name) and
+    /// opens the pool.
+    pub(crate) async fn lease(
+        &self,
+        parts: &mut Parts,
+        found: Option<Found<'static>>,
+    ) -> Result<TenantConnection, Response> {
+        let found = match found {
+            Some(found) => found,
+            None => match self.resolver.resolve(parts, self.conflict).await {
+                Ok(Some(found)) => found.into_owned(),
+                Ok(None) => return Err(self.missing()),
+                Err(rejected) => return Err(self.rejected(rejected)),
+            },
+        };
+        let lease = self
+            .store
+            .connection(&found.name)
+            .await
             .and_then(|lease| lease.check_in_service().map(|()| lease))
             .map_err(|err| self.lease_error(&found, err))?;
         if let Some(uri) = found.rewrite {
             parts.uri = uri;
         }
         Ok(lease)
+    }
+
+    fn rejected(&self, rejected: Rejected<Response>) -> Response {
+        match rejected {
+            Rejected::Tenant(rejection) => self.reject(rejection),
+            Rejected::Custom(resp) => resp,
+        }
     }
 
     fn missing(&self) -> Response {

@@ -129,4 +129,4 @@ pub use resolver::{
 };
 pub use result::{ErrorResponse, TenantResultExt};
 pub use sea_orm_tenant_http::{DEFAULT_RETRY_AFTER, TenantRejection};
-pub use service::TenantService;
+pub use service::{TenantFuture, TenantService};

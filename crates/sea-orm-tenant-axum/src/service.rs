@@ -2,6 +2,8 @@
 //! around the inner one.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -10,12 +12,13 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::Request;
+use sea_orm_tenant::{TenantConnection, TenantContext};
 use sea_orm_tenant_http::TenantRejection;
 use tower_service::Service;
 use tracing::Instrument;
 
 use crate::body::TenantBody;
-use crate::config::Config;
+use crate::config::{Config, LeasedNow};
 
 /// The service built by [`TenantLayer`](crate::TenantLayer): chooses the
 /// request's tenant and runs the inner service, and the response body, in it.
@@ -58,7 +61,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = TenantFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -67,34 +70,169 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // The clone that was driven to readiness serves this request.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let config = Arc::clone(&self.config);
-        if config.exempt.contains(req.uri().path()) {
-            return Box::pin(async move { Ok(inner.call(req).await?.map(Body::new)) });
+        let inner = std::mem::replace(&mut self.inner, clone);
+        if self.config.exempt.contains(req.uri().path()) {
+            let mut inner = inner;
+            return TenantFuture::new(State::Exempt {
+                inner: inner.call(req),
+            });
         }
         let span = tracing::info_span!("tenant_request", tenant = tracing::field::Empty);
-        let call = async move {
-            let (mut parts, body) = req.into_parts();
-            let lease = match config.lease(&mut parts).await {
-                Ok(lease) => lease,
-                Err(resp) => return Ok(resp),
-            };
-            tracing::Span::current().record("tenant", lease.tenant().as_str());
-            // One entry: the routing handle (`CurrentTenant` reads the task-local).
-            parts.extensions.insert(config.store.db());
-            // The context keeps the lease: it serves every routed query of the
-            // request and keeps the pool open until the body is dropped.
-            let context = lease.into_context();
-            let req = Request::from_parts(parts, body);
-            // `inner.call` runs inside the scope too: a service doing work in
-            // `call` (not only in its future) sees the tenant.
-            match context.scope(async move { inner.call(req).await }).await {
-                Ok(Ok(resp)) => Ok(resp.map(|body| Body::new(TenantBody::new(body, context)))),
-                Ok(Err(err)) => Err(err),
-                // Another tenant current here already (a nested layer): refused.
-                Err(switch) => Ok(config.reject(TenantRejection::from(switch))),
-            }
+        let (mut parts, body) = req.into_parts();
+        let now = {
+            // With no subscriber listening, skip entering the span (which
+            // tracing's `log` feature, enabled by SeaORM, makes cost something).
+            let _entered = (!span.is_disabled()).then(|| span.enter());
+            self.config.lease_now(&mut parts)
         };
-        Box::pin(call.instrument(span))
+        match now {
+            // The common case, done here: the future is the inner service's
+            // in the tenant's scope plus a few words.
+            LeasedNow::Ready(lease) => {
+                let req = Request::from_parts(parts, body);
+                TenantFuture::new(enter(Arc::clone(&self.config), inner, req, lease, span))
+            }
+            LeasedNow::Rejected(resp) => TenantFuture::new(State::Answered {
+                response: Some(resp),
+            }),
+            LeasedNow::Wait(found) => {
+                let config = Arc::clone(&self.config);
+                let waiting = async move {
+                    let lease = match config.lease(&mut parts, found).await {
+                        Ok(lease) => lease,
+                        Err(resp) => return Ok(resp),
+                    };
+                    let req = Request::from_parts(parts, body);
+                    let span = tracing::Span::current();
+                    TenantFuture::new(enter(config, inner, req, lease, span)).await
+                };
+                TenantFuture::new(State::Wait {
+                    inner: Box::pin(waiting.instrument(span)),
+                })
+            }
+        }
+    }
+}
+
+/// Puts the routing handle in the request and calls the inner service in the
+/// tenant's scope.
+fn enter<S, ReqBody>(
+    config: Arc<Config>,
+    mut inner: S,
+    mut req: Request<ReqBody>,
+    lease: TenantConnection,
+    span: tracing::Span,
+) -> State<S::Future, S::Error>
+where
+    S: Service<Request<ReqBody>>,
+{
+    if !span.is_disabled() {
+        span.record("tenant", lease.tenant().as_str());
+    }
+    // One entry: the routing handle (`CurrentTenant` reads the task-local).
+    req.extensions_mut().insert(config.store.db());
+    // The context keeps the lease: it serves every routed query of the
+    // request and keeps the pool open until the body is dropped.
+    let context = lease.into_context();
+    // `inner.call` runs inside the scope too: a service doing work in `call`
+    // (not only in its future) sees the tenant.
+    let called = {
+        let _entered = (!span.is_disabled()).then(|| span.enter());
+        context.enter(|| inner.call(req))
+    };
+    match called {
+        Ok(inner) => State::Scoped {
+            inner,
+            context: Some(context),
+            config,
+            span,
+        },
+        // Another tenant current here already (a nested layer): refused.
+        Err(switch) => State::Answered {
+            response: Some(config.reject(TenantRejection::from(switch))),
+        },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`TenantService`]'s calls.
+    ///
+    /// When the name resolves and the pool is open without waiting (the
+    /// common case), it is the inner service's future polled in the tenant's
+    /// scope: no allocation, no second lookup.
+    pub struct TenantFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
+    }
+}
+
+impl<F, E> TenantFuture<F, E> {
+    fn new(state: State<F, E>) -> Self {
+        Self { state }
+    }
+}
+
+impl<F, E> fmt::Debug for TenantFuture<F, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantFuture").finish_non_exhaustive()
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, E> {
+        Exempt { #[pin] inner: F },
+        Scoped {
+            #[pin]
+            inner: F,
+            // Taken by the response body when the call ends.
+            context: Option<TenantContext>,
+            config: Arc<Config>,
+            span: tracing::Span,
+        },
+        Answered { response: Option<Response> },
+        Wait { inner: BoxFuture<'static, Result<Response, E>> },
+    }
+}
+
+impl<F, E, ResBody> Future for TenantFuture<F, E>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Exempt { inner } => inner.poll(cx).map_ok(|resp| resp.map(Body::new)),
+            StateProj::Scoped {
+                inner,
+                context,
+                config,
+                span,
+            } => {
+                let _entered = (!span.is_disabled()).then(|| span.enter());
+                let Some(current) = context.as_ref() else {
+                    panic!("TenantFuture polled after completion");
+                };
+                match current.enter(|| inner.poll(cx)) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(Ok(resp))) => {
+                        let context = context.take().expect("checked above");
+                        Poll::Ready(Ok(
+                            resp.map(|body| Body::new(TenantBody::new(body, context)))
+                        ))
+                    }
+                    Ok(Poll::Ready(Err(err))) => Poll::Ready(Err(err)),
+                    // Polled where another tenant is current: refused.
+                    Err(switch) => Poll::Ready(Ok(config.reject(TenantRejection::from(switch)))),
+                }
+            }
+            StateProj::Answered { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("TenantFuture polled after completion"))),
+            StateProj::Wait { inner } => inner.as_mut().poll(cx),
+        }
     }
 }

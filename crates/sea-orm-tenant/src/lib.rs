@@ -298,7 +298,7 @@
 //! | 4 | `pool` |
 //! | 5 | `store` |
 //! | 6 | `route` |
-//! | 7 | `catalog` |
+//! | 7 | `catalog`, `fan_out` |
 //! | 8 | `metrics`, `testing` |
 //!
 //! * `config`: settings, the TOML file format and their limits.
@@ -310,6 +310,7 @@
 //!   open.
 //! * `route`: the current tenant, and [`TenantDb`] sending calls to it.
 //! * `catalog`: tenants as rows of the shared database, and following them.
+//! * `fan_out`: one operation over every tenant, bounded, with a report.
 //!
 //! # Features
 //!
@@ -322,6 +323,7 @@ mod catalog;
 pub mod config;
 mod error;
 mod failure;
+pub mod fan_out;
 mod key;
 mod lock;
 pub mod metrics;

@@ -8,6 +8,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use sea_orm_migration::MigratorTrait;
+use sea_orm_tenant::fan_out::panic_message;
 use sea_orm_tenant::{TenantConfig, TenantConnections, TenantError, TenantKey};
 
 use super::apply::{ApplyFn, apply_fn};
@@ -301,7 +302,7 @@ impl TenantMigrator {
                         Ok(report) => report,
                         Err(panic) => failed_report(
                             key.to_string(),
-                            TenantFailure::Panic(panic_text(&*panic)),
+                            TenantFailure::Panic(panic_message(&*panic).to_owned()),
                             None,
                             Duration::ZERO,
                         ),
@@ -378,14 +379,6 @@ fn one_per_row_database(
         }
     }
     (run, sharing)
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a migration panicked".to_owned())
 }
 
 /// Applies every pending migration of `M` to every tenant of `store`, `jobs` =

@@ -403,3 +403,79 @@ async fn two_processes_on_the_same_20_tenants_postgres() {
         two_processes(dbs).await;
     }
 }
+
+/// `query`: each tenant's own rows, as the tenant's database holds them; a
+/// write is refused or undone and nothing changes; an unknown tenant is a usage error.
+async fn query_contract(mut dbs: TestDatabases) {
+    let urls = dbs.create_many(&names(3)).await;
+    let config = write_config(dbs.dir(), &urls);
+    assert_eq!(code(&migration(&config, &["up"])), 0);
+    for (i, (name, _)) in urls.iter().enumerate() {
+        let db = dbs.connect_direct(name).await;
+        for n in 0..=i {
+            db.execute_unprepared(&format!(
+                "INSERT INTO notes (title, body) VALUES ('{name}', 'note {n}')"
+            ))
+            .await
+            .unwrap();
+        }
+        db.close().await.ok();
+    }
+    let count = "SELECT count(*) AS notes, min(title) AS title FROM notes";
+    let out = migration(
+        &config,
+        &["--format", "json", "--jobs", "2", "query", count],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    let tenants = report["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 3);
+    for t in tenants {
+        let name = t["tenant"].as_str().unwrap();
+        let i: i64 = name[1..].parse().unwrap();
+        assert_eq!(t["outcome"], "done", "{t}");
+        assert_eq!(t["value"][0]["title"], name, "{t}");
+        assert_eq!(t["value"][0]["notes"].as_i64(), Some(i + 1), "{t}");
+    }
+    let out = migration(&config, &["--tenant", "t01", "query", count]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("t01: 1 row(s)"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("t00"), "{}", stdout(&out));
+
+    let out = migration(&config, &["query", "DELETE FROM notes"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out).matches("FAILED").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    for (i, (name, _)) in urls.iter().enumerate() {
+        let db = dbs.connect_direct(name).await;
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT count(*) AS n FROM notes",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), i as i64 + 1, "{name}");
+        db.close().await.ok();
+    }
+    let out = migration(&config, &["--tenant", "nobody", "query", count]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    dbs.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_reads_each_tenant_and_writes_nothing_sqlite() {
+    query_contract(TestDatabases::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_reads_each_tenant_and_writes_nothing_postgres() {
+    if let Some(dbs) = TestDatabases::postgres() {
+        query_contract(dbs).await;
+    }
+}

@@ -8,6 +8,7 @@
 //! migration tenant <create NAME... | drop NAME | list>     (see below)
 //! migration catalog init
 //! migration audit                                          (row tenants' protection)
+//! migration query SQL                                      (read-only SQL over the tenants)
 //! ```
 //!
 //! With a `[catalog]` table in the configuration, the migration verbs also
@@ -23,6 +24,10 @@
 //! * `audit` checks, as the app's role, that every database holding row
 //!   tenants keeps each to its own rows ([`sea_orm_tenant::rows::audit`]);
 //!   exit 1 on any finding.
+//! * `query SQL` runs read-only SQL on every selected tenant, `--jobs` at a
+//!   time within the servers' budgets, and prints each tenant's rows (JSON
+//!   objects; `--format json` for the whole report); exit 1 if a tenant did
+//!   not answer. See [`sea_orm_tenant::fan_out`].
 //! * Exit codes: 0 success; 1 a tenant failed or was skipped, `status --check`
 //!   found a tenant behind, or `audit` found a row database unprotected; 2 usage or configuration error (bad arguments,
 //!   unreadable configuration, unknown tenant name), found before any database
@@ -33,6 +38,7 @@
 
 mod audit;
 pub(crate) mod exit;
+mod query;
 pub(crate) mod tenant;
 
 use std::ffi::OsString;
@@ -46,6 +52,7 @@ use sea_orm_tenant::{Catalog, TenantConnections, TenantsConfig};
 
 use crate::cli::audit::run_audit;
 pub use crate::cli::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
+use crate::cli::query::run_query;
 pub use crate::cli::tenant::{CatalogCommand, TenantCommand};
 use crate::cli::tenant::{run_catalog, run_tenant};
 use crate::lifecycle::record_outcomes;
@@ -133,10 +140,18 @@ pub enum CliCommand {
     /// Check, as the app's role, that every database holding row tenants
     /// keeps each to its own rows (row-level security, keys); exit 1 on a finding.
     Audit,
+    /// Run read-only SQL on every tenant (or each `--tenant`), `--jobs` at a
+    /// time, and print each tenant's rows; exit 1 if a tenant did not answer.
+    /// The SQL runs in a transaction that is rolled back (`READ ONLY` on
+    /// PostgreSQL and MySQL, where a write is refused).
+    Query {
+        /// The SQL, for example `SELECT count(*) AS notes FROM notes`.
+        sql: String,
+    },
 }
 
 impl CliCommand {
-    /// The [`Operation`] a migration verb runs; `None` for `tenant`, `catalog` and `audit`.
+    /// The [`Operation`] a migration verb runs; `None` for `tenant`, `catalog`, `audit` and `query`.
     pub fn operation(&self) -> Option<Operation> {
         Some(match *self {
             CliCommand::Up { num } => Operation::Up { steps: num },
@@ -145,7 +160,10 @@ impl CliCommand {
             CliCommand::Fresh => Operation::Fresh,
             CliCommand::Refresh => Operation::Refresh,
             CliCommand::Reset => Operation::Reset,
-            CliCommand::Tenant { .. } | CliCommand::Catalog { .. } | CliCommand::Audit => {
+            CliCommand::Tenant { .. }
+            | CliCommand::Catalog { .. }
+            | CliCommand::Audit
+            | CliCommand::Query { .. } => {
                 return None;
             }
         })
@@ -271,6 +289,28 @@ impl MigrationCli {
                 return Box::pin(run_catalog(*action, &args.config)).await;
             }
             CliCommand::Audit => return Box::pin(run_audit(&args.config, args.format)).await,
+            CliCommand::Query { sql } => {
+                let (migrator, _) = match self.prepare(&args).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_USAGE;
+                    }
+                };
+                let tenants = migrator.selected().unwrap_or_default();
+                let store = migrator.store();
+                let code = Box::pin(run_query(
+                    store,
+                    tenants,
+                    sql,
+                    jobs,
+                    args.timeout,
+                    args.format,
+                ))
+                .await;
+                store.close().await;
+                return code;
+            }
             command => match command.operation() {
                 Some(op) => op,
                 None => return EXIT_USAGE,

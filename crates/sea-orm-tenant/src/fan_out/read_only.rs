@@ -2,8 +2,8 @@
 //! and that is always rolled back.
 
 use sea_orm::{
-    AccessMode, ConnectionTrait, DbBackend, DbErr, FromQueryResult, JsonValue, Statement,
-    TransactionSession, TransactionTrait,
+    AccessMode, ConnectionTrait, DbBackend, DbErr, FromQueryResult, JsonValue, QueryResult,
+    Statement, TransactionSession, TransactionTrait,
 };
 
 /// Why [`read_only_query`] gave no rows.
@@ -45,9 +45,14 @@ where
         row.map_or(Ok(0), |r| r.try_get::<i64>("", "n"))
     };
     let before = if sqlite { changes(&txn).await? } else { 0 };
-    let rows = JsonValue::find_by_statement(Statement::from_string(backend, sql))
-        .all(&txn)
-        .await;
+    let statement = Statement::from_string(backend, sql);
+    let rows = if sqlite {
+        ConnectionTrait::query_all_raw(&txn, statement)
+            .await
+            .map(|rows| rows.iter().map(sqlite_json).collect())
+    } else {
+        JsonValue::find_by_statement(statement).all(&txn).await
+    };
     let wrote = if sqlite && rows.is_ok() {
         changes(&txn).await? - before
     } else {
@@ -58,4 +63,25 @@ where
         _ if wrote > 0 => Err(ReadOnlyError::Wrote(wrote)),
         rows => Ok(rows),
     }
+}
+
+/// A SQLite row as JSON. SeaORM's conversion goes by the declared column
+/// type, so it drops computed columns (`count(*)`); this goes by the value.
+fn sqlite_json(row: &QueryResult) -> JsonValue {
+    let mut object = serde_json::Map::new();
+    for (i, name) in row.column_names().into_iter().enumerate() {
+        let value = if let Ok(v) = row.try_get_by_index::<Option<i64>>(i) {
+            v.map_or(JsonValue::Null, JsonValue::from)
+        } else if let Ok(v) = row.try_get_by_index::<Option<f64>>(i) {
+            v.map_or(JsonValue::Null, JsonValue::from)
+        } else if let Ok(v) = row.try_get_by_index::<Option<String>>(i) {
+            v.map_or(JsonValue::Null, JsonValue::from)
+        } else if let Ok(v) = row.try_get_by_index::<Option<Vec<u8>>>(i) {
+            v.map_or(JsonValue::Null, JsonValue::from)
+        } else {
+            JsonValue::Null
+        };
+        object.insert(name, value);
+    }
+    JsonValue::Object(object)
 }

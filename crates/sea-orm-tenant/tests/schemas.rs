@@ -391,3 +391,51 @@ async fn reused_connections_never_cross_schemas() {
     assert_eq!(public_rows(&dbs).await, 0);
     dbs.cleanup().await;
 }
+
+/// The router's own prepared statements are not "statements the tenant
+/// prepared": a connection going back to the pool after a transaction keeps
+/// its session (no `DISCARD ALL`, which would make every later call prepare
+/// everything again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_back_from_a_transaction_keeps_the_routers_statements() {
+    let Some(mut dbs) = TestDatabases::postgres_schemas() else {
+        return;
+    };
+    let store = common::store_with(&mut dbs, 2, pool(1)).await;
+    new_note_table_in_public(&dbs).await;
+    let db = store.db();
+    let tenants = names(2);
+    let prepared_at = || async {
+        let sql = "SELECT pg_backend_pid() AS pid, \
+                   (SELECT prepare_time::text FROM pg_prepared_statements \
+                    WHERE name = 'sea_orm_tenant_move') AS at";
+        let row = db
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            row.try_get::<i32>("", "pid").unwrap(),
+            row.try_get::<Option<String>>("", "at").unwrap(),
+        )
+    };
+    // Both tenants in turn: the one connection has moved, so the move is prepared.
+    store.with_tenant(&tenants[0], prepared_at()).await.unwrap();
+    let before = store.with_tenant(&tenants[1], prepared_at()).await.unwrap();
+    assert!(before.1.is_some(), "the move is prepared: {before:?}");
+    store
+        .with_tenant(&tenants[0], async {
+            let txn = db.begin().await.unwrap();
+            new_note(&tenants[0], "in a transaction")
+                .insert(&txn)
+                .await
+                .unwrap();
+            txn.commit().await.unwrap();
+        })
+        .await
+        .unwrap();
+    let after = store.with_tenant(&tenants[1], prepared_at()).await.unwrap();
+    assert_eq!(after, before, "same session, statements kept");
+    store.close().await;
+    dbs.cleanup().await;
+}

@@ -77,10 +77,10 @@ const EXECUTE_CHECK: &str = "EXECUTE sea_orm_tenant_check";
 
 /// Session state that only connections going back to the pool are asked for.
 const POOL_EXTRAS: &str = "SELECT \
-     EXISTS (SELECT FROM pg_catalog.pg_cursor()), \
+     EXISTS (SELECT FROM pg_catalog.pg_cursor() c WHERE c.name OPERATOR(pg_catalog.<>) ''), \
      EXISTS (SELECT FROM pg_catalog.pg_listening_channels()), \
      EXISTS (SELECT FROM pg_catalog.pg_prepared_statement() s \
-         WHERE s.from_sql AND s.name OPERATOR(pg_catalog.<>) 'sea_orm_tenant_check'), \
+         WHERE s.from_sql AND s.name OPERATOR(pg_catalog.<>) ALL ('{sea_orm_tenant_check,sea_orm_tenant_move}'::pg_catalog.text[])), \
      (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statement() s WHERE NOT s.from_sql)";
 
 /// SQLSTATE `invalid_sql_statement_name`: a prepared statement that does not exist.

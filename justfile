@@ -44,6 +44,10 @@ bench-scale *ARGS:
 bench-schemas *ARGS:
     cargo run --release -p e2e-tests --bin bench-schemas -- {{ARGS}}
 
+# One read query (SELECT count(*)) over 10,000 schema tenants through the store's fan-out (as `migration query` runs it), sessions sampled every 20 ms; bars: <= 10 s, every count right, peak sessions within the budget (`--quick` for a smoke run).
+bench-fan-out *ARGS:
+    cargo run --release -p e2e-tests --bin bench-fan-out -- {{ARGS}}
+
 # 100,000 row tenants (one database, a tenant column under forced row-level security) behind notes-server within a per-server budget: a random tenant per request against one hot tenant, interleaved rounds; then 10,000 row tenants created through a PostgreSQL catalog; bars: random/hot >= 0.90, no error, sessions within the budget, 10,000 creations <= 10 s (`--quick` for a smoke run).
 bench-rows *ARGS:
     cargo run --release -p e2e-tests --bin bench-rows -- {{ARGS}}

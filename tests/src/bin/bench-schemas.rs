@@ -20,6 +20,8 @@
 
 #![forbid(unsafe_code)]
 
+use std::time::Duration;
+
 use clap::Parser;
 use e2e_tests::bench::bar::Bars;
 use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};

@@ -56,6 +56,26 @@ fn build(name: &str) -> PathBuf {
         .args(["--message-format", "json-render-diagnostics"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    // What `cargo run` and `cargo test` set for the package running this:
+    // build scripts (ring's, through cc) rerun when these change, so passing
+    // them on rebuilt ring and all above it here, and again at the next
+    // plain `cargo build`.
+    for (key, _) in std::env::vars_os() {
+        let set_for_the_package = key.to_str().is_some_and(|k| {
+            [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
+        });
+        if set_for_the_package {
+            cmd.env_remove(&key);
+        }
+    }
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }

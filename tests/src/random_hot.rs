@@ -1,12 +1,14 @@
-//! The scenario `bench-scale` and `bench-schemas` share: many tenants behind
-//! one notes-server within a per-server connection budget, `GET /notes` with
-//! a seeded random tenant per request against one hot tenant (every request
-//! to the first), in interleaved rounds, the peak of the server's sessions
-//! sampled over each run. Its flags ([`RandomHotArgs`]), the runs
-//! ([`measure`]), the table ([`print_runs`]) and the figures over the
-//! rounds ([`Figures`], medians).
+//! The scenario `bench-scale`, `bench-schemas` and `bench-rows` share: many
+//! tenants behind one notes-server within a per-server connection budget,
+//! `GET /notes` with a seeded random tenant per request against one hot
+//! tenant (every request to the first), in interleaved rounds, the peak of
+//! the server's sessions sampled over each run. Its flags
+//! ([`RandomHotArgs`]), the runs ([`measure`], or [`serve`] for the whole of
+//! it on a release notes-server), the table ([`print_runs`]) and the figures
+//! over the rounds ([`Figures`], medians).
 
 use std::fmt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -15,7 +17,7 @@ use crate::bench::bar::Bars;
 use crate::bench::cli::Quick;
 use crate::bench::load::{LoadResult, LoadSpec, Pick, run_in_background};
 use crate::bench::rounds::{Measured, interleaved, median_of, of};
-use crate::scale::Sampler;
+use crate::scale::{Sampler, SamplerReport, ServerDatabases};
 use crate::server::NotesServer;
 
 /// The flags of the scenario, flattened into the benchmark's own.
@@ -150,6 +152,68 @@ pub async fn measure(
         },
     )
     .await
+}
+
+/// What [`serve`] measured.
+#[derive(Debug)]
+pub struct Served {
+    /// The runs, in order.
+    pub runs: Vec<Measured<Tenancy, Run>>,
+    /// notes-server's start-up, until `/health` answered.
+    pub startup: Duration,
+    /// The sampling of the server's sessions over the whole of it.
+    pub sessions: SamplerReport,
+    /// `ERROR` lines notes-server wrote.
+    pub server_errors: usize,
+}
+
+impl Served {
+    /// The figures over the rounds.
+    pub fn figures(&self) -> Figures {
+        Figures::of(&self.runs)
+    }
+
+    /// Prints the start-up, the runs and the sampling.
+    pub fn print(&self) {
+        println!("notes-server start-up: {:.1?}", self.startup);
+        print_runs(&self.runs);
+        println!("server sessions sampling: {}", self.sessions.summary());
+    }
+}
+
+/// Starts notes-server (release, `--no-migrate`, `RUST_LOG=warn`) on
+/// `config`, whose tenants are `tenants` on `dbs`' server, [`measure`]s it
+/// while sampling the server's sessions on `dbs`' databases every 50 ms, and
+/// stops it.
+pub async fn serve(
+    dbs: &ServerDatabases,
+    config: &Path,
+    tenants: &[String],
+    (args, plan): (&RandomHotArgs, Plan),
+    seed: u64,
+) -> Result<Served, String> {
+    eprintln!("building notes-server if needed...");
+    tokio::task::spawn_blocking(crate::notes_server_binary)
+        .await
+        .expect("build notes-server");
+    let sampler = dbs
+        .sampler(Duration::from_millis(50), None, Duration::from_secs(3600))
+        .await;
+    let (server, startup) = timed(
+        "starting notes-server",
+        NotesServer::start_with_env(config, &["--no-migrate"], &[("RUST_LOG", "warn")]),
+    )
+    .await;
+    let runs = measure(&server, &sampler, tenants, (args, plan), seed).await;
+    let stopped = server.terminate().await;
+    let sessions = sampler.stop().await;
+    let server_errors = stopped.lines().filter(|l| l.contains("ERROR")).count();
+    Ok(Served {
+        runs: runs?,
+        startup,
+        sessions,
+        server_errors,
+    })
 }
 
 /// Prints one line per run: requests/s, p50, p99, errors, peak sessions;

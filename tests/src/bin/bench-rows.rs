@@ -9,26 +9,31 @@
 //!    and drives `GET /notes` with a random tenant per request against one
 //!    hot tenant, in interleaved rounds, sampling the server's sessions every
 //!    50 ms.
+//! 3. Creates 10,000 row tenants through a PostgreSQL catalog, timed.
+//! 4. For comparison, the same measurement on schema tenants (10,000 by
+//!    default, `--schema-tenants 0` skips it): a database with a schema per
+//!    tenant, migrated and seeded as `bench-schemas` does, behind a new
+//!    notes-server with the same pool and budget.
 //!
-//! Prints the figures and the ratio random/hot; drops the database and the
-//! role at the end (also after Ctrl-C or a panic). `--quick` is a short
-//! smoke run. The HTTP scenario and its flags: [`e2e_tests::random_hot`].
-//! Bars: the ratio random/hot at least 0.90, no error, the peak of sessions
-//! within the budget. Exit codes: [`e2e_tests::bench::exit`] (1 when a
-//! request was not answered 200 or the migration failed, 3 when a bar is
-//! missed).
+//! Prints the figures and the ratio random/hot of both, side by side; drops
+//! the databases and the role at the end (also after Ctrl-C or a panic).
+//! `--quick` is a short smoke run. The HTTP scenario and its flags:
+//! [`e2e_tests::random_hot`]. Bars (row tenants only; the schema tenants are
+//! a comparison): the ratio random/hot at least 0.90, no error, the peak of
+//! sessions within the budget, 10,000 creations within 10 s. Exit codes:
+//! [`e2e_tests::bench::exit`] (1 when a request was not answered 200 or a
+//! migration failed, in either mode, 3 when a bar is missed).
 
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
-
 use clap::Parser;
-use e2e_tests::NotesServer;
 use e2e_tests::bench::bar::Bars;
 use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::exit::Exit;
-use e2e_tests::random_hot::{Figures, RandomHotArgs, measure, print_runs, timed};
-use e2e_tests::scale::{ServerDatabases, ServerKind, tenant_names};
+use e2e_tests::random_hot::{Figures, Plan, RandomHotArgs, Served, serve, timed};
+use e2e_tests::scale::{
+    SCHEMA_PREFIX, ServerDatabases, ServerKind, seed_schema_notes, tenant_names,
+};
 use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
 use sea_orm_tenant_migration::TenantMigrator;
@@ -52,6 +57,12 @@ struct Args {
     /// Creations in flight at once.
     #[arg(long, default_value_t = 8)]
     creation_concurrency: usize,
+    /// Schema tenants measured the same way afterwards, for comparison; 0 skips them [default: 10000; --quick: 200].
+    #[arg(long)]
+    schema_tenants: Option<usize>,
+    /// Schema tenants migrated at once.
+    #[arg(long, default_value_t = 8)]
+    schema_jobs: usize,
     #[command(flatten)]
     common: RandomHotArgs,
 }
@@ -118,22 +129,7 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
     .await;
     let created_tenants = created_tenants?;
 
-    eprintln!("building notes-server if needed...");
-    tokio::task::spawn_blocking(e2e_tests::notes_server_binary)
-        .await
-        .expect("build notes-server");
-    let sampler = dbs
-        .sampler(Duration::from_millis(50), None, Duration::from_secs(3600))
-        .await;
-    let (server, startup_time) = timed(
-        "starting notes-server",
-        NotesServer::start_with_env(&config, &["--no-migrate"], &[("RUST_LOG", "warn")]),
-    )
-    .await;
-    let runs = measure(&server, &sampler, &names, (common, plan), args.seed).await?;
-    let stopped = server.terminate().await;
-    let sessions = sampler.stop().await;
-    let server_errors = stopped.lines().filter(|l| l.contains("ERROR")).count();
+    let served = serve(dbs, &config, &names, (common, plan), args.seed).await?;
 
     println!(
         "{tenants} row tenants in one PostgreSQL database ({}); pool {} shared by all; budget {}",
@@ -145,11 +141,9 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
         "database created in {created:.1?}; migrated in {migrate_time:.1?} ({once} run for {} tenants, {} failed); notes seeded in {seed_time:.1?}",
         migrated.summary.total, migrated.summary.failed
     );
-    println!("notes-server start-up: {startup_time:.1?}");
-    print_runs(&runs);
-    println!("server sessions sampling: {}", sessions.summary());
+    served.print();
     let mut bars = Bars::new(common.quick.bars_enforced());
-    let figures = Figures::of(&runs);
+    let figures = served.figures();
     let (ratio, errors, peak) = (figures.ratio(), figures.errors(), figures.peak());
     println!(
         "median: random tenant {:.0} req/s, one hot tenant {:.0} req/s; ratio random/hot {ratio:.3} [bar >= 0.90: {}]",
@@ -169,14 +163,130 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
     );
     let kept = common.budget_bar(&mut bars, peak);
     println!(
-        "errors {errors}; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {server_errors}",
-        common.budget, kept
+        "errors {errors}; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {}",
+        common.budget, kept, served.server_errors
     );
+
+    let schema_tenants = common.quick.or(args.schema_tenants, 10_000, 200);
+    let schemas = if schema_tenants == 0 {
+        None
+    } else {
+        Some(schema_mode(args, dbs, plan, schema_tenants).await?)
+    };
+    let rows_line = Line::new("row tenants", tenants, &served, common.budget);
+    let schema_line = schemas
+        .as_ref()
+        .map(|(served, _)| Line::new("schema tenants", schema_tenants, served, common.budget));
+    print_side_by_side(&rows_line, schema_line.as_ref());
     bars.print();
+    let schemas_ok = schemas
+        .as_ref()
+        .is_none_or(|(served, migrated)| *migrated && served.figures().errors() == 0);
     Ok(
-        Exit::failed_unless(errors == 0 && migrated.summary.failed == 0 && once == 1)
+        Exit::failed_unless(errors == 0 && migrated.summary.failed == 0 && once == 1 && schemas_ok)
             .worst(bars.exit()),
     )
+}
+
+/// The comparison: `count` schema tenants in a database of their own,
+/// migrated and seeded as `bench-schemas` does, measured behind a new
+/// notes-server with the row database's pool and budget. What was measured,
+/// and whether every schema migrated.
+async fn schema_mode(
+    args: &Args,
+    dbs: &mut ServerDatabases,
+    plan: Plan,
+    count: usize,
+) -> Result<(Served, bool), String> {
+    let common = &args.common;
+    let names = tenant_names(count);
+    let (url, created) = timed(
+        &format!("creating {count} schemas"),
+        dbs.create_schema_database(&names, SCHEMA_PREFIX),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let pool_line = format!("max_connections = {}", args.pool_size);
+    let config = dbs
+        .tenants_toml(&[], common.budget)
+        .schema_database("app", &url, SCHEMA_PREFIX, &names, &[&pool_line])
+        .write_to(dir.path());
+    let store = TenantConnections::from_toml_file(&config).expect("configuration");
+    let migrator = TenantMigrator::new::<migration::Migrator>(store.clone()).jobs(args.schema_jobs);
+    let (migrated, migrate_time) = timed("migrating every schema", migrator.up()).await;
+    let migrated = migrated.expect("run starts");
+    store.close().await;
+    let (_, seed_time) = timed(
+        &format!("seeding {} notes per schema tenant", common.notes),
+        seed_schema_notes(&url, &names, common.notes),
+    )
+    .await;
+    let served = serve(dbs, &config, &names, (common, plan), args.seed).await?;
+    println!();
+    println!(
+        "for comparison: {count} schema tenants in one PostgreSQL database; pool {} shared by all; budget {}",
+        args.pool_size, common.budget,
+    );
+    println!(
+        "schemas created in {created:.1?}; migrated in {migrate_time:.1?} ({} tenants, {} failed, {} at a time); notes seeded in {seed_time:.1?}",
+        migrated.summary.total, migrated.summary.failed, args.schema_jobs
+    );
+    served.print();
+    Ok((served, migrated.summary.failed == 0))
+}
+
+/// One mode's figures in the side-by-side table.
+struct Line {
+    mode: &'static str,
+    tenants: usize,
+    figures: Figures,
+    budget: u32,
+    server_errors: usize,
+}
+
+impl Line {
+    fn new(mode: &'static str, tenants: usize, served: &Served, budget: u32) -> Self {
+        Self {
+            mode,
+            tenants,
+            figures: served.figures(),
+            budget,
+            server_errors: served.server_errors,
+        }
+    }
+}
+
+/// Both modes' medians, errors and peaks, one line each.
+fn print_side_by_side(rows: &Line, schemas: Option<&Line>) {
+    println!();
+    println!(
+        "{:<15} {:>8} {:>13} {:>10} {:>7} {:>7} {:>14} {:>13}",
+        "mode",
+        "tenants",
+        "random req/s",
+        "hot req/s",
+        "ratio",
+        "errors",
+        "peak sessions",
+        "ERROR lines"
+    );
+    for line in std::iter::once(rows).chain(schemas) {
+        let f = &line.figures;
+        println!(
+            "{:<15} {:>8} {:>13.0} {:>10.0} {:>7.3} {:>7} {:>14} {:>13}",
+            line.mode,
+            line.tenants,
+            f.random,
+            f.hot,
+            f.ratio(),
+            f.errors(),
+            format!("{} / {}", f.peak(), line.budget),
+            line.server_errors
+        );
+    }
+    if schemas.is_none() {
+        println!("schema tenants: skipped (--schema-tenants 0)");
+    }
 }
 
 /// Creates `count` row tenants in the database at `app_url` as an

@@ -23,14 +23,14 @@
 use std::time::Duration;
 
 use clap::Parser;
-use e2e_tests::NotesServer;
 use e2e_tests::bench::bar::Bars;
 use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::exit::Exit;
-use e2e_tests::random_hot::{Figures, RandomHotArgs, measure, print_runs, timed};
-use e2e_tests::scale::{ServerDatabases, ServerKind, tenant_names};
+use e2e_tests::random_hot::{RandomHotArgs, serve, timed};
+use e2e_tests::scale::{
+    SCHEMA_PREFIX, ServerDatabases, ServerKind, seed_schema_notes, tenant_names,
+};
 use sea_orm_tenant::TenantConnections;
-use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
 use sea_orm_tenant_migration::{RunReport, TenantMigrator};
 
 /// Schema tenants at scale: migrations over every schema, then HTTP load with
@@ -52,8 +52,6 @@ struct Args {
     #[command(flatten)]
     common: RandomHotArgs,
 }
-
-const SCHEMA_PREFIX: &str = "t_";
 
 fn summary(report: &RunReport) -> String {
     let s = &report.summary;
@@ -94,45 +92,11 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
 
     let (_, seed_time) = timed(
         &format!("seeding {} notes per tenant", common.notes),
-        async {
-            let db = Database::connect(&url).await.expect("connect");
-            for chunk in names.chunks(500) {
-                let sql: Vec<String> = chunk
-                    .iter()
-                    .map(|t| {
-                        let rows: Vec<String> =
-                            (0..common.notes).map(|n| format!("('{t}:{n}')")).collect();
-                        format!(
-                            "INSERT INTO \"{SCHEMA_PREFIX}{t}\".notes (body) VALUES {}",
-                            rows.join(", ")
-                        )
-                    })
-                    .collect();
-                db.execute_unprepared(&sql.join(";"))
-                    .await
-                    .expect("seed notes");
-            }
-            db.close().await.ok();
-        },
+        seed_schema_notes(&url, &names, common.notes),
     )
     .await;
 
-    eprintln!("building notes-server if needed...");
-    tokio::task::spawn_blocking(e2e_tests::notes_server_binary)
-        .await
-        .expect("build notes-server");
-    let sampler = dbs
-        .sampler(Duration::from_millis(50), None, Duration::from_secs(3600))
-        .await;
-    let (server, startup_time) = timed(
-        "starting notes-server",
-        NotesServer::start_with_env(&config, &["--no-migrate"], &[("RUST_LOG", "warn")]),
-    )
-    .await;
-    let runs = measure(&server, &sampler, &names, (common, plan), args.seed).await?;
-    let stopped = server.terminate().await;
-    let sessions = sampler.stop().await;
-    let server_errors = stopped.lines().filter(|l| l.contains("ERROR")).count();
+    let served = serve(dbs, &config, &names, (common, plan), args.seed).await?;
 
     println!(
         "{tenants} schema tenants in one PostgreSQL database ({}); pool {} shared by all; budget {}; migration jobs {}",
@@ -164,10 +128,8 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
         per(status_time),
         summary(&status)
     );
-    println!("notes-server start-up: {startup_time:.1?}");
-    print_runs(&runs);
-    println!("server sessions sampling: {}", sessions.summary());
-    let figures = Figures::of(&runs);
+    served.print();
+    let figures = served.figures();
     let (ratio, errors, peak) = (figures.ratio(), figures.errors(), figures.peak());
     println!(
         "median: random tenant {:.0} req/s, one hot tenant {:.0} req/s; ratio random/hot {ratio:.3} [bar >= 0.70: {}]",
@@ -177,8 +139,8 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
     );
     let kept = common.budget_bar(&mut bars, peak);
     println!(
-        "errors {errors}; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {server_errors}",
-        common.budget, kept
+        "errors {errors}; peak sessions {peak} (budget {}: {}); notes-server ERROR lines: {}",
+        common.budget, kept, served.server_errors
     );
     bars.print();
     let migrated = [&scratch, &again, &status]

@@ -6,10 +6,12 @@
 //!
 //! * `server`: the server's kind, its admin pool, counting sessions, probing;
 //! * `sampler`: the background sampling;
-//! * `rng`: the seeded generator the random tenant choices use.
+//! * `rng`: the seeded generator the random tenant choices use;
+//! * `schemas`: schema tenants' prefix and seeding, for the benchmarks.
 
 mod rng;
 mod sampler;
+mod schemas;
 mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +24,7 @@ use sea_orm_tenant::sea_orm::{
 
 pub use rng::SplitMix64;
 pub use sampler::{Sampler, SamplerReport};
+pub use schemas::{SCHEMA_PREFIX, seed_schema_notes};
 pub use server::ServerKind;
 use server::{admin_pool, count_sessions, drop_databases, drop_roles, probe};
 

@@ -27,9 +27,17 @@
 //!   transactions take them: a session carrying any of it is reset with
 //!   `DISCARD ALL`.
 //!
+//! * The two statements are prepared in the session, so a call can drop them
+//!   and prepare its own under their names, answering that all is well while
+//!   leaving the session elsewhere. Each message that executes them also asks
+//!   the server whether they are still the text the router prepared
+//!   (`VERIFY`); a session where they are not is closed.
+//!
 //! Every function and operator in these statements is schema-qualified, so a
 //! session whose `search_path` puts a schema of the tenant's before
 //! `pg_catalog` cannot substitute its own `current_setting` or `<>`.
+
+use std::sync::LazyLock;
 
 use sea_orm::sqlx::AssertSqlSafe;
 use sea_orm::sqlx::postgres::{PgConnection, PgRow};
@@ -75,6 +83,30 @@ const PREPARE_MOVE: &str = "PREPARE sea_orm_tenant_move(pg_catalog.text, pg_cata
 
 const EXECUTE_CHECK: &str = "EXECUTE sea_orm_tenant_check";
 
+/// The one message the session's statements are prepared with. The server
+/// keeps it as their `statement` text, which is how [`VERIFY`] knows them.
+static PREPARE: LazyLock<String> =
+    LazyLock::new(|| format!("DEALLOCATE ALL; {PREPARE_CHECK}; {PREPARE_MOVE}"));
+
+/// Whether both session statements are still the router's own. A call may
+/// `DEALLOCATE` them and `PREPARE` its own under their names, answering
+/// whatever it likes; it cannot give its statement the router's text
+/// without preparing the router's statement (every name in it is
+/// schema-qualified, so the text fixes what it does). Sent after every
+/// `EXECUTE` of them, in the same message, so no call runs in between.
+static VERIFY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.=) 2 \
+         FROM pg_catalog.pg_prepared_statement() s WHERE s.from_sql \
+         AND s.name OPERATOR(pg_catalog.=) ANY ('{{sea_orm_tenant_check,sea_orm_tenant_move}}'::pg_catalog.text[]) \
+         AND s.statement OPERATOR(pg_catalog.=) '{}'",
+        PREPARE.replace('\'', "''")
+    )
+});
+
+/// Why a session whose statements were replaced is closed.
+const REPLACED: &str = "the router's session statements were replaced";
+
 /// Session state that only connections going back to the pool are asked for.
 const POOL_EXTRAS: &str = "SELECT \
      EXISTS (SELECT FROM pg_catalog.pg_cursor() c WHERE c.name OPERATOR(pg_catalog.<>) ''), \
@@ -109,33 +141,44 @@ pub(crate) enum Settled {
 
 struct Checked {
     clean: Clean,
+    /// [`VERIFY`]'s verdict: the answers came from the router's statement.
+    genuine: bool,
     in_transaction: bool,
     role_changed: bool,
     had_temp_schema: bool,
 }
 
 async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
-    let rows = run_prepared(conn, EXECUTE_CHECK).await?;
-    checked(rows.first().ok_or(sqlx::Error::RowNotFound)?)
+    let (rows, genuine) = run_prepared(conn, EXECUTE_CHECK).await?;
+    let mut checked = checked(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
+    checked.genuine = genuine;
+    Ok(checked)
 }
 
-/// Runs `sql` in the simple-query protocol and returns every row of its
-/// statements, which may execute the session's prepared statements: a
+/// Runs `sql` in the simple-query protocol, followed by [`VERIFY`] in the
+/// same message, and returns every row of `sql`'s statements and whether
+/// the session's statements were the router's. `sql` may execute them: a
 /// session that lacks them (new, or `DEALLOCATE` or `DISCARD ALL` ran) gets
 /// them first.
-async fn run_prepared(conn: &mut PgConnection, sql: &str) -> Result<Vec<PgRow>, sqlx::Error> {
-    match sqlx::raw_sql(AssertSqlSafe(sql))
+async fn run_prepared(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> Result<(Vec<PgRow>, bool), sqlx::Error> {
+    let message = format!("{sql}; {}", &*VERIFY);
+    let mut rows = match sqlx::raw_sql(AssertSqlSafe(message.as_str()))
         .fetch_all(&mut *conn)
         .await
     {
         Err(err) if is_missing_statement(&err) => {
             prepare(conn).await?;
-            sqlx::raw_sql(AssertSqlSafe(sql))
+            sqlx::raw_sql(AssertSqlSafe(message))
                 .fetch_all(&mut *conn)
-                .await
+                .await?
         }
-        other => other,
-    }
+        other => other?,
+    };
+    let verdict = rows.pop().ok_or(sqlx::Error::RowNotFound)?;
+    Ok((rows, verdict.try_get(0)?))
 }
 
 /// Prepares the session's statements afresh. Their being missing means the
@@ -144,8 +187,7 @@ async fn run_prepared(conn: &mut PgConnection, sql: &str) -> Result<Vec<PgRow>, 
 /// of one of them alone leaves the other, so all are deallocated first.
 async fn prepare(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     conn.clear_cached_statements().await?;
-    let sql = format!("DEALLOCATE ALL; {PREPARE_CHECK}; {PREPARE_MOVE}");
-    sqlx::raw_sql(AssertSqlSafe(sql))
+    sqlx::raw_sql(AssertSqlSafe(PREPARE.as_str()))
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -158,6 +200,7 @@ fn checked(row: &PgRow) -> Result<Checked, sqlx::Error> {
             schema: row.try_get(1)?,
             tenant: row.try_get(5)?,
         },
+        genuine: false,
         in_transaction: row.try_get(2)?,
         role_changed: row.try_get(3)?,
         had_temp_schema: row.try_get(4)?,
@@ -174,6 +217,9 @@ fn is_missing_statement(err: &sqlx::Error) -> bool {
 /// see (see the module docs).
 pub(crate) async fn settle(conn: &mut PgConnection) -> Result<Settled, sqlx::Error> {
     let checked = check(conn).await?;
+    if !checked.genuine {
+        return Ok(Settled::Close(REPLACED));
+    }
     if checked.in_transaction {
         return Ok(Settled::Close("a transaction was left open"));
     }
@@ -205,7 +251,10 @@ pub(crate) async fn settle_moving(
         search_path.replace('\'', "''"),
         tenant.replace('\'', "''")
     );
-    let rows = run_prepared(conn, &sql).await?;
+    let (rows, genuine) = run_prepared(conn, &sql).await?;
+    if !genuine {
+        return Ok(Err(REPLACED));
+    }
     let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
     if row.try_get::<bool, _>(0)? {
         return Ok(Err("a transaction was left open"));

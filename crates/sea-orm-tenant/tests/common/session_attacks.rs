@@ -91,7 +91,19 @@ pub const ALL: &[Attack] = &[
         "DEALLOCATE sea_orm_tenant_move; SET search_path = {t}"
     )),
     attack!("RESET ALL", false, |t, n| "RESET ALL".to_owned()),
+    attack!("the router's statements replaced", false, |t, n| format!(
+        "{FORGED_CHECK}; PREPARE sea_orm_tenant_move(text, text) AS \
+         SELECT false, false, false, pg_catalog.split_part(pg_catalog.ltrim($1, '\"'), '\"', 1); \
+         SET search_path = {t}"
+    )),
 ];
+
+/// Replaces the router's session check by one that answers honestly but is
+/// the tenant's own (the driver's statements are kept, so later calls run).
+const FORGED_CHECK: &str = "DEALLOCATE sea_orm_tenant_check; DEALLOCATE sea_orm_tenant_move; \
+     PREPARE sea_orm_tenant_check AS SELECT \
+     pg_catalog.current_setting('search_path'), pg_catalog.current_schema()::text, \
+     false, false, false, pg_catalog.current_setting('sea_orm_tenant.id', true)";
 
 /// Functions the row attacks call, made once per row database (in `public`).
 pub const ROW_SETUP: &str = r#"
@@ -132,4 +144,9 @@ pub const ROWS: &[Attack] = &[
         "BEGIN; SELECT set_config('sea_orm_tenant.id', '{t}', false)"
     )),
     attack!("a temporary table", true, |t, n| TEMP_NOTE.to_owned()),
+    attack!("the router's statements replaced", false, |t, n| format!(
+        "{FORGED_CHECK}; PREPARE sea_orm_tenant_move(text, text) AS \
+         SELECT false, false, false, pg_catalog.current_schema()::text; \
+         SELECT set_config('sea_orm_tenant.id', '{t}', false)"
+    )),
 ];

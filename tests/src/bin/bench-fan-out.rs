@@ -24,7 +24,7 @@ use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::cli::Quick;
 use e2e_tests::bench::exit::Exit;
 use e2e_tests::random_hot::timed;
-use e2e_tests::scale::{ServerDatabases, ServerKind, tenant_names};
+use e2e_tests::scale::{SCHEMA_PREFIX, ServerDatabases, ServerKind, schema_tenants, tenant_names};
 use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant::fan_out::{RunOutcome, read_only_query};
 use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
@@ -58,20 +58,15 @@ struct Args {
     postgres_url: String,
 }
 
-const SCHEMA_PREFIX: &str = "t_";
-
 async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String> {
     let tenants = args.quick.or(args.tenants, 10_000, 200).max(1);
     let names = tenant_names(tenants);
-    let (url, created) = timed(
-        &format!("creating {tenants} schemas"),
-        dbs.create_schema_database(&names, SCHEMA_PREFIX),
-    )
-    .await;
+    let schemas = schema_tenants(dbs, &names, args.pool_size, args.budget).await;
+    let (url, created, config) = (&schemas.url, schemas.created, &schemas.config);
     let (_, seed_time) = timed(
         &format!("creating the notes tables, {} notes each", args.notes),
         async {
-            let db = Database::connect(&url).await.expect("connect");
+            let db = Database::connect(url.as_str()).await.expect("connect");
             for chunk in names.chunks(500) {
                 let sql: Vec<String> = chunk
                     .iter()
@@ -95,13 +90,7 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
     )
     .await;
 
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let pool_line = format!("max_connections = {}", args.pool_size);
-    let config = dbs
-        .tenants_toml(&[], args.budget)
-        .schema_database("app", &url, SCHEMA_PREFIX, &names, &[&pool_line])
-        .write_to(dir.path());
-    let store = TenantConnections::from_toml_file(&config).expect("configuration");
+    let store = TenantConnections::from_toml_file(config).expect("configuration");
     let db = store.db();
     let sampler = dbs
         .sampler(Duration::from_millis(20), None, Duration::from_secs(3600))

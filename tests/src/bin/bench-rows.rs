@@ -32,7 +32,7 @@ use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::exit::Exit;
 use e2e_tests::random_hot::{Figures, Plan, RandomHotArgs, Served, serve, timed};
 use e2e_tests::scale::{
-    SCHEMA_PREFIX, ServerDatabases, ServerKind, seed_schema_notes, tenant_names,
+    ServerDatabases, ServerKind, schema_tenants, seed_schema_notes, tenant_names,
 };
 use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant::sea_orm::{ConnectionTrait, Database};
@@ -200,28 +200,19 @@ async fn schema_mode(
 ) -> Result<(Served, bool), String> {
     let common = &args.common;
     let names = tenant_names(count);
-    let (url, created) = timed(
-        &format!("creating {count} schemas"),
-        dbs.create_schema_database(&names, SCHEMA_PREFIX),
-    )
-    .await;
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let pool_line = format!("max_connections = {}", args.pool_size);
-    let config = dbs
-        .tenants_toml(&[], common.budget)
-        .schema_database("app", &url, SCHEMA_PREFIX, &names, &[&pool_line])
-        .write_to(dir.path());
-    let store = TenantConnections::from_toml_file(&config).expect("configuration");
+    let schemas = schema_tenants(dbs, &names, args.pool_size, common.budget).await;
+    let (url, created, config) = (&schemas.url, schemas.created, &schemas.config);
+    let store = TenantConnections::from_toml_file(config).expect("configuration");
     let migrator = TenantMigrator::new::<migration::Migrator>(store.clone()).jobs(args.schema_jobs);
     let (migrated, migrate_time) = timed("migrating every schema", migrator.up()).await;
     let migrated = migrated.expect("run starts");
     store.close().await;
     let (_, seed_time) = timed(
         &format!("seeding {} notes per schema tenant", common.notes),
-        seed_schema_notes(&url, &names, common.notes),
+        seed_schema_notes(url, &names, common.notes),
     )
     .await;
-    let served = serve(dbs, &config, &names, (common, plan), args.seed).await?;
+    let served = serve(dbs, config, &names, (common, plan), args.seed).await?;
     println!();
     println!(
         "for comparison: {count} schema tenants in one PostgreSQL database; pool {} shared by all; budget {}",

@@ -28,7 +28,7 @@ use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::exit::Exit;
 use e2e_tests::random_hot::{RandomHotArgs, serve, timed};
 use e2e_tests::scale::{
-    SCHEMA_PREFIX, ServerDatabases, ServerKind, seed_schema_notes, tenant_names,
+    ServerDatabases, ServerKind, schema_tenants, seed_schema_notes, tenant_names,
 };
 use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant_migration::{RunReport, TenantMigrator};
@@ -67,20 +67,11 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
     let tenants = common.quick.or(args.tenants, 10_000, 200).max(1);
     let names = tenant_names(tenants);
 
-    let (url, created) = timed(
-        &format!("creating {tenants} schemas"),
-        dbs.create_schema_database(&names, SCHEMA_PREFIX),
-    )
-    .await;
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let pool_line = format!("max_connections = {}", args.pool_size);
-    let config = dbs
-        .tenants_toml(&[], common.budget)
-        .schema_database("app", &url, SCHEMA_PREFIX, &names, &[&pool_line])
-        .write_to(dir.path());
+    let schemas = schema_tenants(dbs, &names, args.pool_size, common.budget).await;
+    let (url, created, config) = (&schemas.url, schemas.created, &schemas.config);
 
     // Migrations, in-process, as `just migrate-all` runs them.
-    let store = TenantConnections::from_toml_file(&config).expect("configuration");
+    let store = TenantConnections::from_toml_file(config).expect("configuration");
     let migrator = TenantMigrator::new::<migration::Migrator>(store.clone()).jobs(args.jobs);
     let (scratch, scratch_time) = timed("migrating every schema from scratch", migrator.up()).await;
     let scratch = scratch.expect("run starts");
@@ -92,11 +83,11 @@ async fn scenario(args: &Args, dbs: &mut ServerDatabases) -> Result<Exit, String
 
     let (_, seed_time) = timed(
         &format!("seeding {} notes per tenant", common.notes),
-        seed_schema_notes(&url, &names, common.notes),
+        seed_schema_notes(url, &names, common.notes),
     )
     .await;
 
-    let served = serve(dbs, &config, &names, (common, plan), args.seed).await?;
+    let served = serve(dbs, config, &names, (common, plan), args.seed).await?;
 
     println!(
         "{tenants} schema tenants in one PostgreSQL database ({}); pool {} shared by all; budget {}; migration jobs {}",

@@ -24,7 +24,7 @@ use sea_orm_tenant::sea_orm::{
 
 pub use rng::SplitMix64;
 pub use sampler::{Sampler, SamplerReport};
-pub use schemas::{SCHEMA_PREFIX, seed_schema_notes};
+pub use schemas::{SCHEMA_PREFIX, SchemaTenants, schema_tenants, seed_schema_notes};
 pub use server::ServerKind;
 use server::{admin_pool, count_sessions, drop_databases, drop_roles, probe};
 

@@ -240,6 +240,40 @@
 //!   open). This crate sets the tenant for the session; running row tenants
 //!   on Citus is untested here (no Citus server in this workspace's CI).
 //!
+//! # Database tenants sharing a MySQL server
+//!
+//! On MariaDB a connection is not bound to one database: `USE` switches it.
+//! Tenants whose databases live on one server can share one pool for that
+//! server ([`TenantConfig::sharing_server`], or a `[databases.NAME]` table
+//! with `tenants_are = "databases"`, a server URL and `database_prefix`; see
+//! [`config`]), so connections grow with servers, not tenants.
+//!
+//! * Routing: a connection the server reported, after its last call, to be
+//!   on the tenant's database is used as it is; any other gets `USE` and
+//!   `SELECT DATABASE()` in one round trip (the text protocol: `USE` cannot
+//!   be prepared). A missing database is [`TenantError::Unavailable`], never
+//!   another database.
+//! * Prepared statements keep the database they were prepared in, and sqlx
+//!   caches them per connection by their text: each call's text starts with
+//!   a comment naming its database, so a cached statement only ever runs
+//!   where it was prepared. Transactions (`begin()` on the pool, then `USE`)
+//!   run SeaORM's own text: their connection's cache is cleared when it goes
+//!   back to the pool.
+//! * After each call the session is asked where it is and what it carries,
+//!   never inferred from the statement: a `USE` is seen and undone by the
+//!   next call's move; a transaction left open, `autocommit` off, a role,
+//!   temporary tables, SQL `PREPARE`d statements, `HANDLER`s and `LOCK
+//!   TABLES` close the connection (the server counts those statements per
+//!   session; their names cannot be listed). `FLUSH STATUS` resets those
+//!   counters, so the pool's database user must not have `RELOAD`. User
+//!   variables (`@x`) are not reset between tenants: do not keep tenant data
+//!   in them.
+//! * MariaDB only: the check reads MariaDB's session state
+//!   (`@@in_transaction`, `information_schema.SESSION_STATUS`); on MySQL the
+//!   pool refuses to open.
+//! * Migrations run per database on a session of their own under the
+//!   database's `GET_LOCK`, as for any MySQL tenant.
+//!
 //! # Tenants created at runtime: the catalog
 //!
 //! A [`Catalog`] is a `tenants` table in the shared database: each tenant's
@@ -351,7 +385,7 @@ pub use key::{KeyError, MAX_KEY_LEN, TenantKey};
 pub use pool::TenantSession;
 pub use pool::budget;
 pub use pool::budget::{ServerKey, ServerStats};
-pub use redact::redact_url;
+pub use redact::{redact_url, scrub};
 pub use route::{
     RowStream, Scoped, TenantContext, TenantDb, TenantStream, current_tenant, spawn, spawn_blocking,
 };

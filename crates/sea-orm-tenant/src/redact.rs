@@ -32,8 +32,14 @@ fn password_span(url: &str) -> Option<(usize, usize)> {
 }
 
 /// Removes every trace of `url`'s password from `message` (raw and percent-decoded),
-/// for errors from drivers that echo the URL back.
-pub(crate) fn scrub(message: &str, url: &str) -> String {
+/// for errors from drivers and tools that echo the URL back.
+///
+/// ```
+/// use sea_orm_tenant::scrub;
+/// let url = "postgres://app:p%40ss@db/acme";
+/// assert_eq!(scrub("auth failed for p@ss", url), "auth failed for ***");
+/// ```
+pub fn scrub(message: &str, url: &str) -> String {
     let Some((start, end)) = password_span(url) else {
         return message.to_owned();
     };

@@ -411,3 +411,12 @@ on_schema_tenants!(
     runtime_add_and_remove,
     backend_follows_the_current_tenant,
 );
+on_mysql_shared!(
+    isolation,
+    seaorm_apis_work_unchanged,
+    transaction_stays_on_its_tenant,
+    concurrent_tasks_never_cross,
+    seed_semantics,
+    runtime_add_and_remove,
+    backend_follows_the_current_tenant,
+);

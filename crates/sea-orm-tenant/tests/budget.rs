@@ -7,6 +7,7 @@ mod cancel_support;
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cancel_support::{Rng, Sampler, cleanup, must_return};
@@ -66,6 +67,7 @@ fn select_one(backend: DbBackend) -> Statement {
 /// sees more than 7 of our connections, and every call succeeds.
 async fn budget_holds_at_every_instant(mut dbs: TestDatabases) {
     const BUDGET: u32 = 7;
+    const MIN_SAMPLES: usize = 10;
     let backend = dbs.backend();
     let (tenants, shared) = databases(&mut dbs, 10).await;
     let store = store(&tenants, &shared, BUDGET, 3, Duration::from_secs(30));
@@ -75,10 +77,12 @@ async fn budget_holds_at_every_instant(mut dbs: TestDatabases) {
         .expect("a server backend");
     let mut tasks = Vec::new();
     for worker in 0..16u64 {
-        let (store, db) = (store.clone(), db.clone());
+        let (store, db, taken) = (store.clone(), db.clone(), sampler.taken());
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng::new(worker);
-            for _ in 0..20 {
+            let mut calls = 0;
+            while calls < 20 || taken.load(Ordering::Acquire) < MIN_SAMPLES {
+                calls += 1;
                 let tenant = format!("t{:02}", rng.below(10));
                 store
                     .with_tenant(&tenant, db.query_one_raw(select_one(backend)))
@@ -99,7 +103,7 @@ async fn budget_holds_at_every_instant(mut dbs: TestDatabases) {
         task.await.unwrap();
     }
     let (peak, samples) = sampler.finish().await;
-    assert!(samples > 5, "too few samples: {samples}");
+    assert!(samples >= MIN_SAMPLES, "too few samples: {samples}");
     assert!(
         peak <= i64::from(BUDGET),
         "the server saw {peak} of our connections; budget {BUDGET}"

@@ -192,6 +192,10 @@ on_schema_tenants!(
     cancelled_begin_leaves_no_open_transaction,
     remove_tenant_with_open_transaction
 );
+on_mysql_shared!(
+    cancelled_begin_leaves_no_open_transaction,
+    remove_tenant_with_open_transaction
+);
 
 /// MariaDB: 3 tenants, `max_open_pools = 3`, pools of 5, 2,000 operations each
 /// cancelled after a random 0..3 ms, 16 at a time. The server never sees more than

@@ -1,7 +1,8 @@
 //! MySQL/MariaDB database tenants against their own `USE`: a connection of
 //! tenant `t00`'s pool moved to `t01`'s database by `t00`'s SQL is never
-//! reused, so `t00`'s later calls (prepared statements included) land in its
-//! own database. Each database is read directly.
+//! reused there, so `t00`'s later calls (prepared statements included) land
+//! in its own database; with pools of their own and sharing their server's.
+//! Each database is read directly.
 
 mod common;
 
@@ -18,8 +19,8 @@ fn new_note(owner: &str, body: String) -> note::ActiveModel {
     }
 }
 
-async fn use_of_another_database_moves_no_later_call(pool: u32) {
-    let Some(mut dbs) = TestDatabases::mysql() else {
+async fn use_of_another_database_moves_no_later_call(dbs: Option<TestDatabases>, pool: u32) {
+    let Some(mut dbs) = dbs else {
         return;
     };
     let store = store_with(
@@ -84,10 +85,21 @@ async fn use_of_another_database_moves_no_later_call(pool: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_use_moves_no_later_call_pool_of_1() {
-    use_of_another_database_moves_no_later_call(1).await;
+    use_of_another_database_moves_no_later_call(TestDatabases::mysql(), 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_use_moves_no_later_call_pool_of_3() {
-    use_of_another_database_moves_no_later_call(3).await;
+    use_of_another_database_moves_no_later_call(TestDatabases::mysql(), 3).await;
+}
+
+/// The same on database tenants sharing their server's connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_shared_use_moves_no_later_call_pool_of_1() {
+    use_of_another_database_moves_no_later_call(TestDatabases::mysql_shared(), 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_shared_use_moves_no_later_call_pool_of_3() {
+    use_of_another_database_moves_no_later_call(TestDatabases::mysql_shared(), 3).await;
 }

@@ -200,3 +200,4 @@ async fn hostile_names_touch_nothing(mut dbs: TestDatabases) {
 
 on_every_backend!(hostile_names_touch_nothing);
 on_schema_tenants!(hostile_names_touch_nothing);
+on_mysql_shared!(hostile_names_touch_nothing);

@@ -27,7 +27,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::rows::{Catalog, CatalogEntry, CatalogError, TenantState};
+use super::entry::{CatalogEntry, TenantState};
+use super::rows::{Catalog, CatalogError};
 use crate::config::{CatalogOptions, ConfigError};
 use crate::key::TenantKey;
 use crate::lock::lock;
@@ -166,9 +167,11 @@ impl SyncInner {
     }
 
     /// A tenant the catalog moved to `quarantined` is out of service in the
-    /// store, one it moved back to `active` in service again. Only changes
-    /// are followed, so a tenant the app took out of service itself stays so.
-    fn follow_state(&self, entry: &CatalogEntry) {
+    /// store, one it moved back to `active` in service again; one it marks
+    /// `moving` is held, and released when it leaves that state. Only changes
+    /// are followed (from `old`, `None` for a tenant registered now), so a
+    /// tenant the app took out of service or held itself stays so.
+    fn follow_state(&self, old: Option<TenantState>, entry: &CatalogEntry) {
         let name = entry.name.as_str();
         let changed = if entry.state == TenantState::Quarantined {
             self.store
@@ -177,7 +180,12 @@ impl SyncInner {
         } else {
             self.store.set_in_service(name)
         };
-        if let Err(error) = changed {
+        let held = match (old, entry.state) {
+            (_, TenantState::Moving) => self.store.hold(name),
+            (Some(TenantState::Moving), _) => self.store.release(name),
+            _ => Ok(false),
+        };
+        if let Err(error) = changed.and(held) {
             tracing::debug!(tenant = %name, %error, "catalog service state");
         }
     }
@@ -193,13 +201,9 @@ impl SyncInner {
             .collect();
         let mut managed = lock(&self.managed);
         let gone: Vec<TenantKey> = managed
-            .iter()
-            .filter(|(name, old)| {
-                wanted
-                    .get(name)
-                    .is_none_or(|new| new.url != old.url || new.schema != old.schema)
-            })
-            .map(|(name, _)| name.clone())
+            .keys()
+            .filter(|name| !wanted.contains_key(name))
+            .cloned()
             .collect();
         for name in gone {
             managed.remove(&name);
@@ -212,8 +216,33 @@ impl SyncInner {
         }
         for (name, entry) in wanted {
             if let Some(old) = managed.get_mut(name) {
-                if old.state != entry.state {
-                    self.follow_state(entry);
+                let moved =
+                    old.url != entry.url || old.schema != entry.schema || old.rows != entry.rows;
+                if moved {
+                    // A new placement: switched in one step, so no request
+                    // (a held one included) meets an unknown name.
+                    match entry.config().map_err(|e| e.to_string()).and_then(|c| {
+                        self.store
+                            .replace_tenant(name.as_str(), c)
+                            .map_err(|e| e.to_string())
+                    }) {
+                        Ok(drained) => {
+                            let switched = name.clone();
+                            tokio::spawn(async move {
+                                if let Err(error) = drained.await {
+                                    tracing::debug!(tenant = %switched, %error, "catalog switch");
+                                }
+                            });
+                            tracing::info!(tenant = %name, "tenant moved to a new placement by the catalog");
+                            // The new entry starts in service and not held.
+                            self.follow_state(None, entry);
+                        }
+                        Err(error) => {
+                            tracing::warn!(tenant = %name, %error, "catalog placement not followed");
+                        }
+                    }
+                } else if old.state != entry.state {
+                    self.follow_state(Some(old.state), entry);
                 }
                 *old = entry.clone();
                 continue;
@@ -240,8 +269,8 @@ impl SyncInner {
                     continue;
                 }
             }
-            if entry.state == TenantState::Quarantined {
-                self.follow_state(entry);
+            if matches!(entry.state, TenantState::Quarantined | TenantState::Moving) {
+                self.follow_state(None, entry);
             }
             managed.insert(name.clone(), entry.clone());
         }

@@ -1,12 +1,11 @@
 //! The tenant catalog: tenants as rows of a table in the shared database
-//! ([`rows`]), and an instance following it ([`follower`]).
+//! ([`rows`], each an [`entry`]), and an instance following it ([`follower`]).
 
+mod entry;
 mod follower;
 mod rows;
 
 pub use crate::config::CatalogOptions;
+pub use entry::{CatalogEntry, TenantState};
 pub use follower::CatalogSync;
-pub use rows::{
-    CATALOG_TABLE, Catalog, CatalogEntry, CatalogError, GENERATION_TABLE, NOTIFY_CHANNEL,
-    TenantState,
-};
+pub use rows::{CATALOG_TABLE, Catalog, CatalogError, GENERATION_TABLE, NOTIFY_CHANNEL};

@@ -107,6 +107,17 @@ pub enum ConfigError {
         /// The URL, password masked.
         url: String,
     },
+    /// A tenant sharing its server's connections is not a MySQL or MariaDB
+    /// database, or its URL names no database.
+    #[error(
+        "tenant {target} shares its server's connections but {url} is not a MySQL/MariaDB URL naming a database (mysql://user@host:port/database); only MySQL and MariaDB switch a connection between databases"
+    )]
+    SharingNeedsMySqlDatabase {
+        /// The tenant.
+        target: String,
+        /// The URL, password masked.
+        url: String,
+    },
     /// One database was given tenants of two kinds (schemas and rows).
     #[error(
         "tenant {tenant} would put {kind} tenants in database {url}, which already holds tenants of the other kind; a database holds schema tenants or row tenants, not both"

@@ -90,8 +90,10 @@ impl std::fmt::Debug for ProvisioningConfig {
     }
 }
 
-/// A PostgreSQL database holding schema or row tenants (a `[databases.NAME]`
-/// table): its URL once, how its tenants live in it, and its tenants.
+/// A PostgreSQL database holding schema or row tenants, or a MySQL or
+/// MariaDB server holding database tenants that share its connections (a
+/// `[databases.NAME]` table): its URL once, how its tenants live in it, and
+/// its tenants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchemaDatabase {
     /// The database's URL; `${VAR}` is read from the environment.
@@ -102,6 +104,9 @@ pub struct SchemaDatabase {
     /// Tenant `acme` lives in schema `{schema_prefix}acme` (schema tenants
     /// only). Default: empty.
     pub schema_prefix: String,
+    /// Tenant `acme` lives in database `{database_prefix}acme` on this
+    /// server (`tenants_are = "databases"` only). Default: empty.
+    pub database_prefix: String,
     /// The tenants in this database, by name.
     pub tenants: Vec<TenantKey>,
     /// The database's pool, shared by all its tenants.
@@ -117,6 +122,8 @@ impl<'de> Deserialize<'de> for SchemaDatabase {
             tenants_are: take_field::<TenantsAre, D::Error>(&mut table, "tenants_are")?
                 .unwrap_or_default(),
             schema_prefix: take_field::<String, D::Error>(&mut table, "schema_prefix")?
+                .unwrap_or_default(),
+            database_prefix: take_field::<String, D::Error>(&mut table, "database_prefix")?
                 .unwrap_or_default(),
             tenants: take_field::<Vec<TenantKey>, D::Error>(&mut table, "tenants")?
                 .unwrap_or_default(),
@@ -136,6 +143,10 @@ pub enum TenantsAre {
     /// Rows of shared tables, told apart by a tenant column under row-level
     /// security (see the crate docs, "Row tenants").
     Rows,
+    /// A database each on one MySQL or MariaDB server (the table's `url`
+    /// names the server, no database), sharing its connections (see
+    /// [`TenantConfig::sharing_server`]).
+    Databases,
 }
 
 /// A `[tenants.NAME]` entry placed in a `[databases.*]` database.
@@ -281,6 +292,16 @@ impl TenantsConfig {
     fn place_schema_tenants(&mut self, entries: Vec<SchemaTenantEntry>) -> Result<(), ConfigError> {
         let config_of =
             |name: &str, db: &SchemaDatabase, schema: Result<SchemaName, _>, key: &TenantKey| {
+                if db.tenants_are == TenantsAre::Databases {
+                    let url = database_url(&db.url, &format!("{}{key}", db.database_prefix))
+                        .ok_or_else(|| ConfigError::SharingNeedsMySqlDatabase {
+                            target: format!("{key} (databases.{name})"),
+                            url: crate::redact_url(&db.url),
+                        })?;
+                    return Ok(TenantConfig::new(url)
+                        .with_pool(db.pool.clone())
+                        .sharing_server());
+                }
                 let config = TenantConfig::new(db.url.clone()).with_pool(db.pool.clone());
                 if db.tenants_are == TenantsAre::Rows {
                     return Ok(config.in_rows());
@@ -298,12 +319,24 @@ impl TenantsConfig {
                     source,
                 }
             })?;
-            if db.tenants_are == TenantsAre::Rows && !db.schema_prefix.is_empty() {
+            let prefix_ok = db
+                .database_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !prefix_ok
+                || (db.tenants_are != TenantsAre::Databases && !db.database_prefix.is_empty())
+            {
                 return Err(ConfigError::Parse {
                     origin: None,
                     reason: format!(
-                        "databases.{name}: `schema_prefix` is for schema tenants; its tenants are rows"
+                        "databases.{name}: `database_prefix` takes lowercase letters, digits and `_`, and only with tenants_are = \"databases\""
                     ),
+                });
+            }
+            if db.tenants_are != TenantsAre::Schemas && !db.schema_prefix.is_empty() {
+                return Err(ConfigError::Parse {
+                    origin: None,
+                    reason: format!("databases.{name}: `schema_prefix` is for schema tenants"),
                 });
             }
             for key in &db.tenants {
@@ -325,11 +358,11 @@ impl TenantsConfig {
                     database: entry.database.clone(),
                 }
             })?;
-            if db.tenants_are == TenantsAre::Rows && entry.schema.is_some() {
+            if db.tenants_are != TenantsAre::Schemas && entry.schema.is_some() {
                 return Err(ConfigError::Parse {
                     origin: None,
                     reason: format!(
-                        "tenants.{}: a row tenant takes no `schema` (databases.{} holds rows)",
+                        "tenants.{}: only a schema tenant takes `schema` (databases.{} holds rows or databases)",
                         entry.key, entry.database
                     ),
                 });
@@ -345,6 +378,28 @@ impl TenantsConfig {
         }
         Ok(())
     }
+}
+
+/// `server` (a URL naming no database) with `database` as its path; `None`
+/// unless it is a MySQL URL naming no database. Text, not a parsed URL, so
+/// `${VAR}` placeholders are kept for their expansion.
+fn database_url(server: &str, database: &str) -> Option<String> {
+    let (scheme, rest) = server.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("mysql") {
+        return None;
+    }
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let authority = before_query.strip_suffix('/').unwrap_or(before_query);
+    if authority.contains('/') || authority.is_empty() {
+        return None;
+    }
+    Some(match query {
+        Some(query) => format!("{scheme}://{authority}/{database}?{query}"),
+        None => format!("{scheme}://{authority}/{database}"),
+    })
 }
 
 impl TenantConfig {
@@ -419,5 +474,56 @@ mod tests {
         let err = TenantsConfig::from_toml_str(scheme, ".").unwrap_err();
         assert!(matches!(err, ConfigError::UnsupportedUrl { .. }));
         assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn places_database_tenants_sharing_a_mysql_server() {
+        let text = r#"
+            [databases.main]
+            url = "mysql://app:${SEA_ORM_TENANT_SHARED_PW}@db:3306?ssl-mode=disabled"
+            tenants_are = "databases"
+            database_prefix = "t_"
+            tenants = ["acme", "globex"]
+            max_connections = 20
+        "#;
+        let var = "SEA_ORM_TENANT_SHARED_PW";
+        assert!(std::env::var(var).is_err());
+        let err = TenantsConfig::from_toml_str(text, ".").unwrap_err();
+        assert!(matches!(err, ConfigError::MissingEnv { .. }), "{err}");
+        let config =
+            TenantsConfig::from_toml_str(&text.replace("${SEA_ORM_TENANT_SHARED_PW}", "pw"), ".")
+                .unwrap();
+        let acme = &config.tenants[&TenantKey::new("acme").unwrap()];
+        assert_eq!(
+            acme.url(),
+            "mysql://app:pw@db:3306/t_acme?ssl-mode=disabled"
+        );
+        assert!(acme.shares_server());
+        assert_eq!(acme.pool.max_connections, Some(20));
+        assert!(!format!("{acme:?}").contains("pw@"));
+
+        for (bad, why) in [
+            (
+                "url = \"mysql://app@db:3306/app\"",
+                "a URL naming a database",
+            ),
+            ("url = \"postgres://app@db/app\"", "a PostgreSQL URL"),
+        ] {
+            let text = format!(
+                "[databases.main]\n{bad}\ntenants_are = \"databases\"\ntenants = [\"acme\"]\n"
+            );
+            assert!(
+                matches!(
+                    TenantsConfig::from_toml_str(&text, "."),
+                    Err(ConfigError::SharingNeedsMySqlDatabase { .. })
+                ),
+                "{why}"
+            );
+        }
+        let prefix = "[databases.main]\nurl = \"mysql://app@db:3306\"\ntenants_are = \"databases\"\ndatabase_prefix = \"t`x\"\n";
+        assert!(matches!(
+            TenantsConfig::from_toml_str(prefix, "."),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

@@ -35,6 +35,8 @@ pub const SERVER_MAX_CONNECTIONS: RangeInclusive<u32> = 1..=100_000;
 pub const INSTANCES: RangeInclusive<u32> = 1..=10_000;
 /// `store.close_timeout`: 1 ms to 1 hour.
 pub const CLOSE_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
+/// `store.max_hold`: 1 ms to 1 hour.
+pub const MAX_HOLD: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
 
 fn check<T: PartialOrd + std::fmt::Debug>(
     target: &str,
@@ -110,6 +112,7 @@ impl StoreOptions {
             &POOL_IDLE_TIMEOUT,
         )?;
         check("store", "close_timeout", self.close_timeout, &CLOSE_TIMEOUT)?;
+        check("store", "max_hold", self.max_hold, &MAX_HOLD)?;
         check(
             "store",
             "server_max_connections",

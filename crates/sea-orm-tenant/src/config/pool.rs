@@ -26,10 +26,13 @@ pub struct PoolOptions {
     #[serde(default, with = "humantime_serde")]
     pub acquire_timeout: Option<Duration>,
     /// Close a connection unused for this long, so that an open pool shrinks to
-    /// no idle connection. Default: 1 min (never for in-memory SQLite).
+    /// no idle connection. Default: 1 min. Not applied to SQLite, whose idle
+    /// connections are file handles; its idle pools close as a whole
+    /// (`pool_idle_timeout`).
     #[serde(default, with = "humantime_serde")]
     pub idle_timeout: Option<Duration>,
-    /// Replace a connection after this long. Default: 30 min (never for in-memory SQLite).
+    /// Replace a connection after this long. Default: 30 min. Not applied to
+    /// SQLite.
     #[serde(default, with = "humantime_serde")]
     pub max_lifetime: Option<Duration>,
     /// SQLite: wait this long for a lock instead of failing with `SQLITE_BUSY`. Default: 5 s.

@@ -26,6 +26,11 @@ pub struct StoreOptions {
     /// How many app instances share the database servers: a derived budget is
     /// divided by this. Default: 1.
     pub instances: Option<u32>,
+    /// How long a request waits for a tenant that is
+    /// [held](crate::TenantConnections::hold) (being moved) before it is
+    /// refused as out of service (503). Default: 10 s.
+    #[serde(default, with = "humantime_serde")]
+    pub max_hold: Option<Duration>,
 }
 
 impl StoreOptions {
@@ -40,6 +45,11 @@ impl StoreOptions {
     /// stopped calling gives its files, threads and connections back).
     pub fn effective_pool_idle_timeout(&self) -> Duration {
         self.pool_idle_timeout.unwrap_or(Duration::from_secs(300))
+    }
+
+    /// `max_hold` in force (built-in default 10 s).
+    pub fn effective_max_hold(&self) -> Duration {
+        self.max_hold.unwrap_or(Duration::from_secs(10))
     }
 
     /// The close timeout in force (built-in default 5 s).

@@ -43,6 +43,9 @@ enum Within {
     Schema(SchemaName),
     /// Rows of its shared tables, told apart by a tenant column.
     Rows,
+    /// The whole database, on a MySQL server whose connections its database
+    /// tenants share.
+    SharedServer,
 }
 
 impl TenantConfig {
@@ -77,6 +80,37 @@ impl TenantConfig {
     pub fn in_rows(mut self) -> Self {
         self.within = Within::Rows;
         self
+    }
+
+    /// The tenant's database (the one the MySQL or MariaDB URL names) shares
+    /// the server's connections with the other tenants configured this way
+    /// on the same server and user: one pool per server, each call moved to
+    /// its tenant's database with `USE` as the server confirms (see the crate
+    /// docs, "Database tenants sharing a MySQL server").
+    pub fn sharing_server(mut self) -> Self {
+        self.within = Within::SharedServer;
+        self
+    }
+
+    /// Whether the tenant shares its server's connections ([`sharing_server`](Self::sharing_server)).
+    pub fn shares_server(&self) -> bool {
+        self.within == Within::SharedServer
+    }
+
+    /// The URL of the pool this tenant shares with others: its database's
+    /// for a schema or row tenant; for a tenant sharing its server, this URL
+    /// without its database (a new connection of that pool is on none).
+    /// `None` for a tenant with a pool of its own.
+    pub(crate) fn shared_pool_url(&self) -> Option<String> {
+        match self.within {
+            Within::Database => None,
+            Within::Schema(_) | Within::Rows => Some(self.url.clone()),
+            Within::SharedServer => {
+                let mut url = url::Url::parse(&self.url).ok()?;
+                url.set_path("");
+                Some(url.to_string())
+            }
+        }
     }
 
     /// The tenant's schema, for a schema tenant.
@@ -149,6 +183,14 @@ impl TenantConfig {
             }
             Within::Rows if backend != DbBackend::Postgres => {
                 return Err(ConfigError::RowsNeedPostgres {
+                    target: target.to_owned(),
+                    url: self.redacted_url(),
+                });
+            }
+            Within::SharedServer
+                if backend != DbBackend::MySql || self.database_name().is_none() =>
+            {
+                return Err(ConfigError::SharingNeedsMySqlDatabase {
                     target: target.to_owned(),
                     url: self.redacted_url(),
                 });
@@ -240,6 +282,7 @@ impl fmt::Display for TenantConfig {
         match &self.within {
             Within::Schema(schema) => write!(f, " (schema {schema})"),
             Within::Rows => f.write_str(" (rows)"),
+            Within::SharedServer => f.write_str(" (sharing its server)"),
             Within::Database => Ok(()),
         }
     }

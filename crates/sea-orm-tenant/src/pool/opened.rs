@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::shared_route::Park;
+use super::shared_route::SharedPark;
 use super::sqlite_readers::SqliteReaders;
 
 /// An open pool and its share of the server's budget, given back when the
@@ -15,8 +15,8 @@ use super::sqlite_readers::SqliteReaders;
 pub(crate) struct OpenPool {
     pub(crate) conn: DatabaseConnection,
     pub(crate) permits: Option<OwnedSemaphorePermit>,
-    /// The parked connections of a schema database's pool.
-    pub(crate) park: Option<Arc<Park>>,
+    /// The parked connections of a pool shared by tenants.
+    pub(crate) park: Option<SharedPark>,
     /// The read pool of a SQLite file in WAL mode (`sqlite_readers`).
     pub(crate) readers: Option<Arc<SqliteReaders>>,
 }

@@ -76,14 +76,28 @@ fn connect_options(
         .acquire_timeout(pool.effective_acquire_timeout())
         .sqlx_logging(pool.sqlx_logging.unwrap_or(false));
     let sessions = if config.serves_tenants {
-        Sessions::Shared
+        Sessions::Shared {
+            pool: config.url.as_str().into(),
+        }
     } else {
         Sessions::Own {
             database: config.database_name(),
         }
     };
     release_check::install(&mut opts, backend, sessions, release_timeout);
-    if memory {
+    #[cfg(feature = "mysql")]
+    if backend == DbBackend::MySql && config.serves_tenants {
+        let capacity = super::mysql_route::statement_cache_capacity(max_connections);
+        opts.map_sqlx_mysql_opts(move |o| o.statement_cache_capacity(capacity));
+    }
+    if sqlite {
+        // No sqlx maintenance task for SQLite pools: in sqlx 0.9.0 it can read
+        // the idle count while a release and an acquire race (the count
+        // wraps below zero for an instant) and then loop that many times
+        // without yielding, a core spinning for good (seen in CI with 100
+        // SQLite pools). A SQLite connection is a file handle, and an idle
+        // pool closes as a whole (`pool_idle_timeout`); an in-memory
+        // database must never lose its connection anyway.
         opts.idle_timeout(None::<Duration>)
             .max_lifetime(None::<Duration>);
     } else {

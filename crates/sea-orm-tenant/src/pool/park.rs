@@ -3,12 +3,12 @@
 //! on, and the checkouts waiting for one, served first come, first served.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::postgres::{PgPool, Postgres};
+use sea_orm::sqlx::pool::{Pool, PoolConnection};
+use sea_orm::sqlx::{self, Database};
 use tokio::sync::oneshot;
 
 use super::seat::Seat;
@@ -17,8 +17,8 @@ use crate::lock::lock;
 /// Connections of one shared database, checked out of the sqlx pool (holding
 /// its permits, within the pool's admitted size) until taken again, expired,
 /// or given back to make room for a transaction or a close.
-pub(crate) struct Park {
-    state: Mutex<State>,
+pub(crate) struct Park<DB: Database> {
+    state: Mutex<State<DB>>,
     /// A connection parked longer is given back to the pool instead of being
     /// reused, where it gets the ping every connection idle that long gets
     /// ([`crate::pool::release_check::PING_IF_IDLE_FOR`]): a server restart then
@@ -34,22 +34,30 @@ pub(crate) struct Park {
     pub(crate) check_timeout: Duration,
 }
 
-#[derive(Default)]
-struct State {
-    parked: Vec<Parked>,
+struct State<DB: Database> {
+    parked: Vec<Parked<DB>>,
     /// Checkouts that found no connection, oldest first.
-    waiters: VecDeque<oneshot::Sender<Handed>>,
+    waiters: VecDeque<oneshot::Sender<Handed<DB>>>,
 }
 
-struct Parked {
+impl<DB: Database> Default for State<DB> {
+    fn default() -> Self {
+        Self {
+            parked: Vec::new(),
+            waiters: VecDeque::new(),
+        }
+    }
+}
+
+struct Parked<DB: Database> {
     seat: Option<Seat>,
-    conn: PoolConnection<Postgres>,
+    conn: PoolConnection<DB>,
     since: Instant,
 }
 
 /// A connection handed to a waiting checkout, with the seat it is on.
-pub(crate) struct Handed {
-    pub(crate) conn: PoolConnection<Postgres>,
+pub(crate) struct Handed<DB: Database> {
+    pub(crate) conn: PoolConnection<DB>,
     pub(crate) seat: Option<Seat>,
     /// `false`: straight from a call, its session not checked since: the
     /// checkout checks it (together with moving it, for another seat), so
@@ -59,21 +67,38 @@ pub(crate) struct Handed {
 
 /// What a checkout found: a connection (and whether it is on the seat
 /// asked for), or its place in the queue.
-pub(crate) enum Found {
-    Parked(PoolConnection<Postgres>, bool),
-    Queued(oneshot::Receiver<Handed>),
+pub(crate) enum Found<DB: Database> {
+    Parked(PoolConnection<DB>, bool),
+    Queued(oneshot::Receiver<Handed<DB>>),
+}
+
+/// Where a finished call left its session, as its route's check found it.
+pub(crate) enum Verdict {
+    /// Nothing of the call is left that could reach another call: park it,
+    /// on the call's seat (`true`) or not.
+    Clean(bool),
+    /// What the call left cannot be put back, or the check failed: close it.
+    Close(String),
+}
+
+/// A route's check of a session after a call that completed on `seat`.
+pub(crate) trait AfterCall<DB: Database>: 'static {
+    fn check(
+        conn: &mut PoolConnection<DB>,
+        seat: &Seat,
+    ) -> impl std::future::Future<Output = Verdict> + Send;
 }
 
 /// Counts a `begin()` among those waiting on the pool while it lives.
-pub(crate) struct BeginWaiter<'a>(&'a Park);
+pub(crate) struct BeginWaiter<'a, DB: Database>(&'a Park<DB>);
 
-impl Drop for BeginWaiter<'_> {
+impl<DB: Database> Drop for BeginWaiter<'_, DB> {
     fn drop(&mut self) {
         self.0.begin_waiters.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-impl Park {
+impl<DB: Database> Park<DB> {
     pub(crate) fn new(fresh_for: Duration, check_timeout: Duration) -> Self {
         Self {
             state: Mutex::default(),
@@ -87,7 +112,7 @@ impl Park {
     /// A parked connection, preferably one on `seat`; `true` if it is on it.
     /// With `queue`, a checkout that finds none takes a place in the queue
     /// under the same lock, so no connection parked meanwhile is missed.
-    pub(crate) fn take(&self, seat: &Seat, queue: bool) -> Option<Found> {
+    pub(crate) fn take(&self, seat: &Seat, queue: bool) -> Option<Found<DB>> {
         let (found, expired) = {
             let mut state = lock(&self.state);
             let parked = &mut state.parked;
@@ -96,7 +121,7 @@ impl Park {
                 .iter()
                 .position(|p| now.duration_since(p.since) < self.fresh_for)
                 .unwrap_or(parked.len());
-            let expired: Vec<Parked> = parked.drain(..keep).collect();
+            let expired: Vec<Parked<DB>> = parked.drain(..keep).collect();
             // Another seat's connection: the least recently parked, so the
             // next call of the tenants that just parked finds theirs.
             let found = match parked.iter().rposition(|p| p.seat.as_ref() == Some(seat)) {
@@ -124,7 +149,7 @@ impl Park {
     /// Hands a connection the server reported clean to the oldest waiting
     /// checkout, or parks it; gives it back to the pool if the park does not
     /// accept it now.
-    pub(crate) fn put(&self, seat: Option<Seat>, conn: PoolConnection<Postgres>) {
+    pub(crate) fn put(&self, seat: Option<Seat>, conn: PoolConnection<DB>) {
         if !self.accepts() {
             return;
         }
@@ -150,8 +175,8 @@ impl Park {
     pub(crate) fn hand_unchecked(
         &self,
         seat: Seat,
-        conn: PoolConnection<Postgres>,
-    ) -> Result<(), PoolConnection<Postgres>> {
+        conn: PoolConnection<DB>,
+    ) -> Result<(), PoolConnection<DB>> {
         let mut state = lock(&self.state);
         if state.waiters.is_empty() {
             return Err(conn);
@@ -164,10 +189,33 @@ impl Park {
         hand(&mut state, handed).map_err(|back| back.conn)
     }
 
+    /// After a call that completed on `seat`: its connection goes to the
+    /// oldest waiting checkout, which checks it in the round trip that moves
+    /// it to its own seat; with none waiting, it is checked (`C`) off the
+    /// caller's path and parked where the server says it is, or closed.
+    pub(crate) fn finish<C: AfterCall<DB>>(self: Arc<Self>, seat: Seat, conn: PoolConnection<DB>) {
+        if !self.accepts() {
+            return;
+        }
+        let Err(mut conn) = self.hand_unchecked(seat.clone(), conn) else {
+            return;
+        };
+        tokio::spawn(async move {
+            match tokio::time::timeout(self.check_timeout, C::check(&mut conn, &seat)).await {
+                Ok(Verdict::Clean(on_seat)) => self.put(on_seat.then_some(seat), conn),
+                Ok(Verdict::Close(why)) => {
+                    tracing::debug!(?seat, why, "closing a shared connection after a call");
+                    conn.close_on_drop();
+                }
+                Err(_) => conn.close_on_drop(),
+            }
+        });
+    }
+
     /// Counts a `begin()` as waiting on the pool and gives one parked
     /// connection back to the pool if the pool has none idle and cannot open
     /// more: a `begin()` acquires from the pool itself.
-    pub(crate) fn make_room(&self, pool: &PgPool) -> BeginWaiter<'_> {
+    pub(crate) fn make_room(&self, pool: &Pool<DB>) -> BeginWaiter<'_, DB> {
         self.begin_waiters.fetch_add(1, Ordering::AcqRel);
         let waiting = BeginWaiter(self);
         if pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections() {
@@ -187,10 +235,72 @@ impl Park {
         let all = std::mem::take(&mut *lock(&self.state));
         drop(all);
     }
+
+    /// A parked connection (preferably on `seat`), else one from the
+    /// pool, else the first of either to come: a connection handed over by a
+    /// call that finished (first come, first served among waiting checkouts),
+    /// or one from the pool (a transaction's, or a new one replacing a
+    /// closed connection). The wait on the pool is started once and kept: it
+    /// may be opening a connection.
+    pub(crate) async fn connection(
+        &self,
+        pool: &Pool<DB>,
+        seat: &Seat,
+        deadline: Instant,
+    ) -> Result<(PoolConnection<DB>, Arrival), sqlx::Error> {
+        let timed_out = || sqlx::Error::PoolTimedOut;
+        if let Some(Found::Parked(conn, on_seat)) = self.take(seat, false) {
+            return Ok((conn, Arrival::parked(on_seat)));
+        }
+        if let Some(conn) = pool.try_acquire() {
+            return Ok((conn, Arrival::Elsewhere));
+        }
+        if pool.size() < pool.options().get_max_connections() {
+            // Room to open one more: racing it against the park would drop
+            // every connect half-way under load, and the pool would never grow.
+            let conn = tokio::time::timeout_at(deadline.into(), pool.acquire()).await;
+            return match conn {
+                Ok(conn) => conn.map(|c| (c, Arrival::Elsewhere)),
+                Err(_) => Err(timed_out()),
+            };
+        }
+        let mut handed = match self.take(seat, true) {
+            Some(Found::Parked(conn, on_seat)) => return Ok((conn, Arrival::parked(on_seat))),
+            Some(Found::Queued(rx)) => Some(rx),
+            None => None,
+        };
+        let acquire = pool.acquire();
+        tokio::pin!(acquire);
+        let sleep = tokio::time::sleep_until(deadline.into());
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                got = async { handed.as_mut().expect("guarded").await }, if handed.is_some() => {
+                    match got {
+                        Ok(h) => {
+                            let on_seat = h.seat.as_ref() == Some(seat);
+                            let arrival = if h.checked {
+                                Arrival::parked(on_seat)
+                            } else {
+                                Arrival::Unchecked { from_seat: on_seat }
+                            };
+                            return Ok((h.conn, arrival));
+                        }
+                        // The park closed: only the pool is left.
+                        Err(_) => handed = None,
+                    }
+                }
+                conn = &mut acquire => {
+                    return conn.map(|c| (c, Arrival::Elsewhere));
+                }
+                _ = &mut sleep => return Err(timed_out()),
+            }
+        }
+    }
 }
 
 /// Sends `handed` to the oldest waiting checkout still there; back if none.
-fn hand(state: &mut State, mut handed: Handed) -> Result<(), Handed> {
+fn hand<DB: Database>(state: &mut State<DB>, mut handed: Handed<DB>) -> Result<(), Handed<DB>> {
     while let Some(waiter) = state.waiters.pop_front() {
         match waiter.send(handed) {
             Ok(()) => return Ok(()),
@@ -199,4 +309,26 @@ fn hand(state: &mut State, mut handed: Handed) -> Result<(), Handed> {
         }
     }
     Err(handed)
+}
+
+/// How a connection reached a checkout.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arrival {
+    /// Checked after its last call, and on the seat.
+    OnSeat,
+    /// Checked, elsewhere (another seat, or new from the pool).
+    Elsewhere,
+    /// Straight from a call that finished, unchecked; on this seat before
+    /// that call.
+    Unchecked { from_seat: bool },
+}
+
+impl Arrival {
+    pub(crate) fn parked(on_seat: bool) -> Self {
+        if on_seat {
+            Arrival::OnSeat
+        } else {
+            Arrival::Elsewhere
+        }
+    }
 }

@@ -23,7 +23,14 @@
 //! * MySQL and MariaDB: `ROLLBACK`, which ends a leaked transaction and is a
 //!   silent no-op otherwise, and `DATABASE()` in the same round trip: a
 //!   connection that a tenant's `USE` moved to another database is closed (its
-//!   prepared statements would stay bound to that database).
+//!   prepared statements would stay bound to that database). The check
+//!   selects a fresh token too: a reply without it belongs to an earlier,
+//!   cancelled query that sqlx-mysql lost its place in, and the connection
+//!   is closed.
+//! * MySQL and MariaDB, the shared pool of a server's database tenants:
+//!   `ROLLBACK`, the session's check ([`crate::pool::mysql_session`]), and its
+//!   statement cache cleared, since a transaction of any tenant may take it
+//!   next.
 //! * SQLite needs nothing: sqlx's worker rolls back a `BEGIN` nobody received,
 //!   and a pooled SQLite connection is not pinged before use either.
 //!
@@ -45,6 +52,25 @@ use sea_orm::{ConnectOptions, DbBackend};
 /// A pooled connection idle at least this long is pinged before it is handed out.
 pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
+/// sqlx-mysql 0.9.0 can panic decoding what a cancelled query left on the
+/// wire (`split_to out of bounds` in a column definition). The stream is then
+/// corrupt: the connection is closed hard (`Err`), since a graceful close
+/// would wait on that stream and hold the pool's close up, past the budget.
+#[cfg(feature = "mysql")]
+async fn mysql_checked<T>(
+    check: impl std::future::Future<Output = T>,
+) -> Result<T, sea_orm::sqlx::Error> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(check)
+        .catch_unwind()
+        .await
+        .map_err(|_panicked| {
+            sea_orm::sqlx::Error::Protocol(
+                "the driver panicked reading a cancelled query's reply".into(),
+            )
+        })
+}
+
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 /// A check that failed closes its connection: `false` to sqlx, which then
 /// closes it gracefully (`Terminate` first). An `Err` would make sqlx close it
@@ -61,8 +87,9 @@ fn close_after(err: &dyn std::fmt::Display) -> bool {
 pub(crate) enum Sessions {
     /// One tenant's database: `database` is the one its URL names.
     Own { database: Option<String> },
-    /// A schema database's pool, shared by its tenants.
-    Shared,
+    /// A pool shared by tenants (a schema database's, a MySQL server's):
+    /// `pool` is its URL, which names it among the process's pools.
+    Shared { pool: std::sync::Arc<str> },
 }
 
 /// Installs the release check on `opts` for `backend`.
@@ -86,7 +113,7 @@ pub(crate) fn install(
     }
     match backend {
         #[cfg(feature = "postgres")]
-        DbBackend::Postgres if sessions == Sessions::Shared => {
+        DbBackend::Postgres if matches!(sessions, Sessions::Shared { .. }) => {
             opts.map_sqlx_postgres_pool_opts(move |o| {
                 o.after_release(move |conn, _meta| {
                     Box::pin(async move {
@@ -132,33 +159,60 @@ pub(crate) fn install(
             });
         }
         #[cfg(feature = "mysql")]
+        DbBackend::MySql if matches!(sessions, Sessions::Shared { .. }) => {
+            let Sessions::Shared { pool } = sessions else {
+                return;
+            };
+            opts.map_sqlx_mysql_pool_opts(move |o| {
+                let pool = std::sync::Arc::clone(&pool);
+                o.after_release(move |conn, _meta| {
+                    let pool = std::sync::Arc::clone(&pool);
+                    Box::pin(async move {
+                        use crate::pool::mysql_session::{Settled, settle_for_pool};
+                        let check = mysql_checked(settle_for_pool(conn, &pool));
+                        match tokio::time::timeout(timeout, check).await {
+                            Ok(Err(panicked)) => Err(panicked),
+                            Ok(Ok(Ok(Settled::Clean(_)))) => Ok(true),
+                            Ok(Ok(Ok(Settled::Close(why)))) => {
+                                tracing::warn!(why, "closing a pooled shared MySQL connection");
+                                Ok(false)
+                            }
+                            Ok(Ok(Err(err))) => Ok(close_after(&err)),
+                            Err(_) => Ok(close_after(&"no answer within the close timeout")),
+                        }
+                    })
+                })
+            });
+        }
+        #[cfg(feature = "mysql")]
         DbBackend::MySql => {
             let expected = match sessions {
                 Sessions::Own { database } => database,
-                Sessions::Shared => None,
+                Sessions::Shared { .. } => None,
             };
             opts.map_sqlx_mysql_pool_opts(move |o| {
                 let expected = expected.clone();
                 o.after_release(move |conn, _meta| {
                     let expected = expected.clone();
                     Box::pin(async move {
-                        use futures_util::FutureExt;
-                        use sea_orm::sqlx::Row;
-                        // sqlx-mysql 0.9.0 can panic decoding what a cancelled
-                        // query left on the wire (`split_to out of bounds` in a
-                        // column definition). The stream is then corrupt: the
-                        // connection is closed hard (`Err`), since a graceful
-                        // close would wait on that stream and hold the pool's
-                        // close up, past the budget.
-                        let check = std::panic::AssertUnwindSafe(
-                            sea_orm::sqlx::raw_sql("ROLLBACK; SELECT DATABASE()")
-                                .fetch_one(&mut *conn),
-                        )
-                        .catch_unwind();
+                        use crate::pool::mysql_session::ReplyToken;
+                        use sea_orm::sqlx::{AssertSqlSafe, Row};
+                        let token = ReplyToken::fresh();
+                        let check = mysql_checked(
+                            sea_orm::sqlx::raw_sql(AssertSqlSafe(format!(
+                                "ROLLBACK; SELECT DATABASE(), {}",
+                                token.sql()
+                            )))
+                            .fetch_one(&mut *conn),
+                        );
                         match tokio::time::timeout(timeout, check).await {
-                            Ok(Err(_panicked)) => Err(sea_orm::sqlx::Error::Protocol(
-                                "the driver panicked reading a cancelled query's reply".into(),
-                            )),
+                            Ok(Err(panicked)) => Err(panicked),
+                            Ok(Ok(Ok(row))) if !token.is_in(&row, 1) => {
+                                tracing::warn!(
+                                    "closing a pooled connection whose reply stream is out of step"
+                                );
+                                Ok(false)
+                            }
                             Ok(Ok(Ok(row))) => {
                                 let database: Option<String> = row.try_get(0)?;
                                 if database != expected {

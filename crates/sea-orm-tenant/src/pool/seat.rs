@@ -1,6 +1,7 @@
-//! [`Seat`]: where on a shared database a tenant's calls run: its own schema
-//! (schema tenants), or the shared tables with its id in the session's tenant
-//! setting (row tenants).
+//! [`Seat`]: where on a shared pool a tenant's calls run: its own schema
+//! (schema tenants), the shared tables with its id in the session's tenant
+//! setting (row tenants), or its own database on a MySQL server whose
+//! connections its database tenants share.
 
 use crate::key::TenantKey;
 use crate::rows::ROW_SCHEMA;
@@ -13,6 +14,8 @@ pub(crate) enum Seat {
     Schema(SchemaName),
     /// The shared tables (in [`ROW_SCHEMA`]), as this tenant.
     Row(TenantKey),
+    /// Its own database, on a MySQL or MariaDB server (`USE`).
+    Database(String),
 }
 
 /// Whether a shared database's tenants are schemas or rows: one database
@@ -21,6 +24,7 @@ pub(crate) enum Seat {
 pub(crate) enum SeatKind {
     Schema,
     Row,
+    Database,
 }
 
 impl Seat {
@@ -28,6 +32,7 @@ impl Seat {
         match self {
             Seat::Schema(_) => SeatKind::Schema,
             Seat::Row(_) => SeatKind::Row,
+            Seat::Database(_) => SeatKind::Database,
         }
     }
 
@@ -37,14 +42,18 @@ impl Seat {
         match self {
             Seat::Schema(schema) => schema.search_path(),
             Seat::Row(_) => format!("\"{ROW_SCHEMA}\", pg_temp"),
+            // Not a PostgreSQL seat: a path no schema is on.
+            Seat::Database(_) => "pg_temp".to_owned(),
         }
     }
 
-    /// The schema `current_schema()` names on this seat.
+    /// The schema `current_schema()` names on this seat (on a MySQL seat,
+    /// its database: `DATABASE()`).
     pub(crate) fn schema_name(&self) -> &str {
         match self {
             Seat::Schema(schema) => schema.as_str(),
             Seat::Row(_) => ROW_SCHEMA,
+            Seat::Database(database) => database,
         }
     }
 
@@ -52,7 +61,7 @@ impl Seat {
     /// tenant's, so no row policy ever matches there.
     pub(crate) fn tenant_setting(&self) -> &str {
         match self {
-            Seat::Schema(_) => "",
+            Seat::Schema(_) | Seat::Database(_) => "",
             Seat::Row(tenant) => tenant.as_str(),
         }
     }

@@ -1,503 +1,171 @@
-//! Schema and row tenants: every tenant of one PostgreSQL database shares
-//! that database's pool, and each call runs on its tenant's [`Seat`]: its own
-//! schema, or the shared tables with its id in the session's tenant setting.
-//!
-//! SeaORM acquires a pooled connection per call with no hook, so calls of a
-//! shared database's tenant run on a connection of their own checkout
-//! ([`SharedRoute`]):
-//!
-//! * Before the call: a connection the server reported on the tenant's seat
-//!   is used as it is, so consecutive calls of one tenant cost no extra round
-//!   trip. Any other (parked on another seat, or from the pool) gets its
-//!   `search_path` and tenant setting with `set_config(.., false)` and
-//!   `current_schema()` in one round trip, after `CLOSE ALL`. The path holds
-//!   one schema and, after it, the session's temporary schema: a missing
-//!   schema leaves `current_schema()` elsewhere, the call fails with
-//!   [`TenantError::SchemaMissing`], and nothing can fall through to `public`.
-//! * After a call that completed: the session is asked where it is and what
-//!   it carries ([`crate::pool::session_state::settle`]) before anyone uses
-//!   the connection again. With no call waiting, off the caller's path, and
-//!   the connection is parked with the seat the server reported ([`Park`]),
-//!   or closed. With calls waiting, the connection goes to the oldest one,
-//!   which asks in the round trip that moves it to its own seat
-//!   ([`crate::pool::session_state::settle_moving`]): under load, a switch of
-//!   tenant then costs no round trip more than a tenant's next call. What
-//!   the statement said is never consulted: a function that moved the
-//!   session, a reset, a temporary table are seen in the session itself.
-//! * A call cancelled mid-statement or failed drops its connection back to
-//!   the pool, whose release check settles it the same way and more
-//!   ([`crate::pool::release_check`]).
-//! * Transactions are `begin()` on the database's pool followed by
-//!   `set_config(.., true)` (`SET LOCAL`): the transaction starts on its
-//!   tenant, and its setting ends with it, committed or rolled back.
-//!
-//! Prepared statements are safe across schemas: PostgreSQL re-plans a cached
-//! statement when `search_path` changed since its last use.
+//! A tenant's route on a pool it shares with other tenants, whatever the
+//! backend: [`SharedRoute`] (schema and row tenants of a PostgreSQL database,
+//! [`super::pg_route`]; database tenants of a MySQL or MariaDB server,
+//! [`super::mysql_route`]) and the [`SharedPark`] of such a pool.
 
-use std::time::Instant;
+use std::convert::Infallible;
+use std::sync::Arc;
 
-use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use sea_orm::sea_query::Values;
-use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::postgres::{PgConnection, PgPool, Postgres};
-use sea_orm::sqlx::{self, AssertSqlSafe};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use sea_orm::sqlx;
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    ExecResult, IsolationLevel, QueryResult, RuntimeErr, Statement, TransactionTrait,
+    AccessMode, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    IsolationLevel, QueryResult, Statement,
 };
-use sea_query_sqlx::SqlxValues;
 
-use super::park::Found;
-pub(crate) use super::park::Park;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use super::park::Park;
 use super::seat::Seat;
-use super::session_state::{self, Settled};
 use crate::error::TenantError;
 use crate::key::TenantKey;
 
-/// The statement that moves a connection to a seat (its path, its tenant
-/// setting) and proves the schema exists.
-const ENTER_SEAT: &str = "SELECT pg_catalog.set_config('search_path', $1, $3), \
-     pg_catalog.set_config('sea_orm_tenant.id', $2, $3), \
-     pg_catalog.current_schema()::pg_catalog.text";
-
-/// SQLSTATEs of a name that does not resolve: on a connection that was on its
-/// schema before the call, the schema may have been dropped since.
-const UNRESOLVED_NAME: &[&str] = &["42P01", "3F000", "42883", "42704"];
-
-/// A shared database's tenant's route: the database's pool, its park, and the seat.
+/// The parked connections of a shared pool, by backend.
 #[derive(Clone)]
-pub(crate) struct SharedRoute {
-    pub(crate) db: DatabaseConnection,
-    pool: PgPool,
-    park: std::sync::Arc<Park>,
-    seat: Seat,
-    tenant: TenantKey,
+pub(crate) enum SharedPark {
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<Park<sqlx::Postgres>>),
+    /// With the pool's URL, which names it among the process's pools.
+    #[cfg(feature = "mysql")]
+    MySql(Arc<Park<sqlx::MySql>>, Arc<str>),
+    /// Keeps the enum inhabited by nothing when no server backend is enabled.
+    #[allow(dead_code)]
+    Never(Infallible),
 }
 
-/// A connection on the route's seat for one call. Dropped without
-/// [`finish`](Self::finish) (cancelled, failed), it goes back to the pool.
-struct Checkout {
-    conn: PoolConnection<Postgres>,
-    park: std::sync::Arc<Park>,
-    seat: Seat,
-    /// Whether this checkout moved the connection to the schema (else it was
-    /// parked there).
-    entered: bool,
-}
-
-impl Checkout {
-    /// After a call that completed: the session is checked off the caller's
-    /// path, and the connection parked where the server says it is, or closed.
-    fn finish(self) {
-        if !self.park.accepts() {
-            return;
+impl SharedPark {
+    /// A park for a shared pool of `backend`; `None` for SQLite.
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql")),
+        allow(unused_variables)
+    )]
+    pub(crate) fn new(
+        backend: DbBackend,
+        pool_url: &str,
+        fresh_for: std::time::Duration,
+        check_timeout: std::time::Duration,
+    ) -> Option<Self> {
+        match backend {
+            #[cfg(feature = "postgres")]
+            DbBackend::Postgres => Some(Self::Postgres(Arc::new(Park::new(
+                fresh_for,
+                check_timeout,
+            )))),
+            #[cfg(feature = "mysql")]
+            DbBackend::MySql => Some(Self::MySql(
+                Arc::new(Park::new(fresh_for, check_timeout)),
+                pool_url.into(),
+            )),
+            _ => None,
         }
-        let Checkout {
-            conn, park, seat, ..
-        } = self;
-        // A checkout waiting for a connection checks this one itself, in the
-        // round trip that moves it to its seat.
-        let Err(mut conn) = park.hand_unchecked(seat.clone(), conn) else {
-            return;
-        };
-        tokio::spawn(async move {
-            let settled =
-                tokio::time::timeout(park.check_timeout, session_state::settle(&mut conn)).await;
-            match settled {
-                Ok(Ok(Settled::Clean(clean))) => {
-                    let on_seat = seat.is_at(
-                        &clean.search_path,
-                        clean.schema.as_deref(),
-                        clean.tenant.as_deref(),
-                    );
-                    park.put(on_seat.then_some(seat), conn);
-                }
-                Ok(Ok(Settled::Close(why))) => {
-                    tracing::debug!(?seat, why, "closing a shared connection after a call");
-                    conn.close_on_drop();
-                }
-                Ok(Err(err)) => {
-                    tracing::debug!(?seat, error = %err, "closing a shared connection: its check failed");
-                    conn.close_on_drop();
-                }
-                Err(_) => conn.close_on_drop(),
-            }
-        });
     }
+
+    /// Gives every parked connection back: the pool is closing.
+    pub(crate) fn close(&self) {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(park) => park.close(),
+            #[cfg(feature = "mysql")]
+            Self::MySql(park, _) => park.close(),
+            Self::Never(never) => match *never {},
+        }
+    }
+}
+
+/// A shared pool's tenant's route: its calls run on connections of the
+/// pool, each moved to the tenant's seat as the server confirms.
+#[derive(Clone)]
+pub(crate) enum SharedRoute {
+    #[cfg(feature = "postgres")]
+    Postgres(super::pg_route::PgRoute),
+    #[cfg(feature = "mysql")]
+    MySql(super::mysql_route::MySqlRoute),
+    #[allow(dead_code)]
+    Never(Infallible, Seat),
+}
+
+/// Calls `$method` on whichever route this is.
+macro_rules! each_route {
+    ($self:ident, $route:ident => $call:expr) => {
+        match $self {
+            #[cfg(feature = "postgres")]
+            SharedRoute::Postgres($route) => $call,
+            #[cfg(feature = "mysql")]
+            SharedRoute::MySql($route) => $call,
+            SharedRoute::Never(never, _) => match *never {},
+        }
+    };
 }
 
 impl SharedRoute {
+    /// The route of `tenant` on `seat`, over the shared pool `db` and its `park`.
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql")),
+        allow(unused_variables)
+    )]
     pub(crate) fn new(
         db: DatabaseConnection,
-        park: std::sync::Arc<Park>,
+        park: &SharedPark,
         seat: Seat,
         tenant: TenantKey,
     ) -> Result<Self, TenantError> {
-        if db.get_database_backend() != DbBackend::Postgres {
-            return Err(TenantError::Unavailable {
+        match (park, &seat) {
+            #[cfg(feature = "postgres")]
+            (SharedPark::Postgres(park), Seat::Schema(_) | Seat::Row(_)) => Ok(Self::Postgres(
+                super::pg_route::PgRoute::new(db, Arc::clone(park), seat, tenant)?,
+            )),
+            #[cfg(feature = "mysql")]
+            (SharedPark::MySql(park, url), Seat::Database(_)) => {
+                Ok(Self::MySql(super::mysql_route::MySqlRoute::new(
+                    db,
+                    Arc::clone(park),
+                    Arc::clone(url),
+                    seat,
+                    tenant,
+                )?))
+            }
+            _ => Err(TenantError::Unavailable {
                 tenant,
-                reason: "schema and row tenants need a PostgreSQL database".into(),
-            });
+                reason: "its placement does not match its server's backend".into(),
+            }),
         }
-        let pool = db.get_postgres_connection_pool().clone();
-        Ok(Self {
-            db,
-            pool,
-            park,
-            seat,
-            tenant,
-        })
     }
 
     pub(crate) fn seat(&self) -> &Seat {
-        &self.seat
-    }
-
-    fn missing(&self) -> DbErr {
-        match &self.seat {
-            Seat::Schema(schema) => TenantError::SchemaMissing {
-                tenant: self.tenant.clone(),
-                schema: schema.clone(),
-            },
-            Seat::Row(_) => TenantError::Unavailable {
-                tenant: self.tenant.clone(),
-                reason: format!("its database has no schema {}", self.seat.schema_name()),
-            },
-        }
-        .into()
-    }
-
-    fn enter_statement(&self, local: bool) -> Statement {
-        Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            ENTER_SEAT,
-            [
-                self.seat.search_path().into(),
-                self.seat.tenant_setting().into(),
-                local.into(),
-            ],
-        )
-    }
-
-    /// Moves `conn` to the seat for the session; `false` if its schema does
-    /// not exist.
-    async fn enter(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-        let (_, _, current): (String, String, Option<String>) = sqlx::query_as(ENTER_SEAT)
-            .bind(self.seat.search_path())
-            .bind(self.seat.tenant_setting())
-            .bind(false)
-            .fetch_one(conn)
-            .await?;
-        Ok(current.as_deref() == Some(self.seat.schema_name()))
-    }
-
-    /// Prepares a connection that arrived `arrival` for a call on the seat:
-    /// `Some(entered)` when it is there (`entered`: this moved it), `None`
-    /// when the session a call left on it was not clean and it was closed.
-    async fn seat_connection(
-        &self,
-        conn: &mut PoolConnection<Postgres>,
-        arrival: Arrival,
-    ) -> Result<Option<bool>, DbErr> {
-        let entered = match arrival {
-            Arrival::OnSeat => false,
-            Arrival::Unchecked { from_seat: true } => match session_state::settle(conn).await {
-                Ok(Settled::Clean(clean))
-                    if self.seat.is_at(
-                        &clean.search_path,
-                        clean.schema.as_deref(),
-                        clean.tenant.as_deref(),
-                    ) =>
-                {
-                    false
-                }
-                Ok(Settled::Clean(_)) => return self.moved(conn, false).await,
-                Ok(Settled::Close(why)) => return Ok(closed(conn, why)),
-                Err(err) => return Ok(closed(conn, &err.to_string())),
-            },
-            Arrival::Elsewhere => return self.moved(conn, false).await,
-            Arrival::Unchecked { from_seat: false } => return self.moved(conn, true).await,
-        };
-        Ok(Some(entered))
-    }
-
-    /// Checks a connection from elsewhere and moves it to the seat, in one
-    /// round trip: `Some(true)`, `None` if its session was not clean (it is
-    /// closed), or the seat's schema is missing. A check that fails on a
-    /// connection straight from a call (`unchecked`) means that call left it
-    /// unusable (an aborted transaction): it is closed too.
-    async fn moved(
-        &self,
-        conn: &mut PoolConnection<Postgres>,
-        unchecked: bool,
-    ) -> Result<Option<bool>, DbErr> {
-        let moved = session_state::settle_moving(
-            conn,
-            &self.seat.search_path(),
-            self.seat.tenant_setting(),
-        )
-        .await;
-        match moved {
-            Ok(Ok(schema)) if schema.as_deref() == Some(self.seat.schema_name()) => Ok(Some(true)),
-            Ok(Ok(_)) => Err(self.missing()),
-            Ok(Err(why)) => Ok(closed(conn, why)),
-            Err(err) if unchecked => Ok(closed(conn, &err.to_string())),
-            Err(err) => Err(sqlx_error_to_query_err(err)),
-        }
-    }
-
-    /// The error of a call that failed. A name that did not resolve on a
-    /// connection parked on the schema may mean the schema was dropped since:
-    /// the server is asked, and a missing schema is [`TenantError::SchemaMissing`].
-    async fn failed(
-        &self,
-        mut c: Checkout,
-        err: sqlx::Error,
-        to_db: fn(sqlx::Error) -> DbErr,
-    ) -> DbErr {
-        let unresolved = err
-            .as_database_error()
-            .and_then(|e| e.code())
-            .is_some_and(|code| UNRESOLVED_NAME.contains(&&*code));
-        if unresolved && !c.entered && matches!(self.enter(&mut c.conn).await, Ok(false)) {
-            return self.missing();
-        }
-        to_db(err)
-    }
-
-    /// A parked connection (preferably on this schema), else one from the
-    /// pool, else the first of either to come: a connection handed over by a
-    /// call that finished (first come, first served among waiting checkouts),
-    /// or one from the pool (a transaction's, or a new one replacing a
-    /// closed connection). The wait on the pool is started once and kept: it
-    /// may be opening a connection.
-    async fn connection(
-        &self,
-        deadline: Instant,
-    ) -> Result<(PoolConnection<Postgres>, Arrival), DbErr> {
-        let timed_out = || sqlx_error_to_conn_err(sqlx::Error::PoolTimedOut);
-        if let Some(Found::Parked(conn, on_seat)) = self.park.take(&self.seat, false) {
-            return Ok((conn, Arrival::parked(on_seat)));
-        }
-        if let Some(conn) = self.pool.try_acquire() {
-            return Ok((conn, Arrival::Elsewhere));
-        }
-        if self.pool.size() < self.pool.options().get_max_connections() {
-            // Room to open one more: racing it against the park would drop
-            // every connect half-way under load, and the pool would never grow.
-            let conn = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
-            return match conn {
-                Ok(conn) => conn
-                    .map(|c| (c, Arrival::Elsewhere))
-                    .map_err(sqlx_error_to_conn_err),
-                Err(_) => Err(timed_out()),
-            };
-        }
-        let mut handed = match self.park.take(&self.seat, true) {
-            Some(Found::Parked(conn, on_seat)) => return Ok((conn, Arrival::parked(on_seat))),
-            Some(Found::Queued(rx)) => Some(rx),
-            None => None,
-        };
-        let acquire = self.pool.acquire();
-        tokio::pin!(acquire);
-        let sleep = tokio::time::sleep_until(deadline.into());
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                got = async { handed.as_mut().expect("guarded").await }, if handed.is_some() => {
-                    match got {
-                        Ok(h) => {
-                            let on_seat = h.seat.as_ref() == Some(&self.seat);
-                            let arrival = if h.checked {
-                                Arrival::parked(on_seat)
-                            } else {
-                                Arrival::Unchecked { from_seat: on_seat }
-                            };
-                            return Ok((h.conn, arrival));
-                        }
-                        // The park closed: only the pool is left.
-                        Err(_) => handed = None,
-                    }
-                }
-                conn = &mut acquire => {
-                    return conn
-                        .map(|c| (c, Arrival::Elsewhere))
-                        .map_err(sqlx_error_to_conn_err);
-                }
-                _ = &mut sleep => return Err(timed_out()),
-            }
-        }
-    }
-
-    async fn checkout(&self) -> Result<Checkout, DbErr> {
-        let deadline = Instant::now() + self.pool.options().get_acquire_timeout();
-        loop {
-            let (mut conn, arrival) = self.connection(deadline).await?;
-            // A connection closed because of what its last call left: another.
-            if let Some(entered) = self.seat_connection(&mut conn, arrival).await? {
-                return Ok(Checkout {
-                    conn,
-                    park: std::sync::Arc::clone(&self.park),
-                    seat: self.seat.clone(),
-                    entered,
-                });
-            }
-        }
+        each_route!(self, r => r.seat())
     }
 
     pub(crate) async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let mut c = self.checkout().await?;
-        match sqlx_query(&stmt).execute(&mut *c.conn).await {
-            Ok(result) => {
-                c.finish();
-                Ok(result.into())
-            }
-            Err(err) => Err(self.failed(c, err, sqlx_error_to_exec_err).await),
-        }
+        each_route!(self, r => r.execute_raw(stmt).await)
     }
 
     pub(crate) async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let mut c = self.checkout().await?;
-        match sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut *c.conn)
-            .await
-        {
-            Ok(result) => {
-                c.finish();
-                Ok(result.into())
-            }
-            Err(err) => Err(self.failed(c, err, sqlx_error_to_exec_err).await),
-        }
+        each_route!(self, r => r.execute_unprepared(sql).await)
     }
 
     pub(crate) async fn query_one_raw(
         &self,
         stmt: Statement,
     ) -> Result<Option<QueryResult>, DbErr> {
-        let mut c = self.checkout().await?;
-        match sqlx_query(&stmt).fetch_optional(&mut *c.conn).await {
-            Ok(row) => {
-                c.finish();
-                Ok(row.map(QueryResult::from))
-            }
-            Err(err) => Err(self.failed(c, err, sqlx_error_to_query_err).await),
-        }
+        each_route!(self, r => r.query_one_raw(stmt).await)
     }
 
     pub(crate) async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let mut c = self.checkout().await?;
-        match sqlx_query(&stmt).fetch_all(&mut *c.conn).await {
-            Ok(rows) => {
-                c.finish();
-                Ok(rows.into_iter().map(QueryResult::from).collect())
-            }
-            Err(err) => Err(self.failed(c, err, sqlx_error_to_query_err).await),
-        }
+        each_route!(self, r => r.query_all_raw(stmt).await)
     }
 
-    /// Rows of `stmt`, streamed on a connection of their own. The checkout
-    /// happens here, so a missing schema fails the call, not the first row.
     pub(crate) async fn stream_raw(
         &self,
         stmt: Statement,
     ) -> Result<BoxStream<'static, Result<QueryResult, DbErr>>, DbErr> {
-        let checkout = self.checkout().await?;
-        let route = self.clone();
-        Ok(Box::pin(async_stream::try_stream! {
-            let mut c = checkout;
-            let mut failure = None;
-            {
-                let mut rows = sqlx_query(&stmt).fetch(&mut *c.conn);
-                while let Some(row) = rows.next().await {
-                    match row {
-                        Ok(row) => yield QueryResult::from(row),
-                        Err(err) => {
-                            failure = Some(err);
-                            break;
-                        }
-                    }
-                }
-            }
-            match failure {
-                None => c.finish(),
-                Some(err) => Err(route.failed(c, err, sqlx_error_to_query_err).await)?,
-            }
-        }))
+        each_route!(self, r => r.stream_raw(stmt).await)
     }
 
-    /// A transaction on this tenant's schema: `SET LOCAL` semantics, so the
-    /// setting ends with the transaction.
     pub(crate) async fn begin_with_config(
         &self,
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<DatabaseTransaction, DbErr> {
-        let waiting = self.park.make_room(&self.pool);
-        let txn = self
-            .db
-            .begin_with_config(isolation_level, access_mode)
-            .await?;
-        drop(waiting);
-        let row = txn.query_one_raw(self.enter_statement(true)).await?;
-        let current: Option<String> = match row {
-            Some(row) => row.try_get_by_index(2)?,
-            None => None,
-        };
-        if current.as_deref() != Some(self.seat.schema_name()) {
-            return Err(self.missing());
-        }
-        Ok(txn)
+        each_route!(self, r => r.begin_with_config(isolation_level, access_mode).await)
     }
-}
-
-/// How a connection reached a checkout.
-#[derive(Clone, Copy, Debug)]
-enum Arrival {
-    /// Checked after its last call, and on the seat.
-    OnSeat,
-    /// Checked, elsewhere (another seat, or new from the pool).
-    Elsewhere,
-    /// Straight from a call that finished, unchecked; on this seat before
-    /// that call.
-    Unchecked { from_seat: bool },
-}
-
-impl Arrival {
-    fn parked(on_seat: bool) -> Self {
-        if on_seat {
-            Arrival::OnSeat
-        } else {
-            Arrival::Elsewhere
-        }
-    }
-}
-
-/// Closes a connection whose session its last call left unusable: `None`.
-fn closed(conn: &mut PoolConnection<Postgres>, why: &str) -> Option<bool> {
-    tracing::debug!(why, "closing a shared connection handed over after a call");
-    conn.close_on_drop();
-    None
-}
-
-// SeaORM's own conversions of sqlx errors are crate-private; the same mapping.
-fn sqlx_error_to_conn_err(err: sqlx::Error) -> DbErr {
-    DbErr::Conn(RuntimeErr::SqlxError(err.into()))
-}
-
-fn sqlx_error_to_exec_err(err: sqlx::Error) -> DbErr {
-    DbErr::Exec(RuntimeErr::SqlxError(err.into()))
-}
-
-fn sqlx_error_to_query_err(err: sqlx::Error) -> DbErr {
-    DbErr::Query(RuntimeErr::SqlxError(err.into()))
-}
-
-/// `stmt` as an sqlx query, its values bound as SeaORM binds them.
-fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
-    let values = stmt
-        .values
-        .as_ref()
-        .map_or(Values(Vec::new()), |values| values.clone());
-    sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
 }

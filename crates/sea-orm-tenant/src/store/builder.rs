@@ -66,6 +66,13 @@ impl TenantConnectionsBuilder {
         self
     }
 
+    /// How long a request waits for a held tenant (default 10 s); see
+    /// [`StoreOptions::max_hold`](crate::StoreOptions::max_hold).
+    pub fn max_hold(mut self, max: Duration) -> Self {
+        self.config.store.max_hold = Some(max);
+        self
+    }
+
     /// At most `max_connections` connections to the database server
     /// `host:port` (a `[servers."host:port"]` table); see [`crate::pool::budget`].
     pub fn server(mut self, host_port: impl Into<String>, max_connections: u32) -> Self {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use sea_orm::DbBackend;
 use tokio::sync::Notify;
 
+use super::held::Hold;
 use super::opening::Opening;
 use crate::config::TenantConfig;
 use crate::key::TenantKey;
@@ -33,6 +34,8 @@ pub(crate) struct Tenant {
     out_of_service: AtomicBool,
     /// Why the tenant is out of service.
     service: Mutex<Option<String>>,
+    /// Held for a move: new leases wait.
+    pub(super) hold: Hold,
     /// Routed calls and their failures, for per-tenant statistics.
     pub(crate) queries: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -82,6 +85,7 @@ impl Tenant {
             removed: AtomicBool::new(false),
             out_of_service: AtomicBool::new(false),
             service: Mutex::new(None),
+            hold: Hold::default(),
             idle,
             placement: None,
             shared_by: None,
@@ -112,6 +116,8 @@ impl Tenant {
 
     pub(crate) fn mark_removed(&self) {
         self.removed.store(true, Ordering::Release);
+        // Held leases look for the entry that replaces this one.
+        self.hold.wake();
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -188,7 +194,13 @@ impl Tenant {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .take(60)
             .collect();
-        TenantKey::new(format!("db-{name}"))
+        let key = if name.is_empty() {
+            // A server's pool (database tenants sharing it).
+            "server".to_owned()
+        } else {
+            format!("db-{name}")
+        };
+        TenantKey::new(key)
             .or_else(|_| TenantKey::new("db"))
             .expect("`db` is a valid key")
     }

@@ -67,6 +67,17 @@ impl Inner {
         if let Some(now) = self.lease_now(tenant) {
             return now;
         }
+        // Held: wait, then lease whichever entry holds the name now (held
+        // again meanwhile: wait again).
+        let mut held;
+        let mut tenant = tenant;
+        while tenant.hold.is_held() {
+            held = self.after_hold(tenant).await?;
+            tenant = &held;
+            if let Some(now) = self.lease_now(tenant) {
+                return now;
+            }
+        }
         // Boxed: opening nests sqlx's connect future (about 8 kB). Inline, every
         // lease future (one per routed query) would carry and move it even when
         // the pool is already open, and its type depth would add up with callers'.
@@ -84,6 +95,9 @@ impl Inner {
         self: &Arc<Self>,
         tenant: &Arc<Tenant>,
     ) -> Option<Result<TenantConnection, TenantError>> {
+        if tenant.hold.is_held() {
+            return None;
+        }
         let Some(placement) = &tenant.placement else {
             return self.pool_lease_now(tenant);
         };
@@ -175,13 +189,21 @@ impl Inner {
             let _ = pool.conn.close_by_ref().await;
             return Err(err);
         }
-        #[cfg(feature = "postgres")]
+        #[cfg(feature = "mysql")]
+        if tenant.shared_by == Some(crate::pool::seat::SeatKind::Database)
+            && let Err(err) =
+                crate::pool::mysql_route::refuse_unless_mariadb(&pool.conn, &tenant.key).await
+        {
+            let _ = pool.conn.close_by_ref().await;
+            return Err(err);
+        }
         if tenant.shared_by.is_some() {
-            let fresh_for = crate::pool::release_check::PING_IF_IDLE_FOR;
-            pool.park = Some(Arc::new(crate::pool::shared_route::Park::new(
-                fresh_for,
+            pool.park = crate::pool::shared_route::SharedPark::new(
+                tenant.backend,
+                tenant.config.url(),
+                crate::pool::release_check::PING_IF_IDLE_FOR,
                 self.capacity.close_timeout(),
-            )));
+            );
         }
         let lease = self.capacity.admit(reservation, tenant, pool)?;
         Counters::bump(&self.counters.opens, 1);

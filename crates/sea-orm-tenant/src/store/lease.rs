@@ -14,7 +14,7 @@ use crate::key::TenantKey;
 use crate::lock::lock;
 use crate::pool::opened::OpenPool;
 use crate::pool::seat::Seat;
-use crate::pool::shared_route::{Park, SharedRoute};
+use crate::pool::shared_route::{SharedPark, SharedRoute};
 use crate::pool::sqlite_readers::SqliteReaders;
 use crate::schema::SchemaName;
 
@@ -31,7 +31,7 @@ pub struct TenantConnection {
     pub(crate) tenant: Arc<Tenant>,
     /// The entry whose pool is leased (the tenant's own, or its database's).
     pub(crate) holder: Arc<Tenant>,
-    park: Option<Arc<Park>>,
+    park: Option<SharedPark>,
     /// Where plain `SELECT`s go, when the tenant has a read pool.
     pub(crate) readers: Option<Arc<SqliteReaders>>,
     /// For a schema or row tenant: its route on the database's shared pool.
@@ -62,7 +62,7 @@ impl TenantConnection {
         })?;
         self.shared = Some(SharedRoute::new(
             self.conn.clone(),
-            park,
+            &park,
             seat.clone(),
             tenant.key.clone(),
         )?);
@@ -99,11 +99,12 @@ impl TenantConnection {
         self.tenant.backend
     }
 
-    /// A clone of the pool handle, for a tenant with a database of its own;
-    /// `None` for a schema or row tenant, whose pool is shared with the other
-    /// tenants of its database and is on no tenant outside this connection's
-    /// calls. Unlike `self`, the handle does not keep the pool from being
-    /// evicted; once evicted, its calls fail with a closed-pool error.
+    /// A clone of the pool handle, for a tenant with a pool of its own;
+    /// `None` for a schema or row tenant, or a database tenant sharing its
+    /// server's pool, whose pool is shared with other tenants and is on no
+    /// tenant outside this connection's calls. Unlike `self`, the handle does
+    /// not keep the pool from being evicted; once evicted, its calls fail
+    /// with a closed-pool error.
     pub fn to_database_connection(&self) -> Option<DatabaseConnection> {
         self.shared.is_none().then(|| self.conn.clone())
     }

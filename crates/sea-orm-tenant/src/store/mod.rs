@@ -5,11 +5,14 @@
 mod builder;
 mod capacity;
 mod entry;
+mod held;
+mod hold;
 mod inner;
 mod lease;
 mod opening;
 mod refresh;
 mod registry;
+mod replace;
 #[cfg(feature = "postgres")]
 mod row_audit;
 mod server_permits;

@@ -54,6 +54,18 @@ impl Registry {
         Ok(())
     }
 
+    /// Registers `tenant` in place of the entry of its name, if any, in one
+    /// step (no instant without an entry); returns the replaced entry,
+    /// marked removed.
+    pub(crate) fn replace(&self, tenant: Arc<Tenant>) -> Option<Arc<Tenant>> {
+        let mut entries = self.write();
+        entries.per_backend[backend_index(tenant.backend)] += 1;
+        let old = entries.tenants.insert(tenant.key.clone(), tenant)?;
+        entries.per_backend[backend_index(old.backend)] -= 1;
+        old.mark_removed();
+        Some(old)
+    }
+
     /// Unregisters `key` and marks its entry removed, so scopes holding it stop routing.
     pub(crate) fn remove(&self, key: &TenantKey) -> Result<Arc<Tenant>, TenantError> {
         let mut entries = self.write();

@@ -46,12 +46,17 @@ impl TenantConnections {
             return Err(TenantError::Closed);
         }
         let tenant = self.inner.resolve(name)?;
+        // A tenant sharing a pool counts against its shared pool's server.
+        let server = match &tenant.placement {
+            Some(placement) => placement.database.server.clone(),
+            None => tenant.server.clone(),
+        };
         let pool = self
             .inner
             .open_within_budget(
                 &tenant.config,
                 tenant.backend,
-                &tenant.server,
+                &server,
                 Some(1),
                 Some(&tenant.key),
             )

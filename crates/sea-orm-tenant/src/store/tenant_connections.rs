@@ -109,7 +109,21 @@ impl TenantConnections {
         key: impl AsRef<str>,
         config: TenantConfig,
     ) -> Result<(), ConfigError> {
-        let name = key.as_ref();
+        let tenant = self.new_entry(key.as_ref(), config)?;
+        let inserted = self.inner.registry.insert(Arc::clone(&tenant));
+        if inserted.is_err() {
+            self.leave_database(&tenant);
+        }
+        inserted
+    }
+
+    /// A new entry for tenant `name` with `config` (placed in its shared
+    /// database's entry, counted on its server), not yet registered.
+    pub(super) fn new_entry(
+        &self,
+        name: &str,
+        config: TenantConfig,
+    ) -> Result<Arc<Tenant>, ConfigError> {
         let key = TenantKey::new(name).map_err(|source| ConfigError::InvalidKey {
             name: name.to_owned(),
             source,
@@ -123,8 +137,10 @@ impl TenantConnections {
         let seat = match config.schema() {
             Some(schema) => Some(Seat::Schema(schema.clone())),
             None if config.is_row_tenant() => Some(Seat::Row(key.clone())),
+            None if config.shares_server() => config.database_name().map(Seat::Database),
             None => None,
         };
+        let pool_url = config.shared_pool_url().unwrap_or_default();
         let tenant = Tenant::new(
             key,
             inner.id,
@@ -143,16 +159,16 @@ impl TenantConnections {
             }
             Some(seat) => {
                 let kind = seat.kind();
-                let database = inner.registry.place_in_database(config.url(), || {
+                let database = inner.registry.place_in_database(&pool_url, || {
                     let server = inner.budgets.server_for(&config, backend);
                     if let Some(server) = &server {
                         server.tenants.fetch_add(1, Ordering::Relaxed);
                     }
-                    let db_config = TenantConfig::new(config.url())
+                    let db_config = TenantConfig::new(pool_url.clone())
                         .with_pool(config.pool.clone())
                         .serving_tenants();
                     let entry = Tenant::new(
-                        Tenant::database_key(&config),
+                        Tenant::database_key(&db_config),
                         inner.id,
                         backend,
                         db_config,
@@ -162,12 +178,13 @@ impl TenantConnections {
                     Arc::new(entry.on_server(server).shared_by(kind))
                 });
                 if database.shared_by != Some(kind) {
-                    self.leave_database_of(config.url());
+                    self.leave_database_of(&pool_url);
                     return Err(ConfigError::MixedDatabase {
                         tenant: tenant.key.clone(),
                         kind: match kind {
                             SeatKind::Schema => "schema",
                             SeatKind::Row => "row",
+                            SeatKind::Database => "database",
                         },
                         url: config.redacted_url(),
                     });
@@ -175,19 +192,14 @@ impl TenantConnections {
                 tenant.placed(database, seat)
             }
         };
-        let tenant = Arc::new(tenant);
-        let inserted = inner.registry.insert(Arc::clone(&tenant));
-        if inserted.is_err() {
-            self.leave_database(&tenant);
-        }
-        inserted
+        Ok(Arc::new(tenant))
     }
 
     /// For a schema tenant leaving the store: when it was the last one in its
     /// database, the database's pool closes in the background.
-    fn leave_database(&self, tenant: &Arc<Tenant>) {
-        if tenant.placement.is_some() {
-            self.leave_database_of(tenant.config.url());
+    pub(super) fn leave_database(&self, tenant: &Arc<Tenant>) {
+        if let Some(url) = tenant.config.shared_pool_url() {
+            self.leave_database_of(&url);
         }
     }
 
@@ -219,20 +231,25 @@ impl TenantConnections {
         let store = self.clone();
         async move {
             let (tenant, key) = removed?;
-            if let Some(server) = &tenant.server {
-                server.tenants.fetch_sub(1, Ordering::Relaxed);
-            }
-            if tenant.placement.is_some() {
-                // Its calls run on the database's shared pool: wait for them, not for a close.
-                let _ =
-                    tokio::time::timeout(store.inner.capacity.close_timeout(), tenant.wait_idle())
-                        .await;
-                store.leave_database(&tenant);
-            } else if let Some(close) = store.inner.capacity.remove(&tenant) {
-                close.wait().await;
-            }
+            store.drain_removed(&tenant).await;
             tracing::info!(tenant = %key, "tenant removed");
             Ok(())
+        }
+    }
+
+    /// After an entry left the registry: its calls finish, then its pool (or
+    /// its place in its shared database) goes.
+    pub(super) async fn drain_removed(&self, tenant: &Arc<Tenant>) {
+        if let Some(server) = &tenant.server {
+            server.tenants.fetch_sub(1, Ordering::Relaxed);
+        }
+        if tenant.placement.is_some() {
+            // Its calls run on the database's shared pool: wait for them, not for a close.
+            let _ =
+                tokio::time::timeout(self.inner.capacity.close_timeout(), tenant.wait_idle()).await;
+            self.leave_database(tenant);
+        } else if let Some(close) = self.inner.capacity.remove(tenant) {
+            close.wait().await;
         }
     }
 

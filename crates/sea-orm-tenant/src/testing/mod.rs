@@ -11,8 +11,10 @@
 //! Databases are dropped by [`cleanup`](TestDatabases::cleanup), or on drop if a
 //! test panicked first.
 
+mod held;
 mod rows;
 
+pub use held::wait_until_held;
 pub use rows::TestRowDatabase;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +44,8 @@ pub struct TestDatabases {
     created: Vec<String>,
     /// Tenants are schemas of one database (named `prefix`).
     schemas: bool,
+    /// Tenants are MySQL databases sharing their server's connections.
+    shared_server: bool,
 }
 
 impl std::fmt::Debug for TestDatabases {
@@ -51,6 +55,7 @@ impl std::fmt::Debug for TestDatabases {
             .field("prefix", &self.prefix)
             .field("created", &self.created)
             .field("schemas", &self.schemas)
+            .field("shared_server", &self.shared_server)
             .finish()
     }
 }
@@ -74,7 +79,23 @@ impl TestDatabases {
             prefix,
             created: Vec::new(),
             schemas: false,
+            shared_server: false,
         }
+    }
+
+    /// Database tenants on the MySQL/MariaDB server of `TEST_MYSQL_URL`
+    /// sharing its connections ([`TenantConfig::sharing_server`]), or `None`
+    /// (with a notice).
+    pub fn mysql_shared() -> Option<Self> {
+        Self::mysql().map(|mut dbs| {
+            dbs.shared_server = true;
+            dbs
+        })
+    }
+
+    /// Whether tenants share their server's connections.
+    pub fn is_shared_server(&self) -> bool {
+        self.shared_server
     }
 
     /// Schema tenants on the PostgreSQL server of `TEST_POSTGRES_URL`: one
@@ -115,6 +136,9 @@ impl TestDatabases {
     /// for schema tenants its schema.
     pub fn config(&self, tenant: &str) -> TenantConfig {
         let config = TenantConfig::new(self.url(tenant));
+        if self.shared_server {
+            return config.sharing_server();
+        }
         match (self.schemas, SchemaName::new(&self.schema_name(tenant))) {
             (true, Ok(schema)) => config.in_schema(schema),
             _ => config,

@@ -3,7 +3,7 @@
 //! durable outcome is known even when they are cancelled at any `.await`.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,8 @@ use sea_orm_tenant::testing::TestDatabases;
 use sea_orm_tenant::{TenantConnections, TenantDb, TenantError};
 
 use crate::common::{note, rows_direct};
+
+pub mod soak;
 
 /// SplitMix64: small, seedable and good enough to pick operations and timeouts.
 pub struct Rng(u64);
@@ -79,6 +81,36 @@ fn like_pattern(dbs: &TestDatabases) -> String {
     }
 }
 
+/// `(local port, remote port)` of every established TCP connection this
+/// machine has (IPv4 and IPv6), or `None` where `/proc/net/tcp` is unreadable.
+fn established_client_sockets() -> Option<HashSet<(u16, u16)>> {
+    const ESTABLISHED: &str = "01";
+    let mut found = HashSet::new();
+    let mut read_any = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        read_any = true;
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, local, remote, state, ..] = fields.as_slice() else {
+                continue;
+            };
+            let port = |addr: &str| {
+                addr.rsplit_once(':')
+                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+            };
+            if *state == ESTABLISHED
+                && let (Some(l), Some(r)) = (port(local), port(remote))
+            {
+                found.insert((l, r));
+            }
+        }
+    }
+    read_any.then_some(found)
+}
+
 /// The server's view of one test's databases (PostgreSQL or MySQL/MariaDB).
 pub struct Server {
     backend: DbBackend,
@@ -118,8 +150,9 @@ impl Server {
             .expect("COUNT is a bigint")
     }
 
-    /// Server sessions connected to one of the test's databases.
-    pub async fn sessions(&self) -> i64 {
+    /// Every server session connected to one of the test's databases, as the
+    /// server lists it (one cheap query; see [`sessions`](Self::sessions)).
+    pub async fn listed_sessions(&self) -> i64 {
         let sql = match self.backend {
             DbBackend::Postgres => format!(
                 "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname LIKE '{}'",
@@ -131,6 +164,61 @@ impl Server {
             ),
         };
         self.count(sql).await
+    }
+
+    /// Server sessions connected to one of the test's databases whose client
+    /// end is still open.
+    ///
+    /// A session the client has closed stays in the server's list until the
+    /// server's thread or backend has torn it down, a few milliseconds later on
+    /// a busy server; a pool that closed one connection and opened another in
+    /// that window would otherwise look one over its size. Where the process
+    /// can read `/proc/net/tcp` (Linux), a session counts when its client port
+    /// had an established TCP connection to the server just before or just
+    /// after the server was asked; elsewhere every listed session counts.
+    pub async fn sessions(&self) -> i64 {
+        let before = established_client_sockets();
+        let sql = match self.backend {
+            DbBackend::Postgres => format!(
+                "SELECT CAST(client_port AS BIGINT) AS client, \
+                 CAST(current_setting('port') AS BIGINT) AS server \
+                 FROM pg_stat_activity WHERE datname LIKE '{}'",
+                self.pattern
+            ),
+            _ => format!(
+                "SELECT CAST(SUBSTRING_INDEX(host, ':', -1) AS SIGNED) AS client, \
+                 CAST(@@port AS SIGNED) AS server \
+                 FROM information_schema.processlist WHERE db LIKE '{}'",
+                self.pattern
+            ),
+        };
+        let rows = self
+            .admin
+            .query_all_raw(Statement::from_string(self.backend, sql.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let after = established_client_sockets();
+        let (Some(before), Some(after)) = (before, after) else {
+            return rows.len() as i64;
+        };
+        rows.iter()
+            .filter(|row| {
+                let port = |col| {
+                    row.try_get::<Option<i64>>("", col)
+                        .ok()
+                        .flatten()
+                        .and_then(|p| u16::try_from(p).ok())
+                        .filter(|p| *p != 0)
+                };
+                match (port("client"), port("server")) {
+                    (Some(client), Some(server)) => {
+                        before.contains(&(client, server)) || after.contains(&(client, server))
+                    }
+                    // A Unix socket or an unreadable port: counted.
+                    _ => true,
+                }
+            })
+            .count() as i64
     }
 
     /// Sessions of the test's databases sitting inside a transaction: on PostgreSQL
@@ -241,6 +329,7 @@ pub enum Probe {
 /// Samples [`Server::sessions`] every `period` in a background task until stopped.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
+    taken: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<(i64, usize)>,
 }
 
@@ -252,20 +341,34 @@ impl Sampler {
     /// Samples `server` every `period`.
     pub fn on(server: Server, period: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let taken = Arc::new(AtomicUsize::new(0));
+        let (flag, count) = (stop.clone(), taken.clone());
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let (mut peak, mut samples) = (0, 0);
             while !flag.load(Ordering::Acquire) {
                 tick.tick().await;
-                peak = peak.max(server.sessions().await);
+                // The listed count bounds the open one: the client ends
+                // (`/proc/net/tcp`, slow with many sockets) are read only
+                // when it could raise the peak.
+                if server.listed_sessions().await > peak {
+                    peak = peak.max(server.sessions().await);
+                }
                 samples += 1;
+                count.store(samples, Ordering::Release);
             }
             server.close().await;
             (peak, samples)
         });
-        Self { stop, task }
+        Self { stop, taken, task }
+    }
+
+    /// A live count of the samples taken so far, for a workload that must
+    /// last until the sampler has seen enough of it: a loaded machine can
+    /// delay the sampler's ticks past a fixed amount of work.
+    pub fn taken(&self) -> Arc<AtomicUsize> {
+        self.taken.clone()
     }
 
     /// The highest count seen and the number of samples.

@@ -118,6 +118,24 @@ macro_rules! on_every_backend {
     };
 }
 
+/// Runs each scenario (an async fn taking `TestDatabases`) on MySQL database
+/// tenants sharing their server's connections, when `TEST_MYSQL_URL` is set.
+#[macro_export]
+macro_rules! on_mysql_shared {
+    ($($scenario:ident),* $(,)?) => {
+        mod mysql_shared {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(dbs) = sea_orm_tenant::testing::TestDatabases::mysql_shared() {
+                        super::$scenario(dbs).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// Runs each scenario (an async fn taking `TestDatabases`) on schema tenants:
 /// one PostgreSQL database, a schema per tenant, when `TEST_POSTGRES_URL` is set.
 #[macro_export]

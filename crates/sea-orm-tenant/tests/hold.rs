@@ -1,0 +1,119 @@
+//! Holding a tenant (a move's cut-over): new requests wait, they do not fail
+//! and do not run; they go on when it is released or when the tenant is
+//! switched to another placement, and there; a hold longer than `max_hold`
+//! is a 503-class error with nothing written. Rows are read back directly.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{create_schema, note, rows_direct};
+use sea_orm::{ActiveModelTrait, Set};
+use sea_orm_tenant::testing::{TestDatabases, wait_until_held};
+use sea_orm_tenant::{TenantConnections, TenantError};
+
+fn new_note(body: &str) -> note::ActiveModel {
+    note::ActiveModel {
+        owner: Set("acme".to_owned()),
+        body: Set(body.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// Makes `dbs`' file `tenant` with the notes table.
+async fn make(dbs: &mut TestDatabases, tenant: &str) {
+    let url = dbs.create(tenant).await;
+    let direct = sea_orm::Database::connect(url).await.unwrap();
+    create_schema(&direct).await;
+    direct.close().await.ok();
+}
+
+/// A store of tenant `acme` on `dbs`' file `tenant`, its table made.
+async fn store_on(dbs: &mut TestDatabases, tenant: &str, max_hold: Duration) -> TenantConnections {
+    make(dbs, tenant).await;
+    TenantConnections::builder()
+        .max_hold(max_hold)
+        .tenant_config("acme", dbs.config(tenant))
+        .build()
+        .unwrap()
+}
+
+/// Inserts a note for `acme` through the router.
+fn insert(
+    store: &TenantConnections,
+    body: &'static str,
+) -> tokio::task::JoinHandle<Result<(), String>> {
+    let store = store.clone();
+    tokio::spawn(async move {
+        let db = store.db();
+        store
+            .with_tenant("acme", new_note(body).insert(&db))
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_tenant_s_requests_wait_and_run_when_released() {
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_on(&mut dbs, "a", Duration::from_secs(60)).await;
+    assert!(!store.hold("acme").unwrap());
+    let calls = [insert(&store, "one"), insert(&store, "two")];
+    wait_until_held(&store, "acme", 2).await;
+    // Held: nothing ran.
+    assert!(rows_direct(&dbs, "a").await.is_empty());
+    assert!(calls.iter().all(|c| !c.is_finished()));
+    assert!(store.release("acme").unwrap());
+    for call in calls {
+        call.await
+            .unwrap()
+            .expect("a held request runs once released");
+    }
+    assert_eq!(rows_direct(&dbs, "a").await.len(), 2);
+    assert!(store.held().is_empty());
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_tenant_switched_to_another_placement_runs_its_requests_there() {
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_on(&mut dbs, "old", Duration::from_secs(60)).await;
+    make(&mut dbs, "new").await;
+    // The pool on the old placement is open, as on a serving instance.
+    insert(&store, "before").await.unwrap().unwrap();
+
+    store.hold("acme").unwrap();
+    let call = insert(&store, "held");
+    wait_until_held(&store, "acme", 1).await;
+    // The switch, without a release: the new entry is not held.
+    let drained = store.replace_tenant("acme", dbs.config("new")).unwrap();
+    call.await
+        .unwrap()
+        .expect("the held request runs on the new placement");
+    drained.await.unwrap();
+    let bodies = |rows: Vec<(String, String)>| rows.into_iter().map(|(_, b)| b).collect::<Vec<_>>();
+    assert_eq!(bodies(rows_direct(&dbs, "old").await), ["before"]);
+    assert_eq!(bodies(rows_direct(&dbs, "new").await), ["held"]);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_longer_than_max_hold_is_out_of_service_with_nothing_written() {
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_on(&mut dbs, "a", Duration::from_millis(50)).await;
+    store.hold("acme").unwrap();
+    let err = store.connection("acme").await.unwrap_err();
+    assert!(
+        matches!(&err, TenantError::OutOfService { reason, .. } if reason.contains("max_hold")),
+        "{err}"
+    );
+    let failed = insert(&store, "late").await.unwrap().unwrap_err();
+    assert!(failed.contains("max_hold"), "{failed}");
+    assert!(rows_direct(&dbs, "a").await.is_empty());
+    store.release("acme").unwrap();
+    insert(&store, "after").await.unwrap().unwrap();
+    assert_eq!(rows_direct(&dbs, "a").await.len(), 1);
+    store.close().await;
+}

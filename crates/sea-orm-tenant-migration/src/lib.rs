@@ -13,6 +13,12 @@
 //! * The result is a [`RunReport`]: one [`TenantReport`] per tenant (outcome,
 //!   migrations applied, duration, error), as a table or JSON.
 //! * [`migrate_all`]: the call a server makes at start-up.
+//! * [`export_tenant`] / [`import_tenant`] ([`transfer`]): one tenant's data
+//!   to a file and back, with SQLite's `VACUUM INTO` and PostgreSQL's
+//!   `pg_dump`/`pg_restore`, into an empty tenant of the same kind only.
+//! * [`Provisioner::move_tenant`]: a PostgreSQL database or schema tenant
+//!   moved to another database or server while it serves (logical
+//!   replication, a short hold at the cut-over, undone on failure).
 //! * [`MigrationCli`]: a complete command-line program for a migrator (the
 //!   `migration` binary of this workspace is three lines).
 //!
@@ -102,21 +108,29 @@
 
 mod cli;
 pub mod lifecycle;
+mod login;
+mod quote;
 pub mod rows;
 mod runner;
+pub mod transfer;
 
 pub use cli::{
     CatalogCommand, CliArgs, CliCommand, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, MigrationCli,
     TenantCommand,
 };
 pub use lifecycle::{
-    CatalogMigrator, Created, DEFAULT_TEMPLATE, Dropped, Place, Placement, ProvisionError,
-    Provisioner, Storage, StorageError, record_outcomes,
+    CatalogMigrator, Created, DEFAULT_TEMPLATE, Dropped, MoveError, MoveOptions, Moved, Place,
+    Placement, ProvisionError, Provisioner, Storage, StorageError, record_outcomes,
 };
 pub use runner::{
     DEFAULT_LOCK_TIMEOUT, LockError, MigrateError, Operation, Outcome, ProgressMode, RunOptions,
     RunReport, SHARED, Summary, TenantFailure, TenantMigrator, TenantReport, default_jobs,
     migrate_all, migrate_tenants,
+};
+
+pub use transfer::{
+    MANIFEST_SUFFIX, Manifest, TransferError, TransferKind, Transferred, export_tenant,
+    import_tenant,
 };
 
 /// Re-exported so users name the same versions.

@@ -87,3 +87,12 @@ async fn two_runners_mysql() {
         two_runners(dbs, 3).await;
     }
 }
+
+/// MySQL database tenants sharing their server's pool: each database is
+/// migrated on a session of its own, under its `GET_LOCK`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_mysql_shared() {
+    if let Some(dbs) = TestDatabases::mysql_shared() {
+        two_runners(dbs, 3).await;
+    }
+}

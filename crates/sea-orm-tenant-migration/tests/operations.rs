@@ -178,6 +178,13 @@ async fn every_operation_mysql() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_mysql_shared() {
+    if let Some(dbs) = TestDatabases::mysql_shared() {
+        every_operation(dbs).await;
+    }
+}
+
 #[tokio::test]
 async fn bad_selection_fails_before_touching_anything() {
     let dbs = TestDatabases::sqlite();

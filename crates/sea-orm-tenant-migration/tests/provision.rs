@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{FailingMigrator, M1, M2, Migrator, direct, small_pools};
+use common::{FailingMigrator, M1, M2, Migrator, catalog_store, direct, small_pools};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::testing::TestDatabases;
@@ -61,19 +61,6 @@ fn store() -> TenantConnections {
 }
 
 /// A store whose shared database (a SQLite file in `dir`) holds a migrated catalog.
-async fn catalog_store(dir: &std::path::Path) -> (TenantConnections, Catalog) {
-    let store = TenantConnections::builder()
-        .defaults(small_pools())
-        .shared(format!("sqlite://{}/shared.db?mode=rwc", dir.display()))
-        .build()
-        .unwrap();
-    CatalogMigrator::up(&store.shared().await.unwrap(), None)
-        .await
-        .unwrap();
-    let catalog = Catalog::open(&store).await.unwrap();
-    (store, catalog)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_then_drop_leaves_nothing_on_every_backend() {
     for mut dbs in every_backend() {

@@ -5,7 +5,7 @@
 //! migration [--config PATH] [--tenant NAME]... [--jobs N] [--fail-fast] [--format text|json]
 //!           [--timeout DURATION] [--lock-timeout DURATION]
 //!           <up [-n N] | down [-n N] | status [--check] | fresh | refresh | reset>
-//! migration tenant <create NAME... | drop NAME | list>     (see below)
+//! migration tenant <create NAME... | drop NAME | list | export NAME FILE | import NAME FILE>
 //! migration catalog init
 //! migration audit                                          (row tenants' protection)
 //! migration query SQL                                      (read-only SQL over the tenants)
@@ -37,9 +37,11 @@
 //!   output (sea-orm-migration's own log lines included) goes to standard error.
 
 mod audit;
+mod catalog;
 pub(crate) mod exit;
 mod query;
 pub(crate) mod tenant;
+mod tenant_report;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -51,10 +53,12 @@ use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::{Catalog, TenantConnections, TenantsConfig};
 
 use crate::cli::audit::run_audit;
+pub use crate::cli::catalog::CatalogCommand;
+use crate::cli::catalog::run_catalog;
 pub use crate::cli::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
 use crate::cli::query::run_query;
-pub use crate::cli::tenant::{CatalogCommand, TenantCommand};
-use crate::cli::tenant::{run_catalog, run_tenant};
+pub use crate::cli::tenant::TenantCommand;
+use crate::cli::tenant::run_tenant;
 use crate::lifecycle::record_outcomes;
 use crate::runner::MigrateError;
 use crate::runner::Operation;

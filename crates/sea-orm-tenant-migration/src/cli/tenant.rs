@@ -1,33 +1,31 @@
-//! The `tenant` and `catalog` subcommands of [`MigrationCli`](crate::MigrationCli):
-//! create, drop and list tenants at runtime, and make the catalog tables.
+//! The `tenant` subcommands of [`MigrationCli`](crate::MigrationCli): create,
+//! drop, list, switch off and on, export and import tenants at runtime.
 //!
 //! ```text
 //! migration tenant create NAME... [--url URL | --schema-in DATABASE] [--template [NAME]] [--from FILE]
 //! migration tenant drop NAME [--keep-data] [--grace DURATION]
 //! migration tenant list
 //! migration tenant disable NAME | enable NAME
-//! migration catalog init
+//! migration tenant export NAME FILE
+//! migration tenant import NAME FILE
 //! ```
 //!
 //! Placement defaults to the configuration's `[provisioning]` table. Exit codes
 //! as for the migration verbs: 0 success, 1 a tenant failed (named in the
 //! report), 2 usage or configuration error (nothing touched).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use futures_util::StreamExt;
-use sea_orm_migration::MigratorTrait;
-use sea_orm_tenant::{
-    Catalog, CatalogEntry, SchemaName, TenantConnections, TenantKey, TenantsConfig, redact_url,
-};
+use sea_orm_tenant::{Catalog, SchemaName, TenantConnections, TenantKey, TenantsConfig};
 
 use crate::cli::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
-use crate::lifecycle::CatalogMigrator;
-use crate::lifecycle::{DEFAULT_TEMPLATE, Placement, ProvisionError, Provisioner};
+use crate::cli::tenant_report::{Row, print_list, print_move, print_rows, print_transfer};
+use crate::lifecycle::{DEFAULT_TEMPLATE, MoveOptions, Placement, Provisioner};
 use crate::runner::progress::{Progress, ProgressMode};
+use crate::transfer::{export_tenant, import_tenant};
 
 /// `tenant` subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -72,39 +70,53 @@ pub enum TenantCommand {
         /// The tenant.
         name: String,
     },
-}
-
-/// `catalog` subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
-pub enum CatalogCommand {
-    /// Make the catalog tables in the shared database (idempotent).
-    Init,
-}
-
-/// One tenant's line in a create or drop report.
-#[derive(Debug, Clone, serde::Serialize)]
-struct Row {
-    tenant: String,
-    outcome: &'static str,
-    place: Option<String>,
-    version: Option<String>,
-    from_template: bool,
-    duration_ms: u64,
-    error: Option<String>,
-}
-
-impl Row {
-    fn failed(tenant: String, err: &ProvisionError, duration_ms: u64) -> Self {
-        Self {
-            tenant,
-            outcome: "failed",
-            place: None,
-            version: None,
-            from_template: false,
-            duration_ms,
-            error: Some(err.to_string()),
-        }
-    }
+    /// Export a tenant's data to FILE, with the database's own tool (SQLite
+    /// `VACUUM INTO`, PostgreSQL `pg_dump --format=custom`, of the schema for
+    /// a schema tenant, `COPY` of a row tenant's rows, `mariadb-dump`), and a
+    /// manifest beside it (`FILE.tenant.json`). Never overwrites. See [`crate::transfer`].
+    Export {
+        /// The tenant.
+        name: String,
+        /// The archive to write.
+        file: PathBuf,
+    },
+    /// Move a PostgreSQL tenant, while it serves, to the database at URL
+    /// (on this server or another; a schema tenant keeps its schema name):
+    /// the target is made and migrated, the data copied by logical
+    /// replication, then the tenant is held for a moment while the copy
+    /// catches up and the catalog switches it. The source server needs
+    /// `wal_level = logical`. A SQLite file tenant is copied to the file
+    /// at URL while it is held. A failed move leaves the tenant where it was;
+    /// running it again finishes or undoes it.
+    Move {
+        /// The tenant.
+        name: String,
+        /// The target database's URL (`${VAR}` is kept in the catalog as written).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Keep the source, sealed against writes, instead of dropping it.
+        #[arg(long)]
+        keep_source: bool,
+        /// Wait this long after the switch before dropping the source.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        grace: Option<Duration>,
+        /// The longest the tenant's requests are held at the cut-over.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        max_hold: Option<Duration>,
+    },
+    /// Import FILE (written by `tenant export`) into an empty tenant of the
+    /// same kind (a SQLite file tenant whose file is missing or has no table,
+    /// an existing PostgreSQL database with no table, an existing empty
+    /// schema (a PostgreSQL archive imports into a database or a schema of
+    /// any name), a row tenant with no row, or an existing
+    /// MySQL/MariaDB database with no table); refused otherwise, with nothing
+    /// changed.
+    Import {
+        /// The tenant.
+        name: String,
+        /// The archive to read.
+        file: PathBuf,
+    },
 }
 
 /// Runs a `tenant` subcommand; returns the exit code.
@@ -223,6 +235,52 @@ pub(crate) async fn run_tenant(
                 }
             }
         }
+        TenantCommand::Export { name, file } | TenantCommand::Import { name, file } => {
+            let export = matches!(command, TenantCommand::Export { .. });
+            if let Err(e) = register_from_catalog(&provisioner, name).await {
+                eprintln!("error: {e}");
+                provisioner.close().await;
+                provisioner.store().close().await;
+                return EXIT_FAILED;
+            }
+            let store = provisioner.store();
+            let result = if export {
+                export_tenant(store, name, file).await
+            } else {
+                import_tenant(store, name, file).await
+            };
+            print_transfer(if export { "export" } else { "import" }, result, format)
+        }
+        TenantCommand::Move {
+            name,
+            to,
+            keep_source,
+            grace,
+            max_hold,
+        } => {
+            if provisioner.catalog_ref().is_none() {
+                eprintln!(
+                    "error: tenant move needs the catalog ([catalog] in the configuration): without it, the apps' configuration would still name the old placement"
+                );
+                provisioner.close().await;
+                provisioner.store().close().await;
+                return EXIT_USAGE;
+            }
+            let mut options = MoveOptions::default().keep_source(*keep_source);
+            if let Some(grace) = grace {
+                options = options.grace(*grace);
+            }
+            if let Some(max_hold) = max_hold {
+                options = options.cut_over_timeout(*max_hold);
+            }
+            if let Err(e) = register_from_catalog(&provisioner, name).await {
+                eprintln!("error: {e}");
+                provisioner.close().await;
+                provisioner.store().close().await;
+                return EXIT_FAILED;
+            }
+            print_move(provisioner.move_tenant(name, to, &options).await, format)
+        }
         TenantCommand::List => match provisioner.list().await {
             Ok(entries) => {
                 print_list(&entries, format);
@@ -237,43 +295,6 @@ pub(crate) async fn run_tenant(
     provisioner.close().await;
     provisioner.store().close().await;
     code
-}
-
-/// Runs a `catalog` subcommand; returns the exit code.
-pub(crate) async fn run_catalog(command: CatalogCommand, config_path: &std::path::Path) -> u8 {
-    let CatalogCommand::Init = command;
-    let store = match TenantsConfig::from_toml_file(config_path).and_then(|mut c| {
-        c.tenants.clear();
-        c.databases.clear();
-        TenantConnections::from_config(c)
-    }) {
-        Ok(store) => store,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    if !store.has_shared() {
-        eprintln!("error: {}", sea_orm_tenant::CatalogError::NoSharedDatabase);
-        return EXIT_USAGE;
-    }
-    let result = match store.shared().await {
-        Ok(db) => CatalogMigrator::up(&db, None)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    store.close().await;
-    match result {
-        Ok(()) => {
-            println!("catalog ready");
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("error: cannot make the catalog tables: {e}");
-            EXIT_FAILED
-        }
-    }
 }
 
 fn prepare(
@@ -352,97 +373,24 @@ async fn create_all(
     print_rows("create", &rows, format)
 }
 
-fn print_rows(action: &str, rows: &[Row], format: Format) -> u8 {
-    let failed = rows.iter().filter(|r| r.error.is_some()).count();
-    let mut sorted: Vec<&Row> = rows.iter().collect();
-    sorted.sort_by(|a, b| a.tenant.cmp(&b.tenant));
-    match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "action": action,
-                "tenants": sorted,
-                "ok": rows.len() - failed,
-                "failed": failed,
-            })
-        ),
-        Format::Text => {
-            let w = sorted
-                .iter()
-                .map(|r| r.tenant.len())
-                .max()
-                .unwrap_or(0)
-                .max(6);
-            let mut out = format!(
-                "{:<w$}  {:<8}  {:>9}  WHERE / VERSION\n",
-                "TENANT", "OUTCOME", "TIME"
-            );
-            for r in &sorted {
-                let detail = match (&r.place, &r.version) {
-                    (Some(p), v) => format!(
-                        "{p} / {}{}",
-                        v.as_deref().unwrap_or("-"),
-                        if r.from_template { " (template)" } else { "" }
-                    ),
-                    (None, _) => "-".to_owned(),
-                };
-                let _ = writeln!(
-                    out,
-                    "{:<w$}  {:<8}  {:>9}  {detail}",
-                    r.tenant,
-                    r.outcome,
-                    format!("{} ms", r.duration_ms)
-                );
-            }
-            let _ = writeln!(
-                out,
-                "\n{action} {}: {} tenants: {} ok, {failed} failed",
-                if failed == 0 { "ok" } else { "FAILED" },
-                rows.len(),
-                rows.len() - failed
-            );
-            if failed > 0 {
-                let _ = writeln!(out, "\nFailed:");
-                for r in sorted.iter().filter(|r| r.error.is_some()) {
-                    let _ = writeln!(out, "  {}: {}", r.tenant, r.error.as_deref().unwrap_or(""));
-                }
-            }
-            print!("{out}");
-        }
+/// With a catalog, registers tenant `name` from it in the store (when it is
+/// not there already), so export and import find catalog tenants too.
+async fn register_from_catalog(provisioner: &Provisioner, name: &str) -> Result<(), String> {
+    let (Some(catalog), Ok(key)) = (provisioner.catalog_ref(), TenantKey::new(name)) else {
+        return Ok(());
+    };
+    if provisioner.store().contains(key.as_str()) {
+        return Ok(());
     }
-    if failed == 0 { EXIT_OK } else { EXIT_FAILED }
-}
-
-fn print_list(entries: &[CatalogEntry], format: Format) {
-    match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(entries).unwrap_or_else(|_| "[]".to_owned())
-        ),
-        Format::Text => {
-            let w = entries
-                .iter()
-                .map(|e| e.name.as_str().len())
-                .max()
-                .unwrap_or(0)
-                .max(6);
-            println!(
-                "{:<w$}  {:<12}  {:<40}  WHERE",
-                "TENANT", "STATE", "VERSION"
-            );
-            for e in entries {
-                let place = match &e.schema {
-                    Some(s) => format!("schema {s} in {}", redact_url(&e.url)),
-                    None => redact_url(&e.url),
-                };
-                println!(
-                    "{:<w$}  {:<12}  {:<40}  {place}",
-                    e.name.as_str(),
-                    e.state.as_str(),
-                    e.version.as_deref().unwrap_or("-"),
-                );
-            }
-            println!("\n{} tenants", entries.len());
-        }
+    let Some(entry) = catalog.get(&key).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    if !entry.state.is_registered() {
+        return Ok(());
+    }
+    let config = entry.config().map_err(|e| e.to_string())?;
+    match provisioner.store().add_tenant(key.as_str(), config) {
+        Ok(()) | Err(sea_orm_tenant::ConfigError::AlreadyRegistered(_)) => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -206,33 +206,9 @@ impl Provisioner {
                 })?;
             undo.catalog_row(catalog.clone(), key.clone());
         }
-        let storage_err = |source: StorageError| match source {
-            StorageError::AlreadyExists { .. } => ProvisionError::AlreadyExists {
-                tenant: key.clone(),
-            },
-            source => ProvisionError::Storage {
-                tenant: key.clone(),
-                source,
-            },
-        };
+        let storage_err = storage_error(key);
         let (version, from_template) = match place {
-            Place::Schema { .. } => {
-                let txn = self
-                    .storage
-                    .begin_new_schema(config)
-                    .await
-                    .map_err(storage_err)?;
-                // Committed by `apply` only if every migration succeeded: the
-                // schema and its tables appear together or not at all.
-                let applied = (self.apply.apply)(MigrationDb::Transaction(txn), Operation::UP)
-                    .await
-                    .map_err(|f| ProvisionError::Migration {
-                        tenant: key.clone(),
-                        reason: f.error.to_string(),
-                    })?;
-                undo.storage(config.clone());
-                (applied.version, false)
-            }
+            Place::Schema { .. } => (self.make_migrated(key, config, place, undo).await?, false),
             Place::Database {
                 backend: DbBackend::Postgres,
                 server_url,
@@ -252,11 +228,7 @@ impl Provisioner {
             // A row tenant is its catalog row: the tables are its database's,
             // migrated once for every tenant in it.
             Place::Rows { .. } => (None, false),
-            _ => {
-                self.storage.create(config).await.map_err(storage_err)?;
-                undo.storage(config.clone());
-                (self.migrate(key, config).await?, false)
-            }
+            _ => (self.make_migrated(key, config, place, undo).await?, false),
         };
         if let Some(catalog) = self.catalog.as_ref().filter(|_| !ready_at_once) {
             catalog
@@ -281,6 +253,38 @@ impl Provisioner {
             }
         }
         Ok((version, from_template))
+    }
+
+    /// Makes the schema or database of `config` and applies every migration,
+    /// recording in `undo` what it made. A schema and its tables are made in
+    /// one transaction: they appear together or not at all.
+    pub(crate) async fn make_migrated(
+        &self,
+        key: &TenantKey,
+        config: &TenantConfig,
+        place: &Place,
+        undo: &mut Undo,
+    ) -> Result<Option<String>, ProvisionError> {
+        let storage_err = storage_error(key);
+        if let Place::Schema { .. } = place {
+            let txn = self
+                .storage
+                .begin_new_schema(config)
+                .await
+                .map_err(storage_err)?;
+            // Committed by `apply` only if every migration succeeded.
+            let applied = (self.apply.apply)(MigrationDb::Transaction(txn), Operation::UP)
+                .await
+                .map_err(|f| ProvisionError::Migration {
+                    tenant: key.clone(),
+                    reason: f.error.to_string(),
+                })?;
+            undo.storage(config.clone());
+            return Ok(applied.version);
+        }
+        self.storage.create(config).await.map_err(storage_err)?;
+        undo.storage(config.clone());
+        self.migrate(key, config).await
     }
 
     /// Closes the administration pools.
@@ -313,6 +317,20 @@ impl Provisioner {
                     .unwrap_or_else(|| tenant.outcome.as_str().to_owned()),
             )),
         }
+    }
+}
+
+/// A storage error of tenant `key`'s create: a name taken is
+/// [`ProvisionError::AlreadyExists`].
+fn storage_error(key: &TenantKey) -> impl Fn(StorageError) -> ProvisionError + '_ {
+    move |source| match source {
+        StorageError::AlreadyExists { .. } => ProvisionError::AlreadyExists {
+            tenant: key.clone(),
+        },
+        source => ProvisionError::Storage {
+            tenant: key.clone(),
+            source,
+        },
     }
 }
 

@@ -8,8 +8,8 @@ use sea_orm_tenant::{TenantConfig, TenantConnections, TenantKey, redact_url};
 use super::place::server_of;
 use super::storage_error::StorageError;
 
-/// The tables of the shared schema with the tenant column.
-const TENANT_TABLES: &str = "SELECT c.relname::text AS name FROM pg_catalog.pg_class c \
+/// The tables of the shared schema (`$1`) with the tenant column (`$2`).
+pub(crate) const TENANT_TABLES: &str = "SELECT c.relname::text AS name FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 AND NOT a.attisdropped \
      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1";

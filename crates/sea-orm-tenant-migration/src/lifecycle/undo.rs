@@ -8,7 +8,7 @@ use super::storage::Storage;
 
 /// What a create made so far, undone if it does not finish: on an error path
 /// by [`Undo::run`], on cancellation by a task spawned from `Drop`.
-pub(super) struct Undo {
+pub(crate) struct Undo {
     storage: Arc<Storage>,
     made: Arc<Mutex<Made>>,
     armed: bool,
@@ -21,7 +21,7 @@ struct Made {
 }
 
 impl Undo {
-    pub(super) fn new(storage: Arc<Storage>) -> Self {
+    pub(crate) fn new(storage: Arc<Storage>) -> Self {
         Self {
             storage,
             made: Arc::default(),
@@ -29,7 +29,7 @@ impl Undo {
         }
     }
 
-    pub(super) fn storage(&mut self, config: TenantConfig) {
+    pub(crate) fn storage(&mut self, config: TenantConfig) {
         self.made
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -43,12 +43,12 @@ impl Undo {
             .catalog_row = Some((catalog, key));
     }
 
-    pub(super) fn disarm(mut self) {
+    pub(crate) fn disarm(mut self) {
         self.armed = false;
     }
 
     /// Undoes now (an error path); if this is cancelled, `Drop` finishes it.
-    pub(super) async fn run(self) {
+    pub(crate) async fn run(self) {
         Self::undo(Arc::clone(&self.storage), Arc::clone(&self.made)).await;
         self.disarm();
     }

@@ -328,7 +328,9 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, LockError::Busy(_)), "{err}");
         drop(first);
-        lock_file(path, Duration::ZERO).await.unwrap();
+        // Not `ZERO`: a process another test spawns inherits the descriptor
+        // between its fork and its exec, and the lock lives until then.
+        lock_file(path, Duration::from_secs(5)).await.unwrap();
     }
 
     #[cfg(target_os = "linux")]
@@ -349,7 +351,7 @@ mod tests {
             .collect();
         assert_eq!(files, [".sea-orm-tenant.migrate-lock"]);
         drop(first);
-        lock_sqlite(&a, Duration::ZERO).await.unwrap();
+        lock_sqlite(&a, Duration::from_secs(5)).await.unwrap();
         drop(other);
     }
 

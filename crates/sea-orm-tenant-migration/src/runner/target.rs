@@ -115,7 +115,10 @@ pub(super) async fn on_database(
     if let (Target::Tenant(store, key), Some(_)) = (target, config.schema()) {
         return on_schema(store, key, apply, op, lock_wait).await;
     }
-    let (lock, conn, lease) = if op.writes() && backend != DbBackend::Sqlite {
+    // A database tenant sharing its server's pool has no pool of its own:
+    // its migrations (and their status) run on a session of its own.
+    let on_session = backend != DbBackend::Sqlite && (op.writes() || config.shares_server());
+    let (lock, conn, lease) = if on_session && op.writes() {
         let session = target.session().await.map_err(connect)?;
         let lock = TenantLock::on_session(session, lock_wait)
             .await
@@ -125,6 +128,10 @@ pub(super) async fn on_database(
             .cloned()
             .expect("a server lock has a session");
         (Some(lock), conn, None)
+    } else if on_session {
+        let session = target.session().await.map_err(connect)?;
+        let conn = DatabaseConnection::clone(&session);
+        (None, conn, Some(Keep::Session(session)))
     } else {
         let (conn, lease) = target.pool().await.map_err(connect)?;
         let lock = if op.writes() {

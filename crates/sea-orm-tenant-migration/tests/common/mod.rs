@@ -2,10 +2,14 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::testing::TestDatabases;
-use sea_orm_tenant::{PoolOptions, TenantConnections};
+use sea_orm_tenant::{Catalog, PoolOptions, TenantConnections};
+use sea_orm_tenant_migration::CatalogMigrator;
 
 pub const M1: &str = "m1_create_items";
 pub const M2: &str = "m2_add_items_qty";
@@ -189,4 +193,49 @@ impl MigratorTrait for PanickingMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![Box::new(Panics)]
     }
+}
+
+/// A store whose shared database is the SQLite file `shared.db` in `dir`,
+/// the catalog's tables made, and its catalog: one app instance.
+pub async fn catalog_store(dir: &std::path::Path) -> (TenantConnections, Catalog) {
+    let store = TenantConnections::builder()
+        .defaults(small_pools())
+        .shared(format!("sqlite://{}/shared.db?mode=rwc", dir.display()))
+        .build()
+        .unwrap();
+    CatalogMigrator::up(&store.shared().await.unwrap(), None)
+        .await
+        .unwrap();
+    let catalog = Catalog::open(&store).await.unwrap();
+    (store, catalog)
+}
+
+/// Writers inserting `w<worker>-<n>` for `acme` through `store`'s router
+/// until stopped; each returns the names acknowledged and the errors.
+pub fn writers(
+    store: &TenantConnections,
+    stop: &Arc<AtomicBool>,
+    first: usize,
+) -> Vec<tokio::task::JoinHandle<(Vec<String>, Vec<String>)>> {
+    (first..first + 2)
+        .map(|worker| {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let db = store.db();
+                let (mut acked, mut errors) = (Vec::new(), Vec::new());
+                let mut n = 0;
+                while !stop.load(Ordering::Acquire) {
+                    n += 1;
+                    let name = format!("w{worker}-{n:05}");
+                    let sql = format!("INSERT INTO items (name) VALUES ('{name}')");
+                    match store.with_tenant("acme", db.execute_unprepared(&sql)).await {
+                        Ok(Ok(_)) => acked.push(name),
+                        Ok(Err(e)) => errors.push(e.to_string()),
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                (acked, errors)
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,372 @@
+//! Moving a live tenant to another PostgreSQL database or server:
+//! [`Provisioner::move_tenant`].
+//!
+//! 1. **Target**: made and migrated like a new tenant's storage; its
+//!    migrations must end where the source's do.
+//! 2. **Copy**: a publication of the tenant's tables and a logical
+//!    replication slot on the source, a subscription on the target; the
+//!    tenant keeps serving from the source all along.
+//! 3. **Cut-over**: the catalog marks the tenant `moving` (every instance
+//!    holds its new requests); a [`Fence`](fence::Fence) locks its tables
+//!    against writes, waiting out in-flight writers; the target applies the
+//!    source's WAL up to the fence; sequences are copied and every table's
+//!    rows counted on both; the catalog switches the placement (held
+//!    requests go to the target); the source's tables are sealed (every
+//!    write to them fails, whoever sends it).
+//! 4. **After**: the replication is dropped, and the source after a grace
+//!    unless it is kept.
+//!
+//! A failure or cancellation before the switch undoes everything (the
+//! tenant serves from its source, nothing lost); a second run after a crash
+//! finds the leftovers by name, removes them and moves again.
+
+mod cut_over;
+mod error;
+mod fence;
+mod leftovers;
+mod marker;
+mod options;
+mod plan;
+mod replication;
+mod rollback;
+mod sql;
+mod sqlite;
+mod switch;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use sea_orm_tenant::{TenantConfig, TenantConnections, TenantKey, TenantSession, redact_url};
+
+pub use error::MoveError;
+pub use options::{MoveOptions, Moved};
+
+use super::place::Place;
+use super::provisioner::{Provisioner, tenant_key};
+use fence::{Fence, FenceError};
+use plan::Plan;
+use rollback::Rollback;
+use sql::{MIGRATIONS, Table};
+use switch::CutOver;
+
+impl Provisioner {
+    /// Moves PostgreSQL tenant `name`, while it serves, to the database at
+    /// `to` (a URL as the catalog would hold it; `${VAR}` is expanded): a
+    /// database tenant into that new database, a schema tenant into a schema
+    /// of the same name in it. See [the module](self) for the steps.
+    ///
+    /// With a [catalog](Provisioner::catalog), every instance following it
+    /// switches; without one, only this provisioner's store does, and the
+    /// other instances' configuration is yours to change.
+    ///
+    /// The source's server needs `wal_level = logical`; the move's user
+    /// needs the rights to publish and subscribe (a superuser, or the owner
+    /// with `REPLICATION`). A SQLite file tenant is copied to the file `to`
+    /// names while it is held (a write lock waits out writes in flight,
+    /// `VACUUM INTO` copies, the old file is sealed by triggers). Row and
+    /// MySQL tenants are moved by [`export_tenant`](crate::export_tenant)
+    /// and [`import_tenant`](crate::import_tenant) instead.
+    pub async fn move_tenant(
+        &self,
+        name: &str,
+        to: &str,
+        options: &MoveOptions,
+    ) -> Result<Moved, MoveError> {
+        let key = tenant_key(name).map_err(|e| match e {
+            super::ProvisionError::InvalidName { name, source } => {
+                MoveError::InvalidName { name, source }
+            }
+            other => MoveError::Step {
+                tenant: TenantKey::new("invalid").expect("a valid key"),
+                step: "check the name",
+                reason: other.to_string(),
+            },
+        })?;
+        let plan = self.plan_move(&key, to).await?;
+        // The move runs on a task of its own. Dropping this future asks it
+        // to stop at its next safe point (between steps, or in a wait):
+        // a statement cut short could still finish on the server after the
+        // undo ran. Before the switch it is then undone; after it, finished.
+        let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+        let (provisioner, options, flag) = (self.clone(), options.clone(), stop.0.clone());
+        tokio::spawn(async move { provisioner.run_move(plan, options, flag).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(MoveError::Step {
+                    tenant: key,
+                    step: "run",
+                    reason: e.to_string(),
+                })
+            })
+    }
+
+    async fn run_move(
+        self,
+        plan: Plan,
+        options: MoveOptions,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Moved, MoveError> {
+        let mut rollback = Rollback::new(&self, &plan.key);
+        if plan.sqlite {
+            return self.move_sqlite(&plan, &options, rollback, &stop).await;
+        }
+        match self.move_steps(&plan, &options, &mut rollback, &stop).await {
+            Ok(cut_over) => cut_over.switch(self, rollback).await,
+            Err(err) => {
+                rollback.run().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn move_steps(
+        &self,
+        plan: &Plan,
+        options: &MoveOptions,
+        rollback: &mut Rollback,
+        stop: &AtomicBool,
+    ) -> Result<CutOver, MoveError> {
+        let key = &plan.key;
+        let go_on = || {
+            if stop.load(Ordering::Acquire) {
+                Err(MoveError::Cancelled {
+                    tenant: key.clone(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let source_db = TenantConfig::new(plan.source.url());
+        let target_db = TenantConfig::new(plan.target.url());
+        let source = open(&self.store, &source_db, 2)
+            .await
+            .map_err(plan.fail("connect to the source"))?;
+        let wal_level = replication::query_one(&*source, "SHOW wal_level", vec![])
+            .await
+            .and_then(|r| {
+                r.try_get::<String>("", "wal_level")
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(plan.fail("read wal_level"))?;
+        if wal_level != "logical" {
+            return Err(MoveError::NotLogical {
+                tenant: key.clone(),
+                server: redact_url(plan.source.url()),
+                wal_level,
+            });
+        }
+        let tables = sql::tables(&*source, &plan.schemas)
+            .await
+            .map_err(plan.fail("list the tenant's tables"))?;
+        if let Some(table) = tables.iter().find(|t| !t.identified) {
+            return Err(MoveError::NoReplicaIdentity {
+                tenant: key.clone(),
+                table: table.qualified(),
+            });
+        }
+        let data: Vec<Table> = tables
+            .iter()
+            .filter(|t| t.name != MIGRATIONS)
+            .cloned()
+            .collect();
+        if plan.leftover {
+            self.clear_leftovers(plan, &source_db, &target_db).await?;
+        }
+        let target_place = Place::of(&plan.target).map_err(|e| MoveError::Unsupported {
+            tenant: key.clone(),
+            reason: e.to_string(),
+        })?;
+        let exists = self
+            .storage
+            .exists(&target_place)
+            .await
+            .map_err(|e| plan.fail("look for the target")(e.to_string()))?;
+        if exists && !self.spare_target(plan, &target_db).await? {
+            return Err(MoveError::TargetExists {
+                tenant: key.clone(),
+                target: target_place.describe(),
+            });
+        }
+        go_on()?;
+        self.make_migrated(key, &plan.target, &target_place, rollback.target())
+            .await
+            .map_err(|source| MoveError::Target {
+                tenant: key.clone(),
+                source: Box::new(source),
+            })?;
+        let target = open(&self.store, &target_db, 1)
+            .await
+            .map_err(plan.fail("connect to the target"))?;
+        let source_version = sql::version(&*source, &plan.migrations_schema)
+            .await
+            .map_err(plan.fail("read the source's migrations"))?;
+        let target_version = sql::version(&*target, &plan.migrations_schema)
+            .await
+            .map_err(plan.fail("read the target's migrations"))?;
+        if source_version != target_version {
+            return Err(MoveError::VersionMismatch {
+                tenant: key.clone(),
+                source_version,
+                target_version,
+            });
+        }
+
+        go_on()?;
+        let copy_started = Instant::now();
+        if !data.is_empty() {
+            rollback.replication(&plan.replication, &source_db, &target_db);
+            plan.replication
+                .publish(&source, &data, options.copy_timeout)
+                .await
+                .map_err(plan.fail("publish the tenant's tables"))?;
+            go_on()?;
+            plan.replication
+                .subscribe(&target, plan.source.url())
+                .await
+                .map_err(plan.fail("subscribe the target"))?;
+            let copied = plan
+                .replication
+                .wait_copied(
+                    &target,
+                    data.len(),
+                    copy_started + options.copy_timeout,
+                    stop,
+                )
+                .await
+                .map_err(plan.fail("copy"))?;
+            go_on()?;
+            if !copied {
+                return Err(timed_out(key, "the initial copy", options.copy_timeout));
+            }
+        }
+        let copy_millis = copy_started.elapsed().as_millis() as u64;
+
+        // Cut-over: from here the tenant's new requests wait.
+        let (held_at, deadline) = self.hold_for_cut_over(plan, options, rollback).await?;
+        let fence = match Fence::take(&source, &tables, options.cut_over_timeout).await {
+            Ok(taken) => taken,
+            Err(FenceError::TimedOut) => {
+                return Err(timed_out(
+                    key,
+                    "waiting for the tenant's in-flight writes",
+                    options.cut_over_timeout,
+                ));
+            }
+            Err(FenceError::Failed(reason)) => return Err(plan.fail("fence the source")(reason)),
+        };
+        let rows = match self
+            .catch_up(plan, &fence, &source, &target, &data, deadline, options)
+            .await
+            .and_then(|rows| go_on().map(|()| rows))
+        {
+            Ok(rows) => rows,
+            Err(err) => {
+                fence.release().await;
+                return Err(err);
+            }
+        };
+        Ok(CutOver {
+            plan: plan.clone(),
+            options: options.clone(),
+            source,
+            target,
+            tables,
+            data,
+            fence,
+            rows,
+            copy_millis,
+            held_at,
+            target_place,
+        })
+    }
+
+    /// With the source fenced: the target catches up to the fence (the
+    /// marker written after it arrives), takes the
+    /// source's sequences, and has every table's row count. Returns the rows.
+    #[allow(clippy::too_many_arguments)]
+    async fn catch_up(
+        &self,
+        plan: &Plan,
+        fence: &Fence,
+        source: &TenantSession,
+        target: &TenantSession,
+        data: &[Table],
+        deadline: Instant,
+        options: &MoveOptions,
+    ) -> Result<i64, MoveError> {
+        let key = &plan.key;
+        if !data.is_empty()
+            && !plan
+                .replication
+                .wait_marked(source, target, deadline)
+                .await
+                .map_err(plan.fail("catch up"))?
+        {
+            return Err(timed_out(
+                key,
+                "the copy catching up",
+                options.cut_over_timeout,
+            ));
+        }
+        for (sequence, value) in sql::sequences(fence.txn(), &plan.schemas)
+            .await
+            .map_err(plan.fail("read the sequences"))?
+        {
+            sql::set_sequence(&**target, &sequence, value)
+                .await
+                .map_err(plan.fail("copy a sequence"))?;
+        }
+        let mut rows = 0;
+        for table in data {
+            let source_rows = sql::count(fence.txn(), table)
+                .await
+                .map_err(plan.fail("count the source's rows"))?;
+            let target_rows = sql::count(&**target, table)
+                .await
+                .map_err(plan.fail("count the target's rows"))?;
+            if source_rows != target_rows {
+                return Err(MoveError::CopyMismatch {
+                    tenant: key.clone(),
+                    table: table.qualified(),
+                    source_rows,
+                    target_rows,
+                });
+            }
+            rows += source_rows;
+        }
+        Ok(rows)
+    }
+}
+
+pub(super) async fn open(
+    store: &TenantConnections,
+    config: &TenantConfig,
+    connections: u32,
+) -> Result<TenantSession, String> {
+    store
+        .open_outside(config, connections)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Sets its flag when dropped: the caller of a move went away.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+pub(super) fn timed_out(
+    key: &TenantKey,
+    step: &'static str,
+    limit: std::time::Duration,
+) -> MoveError {
+    MoveError::TimedOut {
+        tenant: key.clone(),
+        step,
+        seconds: limit.as_secs_f64(),
+    }
+}

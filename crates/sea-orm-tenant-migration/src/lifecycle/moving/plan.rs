@@ -1,0 +1,147 @@
+//! [`Plan`]: a move worked out from the catalog and the target URL before
+//! anything is touched.
+
+use sea_orm::DbBackend;
+use sea_orm_tenant::{CatalogEntry, TenantConfig, TenantKey, TenantState};
+
+use super::super::place::Place;
+use super::super::provisioner::Provisioner;
+use super::error::MoveError;
+use super::replication::Replication;
+use super::sql::Schemas;
+
+/// A move worked out before anything is touched.
+#[derive(Clone)]
+pub(super) struct Plan {
+    pub(super) key: TenantKey,
+    pub(super) source: TenantConfig,
+    /// The source URL as the catalog has it (`${VAR}` unexpanded).
+    pub(super) source_written: String,
+    pub(super) target: TenantConfig,
+    pub(super) target_written: String,
+    pub(super) schemas: Schemas,
+    /// The schema of the migration table.
+    pub(super) migrations_schema: String,
+    pub(super) replication: Replication,
+    /// A SQLite file tenant: copied under a write lock, not replicated.
+    pub(super) sqlite: bool,
+    /// A failed move left the tenant `moving`.
+    pub(super) leftover: bool,
+}
+
+impl Plan {
+    pub(super) fn fail(&self, step: &'static str) -> impl Fn(String) -> MoveError + '_ {
+        move |reason| MoveError::Step {
+            tenant: self.key.clone(),
+            step,
+            reason,
+        }
+    }
+}
+
+impl Provisioner {
+    pub(super) async fn plan_move(&self, key: &TenantKey, to: &str) -> Result<Plan, MoveError> {
+        let unsupported = |reason: &str| MoveError::Unsupported {
+            tenant: key.clone(),
+            reason: reason.to_owned(),
+        };
+        let (source_written, source, leftover) = match &self.catalog {
+            Some(catalog) => {
+                let entry = catalog
+                    .get(key)
+                    .await
+                    .map_err(|source| MoveError::Catalog {
+                        tenant: key.clone(),
+                        source,
+                    })?
+                    .ok_or_else(|| MoveError::NotFound {
+                        tenant: key.clone(),
+                    })?;
+                if !matches!(entry.state, TenantState::Active | TenantState::Moving) {
+                    return Err(MoveError::WrongState {
+                        tenant: key.clone(),
+                        state: entry.state,
+                    });
+                }
+                let config = entry
+                    .config()
+                    .map_err(|e| unsupported(&format!("its placement: {e}")))?;
+                (
+                    entry.url.clone(),
+                    config,
+                    entry.state == TenantState::Moving,
+                )
+            }
+            None => {
+                let config =
+                    self.store
+                        .tenant_config(key.as_str())
+                        .ok_or_else(|| MoveError::NotFound {
+                            tenant: key.clone(),
+                        })?;
+                (config.url().to_owned(), config, false)
+            }
+        };
+        if source.is_row_tenant() {
+            return Err(unsupported(
+                "a row tenant is promoted by export and import (tenant export, then tenant import into a schema or a database)",
+            ));
+        }
+        let backend = source.backend().ok();
+        if !matches!(backend, Some(DbBackend::Postgres | DbBackend::Sqlite))
+            || source.shares_server()
+        {
+            return Err(unsupported(
+                "MySQL tenants move by export and import (tenant export, then tenant import)",
+            ));
+        }
+        let target = CatalogEntry::new(key.clone(), to, source.schema().cloned())
+            .config()
+            .map_err(|e| unsupported(&format!("the target: {e}")))?;
+        if target.backend().ok() != backend {
+            return Err(unsupported(
+                "the target must be of the tenant's own backend",
+            ));
+        }
+        let same = match (Place::of(&source), Place::of(&target)) {
+            (Ok(Place::SqliteFile(a)), Ok(Place::SqliteFile(b))) => a == b,
+            _ => same_database(source.url(), target.url()),
+        };
+        if same {
+            return Err(unsupported("the target is the tenant's own database"));
+        }
+        let (schemas, migrations_schema) = match source.schema() {
+            Some(schema) => (
+                Schemas::One(schema.as_str().to_owned()),
+                schema.as_str().to_owned(),
+            ),
+            None => (Schemas::All, "public".to_owned()),
+        };
+        Ok(Plan {
+            sqlite: backend == Some(DbBackend::Sqlite),
+            replication: Replication::for_tenant(key.as_str(), source.url()),
+            key: key.clone(),
+            source,
+            source_written,
+            target,
+            target_written: to.to_owned(),
+            schemas,
+            migrations_schema,
+            leftover,
+        })
+    }
+}
+
+/// Whether two PostgreSQL URLs name the same database of the same server.
+fn same_database(a: &str, b: &str) -> bool {
+    let key = |url: &str| {
+        url::Url::parse(url).ok().map(|u| {
+            (
+                u.host_str().map(str::to_ascii_lowercase),
+                u.port().unwrap_or(5432),
+                u.path().trim_start_matches('/').to_owned(),
+            )
+        })
+    };
+    matches!((key(a), key(b)), (Some(x), Some(y)) if x == y)
+}

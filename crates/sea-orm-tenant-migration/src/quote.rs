@@ -1,0 +1,24 @@
+//! Quoting for SQL text that cannot take parameters (DDL, `COPY`): names
+//! as identifiers, values as string literals (`standard_conforming_strings`
+//! is on, the default since PostgreSQL 9.1).
+
+/// `name` as a quoted identifier: `"` doubled.
+pub(crate) fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `value` as a string literal: `'` doubled.
+pub(crate) fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_doubles_the_quote() {
+        assert_eq!(ident(r#"a"b"#), r#""a""b""#);
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}

@@ -1,0 +1,534 @@
+//! Online moves of PostgreSQL tenants between two servers while writers
+//! run through two app instances: every acknowledged write is on the target,
+//! read back directly; nothing is lost or fails; a failed cut-over leaves the
+//! tenant serving from its source with nothing of the move left, and a
+//! second run moves it; a kept source refuses writes from anyone.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{Migrator, catalog_store, writers};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
+};
+use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::{Catalog, CatalogOptions, CatalogSync, TenantConnections, TenantKey};
+use sea_orm_tenant_migration::{MoveError, MoveOptions, Placement, Provisioner};
+
+/// Both servers, with `wal_level = logical` on the first; `None` with a notice.
+async fn servers() -> Option<(TestDatabases, TestDatabases)> {
+    let (Some(source), Some(target)) = (
+        TestDatabases::postgres(),
+        TestDatabases::postgres_from("TEST_POSTGRES_URL_2"),
+    ) else {
+        eprintln!(
+            "notice: TEST_POSTGRES_URL and TEST_POSTGRES_URL_2 are needed; online move tests skipped"
+        );
+        return None;
+    };
+    let admin = source.admin().await;
+    let level = scalar::<String>(&admin, "SHOW wal_level").await;
+    admin.close().await.ok();
+    if level != "logical" {
+        eprintln!(
+            "notice: the first PostgreSQL server has wal_level {level}, not logical; online move tests skipped"
+        );
+        return None;
+    }
+    Some((source, target))
+}
+
+async fn scalar<T: sea_orm::TryGetable>(db: &impl ConnectionTrait, sql: &str) -> T {
+    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+}
+
+/// The item names in `schema.items` of the database at `url`, read directly.
+async fn items(url: &str, schema: &str) -> Vec<String> {
+    let db = Database::connect(url).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT name FROM \"{schema}\".items ORDER BY name"),
+        ))
+        .await
+        .unwrap();
+    db.close().await.ok();
+    rows.iter()
+        .map(|r| r.try_get("", "name").unwrap())
+        .collect()
+}
+
+async fn count(url: &str, sql: &str) -> i64 {
+    let db = Database::connect(url).await.unwrap();
+    let n = scalar::<i64>(&db, sql).await;
+    db.close().await.ok();
+    n
+}
+
+struct Instances {
+    a: TenantConnections,
+    b: TenantConnections,
+    catalog: Catalog,
+    _syncs: (CatalogSync, CatalogSync),
+    _dir: tempfile::TempDir,
+}
+
+/// Two app instances following one catalog: `a` by the provisioner's own
+/// store, `b` by polling every 20 ms.
+async fn instances() -> Instances {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, catalog) = catalog_store(dir.path()).await;
+    let (b, catalog_b) = catalog_store(dir.path()).await;
+    let options = CatalogOptions {
+        poll_interval: Duration::from_millis(20),
+        listen: false,
+        ..CatalogOptions::default()
+    };
+    let sync_a = CatalogSync::start(a.clone(), catalog.clone(), options.clone())
+        .await
+        .unwrap();
+    let sync_b = CatalogSync::start(b.clone(), catalog_b, options)
+        .await
+        .unwrap();
+    Instances {
+        a,
+        b,
+        catalog,
+        _syncs: (sync_a, sync_b),
+        _dir: dir,
+    }
+}
+
+/// Replication slots of the source database, publications in it, and
+/// subscriptions in the target database.
+async fn replication_left(source_url: &str, target_url: &str) -> (i64, i64, i64) {
+    (
+        count(
+            source_url,
+            "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
+        )
+        .await,
+        count(source_url, "SELECT count(*) FROM pg_publication").await,
+        count(
+            target_url,
+            "SELECT count(*) FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid \
+             WHERE d.datname = current_database()",
+        )
+        .await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_tenant_moves_between_servers_while_two_instances_write() {
+    let Some((mut source, mut target)) = servers().await else {
+        return;
+    };
+    let source_url = source.create("hub").await;
+    let target_url = target.create("hub").await;
+    let app = instances().await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create(
+            "acme",
+            &Placement::Schema {
+                url: source_url.clone(),
+                prefix: "t_".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // Rows before the move, so the initial copy has work.
+    let seed = app.a.db();
+    app.a
+        .with_tenant(
+            "acme",
+            seed.execute_unprepared(
+                "INSERT INTO items (name) SELECT 'seed-' || lpad(g::text, 5, '0') FROM generate_series(1, 5000) g",
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = writers(&app.a, &stop, 0);
+    tasks.extend(writers(&app.b, &stop, 2));
+
+    let moved = provisioner
+        .move_tenant(
+            "acme",
+            &target_url,
+            &MoveOptions::default().grace(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap();
+    eprintln!("moved: {moved:?}");
+    // Writers go on against the new placement for a while.
+    let after = items(&target_url, "t_acme").await.len();
+    while items(&target_url, "t_acme").await.len() < after + 20 {
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::Release);
+    let (mut acked, mut errors) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (a, e) = task.await.unwrap();
+        acked.extend(a);
+        errors.extend(e);
+    }
+    assert!(
+        errors.is_empty(),
+        "writes failed during the move: {errors:?}"
+    );
+    let on_target = items(&target_url, "t_acme").await;
+    let mut expected: Vec<String> = (1..=5000).map(|g| format!("seed-{g:05}")).collect();
+    expected.extend(acked);
+    expected.sort();
+    assert_eq!(on_target.len(), expected.len(), "rows on the target");
+    assert_eq!(on_target, expected, "every acknowledged write, once");
+    assert!(
+        moved.source_dropped && moved.warnings.is_empty(),
+        "{moved:?}"
+    );
+    assert_eq!(
+        count(
+            &source_url,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 't_acme'"
+        )
+        .await,
+        0,
+        "the source schema is dropped"
+    );
+    assert_eq!(replication_left(&source_url, &target_url).await, (0, 0, 0));
+    let entry = app
+        .catalog
+        .get(&TenantKey::new("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.url, target_url);
+    assert!(app.a.held().is_empty() && app.b.held().is_empty());
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    source.cleanup().await;
+    target.cleanup().await;
+}
+
+/// A writer's open transaction on the source outlasts the cut-over's limit:
+/// the move is undone (the tenant serves from its source, the target and the
+/// replication are gone). Once it commits, a second run moves the tenant;
+/// the kept source then refuses writes, even from a superuser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_cut_over_is_undone_and_a_second_run_moves_the_tenant() {
+    let Some((mut source, target)) = servers().await else {
+        return;
+    };
+    let app = instances().await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(source.url_template()))
+        .await
+        .unwrap();
+    let source_url = source.url("acme");
+    source.create("unused").await;
+    let target_url = target.url("acme");
+    let db = app.a.db();
+    let insert = |name: &'static str| {
+        let (store, db) = (app.a.clone(), db.clone());
+        async move {
+            store
+                .with_tenant(
+                    "acme",
+                    db.execute_unprepared(&format!("INSERT INTO items (name) VALUES ('{name}')")),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    };
+    insert("before").await;
+    let direct: DatabaseConnection = Database::connect(&source_url).await.unwrap();
+    // A writer between its lock and its write. It has no transaction id
+    // yet: making a replication slot waits for every transaction that has.
+    let blocker = direct.begin().await.unwrap();
+    blocker
+        .execute_unprepared("LOCK TABLE items IN ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let options = MoveOptions::default()
+        .cut_over_timeout(Duration::from_millis(500))
+        .keep_source(true);
+    let err = provisioner
+        .move_tenant("acme", &target_url, &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MoveError::TimedOut { .. }), "{err}");
+    let key = TenantKey::new("acme").unwrap();
+    let entry = app.catalog.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.url.as_str(), entry.state.as_str()),
+        (source_url.as_str(), "active")
+    );
+    assert_eq!(
+        replication_left(&source_url, &source.url("unused")).await,
+        (0, 0, 0)
+    );
+    assert_eq!(
+        target.existing().await,
+        Vec::<String>::new(),
+        "the target database is dropped"
+    );
+    insert("between").await;
+    assert_eq!(items(&source_url, "public").await, ["before", "between"]);
+    blocker
+        .execute_unprepared("INSERT INTO items (name) VALUES ('slow')")
+        .await
+        .unwrap();
+    blocker.commit().await.unwrap();
+
+    let moved = provisioner
+        .move_tenant("acme", &target_url, &options)
+        .await
+        .unwrap();
+    assert!(
+        !moved.source_dropped && moved.warnings.is_empty(),
+        "{moved:?}"
+    );
+    insert("after").await;
+    assert_eq!(
+        items(&target_url, "public").await,
+        ["after", "before", "between", "slow"]
+    );
+    // The kept source is sealed: a superuser's direct write fails.
+    let err = direct
+        .execute_unprepared("INSERT INTO items (name) VALUES ('stale')")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has moved"), "{err}");
+    direct.close().await.ok();
+    assert_eq!(
+        items(&source_url, "public").await,
+        ["before", "between", "slow"]
+    );
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    source.cleanup().await;
+    target.cleanup().await;
+}
+
+/// Waits, up to 60 s, until the move has settled: the tenant is active and
+/// either still on the source with nothing of the move left (no target, no
+/// slot, no publication) or on the target. Returns whether it moved.
+async fn settled(
+    catalog: &Catalog,
+    target: &TestDatabases,
+    source_url: &str,
+    target_url: &str,
+) -> bool {
+    let key = TenantKey::new("acme").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let entry = catalog.get(&key).await.unwrap().unwrap();
+        if entry.state.as_str() == "active" {
+            if entry.url == target_url {
+                return true;
+            }
+            if target.existing().await.is_empty() {
+                let left = replication_left(source_url, source_url).await;
+                if (left.0, left.1) == (0, 0) {
+                    return false;
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the move did not settle: {entry:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The move dropped at points spread over all its steps: each time the
+/// tenant settles either where it was, with nothing of the move left, or on
+/// the target; it takes writes at once either way, none is lost, and a last
+/// run moves it if none did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_dropped_at_any_point_leaves_the_tenant_serving() {
+    let Some((source, target)) = servers().await else {
+        return;
+    };
+    let app = instances().await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(source.url_template()))
+        .await
+        .unwrap();
+    let (source_url, target_url) = (source.url("acme"), target.url("acme"));
+    let db = app.a.db();
+    let mut written = Vec::new();
+    let options = MoveOptions::default().grace(Duration::ZERO);
+    let mut moved = false;
+    for (i, cutoff) in [
+        1u64, 5, 15, 30, 60, 100, 150, 220, 300, 400, 550, 800, 1000, 1150, 1300, 1450, 1600, 1800,
+        2000, 2300, 2600,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("c{i:02}");
+        app.a
+            .with_tenant(
+                "acme",
+                db.execute_unprepared(&format!("INSERT INTO items (name) VALUES ('{name}')")),
+            )
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a write after a move dropped at {cutoff} ms: {e}"));
+        written.push(name);
+        let run = provisioner.move_tenant("acme", &target_url, &options);
+        let finished = tokio::time::timeout(Duration::from_millis(cutoff), run).await;
+        if let Ok(result) = finished {
+            result.unwrap();
+        }
+        moved = settled(&app.catalog, &target, &source_url, &target_url).await;
+        eprintln!("dropped at {cutoff} ms: moved {moved}");
+        if moved {
+            break;
+        }
+        assert_eq!(items(&source_url, "public").await, written);
+    }
+    if !moved {
+        provisioner
+            .move_tenant("acme", &target_url, &options)
+            .await
+            .unwrap();
+    }
+    app.a
+        .with_tenant(
+            "acme",
+            db.execute_unprepared("INSERT INTO items (name) VALUES ('zz-after')"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    written.push("zz-after".into());
+    assert_eq!(items(&target_url, "public").await, written);
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    source.cleanup().await;
+    target.cleanup().await;
+}
+
+/// Where a move is dropped.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The target database exists.
+    TargetMade,
+    /// The target subscribes to the source: the copy runs.
+    Copying,
+    /// The catalog marks the tenant `moving`: its requests are held.
+    Holding,
+    /// The catalog names the target.
+    Switched,
+}
+
+/// Whether the move has reached `step`, read from the servers and the catalog.
+async fn reached(step: Step, catalog: &Catalog, target: &TestDatabases, target_url: &str) -> bool {
+    let key = TenantKey::new("acme").unwrap();
+    match step {
+        Step::TargetMade => !target.existing().await.is_empty(),
+        Step::Copying => {
+            !target.existing().await.is_empty()
+                && count(target_url, "SELECT count(*) FROM pg_subscription").await > 0
+        }
+        Step::Holding => catalog.get(&key).await.unwrap().unwrap().state.as_str() == "moving",
+        Step::Switched => catalog.get(&key).await.unwrap().unwrap().url == target_url,
+    }
+}
+
+/// The move dropped at each of its steps, seen as it happens: after the
+/// target is made, during the copy, during the hold, after the switch. The
+/// tenant takes writes after each, none is lost, and it settles where it
+/// should: on its source until the switch, on the target after it; a last
+/// run moves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_dropped_at_each_step_settles_and_loses_nothing() {
+    let Some((source, target)) = servers().await else {
+        return;
+    };
+    let app = instances().await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(source.url_template()))
+        .await
+        .unwrap();
+    let (source_url, target_url) = (source.url("acme"), target.url("acme"));
+    let db = app.a.db();
+    let mut written = Vec::new();
+    let options = MoveOptions::default().grace(Duration::ZERO);
+    for step in [
+        Step::TargetMade,
+        Step::Copying,
+        Step::Holding,
+        Step::Switched,
+    ] {
+        let name = format!("{step:?}");
+        app.a
+            .with_tenant(
+                "acme",
+                db.execute_unprepared(&format!("INSERT INTO items (name) VALUES ('{name}')")),
+            )
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a write before dropping at {step:?}: {e}"));
+        written.push(name);
+        let mut run = Box::pin(provisioner.move_tenant("acme", &target_url, &options));
+        let dropped = async {
+            while !reached(step, &app.catalog, &target, &target_url).await {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            result = &mut run => panic!("the move ended before {step:?} was seen: {result:?}"),
+            () = dropped => {}
+        }
+        drop(run);
+        let moved = settled(&app.catalog, &target, &source_url, &target_url).await;
+        eprintln!("dropped at {step:?}: moved {moved}");
+        assert_eq!(moved, matches!(step, Step::Switched), "dropped at {step:?}");
+        let here = if moved { &target_url } else { &source_url };
+        let mut expected = written.clone();
+        expected.sort();
+        assert_eq!(items(here, "public").await, expected, "dropped at {step:?}");
+    }
+    app.a
+        .with_tenant(
+            "acme",
+            db.execute_unprepared("INSERT INTO items (name) VALUES ('zz-after')"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    written.push("zz-after".into());
+    written.sort();
+    assert_eq!(items(&target_url, "public").await, written);
+    assert_eq!(
+        source.existing().await,
+        Vec::<String>::new(),
+        "the source is dropped"
+    );
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    source.cleanup().await;
+    target.cleanup().await;
+}

@@ -5,6 +5,7 @@ set dotenv-load := false
 
 export TEST_POSTGRES_URL := env_var_or_default("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 export TEST_MYSQL_URL := env_var_or_default("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
+export TEST_POSTGRES_URL_2 := env_var_or_default("TEST_POSTGRES_URL_2", "postgres://postgres@127.0.0.1:5433/postgres")
 
 # List the recipes.
 default:
@@ -36,7 +37,7 @@ bench:
 bench-http *ARGS:
     cargo run --release -p e2e-tests --bin bench-http -- {{ARGS}}
 
-# HTTP load on notes-server over 150 PostgreSQL databases within a connection budget of 60: GET /notes on a random tenant per request vs one hot tenant; prints requests/s, p50, p99, errors, peak server connections and the ratio (`--quick` for a smoke run).
+# HTTP load on notes-server over 150 PostgreSQL databases (`--server mysql`: MariaDB, a pool per database; add `--mysql-shared` for one pool for the server) within a connection budget of 60: GET /notes on a random tenant per request, uniform and Zipf (s = 1.1, seeded ranks; `--traffic uniform|zipf` for one), vs one hot tenant; prints requests/s, p50, p99, errors, peak server connections and both ratios (`--quick` for a smoke run).
 bench-scale *ARGS:
     cargo run --release -p e2e-tests --bin bench-scale -- {{ARGS}}
 
@@ -55,6 +56,10 @@ bench-rows *ARGS:
 # notes-server against the Flask-SQLAlchemy multi-tenant recipe it grows from (tests/flask-recipe, gunicorn -w 2, own venv under target/), same SQLite files, same load generator, interleaved rounds; prints requests/s, p50, p99, errors and the ratio (`--quick` for a smoke run, `--format json`).
 bench-vs-flask *ARGS:
     cargo run --release -p e2e-tests --bin bench-vs-flask -- {{ARGS}}
+
+# Online move: a schema tenant of 1,000,000 rows moved to the second PostgreSQL server while writers and readers call it; copy time, hold, longest call (bar 2 s), nothing lost (`--quick` for a smoke run).
+bench-move *ARGS:
+    cargo run --release -p e2e-tests --bin bench-move -- {{ARGS}}
 
 # Tenant provisioning: create and drop N tenants (default 1000) as SQLite files, PostgreSQL databases (create + migrate, template clone) and schemas; prints per-tenant times and the template speed-up (`--quick` for a smoke run).
 bench-provision *ARGS:

@@ -194,3 +194,49 @@ async fn create_list_migrate_and_drop_tenants_from_the_command_line() {
     assert_eq!(files(dir.path()), ["globex.db", "t1.db", "t2.db", "t3.db"]);
     shared.close().await.ok();
 }
+
+/// `tenant move`: a SQLite tenant to another file (exit 0, the report in
+/// JSON, the old file dropped after the grace), and usage errors (exit 2,
+/// nothing touched): an unknown tenant, a target of another backend.
+#[tokio::test]
+async fn move_a_tenant_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    assert_eq!(code(&migration(&config, &["catalog", "init"])), 0);
+    let out = migration(&config, &["tenant", "create", "acme"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let target = format!(
+        "sqlite://{}/data/acme-moved.db?mode=rwc",
+        dir.path().display()
+    );
+
+    let out = migration(&config, &["tenant", "move", "nosuch", "--to", &target]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let out = migration(
+        &config,
+        &[
+            "tenant",
+            "move",
+            "acme",
+            "--to",
+            "postgres://u:pw@127.0.0.1:1/x",
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(!text(&out).contains(":pw@"), "{}", text(&out));
+    assert_eq!(files(dir.path()), ["acme.db"]);
+
+    let out = migration(
+        &config,
+        &[
+            "--format", "json", "tenant", "move", "acme", "--to", &target, "--grace", "0s",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["result"]["source_dropped"], true, "{report}");
+    assert_eq!(files(dir.path()), ["acme-moved.db"]);
+    let out = migration(&config, &["--format", "json", "tenant", "list"]);
+    assert!(text(&out).contains("acme-moved.db"), "{}", text(&out));
+}

@@ -81,39 +81,54 @@ impl TenantsToml {
     /// Adds a `[databases.NAME]` table: schema tenants `tenants`, each in
     /// schema `schema_prefix` + name of the PostgreSQL database at `url`.
     pub fn schema_database(
-        mut self,
+        self,
         name: &str,
         url: &str,
         schema_prefix: &str,
         tenants: &[String],
         options: &[&str],
     ) -> Self {
-        let list: Vec<String> = tenants.iter().map(|t| toml_string(t)).collect();
-        let _ = writeln!(
-            self.tenants,
-            "\n[databases.{name}]\nurl = {}\nschema_prefix = {}\ntenants = [{}]",
-            toml_string(url),
-            toml_string(schema_prefix),
-            list.join(", ")
-        );
-        for line in options {
-            let _ = writeln!(self.tenants, "{line}");
-        }
-        self
+        let kind = format!("schema_prefix = {}", toml_string(schema_prefix));
+        self.databases_table(name, url, &kind, tenants, options)
     }
 
     /// A `[databases.NAME]` table of row tenants at `url`, with extra lines.
-    pub fn row_database(
+    pub fn row_database(self, name: &str, url: &str, tenants: &[String], options: &[&str]) -> Self {
+        self.databases_table(name, url, "tenants_are = \"rows\"", tenants, options)
+    }
+
+    /// A `[databases.NAME]` table of MySQL database tenants sharing the
+    /// server at `server_url` (a URL naming no database): tenant `t` lives in
+    /// database `database_prefix` + `t`. With extra lines.
+    pub fn server_databases(
+        self,
+        name: &str,
+        server_url: &str,
+        database_prefix: &str,
+        tenants: &[String],
+        options: &[&str],
+    ) -> Self {
+        let kind = format!(
+            "tenants_are = \"databases\"\ndatabase_prefix = {}",
+            toml_string(database_prefix)
+        );
+        self.databases_table(name, server_url, &kind, tenants, options)
+    }
+
+    /// A `[databases.NAME]` table at `url`: `kind` (how its tenants live in
+    /// it), its tenants, and extra lines.
+    fn databases_table(
         mut self,
         name: &str,
         url: &str,
+        kind: &str,
         tenants: &[String],
         options: &[&str],
     ) -> Self {
         let list: Vec<String> = tenants.iter().map(|t| toml_string(t)).collect();
         let _ = writeln!(
             self.tenants,
-            "\n[databases.{name}]\nurl = {}\ntenants_are = \"rows\"\ntenants = [{}]",
+            "\n[databases.{name}]\nurl = {}\n{kind}\ntenants = [{}]",
             toml_string(url),
             list.join(", ")
         );

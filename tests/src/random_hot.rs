@@ -2,10 +2,11 @@
 //! tenants behind one notes-server within a per-server connection budget,
 //! `GET /notes` with a seeded random tenant per request against one hot
 //! tenant (every request to the first), in interleaved rounds, the peak of
-//! the server's sessions sampled over each run. Its flags
-//! ([`RandomHotArgs`]), the runs ([`measure`], or [`serve`] for the whole of
-//! it on a release notes-server), the table ([`print_runs`]) and the figures
-//! over the rounds ([`Figures`], medians).
+//! the server's sessions sampled over each run; optionally also Zipf traffic
+//! ([`Tenancy::Zipf`], `bench-scale`) in the same rounds. Its flags
+//! ([`RandomHotArgs`]), the runs ([`measure`] or [`measure_variants`], or
+//! [`serve`] for the whole of it on a release notes-server), the table
+//! ([`print_runs`]) and the figures over the rounds ([`Figures`], medians).
 
 use std::fmt;
 use std::path::Path;
@@ -17,7 +18,7 @@ use crate::bench::bar::Bars;
 use crate::bench::cli::Quick;
 use crate::bench::load::{LoadResult, LoadSpec, Pick, run_in_background};
 use crate::bench::rounds::{Measured, interleaved, median_of, of};
-use crate::scale::{Sampler, SamplerReport, ServerDatabases};
+use crate::scale::{Sampler, SamplerReport, ServerDatabases, ZIPF_EXPONENT, Zipf};
 use crate::server::NotesServer;
 
 /// The flags of the scenario, flattened into the benchmark's own.
@@ -89,16 +90,24 @@ impl RandomHotArgs {
 /// Which tenants a run asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tenancy {
-    /// A seeded random tenant per request.
+    /// A seeded random tenant per request, every tenant equally likely.
     Random,
+    /// A seeded random tenant per request, Zipf-distributed with exponent
+    /// [`ZIPF_EXPONENT`] over a seeded rank order of the tenants ([`Zipf`]).
+    Zipf,
     /// Always the first tenant.
     Hot,
 }
+
+/// Slots of the table the Zipf runs pick from uniformly ([`Zipf::table`]):
+/// each tenant's share is exact to within 1/65,536.
+const ZIPF_SLOTS: usize = 1 << 16;
 
 impl fmt::Display for Tenancy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Random => "random tenant",
+            Self::Zipf => "zipf tenant",
             Self::Hot => "one hot tenant",
         })
     }
@@ -123,34 +132,57 @@ pub async fn measure(
     (args, plan): (&RandomHotArgs, Plan),
     seed: u64,
 ) -> Result<Vec<Measured<Tenancy, Run>>, String> {
+    let variants = [Tenancy::Random, Tenancy::Hot];
+    measure_variants(server, sampler, tenants, (args, plan), seed, &variants).await
+}
+
+/// As [`measure`], with the runs of `variants` in each round, in that order.
+/// The Zipf runs rank the tenants by a shuffle seeded with `seed` (the same
+/// hot tenants in every round) and pick from that ranking with `seed + r`
+/// in round `r`.
+pub async fn measure_variants(
+    server: &NotesServer,
+    sampler: &Sampler,
+    tenants: &[String],
+    (args, plan): (&RandomHotArgs, Plan),
+    seed: u64,
+    variants: &[Tenancy],
+) -> Result<Vec<Measured<Tenancy, Run>>, String> {
     let paths: Vec<String> = tenants
         .iter()
         .map(|t| format!("/notes?tenant={t}&limit=1000"))
         .collect();
-    interleaved(
-        plan.rounds,
-        &[Tenancy::Random, Tenancy::Hot],
-        async |round, tenancy| {
-            let pick = match tenancy {
-                Tenancy::Random => Pick::Random(seed.wrapping_add(round as u64)),
-                Tenancy::Hot => Pick::First,
-            };
-            let spec = |duration| {
-                LoadSpec::get_any(server.addr(), paths.clone(), pick)
-                    .connections(args.concurrency)
-                    .duration(duration)
-            };
-            if !plan.warmup.is_zero() {
-                run_in_background(spec(plan.warmup)).await?;
-            }
-            sampler.take_peak();
-            let load = run_in_background(spec(plan.seconds)).await?;
-            Ok(Run {
-                load,
-                peak: sampler.take_peak(),
-            })
-        },
-    )
+    let zipf_paths: Vec<String> = if variants.contains(&Tenancy::Zipf) {
+        Zipf::new(tenants.len(), ZIPF_EXPONENT, seed)
+            .table(ZIPF_SLOTS)
+            .into_iter()
+            .map(|i| paths[i].clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    interleaved(plan.rounds, variants, async |round, tenancy| {
+        let round_seed = seed.wrapping_add(round as u64);
+        let (paths, pick) = match tenancy {
+            Tenancy::Random => (&paths, Pick::Random(round_seed)),
+            Tenancy::Zipf => (&zipf_paths, Pick::Random(round_seed)),
+            Tenancy::Hot => (&paths, Pick::First),
+        };
+        let spec = |duration| {
+            LoadSpec::get_any(server.addr(), paths.clone(), pick)
+                .connections(args.concurrency)
+                .duration(duration)
+        };
+        if !plan.warmup.is_zero() {
+            run_in_background(spec(plan.warmup)).await?;
+        }
+        sampler.take_peak();
+        let load = run_in_background(spec(plan.seconds)).await?;
+        Ok(Run {
+            load,
+            peak: sampler.take_peak(),
+        })
+    })
     .await
 }
 
@@ -254,6 +286,19 @@ pub struct Figures {
     pub random_peak: i64,
     /// The highest peak of sessions in the hot-tenant runs.
     pub hot_peak: i64,
+    /// The Zipf runs' figures; `None` when there were none.
+    pub zipf: Option<TrafficFigures>,
+}
+
+/// One kind of run's figures over the rounds.
+#[derive(Debug, Clone, Copy)]
+pub struct TrafficFigures {
+    /// Median requests/s.
+    pub rps: f64,
+    /// Errors in all its runs.
+    pub errors: u64,
+    /// The highest peak of sessions in its runs.
+    pub peak: i64,
 }
 
 impl Figures {
@@ -263,6 +308,7 @@ impl Figures {
         let rps = |runs: &[&Run]| median_of(runs, |r| r.load.requests_per_sec());
         let errors = |runs: &[&Run]| runs.iter().map(|r| r.load.errors()).sum();
         let peak = |runs: &[&Run]| runs.iter().map(|r| r.peak).max().unwrap_or(0);
+        let zipf = of(runs, Tenancy::Zipf);
         Self {
             random: rps(&random),
             hot: rps(&hot),
@@ -270,6 +316,11 @@ impl Figures {
             hot_errors: errors(&hot),
             random_peak: peak(&random),
             hot_peak: peak(&hot),
+            zipf: (!zipf.is_empty()).then(|| TrafficFigures {
+                rps: rps(&zipf),
+                errors: errors(&zipf),
+                peak: peak(&zipf),
+            }),
         }
     }
 
@@ -278,14 +329,21 @@ impl Figures {
         self.random / self.hot
     }
 
+    /// Requests/s with Zipf traffic over those with one hot tenant, if
+    /// there were Zipf runs.
+    pub fn zipf_ratio(&self) -> Option<f64> {
+        self.zipf.map(|z| z.rps / self.hot)
+    }
+
     /// Errors in all runs.
     pub fn errors(&self) -> u64 {
-        self.random_errors + self.hot_errors
+        self.random_errors + self.hot_errors + self.zipf.map_or(0, |z| z.errors)
     }
 
     /// The highest peak of sessions in all runs.
     pub fn peak(&self) -> i64 {
-        self.random_peak.max(self.hot_peak)
+        let zipf = self.zipf.map_or(0, |z| z.peak);
+        self.random_peak.max(self.hot_peak).max(zipf)
     }
 }
 

@@ -215,7 +215,11 @@ async fn every_status(flavor: Flavor, storage: Storage) {
             .json(&json!({ "body": format!("n{i}") }));
         async move { req.send().await.expect("create").status().as_u16() }
     });
-    assert!(join_all(more).await.iter().all(|s| *s == 201));
+    let statuses = join_all(more).await;
+    assert!(
+        statuses.iter().all(|s| *s == 201),
+        "105 concurrent creates answered {statuses:?}"
+    );
     let all = notes_of(&expect(&server, c.get(&notes).query(&t1), 200, "list").await);
     assert_eq!(all.len(), 100, "default limit is 100");
     let ids: Vec<i64> = all.iter().map(|(id, _)| *id).collect();

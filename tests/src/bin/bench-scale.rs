@@ -1,9 +1,11 @@
 //! `just bench-scale`: GET /notes load on notes-server over many PostgreSQL
-//! databases (150 by default) under a per-server connection budget (60 by
-//! default), a random tenant per request, against the same server with one hot
-//! tenant (every request to one tenant), in interleaved rounds. Prints
-//! requests/s, p50, p99, errors and the peak of the server's sessions on those
-//! databases (sampled every 50 ms) for each run, and the ratio random/hot.
+//! databases (150 by default; `--server mysql` for MariaDB/MySQL) under a
+//! per-server connection budget (60 by default), a random tenant per request
+//! (uniform, and Zipf with s = 1.1 over a seeded rank order of the tenants),
+//! against the same server with one hot tenant (every request to one tenant),
+//! in interleaved rounds. Prints requests/s, p50, p99, errors and the peak of
+//! the server's sessions on those databases (sampled every 50 ms) for each
+//! run, and the ratios uniform/hot and zipf/hot (`--traffic` runs one only).
 //! Creates its databases with a unique prefix and drops them at the end (also
 //! after Ctrl-C or a panic); stops the server it started. `--quick` is a short
 //! smoke run. The scenario and its flags: [`e2e_tests::random_hot`]. Bar: the
@@ -14,19 +16,41 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use e2e_tests::NotesServer;
+use clap::{Parser, ValueEnum};
 use e2e_tests::bench::bar::Bars;
 use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::exit::Exit;
-use e2e_tests::random_hot::{Figures, Plan, RandomHotArgs, measure, print_runs};
-use e2e_tests::scale::{ServerDatabases, ServerKind, tenant_names};
+use e2e_tests::bench::rounds::Measured;
+use e2e_tests::random_hot::{
+    Figures, Plan, RandomHotArgs, Run, Tenancy, measure_variants, print_runs,
+};
+use e2e_tests::scale::{ServerDatabases, ServerKind, ZIPF_EXPONENT, Zipf, tenant_names};
+use e2e_tests::{NotesServer, TenantsToml};
 use futures_util::stream::{self, StreamExt};
 
-/// Load benchmark of notes-server over many PostgreSQL databases within a
-/// connection budget: random tenants against one hot tenant.
+/// Load benchmark of notes-server over many PostgreSQL (or MariaDB)
+/// databases within a connection budget: random tenants (uniform and Zipf)
+/// against one hot tenant.
 #[derive(Debug, Parser)]
 struct Args {
+    /// The server holding the tenant databases.
+    #[arg(long, value_enum, default_value_t = Server::Postgres)]
+    server: Server,
+    /// The MariaDB/MySQL admin URL, for `--server mysql`.
+    #[arg(
+        long,
+        env = "TEST_MYSQL_URL",
+        default_value = "mysql://root@127.0.0.1:3306/mysql"
+    )]
+    mysql_url: String,
+    /// `--server mysql`: serve every tenant database from one shared pool
+    /// (`tenants_are = "databases"`) instead of a pool per database.
+    #[arg(long)]
+    mysql_shared: bool,
+    /// Which random-tenant traffic to run against the hot tenant: both (in
+    /// the same rounds, so both ratios share the hot-tenant runs), or one.
+    #[arg(long, value_enum, default_value_t = Traffic::Both)]
+    traffic: Traffic,
     /// Tenant databases to create [default: 150; --quick: 20].
     #[arg(long)]
     tenants: Option<usize>,
@@ -44,22 +68,109 @@ struct Args {
     common: RandomHotArgs,
 }
 
+/// `--server`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Server {
+    /// PostgreSQL (`--postgres-url`).
+    Postgres,
+    /// MariaDB or MySQL (`--mysql-url`).
+    Mysql,
+}
+
+/// `--traffic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Traffic {
+    /// Uniform and Zipf, each against the same hot-tenant runs.
+    Both,
+    /// Every tenant equally likely.
+    Uniform,
+    /// Zipf, s = 1.1, over a seeded rank order of the tenants.
+    Zipf,
+}
+
+impl Traffic {
+    /// The runs of each round, in order.
+    fn variants(self) -> &'static [Tenancy] {
+        match self {
+            Self::Both => &[Tenancy::Random, Tenancy::Zipf, Tenancy::Hot],
+            Self::Uniform => &[Tenancy::Random, Tenancy::Hot],
+            Self::Zipf => &[Tenancy::Zipf, Tenancy::Hot],
+        }
+    }
+}
+
+/// How notes-server's pools map onto the tenant databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One pool per tenant database (`[tenants.NAME] url = ...`): what
+    /// PostgreSQL needs, a connection belonging to one database.
+    PoolPerDatabase,
+    /// MySQL: every tenant database of the server served from one pool
+    /// (`--mysql-shared`).
+    SharedMySqlPool,
+}
+
+impl Layout {}
+
+impl Args {
+    /// The kind of server and its admin URL.
+    fn server(&self) -> (ServerKind, &str) {
+        match self.server {
+            Server::Postgres => (ServerKind::Postgres, &self.common.postgres_url),
+            Server::Mysql => (ServerKind::MySql, &self.mysql_url),
+        }
+    }
+
+    /// The layout asked for; an error for `--mysql-shared` without
+    /// `--server mysql`.
+    fn layout(&self) -> Result<Layout, String> {
+        match (self.mysql_shared, self.server) {
+            (false, _) => Ok(Layout::PoolPerDatabase),
+            (true, Server::Mysql) => Ok(Layout::SharedMySqlPool),
+            (true, Server::Postgres) => Err("--mysql-shared needs --server mysql".to_owned()),
+        }
+    }
+}
+
+/// The `tenants.toml` serving `names` (databases of `dbs`) in `layout`
+/// within `budget`, before the pool size and `max_open_pools` are added.
+/// The shared pool's size is the budget (`--pool-size` is per database); its
+/// sessions are counted once `USE` put them on one of `dbs`' databases.
+fn tenants_config(
+    layout: Layout,
+    dbs: &ServerDatabases,
+    names: &[String],
+    budget: u32,
+) -> Result<TenantsToml, String> {
+    match layout {
+        Layout::PoolPerDatabase => Ok(dbs.tenants_toml(names, budget)),
+        Layout::SharedMySqlPool => Ok(dbs.shared_server_toml(names, budget)),
+    }
+}
+
+/// The name of `kind`'s server, as printed.
+fn server_name(kind: ServerKind) -> &'static str {
+    match kind {
+        ServerKind::Postgres => "PostgreSQL",
+        ServerKind::MySql => "MariaDB/MySQL",
+    }
+}
+
 /// Creates the databases, starts the server, seeds and measures; prints the table.
 async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<Exit, String> {
     let common = &args.common;
     let tenants = common.quick.or(args.tenants, 150, 20).max(1);
     let names = tenant_names(tenants);
+    let mut toml = tenants_config(args.layout()?, dbs, &names, common.budget)?
+        .default_option("max_connections", &args.pool_size.to_string());
+    if let Some(n) = args.max_open_pools {
+        toml = toml.store_option("max_open_pools", &n.to_string());
+    }
     let setup = Instant::now();
     eprintln!("creating {tenants} databases {}_* ...", dbs.prefix());
     dbs.create(&names, 4).await;
     eprintln!("created in {:.1?}", setup.elapsed());
     let dir = tempfile::tempdir().expect("temporary folder");
-    let mut toml = dbs
-        .tenants_toml(&names, common.budget)
-        .default_option("max_connections", &args.pool_size.to_string());
-    if let Some(n) = args.max_open_pools {
-        toml = toml.store_option("max_open_pools", &n.to_string());
-    }
     let config = toml.write_to(dir.path());
 
     eprintln!("building notes-server if needed...");
@@ -100,18 +211,31 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
     .into_iter()
     .sum();
 
-    let runs = measure(&server, &sampler, &names, (common, plan), args.seed).await?;
+    let variants = args.traffic.variants();
+    let runs = measure_variants(
+        &server,
+        &sampler,
+        &names,
+        (common, plan),
+        args.seed,
+        variants,
+    )
+    .await?;
     let stopped = server.terminate().await;
     let sessions = sampler.stop().await;
     let server_errors = stopped.lines().filter(|l| l.contains("ERROR")).count();
 
     println!(
-        "GET /notes ({} notes per answer) on notes-server over {tenants} PostgreSQL databases; budget {} connections to {} \
-         (pool size {}, max_open_pools {}); concurrency {}; {:.1?} per run after {:.1?} warm-up; seed {}",
+        "GET /notes ({} notes per answer) on notes-server over {tenants} {} databases; budget {} connections to {} \
+         ({}, max_open_pools {}); concurrency {}; {:.1?} per run after {:.1?} warm-up; seed {}",
         common.notes,
+        server_name(dbs.kind()),
         common.budget,
         dbs.server_key(),
-        args.pool_size,
+        match args.layout()? {
+            Layout::PoolPerDatabase => format!("a pool of {} per database", args.pool_size),
+            Layout::SharedMySqlPool => format!("one shared pool of {}", common.budget),
+        },
         args.max_open_pools
             .map_or_else(|| "unset".to_owned(), |n| n.to_string()),
         common.concurrency,
@@ -128,37 +252,76 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
         seed_failures,
         tenants * common.notes
     );
+    if variants.contains(&Tenancy::Zipf) {
+        print_zipf(tenants, args.seed);
+    }
     print_runs(&runs);
     println!("server sessions sampling: {}", sessions.summary());
     let figures = Figures::of(&runs);
-    println!(
-        "median: random tenant {:.0} req/s ({} errors, peak {} sessions), one hot tenant {:.0} req/s \
-         ({} errors, peak {} sessions)",
-        figures.random,
-        figures.random_errors,
-        figures.random_peak,
-        figures.hot,
-        figures.hot_errors,
-        figures.hot_peak
-    );
+    print_medians(&runs, &figures);
     let mut bars = Bars::new(common.quick.bars_enforced());
     let peak = figures.peak().max(startup_peak);
     let kept = common.budget_bar(&mut bars, peak);
     println!(
-        "ratio random/hot requests/s: {:.3}; peak sessions overall {peak} (budget {}: {}); notes-server ERROR lines: {}",
-        figures.ratio(),
-        common.budget,
-        kept,
-        server_errors
+        "peak sessions overall {peak} (budget {}: {}); notes-server ERROR lines: {}",
+        common.budget, kept, server_errors
     );
     bars.print();
     Ok(Exit::failed_unless(figures.errors() == 0 && seed_failures == 0).worst(bars.exit()))
 }
 
+/// Prints the Zipf traffic's shape: the hottest tenants and the share of the
+/// top 1, 10 and 10 %.
+fn print_zipf(tenants: usize, seed: u64) {
+    let zipf = Zipf::new(tenants, ZIPF_EXPONENT, seed);
+    let names = tenant_names(tenants);
+    let hottest: Vec<&str> = (1..=tenants.min(3))
+        .map(|rank| names[zipf.tenant_of_rank(rank)].as_str())
+        .collect();
+    let tenth = tenants.div_ceil(10);
+    println!(
+        "zipf traffic: s = {}, ranks shuffled with seed {seed} (hottest {}); top 1 gets {:.1} %, top 10 {:.1} %, \
+         top {tenth} (10 %) {:.1} %",
+        zipf.exponent(),
+        hottest.join(", "),
+        100.0 * zipf.share_of_top(1),
+        100.0 * zipf.share_of_top(10),
+        100.0 * zipf.share_of_top(tenth)
+    );
+}
+
+/// Prints the medians of each kind of run and the ratios to the hot tenant's.
+fn print_medians(runs: &[Measured<Tenancy, Run>], figures: &Figures) {
+    let ran = |t| runs.iter().any(|m| m.variant == t);
+    let mut medians = Vec::new();
+    let mut ratios = Vec::new();
+    if ran(Tenancy::Random) {
+        medians.push(format!(
+            "uniform random tenant {:.0} req/s ({} errors, peak {} sessions)",
+            figures.random, figures.random_errors, figures.random_peak
+        ));
+        ratios.push(format!("uniform/hot {:.3}", figures.ratio()));
+    }
+    if let (Some(zipf), Some(ratio)) = (figures.zipf, figures.zipf_ratio()) {
+        medians.push(format!(
+            "zipf tenant {:.0} req/s ({} errors, peak {} sessions)",
+            zipf.rps, zipf.errors, zipf.peak
+        ));
+        ratios.push(format!("zipf/hot {ratio:.3}"));
+    }
+    medians.push(format!(
+        "one hot tenant {:.0} req/s ({} errors, peak {} sessions)",
+        figures.hot, figures.hot_errors, figures.hot_peak
+    ));
+    println!("median: {}", medians.join(", "));
+    println!("ratio requests/s: {}", ratios.join("; "));
+}
+
 /// Runs the scenario, then drops its databases (on a signal, their guard does).
 async fn bench(args: &Args) -> Result<Exit, String> {
     let plan = args.common.plan()?;
-    let mut dbs = ServerDatabases::new(ServerKind::Postgres, &args.common.postgres_url);
+    let (kind, admin_url) = args.server();
+    let mut dbs = ServerDatabases::new(kind, admin_url);
     let exit = scenario(args, plan, &mut dbs).await;
     let cleanup = Instant::now();
     dbs.drop_all().await;
@@ -168,5 +331,9 @@ async fn bench(args: &Args) -> Result<Exit, String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Err(e) = args.layout() {
+        eprintln!("bench-scale: {e}");
+        return Exit::Usage.into();
+    }
     main_until_interrupted("bench-scale", Runtime::MultiThread, bench(&args))
 }

@@ -7,12 +7,14 @@
 //! * `server`: the server's kind, its admin pool, counting sessions, probing;
 //! * `sampler`: the background sampling;
 //! * `rng`: the seeded generator the random tenant choices use;
-//! * `schemas`: schema tenants' prefix and seeding, for the benchmarks.
+//! * `schemas`: schema tenants' prefix and seeding, for the benchmarks;
+//! * `zipf`: Zipf traffic over tenants (seeded rank order), for `bench-scale`.
 
 mod rng;
 mod sampler;
 mod schemas;
 mod server;
+mod zipf;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,6 +29,7 @@ pub use sampler::{Sampler, SamplerReport};
 pub use schemas::{SCHEMA_PREFIX, SchemaTenants, schema_tenants, seed_schema_notes};
 pub use server::ServerKind;
 use server::{admin_pool, count_sessions, drop_databases, drop_roles, probe};
+pub use zipf::{ZIPF_EXPONENT, Zipf};
 
 use crate::config::TenantsToml;
 
@@ -243,6 +246,24 @@ impl ServerDatabases {
             toml = toml.tenant(tenant, &self.url(tenant));
         }
         toml
+    }
+
+    /// A `tenants.toml` serving `tenants` (MySQL databases of this set) from
+    /// one pool for the whole server, of `budget` connections, within a
+    /// budget of `budget`.
+    pub fn shared_server_toml(&self, tenants: &[String], budget: u32) -> TenantsToml {
+        let mut server = reqwest::Url::parse(&self.admin_url).expect("admin URL parses");
+        server.set_path("");
+        let max = format!("max_connections = {budget}");
+        TenantsToml::new()
+            .server_option(&self.server_key(), "max_connections", &budget.to_string())
+            .server_databases(
+                "shared",
+                server.as_str().trim_end_matches('/'),
+                &format!("{}_", self.prefix),
+                tenants,
+                &[&max],
+            )
     }
 
     /// The SQL counting the server's sessions on this set's databases.

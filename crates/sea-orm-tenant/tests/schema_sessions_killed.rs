@@ -44,7 +44,9 @@ async fn call(db: &sea_orm_tenant::TenantDb, i: usize) -> Result<(), sea_orm::Db
 /// new session; none waits out the acquire timeout, and every tenant answers
 /// again. Before the checkout kept its wait on the pool across parked
 /// connections and handed finished connections to waiting calls first, 4 to
-/// 14 calls of 3,000 here timed out after 4 s.
+/// 14 calls of 3,000 here timed out after 4 s; and before a checkout that saw
+/// room in the pool also queued for handed connections, 2 to 13 did (in 6 of
+/// 11 runs): more checkouts than the room waited on the pool alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_sessions_are_replaced_on_busy_cores_without_waiting_out_the_acquire_timeout() {
     let Some(mut dbs) = TestDatabases::postgres_schemas() else {

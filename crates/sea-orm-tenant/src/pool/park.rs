@@ -3,6 +3,8 @@
 //! on, and the checkouts waiting for one, served first come, first served.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -243,7 +245,7 @@ impl<DB: Database> Park<DB> {
     /// closed connection). The wait on the pool is started once and kept: it
     /// may be opening a connection.
     pub(crate) async fn connection(
-        &self,
+        self: &Arc<Self>,
         pool: &Pool<DB>,
         seat: &Seat,
         deadline: Instant,
@@ -255,21 +257,17 @@ impl<DB: Database> Park<DB> {
         if let Some(conn) = pool.try_acquire() {
             return Ok((conn, Arrival::Elsewhere));
         }
-        if pool.size() < pool.options().get_max_connections() {
-            // Room to open one more: racing it against the park would drop
-            // every connect half-way under load, and the pool would never grow.
-            let conn = tokio::time::timeout_at(deadline.into(), pool.acquire()).await;
-            return match conn {
-                Ok(conn) => conn.map(|c| (c, Arrival::Elsewhere)),
-                Err(_) => Err(timed_out()),
-            };
-        }
+        let room = pool.size() < pool.options().get_max_connections();
         let mut handed = match self.take(seat, true) {
             Some(Found::Parked(conn, on_seat)) => return Ok((conn, Arrival::parked(on_seat))),
             Some(Found::Queued(rx)) => Some(rx),
             None => None,
         };
-        let acquire = pool.acquire();
+        let acquire: Pin<Box<dyn Future<Output = _> + Send>> = if room {
+            Box::pin(self.open_beside(pool, deadline))
+        } else {
+            Box::pin(pool.acquire())
+        };
         tokio::pin!(acquire);
         let sleep = tokio::time::sleep_until(deadline.into());
         tokio::pin!(sleep);
@@ -296,6 +294,33 @@ impl<DB: Database> Park<DB> {
                 _ = &mut sleep => return Err(timed_out()),
             }
         }
+    }
+
+    /// With room in the pool, a connection from it (often a new one), got by
+    /// a task of its own: the checkout also waits in the queue, and when a
+    /// connection is handed to it first, the open goes on rather than being
+    /// dropped half-way (under load every open would be, and the pool would
+    /// never grow) and its connection goes to the next waiting checkout or
+    /// is parked. Without the queue, more checkouts than the room waited on
+    /// the pool alone while every finished call's connection went to the
+    /// park, and timed out.
+    fn open_beside(
+        self: &Arc<Self>,
+        pool: &Pool<DB>,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<PoolConnection<DB>, sqlx::Error>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let (park, pool) = (Arc::clone(self), pool.clone());
+        tokio::spawn(async move {
+            let got = match tokio::time::timeout_at(deadline.into(), pool.acquire()).await {
+                Ok(got) => got,
+                Err(_) => Err(sqlx::Error::PoolTimedOut),
+            };
+            if let Err(Ok(conn)) = tx.send(got) {
+                park.put(None, conn);
+            }
+        });
+        async move { rx.await.unwrap_or(Err(sqlx::Error::PoolTimedOut)) }
     }
 }
 

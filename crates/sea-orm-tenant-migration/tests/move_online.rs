@@ -10,13 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Migrator, catalog_store, writers};
+use common::{AddQty, CreateItems, Migrator, catalog_store, writers};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
 };
+use sea_orm_migration::prelude::{
+    DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager,
+};
 use sea_orm_tenant::testing::TestDatabases;
 use sea_orm_tenant::{Catalog, CatalogOptions, CatalogSync, TenantConnections, TenantKey};
-use sea_orm_tenant_migration::{MoveError, MoveOptions, Placement, Provisioner};
+use sea_orm_tenant_migration::{
+    MoveError, MoveOptions, Outcome, Placement, Provisioner, TenantMigrator,
+};
 
 /// Both servers, with `wal_level = logical` on the first; `None` with a notice.
 async fn servers() -> Option<(TestDatabases, TestDatabases)> {
@@ -526,6 +531,135 @@ async fn a_move_dropped_at_each_step_settles_and_loses_nothing() {
         Vec::<String>::new(),
         "the source is dropped"
     );
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    source.cleanup().await;
+    target.cleanup().await;
+}
+
+static HELD_ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static HELD_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// A third migration that waits for the test, then fails without changing
+/// anything: its runner holds the tenant's migration lock meanwhile.
+struct Held;
+impl MigrationName for Held {
+    fn name(&self) -> &str {
+        "m3_held"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for Held {
+    async fn up(&self, _: &SchemaManager) -> Result<(), DbErr> {
+        HELD_ENTERED.notify_one();
+        HELD_RELEASE.notified().await;
+        Err(DbErr::Custom("stopped by the test".into()))
+    }
+}
+
+struct HeldMigrator;
+impl MigratorTrait for HeldMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateItems), Box::new(AddQty), Box::new(Held)]
+    }
+}
+
+/// Sessions holding the migration runner's advisory lock in the database at `url`.
+async fn migration_locks(url: &str) -> i64 {
+    count(
+        url,
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 98598474 \
+         AND d.datname = current_database()",
+    )
+    .await
+}
+
+/// The move and the migration runner take the same lock: a move started
+/// while a migration runs on the tenant waits for it, then is refused with
+/// a typed error and changes nothing; a migration started during a move
+/// reports the tenant busy (nothing migrated on the source while it is
+/// copied), and the move finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_and_a_migration_of_the_tenant_never_run_at_once() {
+    let Some((mut source, target)) = servers().await else {
+        return;
+    };
+    let app = instances().await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(source.url_template()))
+        .await
+        .unwrap();
+    let source_url = source.url("acme");
+    source.create("unused").await;
+    let target_url = target.url("acme");
+    let key = TenantKey::new("acme").unwrap();
+
+    // A migration runs: the move waits for its lock, then gives up.
+    let runner = tokio::spawn({
+        let migrator = TenantMigrator::new::<HeldMigrator>(app.a.clone()).select(["acme"]);
+        async move { migrator.up().await }
+    });
+    HELD_ENTERED.notified().await;
+    let options = MoveOptions::default()
+        .lock_wait(Duration::from_millis(300))
+        .cut_over_timeout(Duration::from_secs(30));
+    let err = provisioner
+        .move_tenant("acme", &target_url, &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MoveError::Migrating { .. }), "{err}");
+    let entry = app.catalog.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.url.as_str(), entry.state.as_str()),
+        (source_url.as_str(), "active")
+    );
+    assert_eq!(target.existing().await, Vec::<String>::new());
+    HELD_RELEASE.notify_one();
+    let report = runner.await.unwrap().unwrap();
+    assert_eq!(report.tenant("acme").unwrap().outcome, Outcome::Failed);
+
+    // A move runs, pinned at its fence by a writer between its lock and its
+    // write: a migration started then finds the tenant busy.
+    let direct: DatabaseConnection = Database::connect(&source_url).await.unwrap();
+    let blocker = direct.begin().await.unwrap();
+    blocker
+        .execute_unprepared("LOCK TABLE items IN ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let moving = tokio::spawn({
+        let (provisioner, target_url, options) =
+            (provisioner.clone(), target_url.clone(), options.clone());
+        async move { provisioner.move_tenant("acme", &target_url, &options).await }
+    });
+    let mut waited = 0;
+    while migration_locks(&source_url).await == 0 {
+        assert!(!moving.is_finished(), "the move ended without the lock");
+        waited += 1;
+        assert!(waited < 3_000, "the move never took the migration lock");
+        tokio::task::yield_now().await;
+    }
+    let report = TenantMigrator::new::<Migrator>(app.a.clone())
+        .select(["acme"])
+        .lock_timeout(Duration::from_millis(200))
+        .up()
+        .await
+        .unwrap();
+    let busy = report.tenant("acme").unwrap();
+    assert_eq!(busy.outcome, Outcome::Failed, "{report}");
+    assert!(
+        busy.error.as_deref().unwrap().starts_with("busy"),
+        "{report}"
+    );
+    blocker.commit().await.unwrap();
+    direct.close().await.ok();
+    let moved = moving.await.unwrap().unwrap();
+    assert!(moved.warnings.is_empty(), "{moved:?}");
+    assert_eq!(migration_locks(&target_url).await, 0);
+    let entry = app.catalog.get(&key).await.unwrap().unwrap();
+    assert_eq!(entry.url, target_url);
     app.a.close().await;
     app.b.close().await;
     provisioner.close().await;

@@ -212,3 +212,188 @@ async fn a_sqlite_tenant_moves_while_two_instances_write() {
     a.close().await;
     b.close().await;
 }
+
+/// The item names in `items` of the database at `url` (MySQL), read directly.
+async fn mysql_items(url: &str) -> Vec<String> {
+    let conn = Database::connect(url).await.unwrap();
+    let names = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SELECT name FROM items ORDER BY name",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect();
+    conn.close().await.ok();
+    names
+}
+
+/// `move_tenant` on a MySQL/MariaDB database tenant while writers call it
+/// through two instances (the second polling the catalog): the source is
+/// sealed while the tenant is held, dumped and loaded into the new database;
+/// every acknowledged write is there once, none failed; the kept source
+/// refuses writes from anyone (a direct root session), and the new database
+/// takes them (the seal's copies were dropped there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_tenant_moves_while_two_instances_write() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let Some(dbs) = TestDatabases::mysql() else {
+        eprintln!("notice: TEST_MYSQL_URL is not set; the MySQL move test is skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, catalog) = catalog_store(dir.path()).await;
+    let (b, catalog_b) = catalog_store(dir.path()).await;
+    let options = CatalogOptions {
+        poll_interval: Duration::from_millis(20),
+        listen: false,
+        ..CatalogOptions::default()
+    };
+    let _sync_a = CatalogSync::start(a.clone(), catalog.clone(), options.clone())
+        .await
+        .unwrap();
+    let _sync_b = CatalogSync::start(b.clone(), catalog_b, options)
+        .await
+        .unwrap();
+    let provisioner = Provisioner::new::<Migrator>(a.clone()).catalog(catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(dbs.url_template()))
+        .await
+        .unwrap();
+    let (old_url, new_url) = (dbs.url("acme"), dbs.url("acme-new"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = common::writers(&a, &stop, 0);
+    writers.extend(common::writers(&b, &stop, 2));
+    while mysql_items(&old_url).await.len() < 50 {
+        tokio::task::yield_now().await;
+    }
+    let moved = provisioner
+        .move_tenant(
+            "acme",
+            &new_url,
+            &sea_orm_tenant_migration::MoveOptions::default().keep_source(true),
+        )
+        .await
+        .unwrap();
+    eprintln!("moved: {moved:?}");
+    while mysql_items(&new_url).await.len() < moved.rows as usize + 20 {
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::Release);
+    let (mut acked, mut errors) = (Vec::new(), Vec::new());
+    for writer in writers {
+        let (a, e) = writer.await.unwrap();
+        acked.extend(a);
+        errors.extend(e);
+    }
+    assert!(
+        errors.is_empty(),
+        "{} writes failed, first: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(3)]
+    );
+    acked.sort();
+    assert_eq!(
+        mysql_items(&new_url).await,
+        acked,
+        "every acknowledged write, once"
+    );
+    assert!(
+        !moved.source_dropped && moved.warnings.is_empty(),
+        "{moved:?}"
+    );
+    let old = Database::connect(&old_url).await.unwrap();
+    let err = old
+        .execute_unprepared("INSERT INTO items (name) VALUES ('stale')")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has moved"), "{err}");
+    old.close().await.ok();
+    let entry = catalog
+        .get(&TenantKey::new("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (entry.url.as_str(), entry.state),
+        (new_url.as_str(), TenantState::Active)
+    );
+    a.close().await;
+    b.close().await;
+    provisioner.close().await;
+    dbs.cleanup().await;
+}
+
+/// A MySQL move whose seal cannot lock the tables in time (a session keeps
+/// `items` locked) is undone: the tenant serves from its source, which
+/// takes writes (no seal left), the new database is gone, and a second run
+/// moves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_move_that_cannot_seal_in_time_is_undone() {
+    let Some(dbs) = TestDatabases::mysql() else {
+        eprintln!("notice: TEST_MYSQL_URL is not set; the MySQL move test is skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, catalog) = catalog_store(dir.path()).await;
+    let provisioner = Provisioner::new::<Migrator>(a.clone()).catalog(catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(dbs.url_template()))
+        .await
+        .unwrap();
+    let (old_url, new_url) = (dbs.url("acme"), dbs.url("acme-new"));
+    insert(&a, "before").await.unwrap().unwrap();
+    let blocker = sea_orm::Database::connect(&old_url).await.unwrap();
+    let blocked = blocker.get_mysql_connection_pool().clone();
+    let mut held = blocked.acquire().await.unwrap();
+    sea_orm::sqlx::raw_sql("LOCK TABLES items READ")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let options = sea_orm_tenant_migration::MoveOptions::default()
+        .keep_source(true)
+        .cut_over_timeout(Duration::from_secs(1));
+    let err = provisioner
+        .move_tenant("acme", &new_url, &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, sea_orm_tenant_migration::MoveError::TimedOut { .. }),
+        "{err}"
+    );
+    let key = TenantKey::new("acme").unwrap();
+    let entry = catalog.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.url.as_str(), entry.state),
+        (old_url.as_str(), TenantState::Active)
+    );
+    assert!(
+        !dbs.existing()
+            .await
+            .contains(&dbs.database_name("acme-new")),
+        "the new database is dropped"
+    );
+    sea_orm::sqlx::raw_sql("UNLOCK TABLES")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    drop(held);
+    blocker.close().await.ok();
+    insert(&a, "between").await.unwrap().unwrap();
+    assert_eq!(mysql_items(&old_url).await, ["before", "between"]);
+
+    let moved = provisioner
+        .move_tenant("acme", &new_url, &options)
+        .await
+        .unwrap();
+    assert_eq!(moved.rows, 2 + 2, "two items and two migrations: {moved:?}");
+    insert(&a, "after").await.unwrap().unwrap();
+    assert_eq!(mysql_items(&new_url).await, ["after", "before", "between"]);
+    a.close().await;
+    provisioner.close().await;
+    dbs.cleanup().await;
+}

@@ -93,7 +93,8 @@ pub struct CliArgs {
     /// Give up on a tenant after this long, e.g. `30s` or `5m`. Default: no limit.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, global = true)]
     pub timeout: Option<Duration>,
-    /// Wait this long for a tenant another runner is migrating, then report it busy.
+    /// Wait this long for a tenant another runner is migrating, then report
+    /// it busy (`tenant move`: then refuse to move it).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, global = true)]
     pub lock_timeout: Option<Duration>,
     /// What to do.
@@ -285,6 +286,7 @@ impl MigrationCli {
                     &args.config,
                     jobs,
                     args.format,
+                    args.lock_timeout,
                     self.tenant,
                 ))
                 .await;

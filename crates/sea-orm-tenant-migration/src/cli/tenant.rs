@@ -125,6 +125,7 @@ pub(crate) async fn run_tenant(
     config_path: &std::path::Path,
     jobs: usize,
     format: Format,
+    lock_timeout: Option<Duration>,
     apply: crate::runner::apply::ApplyFn,
 ) -> u8 {
     let prepared = match prepare(config_path, apply) {
@@ -272,6 +273,9 @@ pub(crate) async fn run_tenant(
             }
             if let Some(max_hold) = max_hold {
                 options = options.cut_over_timeout(*max_hold);
+            }
+            if let Some(wait) = lock_timeout {
+                options = options.lock_wait(wait);
             }
             if let Err(e) = register_from_catalog(&provisioner, name).await {
                 eprintln!("error: {e}");

@@ -68,6 +68,7 @@ use crate::lifecycle::Place;
 use error::{db_err, io_err};
 use files::{partial_path, remove_if_exists};
 use manifest::{check_file, read_manifest};
+pub(crate) use mysql::{export_mysql, import_mysql};
 use postgres::{PgTarget, ensure_exists, pg_relations, restore_list_without_schema};
 use rename::{DATABASE_SCHEMA, renamed_archive};
 use rows::RowTarget;

@@ -18,6 +18,7 @@ use super::error::{TransferError, db_err, io_err};
 use super::tool::{file_arg, plain_path, run_tool};
 use crate::lifecycle::Place;
 use crate::login::Login;
+use crate::quote::mysql_ident;
 
 /// How the client tools reach a tenant's database.
 pub(super) struct MySqlTarget {
@@ -149,16 +150,12 @@ impl MySqlTarget {
     }
 
     fn quoted(&self, name: &str) -> String {
-        format!(
-            "`{}`.`{}`",
-            self.database.replace('`', "``"),
-            name.replace('`', "``")
-        )
+        format!("{}.{}", mysql_ident(&self.database), mysql_ident(name))
     }
 }
 
 /// Dumps the tenant's database into `partial`.
-pub(super) async fn export_mysql(
+pub(crate) async fn export_mysql(
     store: &TenantConnections,
     key: &TenantKey,
     config: &TenantConfig,
@@ -188,7 +185,7 @@ pub(super) async fn export_mysql(
 
 /// Loads `file` into the tenant's database, which exists and holds no table
 /// or view; what a failed load made is dropped again.
-pub(super) async fn import_mysql(
+pub(crate) async fn import_mysql(
     store: &TenantConnections,
     key: &TenantKey,
     config: &TenantConfig,

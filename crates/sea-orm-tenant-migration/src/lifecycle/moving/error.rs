@@ -97,6 +97,17 @@ pub enum MoveError {
         /// The last migration applied to the target.
         target_version: Option<String>,
     },
+    /// A migration of the tenant held its migration lock for longer than
+    /// [`MoveOptions::lock_wait`](crate::MoveOptions::lock_wait).
+    #[error(
+        "cannot move tenant {tenant}: a migration of it held its migration lock for more than {seconds} s; move it when the migration is done"
+    )]
+    Migrating {
+        /// The tenant.
+        tenant: TenantKey,
+        /// How long the move waited, in seconds.
+        seconds: f64,
+    },
     /// A step on a database failed.
     #[error("cannot move tenant {tenant}: {step}: {reason}")]
     Step {

@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
+use super::SEALED;
 use super::sql::{Table, ident};
-
-/// The error every write to a moved tenant's old placement gets.
-const SEALED: &str = "this tenant has moved; its data here is an old copy that takes no writes";
 
 /// A transaction on the source holding `EXCLUSIVE` locks on the tenant's
 /// tables: in-flight writers finished before it was granted, new ones wait

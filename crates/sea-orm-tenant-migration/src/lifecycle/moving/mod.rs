@@ -1,8 +1,12 @@
-//! Moving a live tenant to another PostgreSQL database or server:
-//! [`Provisioner::move_tenant`].
+//! Moving a live tenant to another database or server:
+//! [`Provisioner::move_tenant`]. The steps below are PostgreSQL's; SQLite
+//! files and MySQL/MariaDB databases are copied under a write hold instead
+//! (`sqlite`, `mysql`), with the same catalog cut-over.
 //!
 //! 1. **Target**: made and migrated like a new tenant's storage; its
-//!    migrations must end where the source's do.
+//!    migrations must end where the source's do. The tenant's migration
+//!    lock is held on the source from here to the switch, so none runs
+//!    there meanwhile.
 //! 2. **Copy**: a publication of the tenant's tables and a logical
 //!    replication slot on the source, a subscription on the target; the
 //!    tenant keeps serving from the source all along.
@@ -25,6 +29,8 @@ mod error;
 mod fence;
 mod leftovers;
 mod marker;
+mod migration_lock;
+mod mysql;
 mod options;
 mod plan;
 mod replication;
@@ -64,9 +70,14 @@ impl Provisioner {
     /// needs the rights to publish and subscribe (a superuser, or the owner
     /// with `REPLICATION`). A SQLite file tenant is copied to the file `to`
     /// names while it is held (a write lock waits out writes in flight,
-    /// `VACUUM INTO` copies, the old file is sealed by triggers). Row and
-    /// MySQL tenants are moved by [`export_tenant`](crate::export_tenant)
-    /// and [`import_tenant`](crate::import_tenant) instead.
+    /// `VACUUM INTO` copies, the old file is sealed by triggers). A
+    /// MySQL/MariaDB database tenant is copied to the database `to` names
+    /// while it is held: its tables are sealed by triggers (a table lock
+    /// waits out writes in flight), dumped and loaded by the server's tools
+    /// (`mariadb-dump`/`mysqldump` and the client), counted, and switched.
+    /// Row tenants and MySQL tenants sharing their server's pool are moved
+    /// by [`export_tenant`](crate::export_tenant) and
+    /// [`import_tenant`](crate::import_tenant) instead.
     pub async fn move_tenant(
         &self,
         name: &str,
@@ -107,17 +118,23 @@ impl Provisioner {
         options: MoveOptions,
         stop: Arc<AtomicBool>,
     ) -> Result<Moved, MoveError> {
+        let lock = self.lock_migrations(&plan, &options).await?;
         let mut rollback = Rollback::new(&self, &plan.key);
-        if plan.sqlite {
-            return self.move_sqlite(&plan, &options, rollback, &stop).await;
-        }
-        match self.move_steps(&plan, &options, &mut rollback, &stop).await {
-            Ok(cut_over) => cut_over.switch(self, rollback).await,
-            Err(err) => {
-                rollback.run().await;
-                Err(err)
+        let moved = if plan.sqlite {
+            self.move_sqlite(&plan, &options, rollback, &stop).await
+        } else if plan.mysql {
+            self.move_mysql(&plan, &options, rollback, &stop).await
+        } else {
+            match self.move_steps(&plan, &options, &mut rollback, &stop).await {
+                Ok(cut_over) => cut_over.switch(self.clone(), rollback).await,
+                Err(err) => {
+                    rollback.run().await;
+                    Err(err)
+                }
             }
-        }
+        };
+        lock.release().await;
+        moved
     }
 
     async fn move_steps(
@@ -349,6 +366,10 @@ pub(super) async fn open(
         .await
         .map_err(|e| e.to_string())
 }
+
+/// The error a sealed source answers every write with.
+pub(super) const SEALED: &str =
+    "this tenant has moved; its data here is an old copy that takes no writes";
 
 /// Sets its flag when dropped: the caller of a move went away.
 struct StopOnDrop(Arc<AtomicBool>);

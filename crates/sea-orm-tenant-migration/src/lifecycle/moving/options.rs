@@ -27,6 +27,11 @@ pub struct MoveOptions {
     /// when they do not listen). A write still in flight at the fence gets
     /// an error once the tenant has switched: it was not acknowledged.
     pub settle: Duration,
+    /// The longest the move waits for the tenant's migration lock, which it
+    /// holds from before the target is made until the switch: a migration
+    /// running then waits for the move (or reports the tenant busy past its
+    /// own lock timeout).
+    pub lock_wait: Duration,
 }
 
 impl Default for MoveOptions {
@@ -37,6 +42,7 @@ impl Default for MoveOptions {
             copy_timeout: Duration::from_secs(3600),
             cut_over_timeout: Duration::from_secs(5),
             settle: Duration::from_millis(250),
+            lock_wait: crate::DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -63,6 +69,12 @@ impl MoveOptions {
     /// The wait between marking the tenant `moving` and fencing it.
     pub fn settle(mut self, settle: Duration) -> Self {
         self.settle = settle;
+        self
+    }
+
+    /// The longest the move waits for the tenant's migration lock.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
         self
     }
 

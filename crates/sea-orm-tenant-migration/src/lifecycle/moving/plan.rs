@@ -25,6 +25,8 @@ pub(super) struct Plan {
     pub(super) replication: Replication,
     /// A SQLite file tenant: copied under a write lock, not replicated.
     pub(super) sqlite: bool,
+    /// A MySQL/MariaDB database tenant: copied under a seal, not replicated.
+    pub(super) mysql: bool,
     /// A failed move left the tenant `moving`.
     pub(super) leftover: bool,
 }
@@ -88,11 +90,12 @@ impl Provisioner {
             ));
         }
         let backend = source.backend().ok();
-        if !matches!(backend, Some(DbBackend::Postgres | DbBackend::Sqlite))
-            || source.shares_server()
-        {
+        if backend.is_none() {
+            return Err(unsupported("its backend is not known"));
+        }
+        if source.shares_server() {
             return Err(unsupported(
-                "MySQL tenants move by export and import (tenant export, then tenant import)",
+                "a MySQL tenant sharing its server's pool is placed by the configuration, not the catalog: move it by export and import (tenant export, then tenant import)",
             ));
         }
         let target = CatalogEntry::new(key.clone(), to, source.schema().cloned())
@@ -119,6 +122,7 @@ impl Provisioner {
         };
         Ok(Plan {
             sqlite: backend == Some(DbBackend::Sqlite),
+            mysql: backend == Some(DbBackend::MySql),
             replication: Replication::for_tenant(key.as_str(), source.url()),
             key: key.clone(),
             source,

@@ -15,10 +15,7 @@ use super::options::{MoveOptions, Moved};
 use super::plan::Plan;
 use super::rollback::Rollback;
 use super::sql::{ident, literal};
-use super::{open, timed_out};
-
-/// The error every write to a moved tenant's old file gets.
-const SEALED: &str = "this tenant has moved; its data here is an old copy that takes no writes";
+use super::{SEALED, open, timed_out};
 
 impl Provisioner {
     /// Moves SQLite file tenant `plan.key` to the file `plan.target` names.

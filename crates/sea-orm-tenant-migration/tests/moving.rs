@@ -143,7 +143,7 @@ async fn a_sqlite_tenant_moves_while_two_instances_write() {
     let _sync_a = CatalogSync::start(a.clone(), catalog.clone(), options.clone())
         .await
         .unwrap();
-    let _sync_b = CatalogSync::start(b.clone(), catalog_b, options)
+    let sync_b = CatalogSync::start(b.clone(), catalog_b, options)
         .await
         .unwrap();
     let provisioner = Provisioner::new::<Migrator>(a.clone()).catalog(catalog.clone());
@@ -151,6 +151,8 @@ async fn a_sqlite_tenant_moves_while_two_instances_write() {
         .create("acme", &Placement::Url(dbs.url_template()))
         .await
         .unwrap();
+    // The second instance knows the tenant before its writers start.
+    sync_b.refresh().await.unwrap();
     let (old_url, new_url) = (dbs.url("acme"), dbs.url("acme-new"));
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = common::writers(&a, &stop, 0);
@@ -256,7 +258,7 @@ async fn a_mysql_tenant_moves_while_two_instances_write() {
     let _sync_a = CatalogSync::start(a.clone(), catalog.clone(), options.clone())
         .await
         .unwrap();
-    let _sync_b = CatalogSync::start(b.clone(), catalog_b, options)
+    let sync_b = CatalogSync::start(b.clone(), catalog_b, options)
         .await
         .unwrap();
     let provisioner = Provisioner::new::<Migrator>(a.clone()).catalog(catalog.clone());
@@ -264,6 +266,8 @@ async fn a_mysql_tenant_moves_while_two_instances_write() {
         .create("acme", &Placement::Url(dbs.url_template()))
         .await
         .unwrap();
+    // The second instance knows the tenant before its writers start.
+    sync_b.refresh().await.unwrap();
     let (old_url, new_url) = (dbs.url("acme"), dbs.url("acme-new"));
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = common::writers(&a, &stop, 0);

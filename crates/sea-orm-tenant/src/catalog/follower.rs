@@ -218,7 +218,14 @@ impl SyncInner {
             if let Some(old) = managed.get_mut(name) {
                 let moved =
                     old.url != entry.url || old.schema != entry.schema || old.rows != entry.rows;
-                if moved {
+                let switched_here = moved
+                    && entry
+                        .config()
+                        .is_ok_and(|c| self.store.tenant_config(name.as_str()) == Some(c));
+                if switched_here {
+                    // This instance's mover switched the store already.
+                    self.follow_state(None, entry);
+                } else if moved {
                     // A new placement: switched in one step, so no request
                     // (a held one included) meets an unknown name.
                     match entry.config().map_err(|e| e.to_string()).and_then(|c| {

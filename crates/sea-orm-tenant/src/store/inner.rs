@@ -59,8 +59,42 @@ impl Inner {
     }
 
     /// A lease on `tenant`'s pool (a schema tenant: its database's), opening
-    /// it if needed.
+    /// it if needed. An entry replaced meanwhile (a move's switch, made by
+    /// the mover and again by the catalog follower) is followed to the entry
+    /// that holds its name now.
     pub(crate) async fn lease(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+    ) -> Result<TenantConnection, TenantError> {
+        match self.lease_entry(tenant).await {
+            Err(TenantError::Unknown(_)) if tenant.is_removed() => {
+                Box::pin(self.lease_replaced(tenant)).await
+            }
+            leased => leased,
+        }
+    }
+
+    /// `lease` of the entries that replaced `removed`, until one leases or
+    /// the name is gone.
+    async fn lease_replaced(
+        self: &Arc<Self>,
+        removed: &Arc<Tenant>,
+    ) -> Result<TenantConnection, TenantError> {
+        let mut current = Arc::clone(removed);
+        loop {
+            let next = self.resolve(current.key.as_str())?;
+            if Arc::ptr_eq(&next, &current) {
+                return Err(TenantError::Unknown(current.key.clone()));
+            }
+            current = next;
+            match self.lease_entry(&current).await {
+                Err(TenantError::Unknown(_)) if current.is_removed() => continue,
+                leased => return leased,
+            }
+        }
+    }
+
+    async fn lease_entry(
         self: &Arc<Self>,
         tenant: &Arc<Tenant>,
     ) -> Result<TenantConnection, TenantError> {

@@ -37,19 +37,7 @@ fn insert(
 
 /// The item names in the SQLite file at `url`, read directly.
 async fn items(url: &str) -> Vec<String> {
-    let conn = Database::connect(url).await.unwrap();
-    let names = conn
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT name FROM items ORDER BY name",
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get::<String>("", "name").unwrap())
-        .collect();
-    conn.close().await.ok();
-    names
+    items_of(DbBackend::Sqlite, url).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,105 +110,12 @@ async fn both_instances_hold_a_moving_tenant_then_serve_it_from_its_new_placemen
     b.close().await;
 }
 
-/// `move_tenant` on a SQLite file tenant while writers call it through two
-/// instances (the second following the catalog by polling): the file is
-/// copied under a write lock while the tenant is held; every acknowledged
-/// write is in the new file, none failed; the kept old file refuses writes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sqlite_tenant_moves_while_two_instances_write() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    let dbs = TestDatabases::sqlite();
-    let dir = tempfile::tempdir().unwrap();
-    let (a, catalog) = catalog_store(dir.path()).await;
-    let (b, catalog_b) = catalog_store(dir.path()).await;
-    let options = CatalogOptions {
-        poll_interval: Duration::from_millis(20),
-        listen: false,
-        ..CatalogOptions::default()
-    };
-    let _sync_a = CatalogSync::start(a.clone(), catalog.clone(), options.clone())
-        .await
-        .unwrap();
-    let sync_b = CatalogSync::start(b.clone(), catalog_b, options)
-        .await
-        .unwrap();
-    let provisioner = Provisioner::new::<Migrator>(a.clone()).catalog(catalog.clone());
-    provisioner
-        .create("acme", &Placement::Url(dbs.url_template()))
-        .await
-        .unwrap();
-    // The second instance knows the tenant before its writers start.
-    sync_b.refresh().await.unwrap();
-    let (old_url, new_url) = (dbs.url("acme"), dbs.url("acme-new"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = common::writers(&a, &stop, 0);
-    writers.extend(common::writers(&b, &stop, 2));
-    while items(&old_url).await.len() < 50 {
-        tokio::task::yield_now().await;
-    }
-    let moved = provisioner
-        .move_tenant(
-            "acme",
-            &new_url,
-            &sea_orm_tenant_migration::MoveOptions::default().keep_source(true),
-        )
-        .await
-        .unwrap();
-    eprintln!("moved: {moved:?}");
-    while items(&new_url).await.len() < moved.rows as usize + 20 {
-        tokio::task::yield_now().await;
-    }
-    stop.store(true, Ordering::Release);
-    let (mut acked, mut errors) = (Vec::new(), Vec::new());
-    for writer in writers {
-        let (a, e) = writer.await.unwrap();
-        acked.extend(a);
-        errors.extend(e);
-    }
-    assert!(
-        errors.is_empty(),
-        "{} writes failed, first: {:?}",
-        errors.len(),
-        &errors[..errors.len().min(3)]
-    );
-    acked.sort();
-    assert_eq!(
-        items(&new_url).await,
-        acked,
-        "every acknowledged write, once"
-    );
-    assert!(
-        !moved.source_dropped && moved.warnings.is_empty(),
-        "{moved:?}"
-    );
-    let old = Database::connect(&old_url).await.unwrap();
-    let err = old
-        .execute_unprepared("INSERT INTO items (name) VALUES ('stale')")
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("has moved"), "{err}");
-    old.close().await.ok();
-    let entry = catalog
-        .get(&TenantKey::new("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (entry.url.as_str(), entry.state),
-        (new_url.as_str(), TenantState::Active)
-    );
-    a.close().await;
-    b.close().await;
-}
-
-/// The item names in `items` of the database at `url` (MySQL), read directly.
-async fn mysql_items(url: &str) -> Vec<String> {
+/// The item names in `items` of the database at `url`, read directly.
+async fn items_of(backend: DbBackend, url: &str) -> Vec<String> {
     let conn = Database::connect(url).await.unwrap();
     let names = conn
         .query_all_raw(Statement::from_string(
-            DbBackend::MySql,
+            backend,
             "SELECT name FROM items ORDER BY name",
         ))
         .await
@@ -232,21 +127,16 @@ async fn mysql_items(url: &str) -> Vec<String> {
     names
 }
 
-/// `move_tenant` on a MySQL/MariaDB database tenant while writers call it
-/// through two instances (the second polling the catalog): the source is
-/// sealed while the tenant is held, dumped and loaded into the new database;
-/// every acknowledged write is there once, none failed; the kept source
-/// refuses writes from anyone (a direct root session), and the new database
-/// takes them (the seal's copies were dropped there).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mysql_tenant_moves_while_two_instances_write() {
+/// `move_tenant` on tenant `acme` of `dbs` (a SQLite file or a MySQL
+/// database) while writers call it through two instances (the second
+/// following the catalog by polling): every acknowledged write is at the
+/// new placement once, none failed; the kept old placement refuses writes
+/// from anyone (a direct session), and the tenant is active at the new one.
+async fn moves_while_two_instances_write(dbs: &TestDatabases) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let Some(dbs) = TestDatabases::mysql() else {
-        eprintln!("notice: TEST_MYSQL_URL is not set; the MySQL move test is skipped");
-        return;
-    };
+    let backend = dbs.backend();
     let dir = tempfile::tempdir().unwrap();
     let (a, catalog) = catalog_store(dir.path()).await;
     let (b, catalog_b) = catalog_store(dir.path()).await;
@@ -272,7 +162,7 @@ async fn a_mysql_tenant_moves_while_two_instances_write() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = common::writers(&a, &stop, 0);
     writers.extend(common::writers(&b, &stop, 2));
-    while mysql_items(&old_url).await.len() < 50 {
+    while items_of(backend, &old_url).await.len() < 50 {
         tokio::task::yield_now().await;
     }
     let moved = provisioner
@@ -284,7 +174,7 @@ async fn a_mysql_tenant_moves_while_two_instances_write() {
         .await
         .unwrap();
     eprintln!("moved: {moved:?}");
-    while mysql_items(&new_url).await.len() < moved.rows as usize + 20 {
+    while items_of(backend, &new_url).await.len() < moved.rows as usize + 20 {
         tokio::task::yield_now().await;
     }
     stop.store(true, Ordering::Release);
@@ -302,7 +192,7 @@ async fn a_mysql_tenant_moves_while_two_instances_write() {
     );
     acked.sort();
     assert_eq!(
-        mysql_items(&new_url).await,
+        items_of(backend, &new_url).await,
         acked,
         "every acknowledged write, once"
     );
@@ -329,6 +219,23 @@ async fn a_mysql_tenant_moves_while_two_instances_write() {
     a.close().await;
     b.close().await;
     provisioner.close().await;
+}
+
+/// A SQLite file is copied under a write lock while the tenant is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_tenant_moves_while_two_instances_write() {
+    moves_while_two_instances_write(&TestDatabases::sqlite()).await;
+}
+
+/// A MySQL/MariaDB database is sealed while the tenant is held, dumped and
+/// loaded into the new database (the seal's copies dropped there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_tenant_moves_while_two_instances_write() {
+    let Some(dbs) = TestDatabases::mysql() else {
+        eprintln!("notice: TEST_MYSQL_URL is not set; the MySQL move test is skipped");
+        return;
+    };
+    moves_while_two_instances_write(&dbs).await;
     dbs.cleanup().await;
 }
 
@@ -388,7 +295,10 @@ async fn a_mysql_move_that_cannot_seal_in_time_is_undone() {
     drop(held);
     blocker.close().await.ok();
     insert(&a, "between").await.unwrap().unwrap();
-    assert_eq!(mysql_items(&old_url).await, ["before", "between"]);
+    assert_eq!(
+        items_of(DbBackend::MySql, &old_url).await,
+        ["before", "between"]
+    );
 
     let moved = provisioner
         .move_tenant("acme", &new_url, &options)
@@ -396,7 +306,10 @@ async fn a_mysql_move_that_cannot_seal_in_time_is_undone() {
         .unwrap();
     assert_eq!(moved.rows, 2 + 2, "two items and two migrations: {moved:?}");
     insert(&a, "after").await.unwrap().unwrap();
-    assert_eq!(mysql_items(&new_url).await, ["after", "before", "between"]);
+    assert_eq!(
+        items_of(DbBackend::MySql, &new_url).await,
+        ["after", "before", "between"]
+    );
     a.close().await;
     provisioner.close().await;
     dbs.cleanup().await;

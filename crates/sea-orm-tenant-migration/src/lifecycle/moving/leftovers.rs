@@ -23,7 +23,18 @@ impl Provisioner {
         target_db: &TenantConfig,
     ) -> Result<(), MoveError> {
         remove_replication(self, &plan.replication, source_db, target_db).await;
-        if !self.target_taken(plan).await? {
+        self.drop_target_and_reactivate(plan, true).await
+    }
+
+    /// The target a failed move made is dropped (if it exists and no other
+    /// tenant lives there: a copy cut short was never served), and the
+    /// tenant is active again where it was.
+    pub(super) async fn drop_target_and_reactivate(
+        &self,
+        plan: &Plan,
+        target_exists: bool,
+    ) -> Result<(), MoveError> {
+        if target_exists && !self.target_taken(plan).await? {
             self.storage
                 .drop_storage(&plan.target)
                 .await

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use sea_orm_tenant::{TenantConfig, TenantSession, TenantState};
+use sea_orm_tenant::{TenantConfig, TenantSession};
 
 use super::super::place::Place;
 use super::super::provisioner::Provisioner;
@@ -264,7 +264,6 @@ impl Provisioner {
     /// its source unsealed, its target (never served) dropped, the tenant
     /// active again where it was.
     async fn mysql_leftovers(&self, plan: &Plan, target_place: &Place) -> Result<(), MoveError> {
-        let key = &plan.key;
         self.unseal(plan, plan.source.url())
             .await
             .map_err(plan.fail("unseal the source"))?;
@@ -273,23 +272,7 @@ impl Provisioner {
             .exists(target_place)
             .await
             .map_err(|e| plan.fail("look for the target")(e.to_string()))?;
-        if exists && !self.target_taken(plan).await? {
-            self.storage
-                .drop_storage(&plan.target)
-                .await
-                .map_err(|e| plan.fail("drop a failed move's target")(e.to_string()))?;
-        }
-        if let Some(catalog) = &self.catalog {
-            catalog
-                .set_state(key, TenantState::Active, None)
-                .await
-                .map_err(|source| MoveError::Catalog {
-                    tenant: key.clone(),
-                    source,
-                })?;
-        }
-        let _ = self.store.release(key.as_str());
-        Ok(())
+        self.drop_target_and_reactivate(plan, exists).await
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use sea_orm_tenant::{TenantConfig, TenantSession, TenantState};
+use sea_orm_tenant::{TenantConfig, TenantSession};
 
 use super::super::place::Place;
 use super::super::provisioner::Provisioner;
@@ -36,23 +36,8 @@ impl Provisioner {
             });
         };
         if plan.leftover {
-            // A failed move's copy is incomplete by definition: never served.
-            if target_path.exists() && !self.target_taken(plan).await? {
-                self.storage
-                    .drop_storage(&plan.target)
-                    .await
-                    .map_err(|e| plan.fail("drop a failed move's target")(e.to_string()))?;
-            }
-            if let Some(catalog) = &self.catalog {
-                catalog
-                    .set_state(key, TenantState::Active, None)
-                    .await
-                    .map_err(|source| MoveError::Catalog {
-                        tenant: key.clone(),
-                        source,
-                    })?;
-            }
-            let _ = self.store.release(key.as_str());
+            self.drop_target_and_reactivate(plan, target_path.exists())
+                .await?;
         }
         if target_path.exists() {
             return Err(MoveError::TargetExists {

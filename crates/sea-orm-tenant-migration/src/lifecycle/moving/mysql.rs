@@ -25,6 +25,7 @@ use super::error::MoveError;
 use super::options::{MoveOptions, Moved};
 use super::plan::Plan;
 use super::rollback::Rollback;
+use super::switch::Switched;
 use super::{SEALED, open, timed_out};
 use crate::quote::mysql_ident;
 use crate::transfer::{export_mysql, import_mysql};
@@ -90,29 +91,15 @@ impl Provisioner {
         if let Some(drained) = drained {
             let _ = drained.await;
         }
-        let mut warnings = Vec::new();
-        let mut source_dropped = false;
-        if !options.keep_source {
-            tokio::time::sleep(options.grace).await;
-            match self.storage.drop_storage(&plan.source).await {
-                Ok(_) => source_dropped = true,
-                Err(e) => warnings.push(format!("the source could not be dropped: {e}")),
-            }
-        }
-        tracing::info!(tenant = %key, held_millis, "MySQL tenant moved");
-        Ok(Moved {
-            tenant: key.clone(),
-            from: Place::of(&plan.source)
-                .map(|p| p.describe())
-                .unwrap_or_default(),
+        let switched = Switched {
             to: target_place.describe(),
             tables,
             rows,
             copy_millis,
             held_millis,
-            source_dropped,
-            warnings,
-        })
+            warnings: Vec::new(),
+        };
+        Ok(self.finish_switched(plan, options, switched).await)
     }
 
     /// Holds the tenant, seals its source and copies it. Returns the tables

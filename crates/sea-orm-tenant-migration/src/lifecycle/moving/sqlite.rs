@@ -15,6 +15,7 @@ use super::options::{MoveOptions, Moved};
 use super::plan::Plan;
 use super::rollback::Rollback;
 use super::sql::{ident, literal};
+use super::switch::Switched;
 use super::{SEALED, open, timed_out};
 
 impl Provisioner {
@@ -77,28 +78,15 @@ impl Provisioner {
         if let Some(drained) = drained {
             let _ = drained.await;
         }
-        let mut source_dropped = false;
-        if !options.keep_source {
-            tokio::time::sleep(options.grace).await;
-            match self.storage.drop_storage(&plan.source).await {
-                Ok(_) => source_dropped = true,
-                Err(e) => warnings.push(format!("the source could not be dropped: {e}")),
-            }
-        }
-        tracing::info!(tenant = %key, held_millis, "SQLite tenant moved");
-        Ok(Moved {
-            tenant: key.clone(),
-            from: Place::of(&plan.source)
-                .map(|p| p.describe())
-                .unwrap_or_default(),
+        let switched = Switched {
             to: target_path.display().to_string(),
             tables: tables.len(),
             rows,
             copy_millis,
             held_millis,
-            source_dropped,
             warnings,
-        })
+        };
+        Ok(self.finish_switched(plan, options, switched).await)
     }
 
     /// Holds the tenant, locks its file against writes and copies it; the

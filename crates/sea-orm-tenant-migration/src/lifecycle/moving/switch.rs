@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use sea_orm_tenant::{TenantSession, redact_url};
+use sea_orm_tenant::TenantSession;
 
 use super::super::place::Place;
 use super::super::provisioner::Provisioner;
@@ -53,7 +53,6 @@ impl CutOver {
             held_at,
             target_place,
         } = self;
-        let key = &plan.key;
         let drained = match provisioner.switch_placement(&plan, rollback).await {
             Ok(drained) => drained,
             Err((err, rollback)) => {
@@ -85,30 +84,70 @@ impl CutOver {
         }
         source.close().await;
         target.close().await;
-        let mut source_dropped = false;
-        if !options.keep_source {
-            tokio::time::sleep(options.grace).await;
-            match provisioner.storage.drop_storage(&plan.source).await {
-                Ok(_) => source_dropped = true,
-                Err(e) => warnings.push(format!("the source could not be dropped: {e}")),
-            }
-        }
-        for warning in &warnings {
-            tracing::warn!(tenant = %key, %warning, "move finished with a warning");
-        }
-        tracing::info!(tenant = %key, to = %redact_url(plan.target.url()), held_millis, "tenant moved");
-        Ok(Moved {
-            tenant: key.clone(),
-            from: Place::of(&plan.source)
-                .map(|p| p.describe())
-                .unwrap_or_default(),
+        let switched = Switched {
             to: target_place.describe(),
             tables: data.len(),
             rows,
             copy_millis,
             held_millis,
+            warnings,
+        };
+        Ok(provisioner.finish_switched(&plan, &options, switched).await)
+    }
+}
+
+/// What a move did up to and after its switch, before its source is dropped.
+pub(super) struct Switched {
+    /// Where the tenant is now (no password).
+    pub(super) to: String,
+    pub(super) tables: usize,
+    pub(super) rows: i64,
+    pub(super) copy_millis: u64,
+    pub(super) held_millis: u64,
+    pub(super) warnings: Vec<String>,
+}
+
+impl Provisioner {
+    /// After the switch, the same for every backend: the source dropped
+    /// after the grace unless kept, the warnings logged; the move's report.
+    pub(super) async fn finish_switched(
+        &self,
+        plan: &Plan,
+        options: &MoveOptions,
+        switched: Switched,
+    ) -> Moved {
+        let Switched {
+            to,
+            tables,
+            rows,
+            copy_millis,
+            held_millis,
+            mut warnings,
+        } = switched;
+        let mut source_dropped = false;
+        if !options.keep_source {
+            tokio::time::sleep(options.grace).await;
+            match self.storage.drop_storage(&plan.source).await {
+                Ok(_) => source_dropped = true,
+                Err(e) => warnings.push(format!("the source could not be dropped: {e}")),
+            }
+        }
+        for warning in &warnings {
+            tracing::warn!(tenant = %plan.key, %warning, "move finished with a warning");
+        }
+        tracing::info!(tenant = %plan.key, %to, held_millis, "tenant moved");
+        Moved {
+            tenant: plan.key.clone(),
+            from: Place::of(&plan.source)
+                .map(|p| p.describe())
+                .unwrap_or_default(),
+            to,
+            tables,
+            rows,
+            copy_millis,
+            held_millis,
             source_dropped,
             warnings,
-        })
+        }
     }
 }

@@ -25,6 +25,7 @@
 //! ```
 
 mod catalog;
+mod databases;
 mod env;
 mod error;
 mod file;
@@ -35,9 +36,10 @@ mod tenant;
 mod toml_fields;
 
 pub use catalog::CatalogOptions;
+pub use databases::{SchemaDatabase, TenantsAre};
 pub(crate) use env::expand_env;
 pub use error::ConfigError;
-pub use file::{ProvisioningConfig, SchemaDatabase, ServerOptions, TenantsAre, TenantsConfig};
+pub use file::{ProvisioningConfig, ServerOptions, TenantsConfig};
 pub use pool::{DEFAULT_SQLITE_READERS, PoolOptions};
 pub use store::StoreOptions;
 pub use tenant::TenantConfig;

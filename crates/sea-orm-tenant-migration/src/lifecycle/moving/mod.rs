@@ -60,7 +60,13 @@ impl Provisioner {
     /// Moves PostgreSQL tenant `name`, while it serves, to the database at
     /// `to` (a URL as the catalog would hold it; `${VAR}` is expanded): a
     /// database tenant into that new database, a schema tenant into a schema
-    /// of the same name in it. See [the module](self) for the steps.
+    /// of the same name in it. The steps: the target made and migrated (the
+    /// tenant's migration lock held on the source until the switch); the
+    /// tables copied by logical replication while the tenant serves; the
+    /// cut-over (the tenant held, its tables fenced, the copy caught up and
+    /// counted, the placement switched, the source sealed); the source
+    /// dropped after the grace. A failure or cancellation before the switch
+    /// undoes the move; a second run after a crash finds its leftovers.
     ///
     /// With a [catalog](Provisioner::catalog), every instance following it
     /// switches; without one, only this provisioner's store does, and the

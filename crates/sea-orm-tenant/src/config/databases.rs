@@ -2,10 +2,11 @@
 //! for many tenants, its schema, row or database tenants, and the
 //! `[tenants.NAME]` entries placed in it, turned into tenant configurations.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::error::ConfigError;
-use super::file::TenantsConfig;
 use super::pool::PoolOptions;
 use super::tenant::TenantConfig;
 use super::toml_fields::{take_field, take_pool};
@@ -115,101 +116,99 @@ pub(super) fn take_schema_entries(
     Ok(out)
 }
 
-impl TenantsConfig {
-    /// Adds the tenants of every `[databases.*]` table, and the `[tenants.*]`
-    /// entries placed in one, to `tenants`.
-    pub(super) fn place_schema_tenants(
-        &mut self,
-        entries: Vec<SchemaTenantEntry>,
-    ) -> Result<(), ConfigError> {
-        let config_of =
-            |name: &str, db: &SchemaDatabase, schema: Result<SchemaName, _>, key: &TenantKey| {
-                if db.tenants_are == TenantsAre::Databases {
-                    let url = database_url(&db.url, &format!("{}{key}", db.database_prefix))
-                        .ok_or_else(|| ConfigError::SharingNeedsMySqlDatabase {
-                            target: format!("{key} (databases.{name})"),
-                            url: crate::redact_url(&db.url),
-                        })?;
-                    return Ok(TenantConfig::new(url)
-                        .with_pool(db.pool.clone())
-                        .sharing_server());
-                }
-                let config = TenantConfig::new(db.url.clone()).with_pool(db.pool.clone());
-                if db.tenants_are == TenantsAre::Rows {
-                    return Ok(config.in_rows());
-                }
-                let schema = schema.map_err(|source| ConfigError::InvalidSchema {
-                    target: format!("{key} (databases.{name})"),
-                    source,
-                })?;
-                Ok::<_, ConfigError>(config.in_schema(schema))
-            };
-        for (name, db) in &self.databases {
-            SchemaName::check_prefix(&db.schema_prefix).map_err(|source| {
-                ConfigError::InvalidSchema {
-                    target: format!("databases.{name}.schema_prefix"),
-                    source,
-                }
+/// Adds the tenants of every table of `databases`, and the `[tenants.*]`
+/// entries placed in one, to `tenants`.
+pub(super) fn place_schema_tenants(
+    databases: &BTreeMap<String, SchemaDatabase>,
+    tenants: &mut BTreeMap<TenantKey, TenantConfig>,
+    entries: Vec<SchemaTenantEntry>,
+) -> Result<(), ConfigError> {
+    let config_of =
+        |name: &str, db: &SchemaDatabase, schema: Result<SchemaName, _>, key: &TenantKey| {
+            if db.tenants_are == TenantsAre::Databases {
+                let url = database_url(&db.url, &format!("{}{key}", db.database_prefix))
+                    .ok_or_else(|| ConfigError::SharingNeedsMySqlDatabase {
+                        target: format!("{key} (databases.{name})"),
+                        url: crate::redact_url(&db.url),
+                    })?;
+                return Ok(TenantConfig::new(url)
+                    .with_pool(db.pool.clone())
+                    .sharing_server());
+            }
+            let config = TenantConfig::new(db.url.clone()).with_pool(db.pool.clone());
+            if db.tenants_are == TenantsAre::Rows {
+                return Ok(config.in_rows());
+            }
+            let schema = schema.map_err(|source| ConfigError::InvalidSchema {
+                target: format!("{key} (databases.{name})"),
+                source,
             })?;
-            let prefix_ok = db
-                .database_prefix
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !prefix_ok
-                || (db.tenants_are != TenantsAre::Databases && !db.database_prefix.is_empty())
-            {
-                return Err(ConfigError::Parse {
-                    origin: None,
-                    reason: format!(
-                        "databases.{name}: `database_prefix` takes lowercase letters, digits and `_`, and only with tenants_are = \"databases\""
-                    ),
-                });
+            Ok::<_, ConfigError>(config.in_schema(schema))
+        };
+    for (name, db) in databases {
+        SchemaName::check_prefix(&db.schema_prefix).map_err(|source| {
+            ConfigError::InvalidSchema {
+                target: format!("databases.{name}.schema_prefix"),
+                source,
             }
-            if db.tenants_are != TenantsAre::Schemas && !db.schema_prefix.is_empty() {
-                return Err(ConfigError::Parse {
-                    origin: None,
-                    reason: format!("databases.{name}: `schema_prefix` is for schema tenants"),
-                });
-            }
-            for key in &db.tenants {
-                let config = config_of(
-                    name,
-                    db,
-                    SchemaName::for_tenant(&db.schema_prefix, key),
-                    key,
-                )?;
-                if self.tenants.insert(key.clone(), config).is_some() {
-                    return Err(ConfigError::AlreadyRegistered(key.clone()));
-                }
+        })?;
+        let prefix_ok = db
+            .database_prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !prefix_ok || (db.tenants_are != TenantsAre::Databases && !db.database_prefix.is_empty())
+        {
+            return Err(ConfigError::Parse {
+                origin: None,
+                reason: format!(
+                    "databases.{name}: `database_prefix` takes lowercase letters, digits and `_`, and only with tenants_are = \"databases\""
+                ),
+            });
+        }
+        if db.tenants_are != TenantsAre::Schemas && !db.schema_prefix.is_empty() {
+            return Err(ConfigError::Parse {
+                origin: None,
+                reason: format!("databases.{name}: `schema_prefix` is for schema tenants"),
+            });
+        }
+        for key in &db.tenants {
+            let config = config_of(
+                name,
+                db,
+                SchemaName::for_tenant(&db.schema_prefix, key),
+                key,
+            )?;
+            if tenants.insert(key.clone(), config).is_some() {
+                return Err(ConfigError::AlreadyRegistered(key.clone()));
             }
         }
-        for entry in entries {
-            let db = self.databases.get(&entry.database).ok_or_else(|| {
-                ConfigError::UnknownDatabase {
-                    tenant: entry.key.clone(),
-                    database: entry.database.clone(),
-                }
-            })?;
-            if db.tenants_are != TenantsAre::Schemas && entry.schema.is_some() {
-                return Err(ConfigError::Parse {
-                    origin: None,
-                    reason: format!(
-                        "tenants.{}: only a schema tenant takes `schema` (databases.{} holds rows or databases)",
-                        entry.key, entry.database
-                    ),
-                });
-            }
-            let schema = match &entry.schema {
-                Some(s) => SchemaName::new(s),
-                None => SchemaName::for_tenant(&db.schema_prefix, &entry.key),
-            };
-            let config = config_of(&entry.database, db, schema, &entry.key)?;
-            if self.tenants.insert(entry.key.clone(), config).is_some() {
-                return Err(ConfigError::AlreadyRegistered(entry.key));
-            }
-        }
-        Ok(())
     }
+    for entry in entries {
+        let db = databases
+            .get(&entry.database)
+            .ok_or_else(|| ConfigError::UnknownDatabase {
+                tenant: entry.key.clone(),
+                database: entry.database.clone(),
+            })?;
+        if db.tenants_are != TenantsAre::Schemas && entry.schema.is_some() {
+            return Err(ConfigError::Parse {
+                origin: None,
+                reason: format!(
+                    "tenants.{}: only a schema tenant takes `schema` (databases.{} holds rows or databases)",
+                    entry.key, entry.database
+                ),
+            });
+        }
+        let schema = match &entry.schema {
+            Some(s) => SchemaName::new(s),
+            None => SchemaName::for_tenant(&db.schema_prefix, &entry.key),
+        };
+        let config = config_of(&entry.database, db, schema, &entry.key)?;
+        if tenants.insert(entry.key.clone(), config).is_some() {
+            return Err(ConfigError::AlreadyRegistered(entry.key));
+        }
+    }
+    Ok(())
 }
 
 /// `server` (a URL naming no database) with `database` as its path; `None`

@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::catalog::CatalogOptions;
-use super::databases::{SchemaDatabase, take_schema_entries};
+use super::databases::{SchemaDatabase, place_schema_tenants, take_schema_entries};
 use super::env::expand_env;
 use super::error::ConfigError;
 use super::pool::PoolOptions;
@@ -154,7 +154,7 @@ impl TenantsConfig {
         let mut config: TenantsConfig = toml::Value::Table(raw)
             .try_into()
             .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
-        config.place_schema_tenants(placed)?;
+        place_schema_tenants(&config.databases, &mut config.tenants, placed)?;
         config.store.validate()?;
         config.defaults.validate("defaults")?;
         for (server, options) in &config.servers {

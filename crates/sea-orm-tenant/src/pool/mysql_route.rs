@@ -331,7 +331,7 @@ impl MySqlRoute {
             .begin_with_config(isolation_level, access_mode)
             .await?;
         drop(waiting);
-        let quoted = format!("`{}`", self.database().replace('`', "``"));
+        let quoted = mysql_session::quoted_database(self.database());
         // `USE` cannot be prepared: the text protocol.
         if let Err(err) = txn.execute_unprepared(&format!("USE {quoted}")).await {
             let _ = txn.rollback().await;

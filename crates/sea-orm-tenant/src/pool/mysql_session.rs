@@ -204,6 +204,11 @@ pub(crate) async fn settle(conn: &mut MySqlConnection) -> Result<Settled, sqlx::
     settled(&row, token)
 }
 
+/// `database` as a MySQL identifier for `USE`: backticks doubled.
+pub(crate) fn quoted_database(database: &str) -> String {
+    format!("`{}`", database.replace('`', "``"))
+}
+
 /// Moves the session to `database`, in one round trip: with `check`, the
 /// session is first checked (a connection straight from another call);
 /// `Ok(before)` is where the check found it (`None` without `check`). The
@@ -214,7 +219,7 @@ pub(crate) async fn move_to(
     database: &str,
     check: bool,
 ) -> Result<Option<String>, MoveFailed> {
-    let quoted = format!("`{}`", database.replace('`', "``"));
+    let quoted = quoted_database(database);
     let token = ReplyToken::fresh();
     let after = format!("USE {quoted}; SELECT DATABASE(), {}", token.sql());
     let message = if check {

@@ -58,9 +58,11 @@ struct Args {
     /// apart from the server budget).
     #[arg(long)]
     max_open_pools: Option<usize>,
-    /// Pool size per tenant (`[defaults] max_connections`).
-    #[arg(long, default_value_t = 2)]
-    pool_size: u32,
+    /// Pool size per tenant (`[defaults] max_connections`) [default: unset,
+    /// so each pool opens with its fair share of the budget and grows under
+    /// load while the budget has room].
+    #[arg(long)]
+    pool_size: Option<u32>,
     /// Seed of the random tenant choice.
     #[arg(long, default_value_t = 0x5CA1E)]
     seed: u64,
@@ -161,8 +163,10 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
     let common = &args.common;
     let tenants = common.quick.or(args.tenants, 150, 20).max(1);
     let names = tenant_names(tenants);
-    let mut toml = tenants_config(args.layout()?, dbs, &names, common.budget)?
-        .default_option("max_connections", &args.pool_size.to_string());
+    let mut toml = tenants_config(args.layout()?, dbs, &names, common.budget)?;
+    if let Some(n) = args.pool_size {
+        toml = toml.default_option("max_connections", &n.to_string());
+    }
     if let Some(n) = args.max_open_pools {
         toml = toml.store_option("max_open_pools", &n.to_string());
     }
@@ -233,7 +237,11 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
         common.budget,
         dbs.server_key(),
         match args.layout()? {
-            Layout::PoolPerDatabase => format!("a pool of {} per database", args.pool_size),
+            Layout::PoolPerDatabase => match args.pool_size {
+                Some(n) => format!("a pool of {n} per database"),
+                None => "a pool per database, its fair share of the budget, growing under load"
+                    .to_owned(),
+            },
             Layout::SharedMySqlPool => format!("one shared pool of {}", common.budget),
         },
         args.max_open_pools

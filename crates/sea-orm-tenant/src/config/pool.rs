@@ -15,7 +15,11 @@ pub const DEFAULT_SQLITE_READERS: u32 = 4;
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolOptions {
-    /// Most connections in one tenant's pool. Default: 1 for SQLite (one writer), 5 otherwise.
+    /// Most connections in one tenant's pool. Default: 1 for SQLite (one
+    /// writer), 5 otherwise. When set, a server tenant's pool has this size
+    /// (within its server's budget); when not, it opens with a fair share of
+    /// the budget and grows up to the default under load while the budget
+    /// has room (see `pool::budget`).
     pub max_connections: Option<u32>,
     /// Connections kept open while the pool is open. Default: 0.
     pub min_connections: Option<u32>,

@@ -17,10 +17,12 @@
 //! for other clients (psql, cron jobs, replicas), divided by `instances`.
 //! SQLite files are not a server: `max_open_pools` bounds them.
 //!
-//! A server tenant whose pool size (`max_connections`) is not configured gets
-//! a fair share of its server's budget, `budget / tenants on the server`,
+//! A server tenant whose pool size (`max_connections`) is not configured opens
+//! with a fair share of its server's budget, `budget / tenants on the server`,
 //! between 1 and 5: one hot tenant gets 5 connections, 150 tenants on a budget
-//! of 60 get one each, so 60 of them stay open instead of 12.
+//! of 60 get one each, so 60 of them stay open instead of 12. Under load, such
+//! a pool grows up to 5 while the budget has room nobody waits for
+//! (`store::growth`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -178,6 +180,11 @@ impl ServerBudget {
             })
             .await;
         Arc::clone(semaphore)
+    }
+
+    /// The semaphore, if the budget is known already.
+    pub(crate) fn semaphore_if_known(&self) -> Option<Arc<Semaphore>> {
+        self.semaphore.get().cloned()
     }
 
     /// The derived budget: see the module docs.

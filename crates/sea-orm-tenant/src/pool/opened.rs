@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use super::shared_route::SharedPark;
 use super::sqlite_readers::SqliteReaders;
@@ -19,4 +19,31 @@ pub(crate) struct OpenPool {
     pub(crate) park: Option<SharedPark>,
     /// The read pool of a SQLite file in WAL mode (`sqlite_readers`).
     pub(crate) readers: Option<Arc<SqliteReaders>>,
+    /// Connections admitted by the server's budget (the pool's size).
+    pub(crate) size: u32,
+    /// The size a larger pool may replace this one with under load.
+    pub(crate) grows_to: u32,
+    /// Every lease holds a receiver: `closed()` resolves when the last lease
+    /// of this pool (not of a pool that replaced it) has ended.
+    pub(crate) users: watch::Sender<()>,
+}
+
+impl OpenPool {
+    /// `conn`, holding `permits`, of `size` connections.
+    pub(crate) fn new(
+        conn: DatabaseConnection,
+        permits: Option<OwnedSemaphorePermit>,
+        size: u32,
+        grows_to: u32,
+    ) -> Self {
+        Self {
+            conn,
+            permits,
+            park: None,
+            readers: None,
+            size,
+            grows_to,
+            users: watch::Sender::new(()),
+        }
+    }
 }

@@ -66,6 +66,17 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// When a pool handed to [`Capacity::spawn_close`] closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CloseAfter {
+    /// Now: nobody is using it.
+    Now,
+    /// Once every lease of this pool has ended; `room_coming`: whether
+    /// waiters for its server's budget count on its permits (a pool taken
+    /// out to make room) or not (a pool replaced by a larger one).
+    ItsLeases { room_coming: bool },
+}
+
 /// Counts a caller among the waiters while it waits for a place.
 struct Waiting<'a> {
     capacity: &'a Capacity,
@@ -161,7 +172,7 @@ impl Capacity {
             if let Some((victim, pool)) = victim {
                 Counters::bump(&self.counters.evictions, 1);
                 tracing::debug!(tenant = %victim.key, "idle tenant pool evicted to make room");
-                self.spawn_close(victim, pool, false);
+                self.spawn_close(victim, pool, CloseAfter::Now);
             }
             if tokio::time::timeout_at(deadline.into(), notified)
                 .await
@@ -174,6 +185,84 @@ impl Capacity {
                 });
             }
         }
+    }
+
+    /// A place in the open set if one is free now, without waiting or evicting.
+    pub(crate) fn try_reserve(&self) -> Option<Reservation<'_>> {
+        let mut set = lock(&self.state);
+        if self.is_closed() || set.used() >= self.max_open_pools {
+            return None;
+        }
+        set.reserved += 1;
+        Some(Reservation {
+            capacity: self,
+            armed: true,
+        })
+    }
+
+    /// Puts `pool`, opened on `reservation`, in place of `tenant`'s open pool,
+    /// which closes once its own leases have ended. If the tenant's pool was
+    /// closed meanwhile (evicted, removed, the store closed), `pool` is
+    /// closed instead; returns whether it replaced one.
+    pub(crate) fn replace_pool(
+        self: &Arc<Self>,
+        mut reservation: Reservation<'_>,
+        tenant: &Arc<Tenant>,
+        pool: OpenPool,
+    ) -> bool {
+        let (old, replaced) = {
+            let mut set = lock(&self.state);
+            set.reserved -= 1;
+            reservation.armed = false;
+            set.closing += 1;
+            let mut slot = lock(&tenant.slot);
+            match slot.pool.as_mut() {
+                Some(open) if !self.is_closed() && !tenant.is_removed() => {
+                    set.peak = set.peak.max(set.pools.len() + set.closing);
+                    (std::mem::replace(open, pool), true)
+                }
+                _ => (pool, false),
+            }
+        };
+        let after = if replaced {
+            super::growth::RETIRED
+        } else {
+            CloseAfter::Now
+        };
+        self.spawn_close(Arc::clone(tenant), old, after);
+        replaced
+    }
+
+    /// Closes idle pools on `server` unused for `older_than`, least recently
+    /// used first, until `permits` of its budget are coming back; returns
+    /// how many are.
+    pub(crate) fn evict_cold(
+        self: &Arc<Self>,
+        server: &Arc<ServerBudget>,
+        permits: u32,
+        older_than: Duration,
+    ) -> u32 {
+        let cutoff = self.now().saturating_sub(older_than.as_nanos() as u64);
+        let mut coming = 0;
+        let mut victims = Vec::new();
+        {
+            let mut set = lock(&self.state);
+            while coming < permits {
+                let Some((tenant, pool)) = lru_idle_since(&mut set.pools, Some(server), cutoff)
+                else {
+                    break;
+                };
+                coming += pool.size;
+                set.closing += 1;
+                victims.push((tenant, pool));
+            }
+        }
+        Counters::bump(&self.counters.evictions, victims.len() as u64);
+        for (tenant, pool) in victims {
+            tracing::debug!(tenant = %tenant.key, "cold tenant pool closed to let a busy one grow");
+            self.spawn_close(tenant, pool, CloseAfter::Now);
+        }
+        coming
     }
 
     /// Turns a reservation into an open pool and leases it. If the store was
@@ -200,7 +289,7 @@ impl Capacity {
             set.closing += 1;
             refused
         };
-        self.spawn_close(Arc::clone(tenant), pool, false);
+        self.spawn_close(Arc::clone(tenant), pool, CloseAfter::Now);
         Err(refused)
     }
 
@@ -214,7 +303,11 @@ impl Capacity {
             set.closing += 1;
             pool
         };
-        Some(self.spawn_close(Arc::clone(tenant), pool, true))
+        Some(self.spawn_close(
+            Arc::clone(tenant),
+            pool,
+            CloseAfter::ItsLeases { room_coming: true },
+        ))
     }
 
     /// Closes every pool not in use and unused for at least `older_than`.
@@ -245,7 +338,7 @@ impl Capacity {
         }
         let closes: Vec<_> = evicted
             .into_iter()
-            .map(|(tenant, pool)| self.spawn_close(tenant, pool, false))
+            .map(|(tenant, pool)| self.spawn_close(tenant, pool, CloseAfter::Now))
             .collect();
         for close in closes {
             close.wait().await;
@@ -269,7 +362,7 @@ impl Capacity {
         };
         let closes: Vec<_> = pools
             .into_iter()
-            .map(|(tenant, pool)| self.spawn_close(tenant, pool, false))
+            .map(|(tenant, pool)| self.spawn_close(tenant, pool, CloseAfter::Now))
             .collect();
         for close in closes {
             close.wait().await;
@@ -302,10 +395,12 @@ impl Capacity {
         self: &Arc<Self>,
         tenant: Arc<Tenant>,
         pool: OpenPool,
-        wait_for_leases: bool,
+        after: CloseAfter,
     ) -> Closing {
         let capacity = Arc::clone(self);
-        if let Some(server) = &tenant.server {
+        let room_coming = !matches!(after, CloseAfter::ItsLeases { room_coming: false });
+        let server = tenant.server.as_ref().filter(|_| room_coming).cloned();
+        if let Some(server) = &server {
             server.closing.fetch_add(1, Ordering::AcqRel);
         }
         let (done, closing) = oneshot::channel();
@@ -316,10 +411,12 @@ impl Capacity {
                 permits,
                 park,
                 readers,
+                users,
+                ..
             } = pool;
             let close = async {
-                if wait_for_leases {
-                    tenant.wait_idle().await;
+                if after != CloseAfter::Now {
+                    users.closed().await;
                 }
                 if let Some(park) = &park {
                     park.close();
@@ -338,7 +435,7 @@ impl Capacity {
                     "tenant pool not closed within {timeout:?}: connections still in use close as they come back"
                 );
             }
-            if let Some(server) = &tenant.server {
+            if let Some(server) = &server {
                 server.closing.fetch_sub(1, Ordering::AcqRel);
             }
             lock(&capacity.state).closing -= 1;
@@ -390,11 +487,23 @@ pub(super) fn lru_idle(
     pools: &mut Vec<Arc<Tenant>>,
     server: Option<&Arc<ServerBudget>>,
 ) -> Option<(Arc<Tenant>, OpenPool)> {
+    lru_idle_since(pools, server, u64::MAX)
+}
+
+/// [`lru_idle`] among the pools last used before `cutoff` (on the store's clock).
+fn lru_idle_since(
+    pools: &mut Vec<Arc<Tenant>>,
+    server: Option<&Arc<ServerBudget>>,
+    cutoff: u64,
+) -> Option<(Arc<Tenant>, OpenPool)> {
     let mut candidates: Vec<(u64, usize)> = pools
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            server.is_none_or(|s| t.is_on(s)) && t.is_evictable() && t.in_flight() == 0
+            server.is_none_or(|s| t.is_on(s))
+                && t.is_evictable()
+                && t.in_flight() == 0
+                && t.last_used.load(Ordering::Relaxed) < cutoff
         })
         .map(|(i, t)| (t.last_used.load(Ordering::Relaxed), i))
         .collect();

@@ -27,6 +27,8 @@ pub(crate) struct Tenant {
     pub(super) slot: Mutex<Slot>,
     /// Single-flight opening of the pool.
     pub(crate) opening: Opening,
+    /// A larger pool is being opened to replace this one's ([`super::growth`]).
+    pub(super) growing: AtomicBool,
     /// Nanoseconds since the store started, at the last lease: orders LRU eviction.
     pub(crate) last_used: AtomicU64,
     removed: AtomicBool,
@@ -79,6 +81,7 @@ impl Tenant {
             server,
             slot: Mutex::default(),
             opening: Opening::default(),
+            growing: AtomicBool::new(false),
             last_used: AtomicU64::new(0),
             queries: AtomicU64::new(0),
             errors: AtomicU64::new(0),

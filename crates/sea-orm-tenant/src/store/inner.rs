@@ -154,7 +154,11 @@ impl Inner {
         if tenant.is_removed() {
             return Some(Err(TenantError::Unknown(tenant.key.clone())));
         }
-        tenant.try_lease(self.capacity.now()).map(Ok)
+        let (lease, grow) = tenant.try_lease(self.capacity.now())?;
+        if grow {
+            self.grow(tenant);
+        }
+        Some(Ok(lease))
     }
 
     /// A schema or row tenant's lease on its database's pool.
@@ -175,7 +179,7 @@ impl Inner {
         tenant: &Arc<Tenant>,
     ) -> Result<TenantConnection, TenantError> {
         let turn = tenant.opening.turn().await?;
-        if let Some(conn) = tenant.try_lease(self.capacity.now()) {
+        if let Some((conn, _)) = tenant.try_lease(self.capacity.now()) {
             return Ok(conn);
         }
         if self.capacity.is_closed() {
@@ -209,6 +213,8 @@ impl Inner {
                 Some(&tenant.key),
             )
             .await?;
+        let budget = tenant.server.as_ref().map_or(0, |s| s.limit());
+        pool.grows_to = super::growth::grows_to(tenant, pool.size, budget);
         pool.readers = SqliteReaders::new(
             &tenant.config,
             tenant.backend,
@@ -304,12 +310,7 @@ impl Inner {
                     .unwrap_or_else(|| TenantKey::new("shared").expect("valid key")),
                 reason,
             })?;
-        Ok(OpenPool {
-            conn,
-            permits,
-            park: None,
-            readers: None,
-        })
+        Ok(OpenPool::new(conn, permits, size, size))
     }
 
     /// Starts the idle reaper on first open, when `pool_idle_timeout` is set.

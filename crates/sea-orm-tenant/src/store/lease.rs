@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use sea_orm::{DatabaseConnection, DbBackend};
+use tokio::sync::watch;
 
 use super::entry::Tenant;
 use crate::error::TenantError;
@@ -36,6 +37,8 @@ pub struct TenantConnection {
     pub(crate) readers: Option<Arc<SqliteReaders>>,
     /// For a schema or row tenant: its route on the database's shared pool.
     pub(crate) shared: Option<SharedRoute>,
+    /// Keeps the leased pool from closing when a larger one replaces it.
+    _user: watch::Receiver<()>,
 }
 
 impl TenantConnection {
@@ -47,6 +50,7 @@ impl TenantConnection {
             park: pool.park.clone(),
             readers: pool.readers.clone(),
             shared: None,
+            _user: pool.users.subscribe(),
         }
     }
 
@@ -146,16 +150,19 @@ impl Drop for TenantConnection {
 
 /// Taking a lease: the pool counts the call in flight until the lease drops.
 impl Tenant {
-    /// A lease on the pool, if it is open.
-    pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<TenantConnection> {
-        let lease = {
+    /// A lease on the pool, if it is open, and whether the pool is due to
+    /// grow ([`super::growth`]).
+    pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<(TenantConnection, bool)> {
+        let (lease, grow) = {
             let mut slot = lock(&self.slot);
-            let lease = TenantConnection::of_pool(slot.pool.as_ref()?, Arc::clone(self));
+            let pool = slot.pool.as_ref()?;
+            let lease = TenantConnection::of_pool(pool, Arc::clone(self));
+            let (size, grows_to) = (pool.size, pool.grows_to);
             slot.in_flight += 1;
-            lease
+            (lease, super::growth::is_due(size, grows_to, slot.in_flight))
         };
         self.last_used.store(now, Ordering::Relaxed);
-        Some(lease)
+        Some((lease, grow))
     }
 
     /// Installs a freshly opened pool and leases it.

@@ -5,6 +5,7 @@
 mod builder;
 mod capacity;
 mod entry;
+mod growth;
 mod held;
 mod hold;
 mod inner;

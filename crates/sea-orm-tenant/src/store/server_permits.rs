@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::capacity::{Capacity, lru_idle};
+use super::capacity::{Capacity, CloseAfter, lru_idle};
 use super::entry::Tenant;
 use super::stats::Counters;
 use crate::error::TenantError;
@@ -70,7 +70,12 @@ impl Capacity {
             if let Some((victim, pool, busy)) = victim {
                 Counters::bump(&self.counters.evictions, 1);
                 tracing::debug!(tenant = %victim.key, server = %server.key, busy, "tenant pool evicted to make room on its server");
-                self.spawn_close(victim, pool, busy);
+                let after = if busy {
+                    CloseAfter::ItsLeases { room_coming: true }
+                } else {
+                    CloseAfter::Now
+                };
+                self.spawn_close(victim, pool, after);
             }
             tokio::select! {
                 biased;

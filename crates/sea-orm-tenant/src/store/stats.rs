@@ -19,6 +19,9 @@ pub struct StoreStats {
     pub opens: u64,
     /// Pools closed to make room or because they sat idle.
     pub evictions: u64,
+    /// Pools replaced by a larger one under load (see the crate docs on the
+    /// connection budget).
+    pub grows: u64,
     /// Failed attempts to open a pool.
     pub open_failures: u64,
     /// Pools whose connections did not all come back within `close_timeout`
@@ -45,6 +48,7 @@ pub struct TenantStats {
 pub(crate) struct Counters {
     pub(crate) opens: AtomicU64,
     pub(crate) evictions: AtomicU64,
+    pub(crate) grows: AtomicU64,
     pub(crate) open_failures: AtomicU64,
     pub(crate) abandoned_closes: AtomicU64,
 }
@@ -58,6 +62,7 @@ impl Counters {
     pub(crate) fn fill(&self, stats: &mut StoreStats) {
         stats.opens = self.opens.load(Ordering::Relaxed);
         stats.evictions = self.evictions.load(Ordering::Relaxed);
+        stats.grows = self.grows.load(Ordering::Relaxed);
         stats.open_failures = self.open_failures.load(Ordering::Relaxed);
         stats.abandoned_closes = self.abandoned_closes.load(Ordering::Relaxed);
     }

@@ -87,6 +87,8 @@ impl Inner {
 
 /// The connection a routed call runs on: the scope's own lease, or one taken
 /// for this call.
+// Lives on the stack for one call; boxing the lease would allocate per call.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Routed {
     Pinned(Arc<TenantConnection>),
     Leased(TenantConnection),

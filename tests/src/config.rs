@@ -44,6 +44,12 @@ impl TenantsToml {
         self
     }
 
+    /// Leaves `key` out of `[defaults]` (the library's default applies).
+    pub fn without_default_option(mut self, key: &str) -> Self {
+        self.defaults.remove(key);
+        self
+    }
+
     /// Sets `key = value` in `[store]` (`value` is TOML).
     pub fn store_option(mut self, key: &str, value: &str) -> Self {
         self.store.insert(key.to_owned(), value.to_owned());

@@ -164,9 +164,10 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
     let tenants = common.quick.or(args.tenants, 150, 20).max(1);
     let names = tenant_names(tenants);
     let mut toml = tenants_config(args.layout()?, dbs, &names, common.budget)?;
-    if let Some(n) = args.pool_size {
-        toml = toml.default_option("max_connections", &n.to_string());
-    }
+    toml = match args.pool_size {
+        Some(n) => toml.default_option("max_connections", &n.to_string()),
+        None => toml.without_default_option("max_connections"),
+    };
     if let Some(n) = args.max_open_pools {
         toml = toml.store_option("max_open_pools", &n.to_string());
     }

@@ -226,34 +226,7 @@ async fn default_budget_is_derived_from_the_server(mut dbs: TestDatabases) {
     cleanup(dbs).await;
 }
 
-macro_rules! on_servers {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    match sea_orm_tenant::testing::TestDatabases::postgres() {
-                        Some(dbs) => super::$scenario(dbs).await,
-                        None => eprintln!("notice: TEST_POSTGRES_URL unset; skipping"),
-                    }
-                }
-            )*
-        }
-        mod mysql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    match sea_orm_tenant::testing::TestDatabases::mysql() {
-                        Some(dbs) => super::$scenario(dbs).await,
-                        None => eprintln!("notice: TEST_MYSQL_URL unset; skipping"),
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_servers!(
+crate::on_servers!(
     budget_holds_at_every_instant,
     waiting_tenant_is_served,
     full_budget_is_a_busy_error,

@@ -134,31 +134,4 @@ async fn a_pool_grows_under_load_within_the_budget(mut dbs: TestDatabases) {
     cleanup(dbs).await;
 }
 
-macro_rules! on_servers {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    match sea_orm_tenant::testing::TestDatabases::postgres() {
-                        Some(dbs) => super::$scenario(dbs).await,
-                        None => eprintln!("notice: TEST_POSTGRES_URL unset; skipping"),
-                    }
-                }
-            )*
-        }
-        mod mysql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    match sea_orm_tenant::testing::TestDatabases::mysql() {
-                        Some(dbs) => super::$scenario(dbs).await,
-                        None => eprintln!("notice: TEST_MYSQL_URL unset; skipping"),
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_servers!(a_pool_grows_under_load_within_the_budget);
+crate::on_servers!(a_pool_grows_under_load_within_the_budget);

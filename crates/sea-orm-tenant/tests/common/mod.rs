@@ -168,3 +168,34 @@ pub async fn new_note_table_in_public(dbs: &TestDatabases) {
     conn.close().await.ok();
 }
 pub mod session_attacks;
+
+/// `mod postgres` and `mod mysql`, each with one `#[tokio::test]` per
+/// scenario `fn(TestDatabases)` named, skipped with a notice when its server
+/// URL is not set.
+#[macro_export]
+macro_rules! on_servers {
+    ($($scenario:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    match sea_orm_tenant::testing::TestDatabases::postgres() {
+                        Some(dbs) => super::$scenario(dbs).await,
+                        None => eprintln!("notice: TEST_POSTGRES_URL unset; skipping"),
+                    }
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    match sea_orm_tenant::testing::TestDatabases::mysql() {
+                        Some(dbs) => super::$scenario(dbs).await,
+                        None => eprintln!("notice: TEST_MYSQL_URL unset; skipping"),
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -46,4 +46,14 @@ impl OpenPool {
             users: watch::Sender::new(()),
         }
     }
+
+    /// Whether this pool should grow with `in_flight` leases: more than
+    /// twice as many as its connections. A lease is a request, most of whose
+    /// time is not spent on a connection: growing at the first extra lease
+    /// made pools under uniform traffic hold permits for connections they
+    /// never opened (`bench-scale`: 195 requests/s against 380 for pools of
+    /// one).
+    pub(crate) fn is_due_to_grow(&self, in_flight: usize) -> bool {
+        self.size < self.grows_to && in_flight > 2 * self.size as usize
+    }
 }

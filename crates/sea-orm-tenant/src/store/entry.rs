@@ -156,6 +156,21 @@ impl Tenant {
         !self.config.is_sqlite_memory()
     }
 
+    /// What a freshly opened pool of `size` connections may grow to
+    /// ([`super::growth`]): a server tenant of its own whose pool size is not
+    /// configured grows up to the built-in size, within the `budget`.
+    pub(crate) fn grows_to(&self, size: u32, budget: usize) -> u32 {
+        let elastic = self.server.is_some()
+            && self.placement.is_none()
+            && self.shared_by.is_none()
+            && self.config.pool.max_connections.is_none();
+        if !elastic {
+            return size;
+        }
+        let most = self.config.pool.effective_max_connections(self.backend);
+        most.min(budget.max(1) as u32).max(size)
+    }
+
     /// Whether this tenant's pool counts against `server`'s budget.
     pub(crate) fn is_on(&self, server: &Arc<ServerBudget>) -> bool {
         self.server.as_ref().is_some_and(|s| Arc::ptr_eq(s, server))

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::capacity::CloseAfter;
 use super::entry::Tenant;
 use super::inner::Inner;
 use super::stats::Counters;
@@ -122,30 +121,3 @@ impl Inner {
         }
     }
 }
-
-/// What a freshly opened pool of `tenant` may grow to.
-pub(super) fn grows_to(tenant: &Tenant, size: u32, budget: usize) -> u32 {
-    let elastic = tenant.server.is_some()
-        && tenant.placement.is_none()
-        && tenant.shared_by.is_none()
-        && tenant.config.pool.max_connections.is_none();
-    if !elastic {
-        return size;
-    }
-    let most = tenant.config.pool.effective_max_connections(tenant.backend);
-    most.min(budget.max(1) as u32).max(size)
-}
-
-/// Whether a pool of `size` connections, growing to `grows_to`, with
-/// `in_flight` leases, should grow: more than twice as many leases as
-/// connections. A lease is a request, most of whose time is not spent on a
-/// connection: growing at the first extra lease made pools under uniform
-/// traffic hold permits for connections they never opened (`bench-scale`:
-/// 195 requests/s against 380 for pools of one).
-pub(super) fn is_due(size: u32, grows_to: u32, in_flight: usize) -> bool {
-    size < grows_to && in_flight > 2 * size as usize
-}
-
-/// How a pool given to [`Capacity::spawn_close`](super::capacity::Capacity)
-/// that was replaced by a larger one is closed.
-pub(super) const RETIRED: CloseAfter = CloseAfter::ItsLeases { room_coming: false };

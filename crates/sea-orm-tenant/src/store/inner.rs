@@ -214,7 +214,7 @@ impl Inner {
             )
             .await?;
         let budget = tenant.server.as_ref().map_or(0, |s| s.limit());
-        pool.grows_to = super::growth::grows_to(tenant, pool.size, budget);
+        pool.grows_to = tenant.grows_to(pool.size, budget);
         pool.readers = SqliteReaders::new(
             &tenant.config,
             tenant.backend,

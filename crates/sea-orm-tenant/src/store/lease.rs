@@ -157,9 +157,9 @@ impl Tenant {
             let mut slot = lock(&self.slot);
             let pool = slot.pool.as_ref()?;
             let lease = TenantConnection::of_pool(pool, Arc::clone(self));
-            let (size, grows_to) = (pool.size, pool.grows_to);
+            let grow = pool.is_due_to_grow(slot.in_flight + 1);
             slot.in_flight += 1;
-            (lease, super::growth::is_due(size, grows_to, slot.in_flight))
+            (lease, grow)
         };
         self.last_used.store(now, Ordering::Relaxed);
         Some((lease, grow))

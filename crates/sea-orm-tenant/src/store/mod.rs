@@ -4,6 +4,7 @@
 
 mod builder;
 mod capacity;
+mod closing;
 mod entry;
 mod growth;
 mod held;

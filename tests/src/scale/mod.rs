@@ -266,23 +266,17 @@ impl ServerDatabases {
             )
     }
 
-    /// The SQL counting the server's sessions on this set's databases.
-    pub fn count_sessions_sql(&self) -> String {
+    /// The `LIKE` pattern of this set's database names.
+    pub fn databases_like(&self) -> String {
         // `_` is a LIKE wildcard: escape it (backslash is the default escape in both).
-        let pattern = self.prefix.replace('_', "\\_");
-        match self.kind {
-            ServerKind::Postgres => format!(
-                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname LIKE '{pattern}%'"
-            ),
-            ServerKind::MySql => format!(
-                "SELECT count(*) AS n FROM information_schema.processlist WHERE db LIKE '{pattern}%'"
-            ),
-        }
+        format!("{}%", self.prefix.replace('_', "\\_"))
     }
 
-    /// How many sessions the server has on this set's databases now.
+    /// How many sessions the server has on this set's databases now, counting
+    /// only those whose client end is still open
+    /// ([`sea_orm_tenant::testing::connected_sessions`]).
     pub async fn count_sessions(&self, admin: &DatabaseConnection) -> Result<i64, DbErr> {
-        count_sessions(admin, self.kind.backend(), &self.count_sessions_sql()).await
+        count_sessions(admin, &self.databases_like()).await
     }
 
     /// `(id, body)` of every note in `tenant`'s database, by id, read directly
@@ -308,7 +302,7 @@ impl ServerDatabases {
         probe_every: Option<Duration>,
         limit: Duration,
     ) -> Sampler {
-        let target = (self.kind, self.admin_url.clone(), self.count_sessions_sql());
+        let target = (self.kind, self.admin_url.clone(), self.databases_like());
         sampler::start(target, every, probe_every, limit).await
     }
 

@@ -6,15 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use sea_orm_tenant::sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm_tenant::sea_orm::DatabaseConnection;
 
 use super::server::{ServerKind, admin_pool, count_sessions, probe};
 
-/// Starts sampling `sql` (a session count) on an admin connection to `url`
+/// Starts counting the connected sessions on databases matching `like` (a
+/// `LIKE` pattern) on an admin connection to `url`
 /// every `every`, and probing a plain new connection every `probe_every` if
 /// given; see [`super::ServerDatabases::sampler`].
 pub(super) async fn start(
-    (kind, url, sql): (ServerKind, String, String),
+    (kind, url, like): (ServerKind, String, String),
     every: Duration,
     probe_every: Option<Duration>,
     limit: Duration,
@@ -51,16 +52,8 @@ pub(super) async fn start(
                         Arc::clone(&flag),
                     ))
                 });
-                let samples = sample_loop(
-                    &admin,
-                    kind.backend(),
-                    &sql,
-                    every,
-                    (started, limit),
-                    &flag,
-                    &window_peak,
-                )
-                .await;
+                let samples =
+                    sample_loop(&admin, &like, every, (started, limit), &flag, &window_peak).await;
                 admin.close().await.ok();
                 let probes = match probes {
                     Some(task) => task.await.unwrap_or_default(),
@@ -84,8 +77,7 @@ pub(super) async fn start(
 
 async fn sample_loop(
     admin: &DatabaseConnection,
-    backend: DbBackend,
-    sql: &str,
+    like: &str,
     every: Duration,
     (started, limit): (Instant, Duration),
     stop: &AtomicBool,
@@ -97,7 +89,7 @@ async fn sample_loop(
     let mut last: Option<Instant> = None;
     while !stop.load(Ordering::Acquire) && started.elapsed() < limit {
         ticker.tick().await;
-        match count_sessions(admin, backend, sql).await {
+        match count_sessions(admin, like).await {
             Ok(n) => {
                 let now = Instant::now();
                 if let Some(last) = last {

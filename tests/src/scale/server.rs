@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 use sea_orm_tenant::sea_orm::sqlx::{self, Connection as _};
 use sea_orm_tenant::sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
 };
 
 /// How long a probe connection may take before it counts as refused.
@@ -35,13 +35,6 @@ impl ServerKind {
         match self {
             Self::Postgres => 5432,
             Self::MySql => 3306,
-        }
-    }
-
-    pub(super) fn backend(self) -> DbBackend {
-        match self {
-            Self::Postgres => DbBackend::Postgres,
-            Self::MySql => DbBackend::MySql,
         }
     }
 
@@ -141,16 +134,8 @@ pub(super) async fn drop_roles(admin_url: &str, roles: Vec<String>) {
 }
 
 /// The `n` of `sql` (a `count(*) AS n`) run on `admin`.
-pub(super) async fn count_sessions(
-    admin: &DatabaseConnection,
-    backend: DbBackend,
-    sql: &str,
-) -> Result<i64, DbErr> {
-    let row = admin
-        .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-        .await?
-        .ok_or_else(|| DbErr::Custom("count(*) returned no row".to_owned()))?;
-    row.try_get::<i64>("", "n")
+pub(super) async fn count_sessions(admin: &DatabaseConnection, like: &str) -> Result<i64, DbErr> {
+    sea_orm_tenant::testing::connected_sessions(admin, like).await
 }
 
 /// One plain connection opened, pinged and closed: how long it took, or why

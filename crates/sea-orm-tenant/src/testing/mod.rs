@@ -13,9 +13,11 @@
 
 mod held;
 mod rows;
+mod sockets;
 
 pub use held::wait_until_held;
 pub use rows::TestRowDatabase;
+pub use sockets::{connected_sessions, established_tcp_ports};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

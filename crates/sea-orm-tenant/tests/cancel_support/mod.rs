@@ -3,7 +3,7 @@
 //! durable outcome is known even when they are cancelled at any `.await`.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,36 +81,6 @@ fn like_pattern(dbs: &TestDatabases) -> String {
     }
 }
 
-/// `(local port, remote port)` of every established TCP connection this
-/// machine has (IPv4 and IPv6), or `None` where `/proc/net/tcp` is unreadable.
-fn established_client_sockets() -> Option<HashSet<(u16, u16)>> {
-    const ESTABLISHED: &str = "01";
-    let mut found = HashSet::new();
-    let mut read_any = false;
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        read_any = true;
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let [_, local, remote, state, ..] = fields.as_slice() else {
-                continue;
-            };
-            let port = |addr: &str| {
-                addr.rsplit_once(':')
-                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-            };
-            if *state == ESTABLISHED
-                && let (Some(l), Some(r)) = (port(local), port(remote))
-            {
-                found.insert((l, r));
-            }
-        }
-    }
-    read_any.then_some(found)
-}
-
 /// The server's view of one test's databases (PostgreSQL or MySQL/MariaDB).
 pub struct Server {
     backend: DbBackend,
@@ -177,48 +147,9 @@ impl Server {
     /// had an established TCP connection to the server just before or just
     /// after the server was asked; elsewhere every listed session counts.
     pub async fn sessions(&self) -> i64 {
-        let before = established_client_sockets();
-        let sql = match self.backend {
-            DbBackend::Postgres => format!(
-                "SELECT CAST(client_port AS BIGINT) AS client, \
-                 CAST(current_setting('port') AS BIGINT) AS server \
-                 FROM pg_stat_activity WHERE datname LIKE '{}'",
-                self.pattern
-            ),
-            _ => format!(
-                "SELECT CAST(SUBSTRING_INDEX(host, ':', -1) AS SIGNED) AS client, \
-                 CAST(@@port AS SIGNED) AS server \
-                 FROM information_schema.processlist WHERE db LIKE '{}'",
-                self.pattern
-            ),
-        };
-        let rows = self
-            .admin
-            .query_all_raw(Statement::from_string(self.backend, sql.clone()))
+        sea_orm_tenant::testing::connected_sessions(&self.admin, &self.pattern)
             .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let after = established_client_sockets();
-        let (Some(before), Some(after)) = (before, after) else {
-            return rows.len() as i64;
-        };
-        rows.iter()
-            .filter(|row| {
-                let port = |col| {
-                    row.try_get::<Option<i64>>("", col)
-                        .ok()
-                        .flatten()
-                        .and_then(|p| u16::try_from(p).ok())
-                        .filter(|p| *p != 0)
-                };
-                match (port("client"), port("server")) {
-                    (Some(client), Some(server)) => {
-                        before.contains(&(client, server)) || after.contains(&(client, server))
-                    }
-                    // A Unix socket or an unreadable port: counted.
-                    _ => true,
-                }
-            })
-            .count() as i64
+            .unwrap_or_else(|e| panic!("sessions on {}: {e}", self.pattern))
     }
 
     /// Sessions of the test's databases sitting inside a transaction: on PostgreSQL

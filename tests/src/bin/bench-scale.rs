@@ -112,8 +112,6 @@ enum Layout {
     SharedMySqlPool,
 }
 
-impl Layout {}
-
 impl Args {
     /// The kind of server and its admin URL.
     fn server(&self) -> (ServerKind, &str) {

@@ -9,10 +9,10 @@
 //! it gets a larger pool (twice the size, or its calls in flight, up to the
 //! built-in pool size) in place of its own: the new pool's permits are taken
 //! before it opens, and the old pool keeps its permits until its last lease
-//! has ended and it has closed, so
-//! the budget holds at every instant. Room goes back to others through the
-//! least-recently-used eviction, which closes whole pools, grown ones
-//! included; an evicted tenant opens again at its fair share.
+//! has ended and it has closed, so the budget holds at every instant. Room
+//! goes back to others through the least-recently-used eviction, which
+//! closes whole pools, grown ones included; an evicted tenant opens again at
+//! its fair share.
 //!
 //! Growing runs in a task of its own, so a cancelled caller never leaves it
 //! half done; one grow per tenant runs at a time.

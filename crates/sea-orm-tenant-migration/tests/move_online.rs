@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{AddQty, CreateItems, Migrator, catalog_store, writers};
+use common::{AddQty, CreateItems, Migrator, count, instances, scalar, writers};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
 };
@@ -18,7 +18,7 @@ use sea_orm_migration::prelude::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager,
 };
 use sea_orm_tenant::testing::TestDatabases;
-use sea_orm_tenant::{Catalog, CatalogOptions, CatalogSync, TenantConnections, TenantKey};
+use sea_orm_tenant::{Catalog, TenantKey};
 use sea_orm_tenant_migration::{
     MoveError, MoveOptions, Outcome, Placement, Provisioner, TenantMigrator,
 };
@@ -46,15 +46,6 @@ async fn servers() -> Option<(TestDatabases, TestDatabases)> {
     Some((source, target))
 }
 
-async fn scalar<T: sea_orm::TryGetable>(db: &impl ConnectionTrait, sql: &str) -> T {
-    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
-}
-
 /// The item names in `schema.items` of the database at `url`, read directly.
 async fn items(url: &str, schema: &str) -> Vec<String> {
     let db = Database::connect(url).await.unwrap();
@@ -69,47 +60,6 @@ async fn items(url: &str, schema: &str) -> Vec<String> {
     rows.iter()
         .map(|r| r.try_get("", "name").unwrap())
         .collect()
-}
-
-async fn count(url: &str, sql: &str) -> i64 {
-    let db = Database::connect(url).await.unwrap();
-    let n = scalar::<i64>(&db, sql).await;
-    db.close().await.ok();
-    n
-}
-
-struct Instances {
-    a: TenantConnections,
-    b: TenantConnections,
-    catalog: Catalog,
-    _syncs: (CatalogSync, CatalogSync),
-    _dir: tempfile::TempDir,
-}
-
-/// Two app instances following one catalog: `a` by the provisioner's own
-/// store, `b` by polling every 20 ms.
-async fn instances() -> Instances {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, catalog) = catalog_store(dir.path()).await;
-    let (b, catalog_b) = catalog_store(dir.path()).await;
-    let options = CatalogOptions {
-        poll_interval: Duration::from_millis(20),
-        listen: false,
-        ..CatalogOptions::default()
-    };
-    let sync_a = CatalogSync::start(a.clone(), catalog.clone(), options.clone())
-        .await
-        .unwrap();
-    let sync_b = CatalogSync::start(b.clone(), catalog_b, options)
-        .await
-        .unwrap();
-    Instances {
-        a,
-        b,
-        catalog,
-        _syncs: (sync_a, sync_b),
-        _dir: dir,
-    }
 }
 
 /// Replication slots of the source database, publications in it, and

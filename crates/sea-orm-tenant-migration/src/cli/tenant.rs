@@ -81,7 +81,9 @@ pub enum TenantCommand {
         file: PathBuf,
     },
     /// Move a PostgreSQL tenant, while it serves, to the database at URL
-    /// (on this server or another; a schema tenant keeps its schema name):
+    /// (on this server or another; a schema tenant keeps its schema name;
+    /// a row tenant is promoted to that database, or with `--schema` to a
+    /// schema in it, its rows copied while it is held):
     /// the target is made and migrated, the data copied by logical
     /// replication, then the tenant is held for a moment while the copy
     /// catches up and the catalog switches it. The source server needs
@@ -94,6 +96,11 @@ pub enum TenantCommand {
         /// The target database's URL (`${VAR}` is kept in the catalog as written).
         #[arg(long, value_name = "URL")]
         to: String,
+        /// Promote a row tenant into this schema of the target database
+        /// (which may be its rows' own); without it, a row tenant becomes
+        /// the target database's.
+        #[arg(long, value_name = "SCHEMA")]
+        schema: Option<String>,
         /// Keep the source, sealed against writes, instead of dropping it.
         #[arg(long)]
         keep_source: bool,
@@ -255,6 +262,7 @@ pub(crate) async fn run_tenant(
         TenantCommand::Move {
             name,
             to,
+            schema,
             keep_source,
             grace,
             max_hold,
@@ -268,6 +276,17 @@ pub(crate) async fn run_tenant(
                 return EXIT_USAGE;
             }
             let mut options = MoveOptions::default().keep_source(*keep_source);
+            if let Some(schema) = schema {
+                match sea_orm_tenant::SchemaName::new(schema) {
+                    Ok(schema) => options = options.into_schema(schema),
+                    Err(e) => {
+                        eprintln!("error: --schema {schema:?}: {e}");
+                        provisioner.close().await;
+                        provisioner.store().close().await;
+                        return EXIT_USAGE;
+                    }
+                }
+            }
             if let Some(grace) = grace {
                 options = options.grace(*grace);
             }

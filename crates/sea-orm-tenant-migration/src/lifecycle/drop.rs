@@ -58,7 +58,7 @@ impl Provisioner {
         let storage_dropped = if keep_data {
             false
         } else if config.is_row_tenant() {
-            delete_tenant_rows(&self.store, &config, &key)
+            delete_tenant_rows(&self.store, &config, &key, &[], &[])
                 .await
                 .map_err(storage_err)?;
             true

@@ -18,12 +18,15 @@ pub(crate) const TENANT_TABLES: &str = "SELECT c.relname::text AS name FROM pg_c
 /// `config`, in one transaction, as the app's role with the tenant set (so
 /// row-level security confines the deletes to its rows, and the explicit
 /// filter too). Tables referencing each other are emptied children first:
-/// a delete refused by a foreign key is retried after the others. Returns
-/// the rows deleted.
+/// a delete refused by a foreign key is retried after the others.
+/// `before` and `after` run in the same transaction, first and last (a
+/// moved tenant's seal taken off). Returns the rows deleted.
 pub(super) async fn delete_tenant_rows(
     store: &TenantConnections,
     config: &TenantConfig,
     tenant: &TenantKey,
+    before: &[String],
+    after: &[String],
 ) -> Result<u64, StorageError> {
     let what = format!("rows of {tenant} in {}", redact_url(config.url()));
     let failed = |err: sea_orm::DbErr| StorageError::Failed {
@@ -46,6 +49,9 @@ pub(super) async fn delete_tenant_rows(
     ))
     .await
     .map_err(failed)?;
+    for sql in before {
+        txn.execute_unprepared(sql).await.map_err(failed)?;
+    }
     let mut pending: Vec<String> = txn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -95,6 +101,9 @@ pub(super) async fn delete_tenant_rows(
             return Err(failed(err));
         }
         pending = refused;
+    }
+    for sql in after {
+        txn.execute_unprepared(sql).await.map_err(failed)?;
     }
     txn.commit().await.map_err(failed)?;
     session.close().await;

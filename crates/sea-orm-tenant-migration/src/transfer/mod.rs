@@ -72,6 +72,7 @@ pub(crate) use mysql::{export_mysql, import_mysql};
 use postgres::{PgTarget, ensure_exists, pg_relations, restore_list_without_schema};
 use rename::{DATABASE_SCHEMA, renamed_archive};
 use rows::RowTarget;
+pub(crate) use rows::copy_rows_into_schema;
 use sqlite::import_sqlite;
 use tool::{file_arg, plain_path, run_tool};
 

@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::testing::TestDatabases;
-use sea_orm_tenant::{Catalog, PoolOptions, TenantConnections};
+use sea_orm_tenant::{Catalog, CatalogOptions, CatalogSync, PoolOptions, TenantConnections};
 use sea_orm_tenant_migration::CatalogMigrator;
 
 pub const M1: &str = "m1_create_items";
@@ -238,4 +240,57 @@ pub fn writers(
             })
         })
         .collect()
+}
+
+/// The first column of the first row of `sql`.
+pub async fn scalar<T: sea_orm::TryGetable>(db: &impl ConnectionTrait, sql: &str) -> T {
+    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+}
+
+/// The first column of `sql` in the database at `url`, on a connection of its own.
+pub async fn count(url: &str, sql: &str) -> i64 {
+    let db = Database::connect(url).await.unwrap();
+    let n = scalar::<i64>(&db, sql).await;
+    db.close().await.ok();
+    n
+}
+
+/// Two app instances following one catalog, and the catalog.
+pub struct Instances {
+    pub a: TenantConnections,
+    pub b: TenantConnections,
+    pub catalog: Catalog,
+    _syncs: (CatalogSync, CatalogSync),
+    _dir: tempfile::TempDir,
+}
+
+/// Two app instances following one catalog: `a` by the provisioner's own
+/// store, `b` by polling every 20 ms.
+pub async fn instances() -> Instances {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, catalog) = catalog_store(dir.path()).await;
+    let (b, catalog_b) = catalog_store(dir.path()).await;
+    let options = CatalogOptions {
+        poll_interval: Duration::from_millis(20),
+        listen: false,
+        ..CatalogOptions::default()
+    };
+    let sync_a = CatalogSync::start(a.clone(), catalog.clone(), options.clone())
+        .await
+        .unwrap();
+    let sync_b = CatalogSync::start(b.clone(), catalog_b, options)
+        .await
+        .unwrap();
+    Instances {
+        a,
+        b,
+        catalog,
+        _syncs: (sync_a, sync_b),
+        _dir: dir,
+    }
 }

@@ -86,8 +86,20 @@ impl Provisioner {
         if !self.store.contains(key.as_str()) {
             return Ok(None);
         }
-        let drained = self.store.replace_tenant(key.as_str(), plan.target.clone());
+        let drained = match self.store.replace_tenant(key.as_str(), plan.target.clone()) {
+            Ok(drained) => Some(Box::pin(drained) as _),
+            Err(error) => {
+                // Never the old placement: out of service here until the
+                // app's configuration or a restart follows the catalog.
+                tracing::error!(tenant = %key, %error, "this instance cannot serve the tenant's new placement");
+                let _ = self.store.set_out_of_service(
+                    key.as_str(),
+                    "moved to a placement this instance cannot serve",
+                );
+                None
+            }
+        };
         let _ = self.store.release(key.as_str());
-        Ok(drained.ok().map(|d| Box::pin(d) as _))
+        Ok(drained)
     }
 }

@@ -67,13 +67,7 @@ impl Fence {
         schemas.sort_unstable();
         schemas.dedup();
         for schema in schemas {
-            self.exec(&format!(
-                "CREATE OR REPLACE FUNCTION {}.sot_tenant_moved() RETURNS trigger \
-                 LANGUAGE plpgsql AS $sot$BEGIN RAISE EXCEPTION '{SEALED}' \
-                 USING ERRCODE = 'read_only_sql_transaction'; END$sot$",
-                ident(schema)
-            ))
-            .await?;
+            self.exec(&seal_function(schema)).await?;
         }
         for table in tables {
             self.exec(&format!(
@@ -99,4 +93,15 @@ impl Fence {
             .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// Makes `schema.sot_tenant_moved()`, the trigger function of every seal:
+/// it refuses the write with [`SEALED`].
+pub(super) fn seal_function(schema: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {}.sot_tenant_moved() RETURNS trigger \
+         LANGUAGE plpgsql AS $sot$BEGIN RAISE EXCEPTION '{SEALED}' \
+         USING ERRCODE = 'read_only_sql_transaction'; END$sot$",
+        ident(schema)
+    )
 }

@@ -1,7 +1,8 @@
 //! Moving a live tenant to another database or server:
 //! [`Provisioner::move_tenant`]. The steps below are PostgreSQL's; SQLite
-//! files and MySQL/MariaDB databases are copied under a write hold instead
-//! (`sqlite`, `mysql`), with the same catalog cut-over.
+//! files, MySQL/MariaDB databases and row tenants promoted to a schema or a
+//! database are copied under a write hold instead (`sqlite`, `mysql`,
+//! `rows`), with the same catalog cut-over.
 //!
 //! 1. **Target**: made and migrated like a new tenant's storage; its
 //!    migrations must end where the source's do. The tenant's migration
@@ -35,6 +36,8 @@ mod options;
 mod plan;
 mod replication;
 mod rollback;
+mod row_seal;
+mod rows;
 mod sql;
 mod sqlite;
 mod switch;
@@ -81,8 +84,19 @@ impl Provisioner {
     /// while it is held: its tables are sealed by triggers (a table lock
     /// waits out writes in flight), dumped and loaded by the server's tools
     /// (`mariadb-dump`/`mysqldump` and the client), counted, and switched.
-    /// Row tenants and MySQL tenants sharing their server's pool are moved
-    /// by [`export_tenant`](crate::export_tenant) and
+    /// A PostgreSQL row tenant is promoted: into the database `to` names
+    /// (a database tenant), or into schema
+    /// [`into_schema`](MoveOptions::into_schema) of it, which may be the
+    /// rows' own database (a schema tenant). The target is made and
+    /// migrated by this provisioner's migrator (the tables without the
+    /// tenant column); then, while the tenant is held, its rows are sealed
+    /// (row triggers on the shared tables refuse its writes; the other
+    /// tenants write on), copied with `COPY` from one snapshot, counted on
+    /// both sides and switched; after the grace its rows are deleted from
+    /// the shared tables, with the seal, in one transaction. The move's URL
+    /// (the tenant's) must own the shared tables to make the seal. MySQL
+    /// tenants sharing their server's pool are moved by
+    /// [`export_tenant`](crate::export_tenant) and
     /// [`import_tenant`](crate::import_tenant) instead.
     pub async fn move_tenant(
         &self,
@@ -100,7 +114,9 @@ impl Provisioner {
                 reason: other.to_string(),
             },
         })?;
-        let plan = self.plan_move(&key, to).await?;
+        let plan = self
+            .plan_move(&key, to, options.into_schema.as_ref())
+            .await?;
         // The move runs on a task of its own. Dropping this future asks it
         // to stop at its next safe point (between steps, or in a wait):
         // a statement cut short could still finish on the server after the
@@ -130,6 +146,8 @@ impl Provisioner {
             self.move_sqlite(&plan, &options, rollback, &stop).await
         } else if plan.mysql {
             self.move_mysql(&plan, &options, rollback, &stop).await
+        } else if plan.rows {
+            self.move_rows(&plan, &options, rollback, &stop).await
         } else {
             match self.move_steps(&plan, &options, &mut rollback, &stop).await {
                 Ok(cut_over) => cut_over.switch(self.clone(), rollback).await,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sea_orm_tenant::TenantKey;
+use sea_orm_tenant::{SchemaName, TenantKey};
 
 /// How a [`move_tenant`](crate::Provisioner::move_tenant) waits and what it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,12 @@ pub struct MoveOptions {
     /// running then waits for the move (or reports the tenant busy past its
     /// own lock timeout).
     pub lock_wait: Duration,
+    /// Where a row tenant is promoted to: this schema of the target
+    /// database (made and migrated by the move), or, when `None`, the target
+    /// database itself (a database tenant). A schema tenant keeps its
+    /// schema's name, and a database tenant stays one: for them this must
+    /// be `None` or their own schema.
+    pub into_schema: Option<SchemaName>,
 }
 
 impl Default for MoveOptions {
@@ -43,6 +49,7 @@ impl Default for MoveOptions {
             cut_over_timeout: Duration::from_secs(5),
             settle: Duration::from_millis(250),
             lock_wait: crate::DEFAULT_LOCK_TIMEOUT,
+            into_schema: None,
         }
     }
 }
@@ -75,6 +82,12 @@ impl MoveOptions {
     /// The longest the move waits for the tenant's migration lock.
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
+        self
+    }
+
+    /// Promote a row tenant into schema `schema` of the target database.
+    pub fn into_schema(mut self, schema: SchemaName) -> Self {
+        self.into_schema = Some(schema);
         self
     }
 

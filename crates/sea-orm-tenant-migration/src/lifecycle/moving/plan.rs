@@ -2,7 +2,7 @@
 //! anything is touched.
 
 use sea_orm::DbBackend;
-use sea_orm_tenant::{CatalogEntry, TenantConfig, TenantKey, TenantState};
+use sea_orm_tenant::{CatalogEntry, SchemaName, TenantConfig, TenantKey, TenantState};
 
 use super::super::place::Place;
 use super::super::provisioner::Provisioner;
@@ -27,6 +27,10 @@ pub(super) struct Plan {
     pub(super) sqlite: bool,
     /// A MySQL/MariaDB database tenant: copied under a seal, not replicated.
     pub(super) mysql: bool,
+    /// A row tenant promoted to a schema or a database: its rows copied
+    /// under a seal of its own, not replicated. `schemas` and
+    /// `migrations_schema` are then the target's.
+    pub(super) rows: bool,
     /// A failed move left the tenant `moving`.
     pub(super) leftover: bool,
 }
@@ -42,7 +46,12 @@ impl Plan {
 }
 
 impl Provisioner {
-    pub(super) async fn plan_move(&self, key: &TenantKey, to: &str) -> Result<Plan, MoveError> {
+    pub(super) async fn plan_move(
+        &self,
+        key: &TenantKey,
+        to: &str,
+        into_schema: Option<&SchemaName>,
+    ) -> Result<Plan, MoveError> {
         let unsupported = |reason: &str| MoveError::Unsupported {
             tenant: key.clone(),
             reason: reason.to_owned(),
@@ -84,11 +93,17 @@ impl Provisioner {
                 (config.url().to_owned(), config, false)
             }
         };
-        if source.is_row_tenant() {
-            return Err(unsupported(
-                "a row tenant is promoted by export and import (tenant export, then tenant import into a schema or a database)",
-            ));
-        }
+        let rows = source.is_row_tenant();
+        let target_schema = match (rows, into_schema, source.schema()) {
+            (true, schema, _) => schema.cloned(),
+            (false, None, schema) => schema.cloned(),
+            (false, Some(wanted), Some(own)) if wanted == own => Some(own.clone()),
+            (false, Some(_), _) => {
+                return Err(unsupported(
+                    "only a row tenant moves into a schema of another name (a schema tenant keeps its schema's name; a database tenant stays one)",
+                ));
+            }
+        };
         let backend = source.backend().ok();
         if backend.is_none() {
             return Err(unsupported("its backend is not known"));
@@ -98,12 +113,17 @@ impl Provisioner {
                 "a MySQL tenant sharing its server's pool is placed by the configuration, not the catalog: move it by export and import (tenant export, then tenant import)",
             ));
         }
-        let target = CatalogEntry::new(key.clone(), to, source.schema().cloned())
+        let target = CatalogEntry::new(key.clone(), to, target_schema)
             .config()
             .map_err(|e| unsupported(&format!("the target: {e}")))?;
         if target.backend().ok() != backend {
             return Err(unsupported(
                 "the target must be of the tenant's own backend",
+            ));
+        }
+        if target.schema().is_some() && self.holds_row_tenants(key, &source, &target).await? {
+            return Err(unsupported(
+                "the target database holds row tenants, and a database holds schema tenants or row tenants, not both: choose a schema in another database, or a database of its own",
             ));
         }
         let same = match (Place::of(&source), Place::of(&target)) {
@@ -113,7 +133,7 @@ impl Provisioner {
         if same {
             return Err(unsupported("the target is the tenant's own database"));
         }
-        let (schemas, migrations_schema) = match source.schema() {
+        let (schemas, migrations_schema) = match target.schema() {
             Some(schema) => (
                 Schemas::One(schema.as_str().to_owned()),
                 schema.as_str().to_owned(),
@@ -123,6 +143,7 @@ impl Provisioner {
         Ok(Plan {
             sqlite: backend == Some(DbBackend::Sqlite),
             mysql: backend == Some(DbBackend::MySql),
+            rows,
             replication: Replication::for_tenant(key.as_str(), source.url()),
             key: key.clone(),
             source,
@@ -133,6 +154,29 @@ impl Provisioner {
             migrations_schema,
             leftover,
         })
+    }
+}
+
+impl Provisioner {
+    /// Whether the database of `target` holds row tenants (this one, if it
+    /// is one, included).
+    async fn holds_row_tenants(
+        &self,
+        key: &TenantKey,
+        source: &TenantConfig,
+        target: &TenantConfig,
+    ) -> Result<bool, MoveError> {
+        if source.is_row_tenant() && same_database(source.url(), target.url()) {
+            return Ok(true);
+        }
+        let entries = self.list().await.map_err(|source| MoveError::Catalog {
+            tenant: key.clone(),
+            source,
+        })?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| e.config().ok())
+            .any(|c| c.is_row_tenant() && same_database(c.url(), target.url())))
     }
 }
 

@@ -9,6 +9,7 @@ use sea_orm_tenant::{TenantConfig, TenantKey, TenantState};
 use super::super::provisioner::Provisioner;
 use super::super::undo::Undo;
 use super::replication::Replication;
+use super::row_seal::RowSeal;
 
 /// What a move changed so far. Run on an error path by
 /// [`Rollback::run`]; on cancellation by a task spawned from `Drop`.
@@ -29,6 +30,8 @@ struct Changed {
     held: bool,
     /// The source and target databases, once the replication may exist.
     replication: Option<(Replication, TenantConfig, TenantConfig)>,
+    /// A row tenant's source, once its rows may be sealed.
+    row_seal: Option<(Replication, TenantConfig)>,
 }
 
 impl Rollback {
@@ -63,6 +66,10 @@ impl Rollback {
         self.changed().replication = Some((names.clone(), source.clone(), target.clone()));
     }
 
+    pub(super) fn row_seal(&self, names: &Replication, source: &TenantConfig) {
+        self.changed().row_seal = Some((names.clone(), source.clone()));
+    }
+
     /// Records what the target's create made.
     pub(super) fn target(&mut self) -> &mut Undo {
         let storage = &self.provisioner.storage;
@@ -92,10 +99,20 @@ impl Rollback {
         changed: Changed,
         target: Option<Undo>,
     ) {
+        // Before the tenant is released: its held requests write again.
+        if let Some((names, source)) = &changed.row_seal {
+            remove_row_seal(&provisioner, &key, names, source).await;
+        }
         if let Some((written, source)) = &changed.marked_moving
             && let Some(catalog) = &provisioner.catalog
             && let Err(error) = catalog
-                .set_placement(&key, written, source.schema(), false, TenantState::Active)
+                .set_placement(
+                    &key,
+                    written,
+                    source.schema(),
+                    source.is_row_tenant(),
+                    TenantState::Active,
+                )
                 .await
         {
             tracing::error!(tenant = %key, %error, "could not mark a tenant whose move failed active again; a second move of it undoes the first");
@@ -140,6 +157,32 @@ pub(super) async fn remove_replication(
         }
         Err(error) => {
             tracing::error!(slot = %names.name, %error, "could not reach the source to drop a move's replication slot")
+        }
+    }
+}
+
+/// Takes a row tenant's seal off its rows in the shared tables, if it is
+/// there.
+pub(super) async fn remove_row_seal(
+    provisioner: &Provisioner,
+    key: &TenantKey,
+    names: &Replication,
+    source: &TenantConfig,
+) {
+    let seal = RowSeal::new(key, names);
+    match provisioner
+        .store
+        .open_outside(&TenantConfig::new(source.url()), 1)
+        .await
+    {
+        Ok(db) => {
+            if let Err(error) = seal.remove(&db).await {
+                tracing::error!(tenant = %key, %error, "could not take the seal off a row tenant whose move failed; a second move of it does");
+            }
+            db.close().await;
+        }
+        Err(error) => {
+            tracing::error!(tenant = %key, %error, "could not reach a row tenant's database to take its seal off; a second move of it does")
         }
     }
 }

@@ -127,8 +127,17 @@ impl Provisioner {
         let mut source_dropped = false;
         if !options.keep_source {
             tokio::time::sleep(options.grace).await;
-            match self.storage.drop_storage(&plan.source).await {
-                Ok(_) => source_dropped = true,
+            let dropped = if plan.rows {
+                self.delete_promoted_rows(plan).await.map(drop)
+            } else {
+                self.storage
+                    .drop_storage(&plan.source)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            };
+            match dropped {
+                Ok(()) => source_dropped = true,
                 Err(e) => warnings.push(format!("the source could not be dropped: {e}")),
             }
         }

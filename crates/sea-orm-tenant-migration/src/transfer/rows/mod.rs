@@ -35,9 +35,11 @@
 
 mod export;
 mod import;
+mod promote;
 
 pub(super) use export::export_rows;
 pub(super) use import::import_rows;
+pub(crate) use promote::copy_rows_into_schema;
 
 use std::path::Path;
 

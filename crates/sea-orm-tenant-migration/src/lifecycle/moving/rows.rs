@@ -1,0 +1,295 @@
+//! Promoting a row tenant to a schema or a database of its own: the target
+//! made and migrated while the tenant serves; then, held, its rows sealed in
+//! the shared tables, copied from one snapshot, counted on both sides and
+//! switched. Logical replication cannot do it online: it applies a table
+//! only to the table of the same schema and name, and the target's tables
+//! have no tenant column. The hold lasts as long as the copy, which
+//! `move_online`'s promotion test measures.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use sea_orm_tenant::rows::{ROW_SCHEMA, TENANT_COLUMN, TENANT_SETTING};
+use sea_orm_tenant::{TenantConfig, TenantSession};
+
+use super::super::place::Place;
+use super::super::provisioner::Provisioner;
+use super::super::row_data::delete_tenant_rows;
+use super::error::MoveError;
+use super::fence::FenceError;
+use super::options::{MoveOptions, Moved};
+use super::plan::Plan;
+use super::rollback::{Rollback, remove_row_seal};
+use super::row_seal::RowSeal;
+use super::sql::ident;
+use super::switch::Switched;
+use super::{open, timed_out};
+use crate::transfer::copy_rows_into_schema;
+
+/// What the held part of a promotion did.
+struct Copied {
+    tables: usize,
+    rows: i64,
+    copy_millis: u64,
+    held_at: Instant,
+}
+
+impl Provisioner {
+    /// Promotes row tenant `plan.key` to the schema or database `plan.target`
+    /// names.
+    pub(super) async fn move_rows(
+        &self,
+        plan: &Plan,
+        options: &MoveOptions,
+        mut rollback: Rollback,
+        stop: &AtomicBool,
+    ) -> Result<Moved, MoveError> {
+        let key = &plan.key;
+        let target_place = Place::of(&plan.target).map_err(|e| MoveError::Unsupported {
+            tenant: key.clone(),
+            reason: e.to_string(),
+        })?;
+        if plan.leftover {
+            remove_row_seal(self, key, &plan.replication, &plan.source).await;
+            let exists = self
+                .storage
+                .exists(&target_place)
+                .await
+                .map_err(|e| plan.fail("look for the target")(e.to_string()))?;
+            self.drop_target_and_reactivate(plan, exists).await?;
+        }
+        let target_db = TenantConfig::new(plan.target.url());
+        let exists = self
+            .storage
+            .exists(&target_place)
+            .await
+            .map_err(|e| plan.fail("look for the target")(e.to_string()))?;
+        if exists && !self.spare_target(plan, &target_db).await? {
+            return Err(MoveError::TargetExists {
+                tenant: key.clone(),
+                target: target_place.describe(),
+            });
+        }
+        let copied = match self
+            .promote_steps(plan, options, &target_place, &mut rollback, stop)
+            .await
+        {
+            Ok(copied) => copied,
+            Err(err) => {
+                rollback.run().await;
+                return Err(err);
+            }
+        };
+        let drained = match self.switch_placement(plan, rollback).await {
+            Ok(drained) => drained,
+            Err((err, rollback)) => {
+                rollback.run().await;
+                return Err(err);
+            }
+        };
+        let held_millis = copied.held_at.elapsed().as_millis() as u64;
+        if let Some(drained) = drained {
+            let _ = drained.await;
+        }
+        let switched = Switched {
+            to: target_place.describe(),
+            tables: copied.tables,
+            rows: copied.rows,
+            copy_millis: copied.copy_millis,
+            held_millis,
+            warnings: Vec::new(),
+        };
+        Ok(self.finish_switched(plan, options, switched).await)
+    }
+
+    /// The target made and migrated; then, held, the tenant's rows sealed,
+    /// copied and counted.
+    async fn promote_steps(
+        &self,
+        plan: &Plan,
+        options: &MoveOptions,
+        target_place: &Place,
+        rollback: &mut Rollback,
+        stop: &AtomicBool,
+    ) -> Result<Copied, MoveError> {
+        let key = &plan.key;
+        let go_on = || {
+            if stop.load(Ordering::Acquire) {
+                Err(MoveError::Cancelled {
+                    tenant: key.clone(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        go_on()?;
+        self.make_migrated(key, &plan.target, target_place, rollback.target())
+            .await
+            .map_err(|source| MoveError::Target {
+                tenant: key.clone(),
+                source: Box::new(source),
+            })?;
+        go_on()?;
+        let source = open(&self.store, &TenantConfig::new(plan.source.url()), 1)
+            .await
+            .map_err(plan.fail("connect to the source"))?;
+        let copied = self.held_copy(plan, options, &source, rollback, stop).await;
+        source.close().await;
+        copied
+    }
+
+    async fn held_copy(
+        &self,
+        plan: &Plan,
+        options: &MoveOptions,
+        source: &TenantSession,
+        rollback: &mut Rollback,
+        stop: &AtomicBool,
+    ) -> Result<Copied, MoveError> {
+        let key = &plan.key;
+        let tables = RowSeal::tables(&**source)
+            .await
+            .map_err(plan.fail("list the tenant tables"))?;
+        let (held_at, deadline) = self.hold_for_cut_over(plan, options, rollback).await?;
+        rollback.row_seal(&plan.replication, &plan.source);
+        let limit = deadline.saturating_duration_since(Instant::now());
+        match RowSeal::new(key, &plan.replication)
+            .seal(source, &tables, limit)
+            .await
+        {
+            Ok(()) => {}
+            Err(FenceError::TimedOut) => {
+                return Err(timed_out(
+                    key,
+                    "waiting for the writes in flight on the tenant tables",
+                    options.cut_over_timeout,
+                ));
+            }
+            Err(FenceError::Failed(reason)) => {
+                return Err(plan.fail("seal the tenant's rows")(reason));
+            }
+        }
+        let copy_started = Instant::now();
+        let schema = plan.target.schema().map_or(ROW_SCHEMA, |s| s.as_str());
+        let copy = copy_rows_into_schema(&self.store, key, &plan.source, &plan.target, schema);
+        match tokio::time::timeout_at(deadline.into(), copy).await {
+            Err(_) => return Err(timed_out(key, "copying the rows", options.cut_over_timeout)),
+            Ok(Err(e)) => return Err(plan.fail("copy the rows")(e.to_string())),
+            Ok(Ok(_)) => {}
+        }
+        let copy_millis = copy_started.elapsed().as_millis() as u64;
+        let rows = self.count_promoted(plan, source, &tables, schema).await?;
+        if stop.load(Ordering::Acquire) {
+            return Err(MoveError::Cancelled {
+                tenant: key.clone(),
+            });
+        }
+        Ok(Copied {
+            tables: tables.len(),
+            rows,
+            copy_millis,
+            held_at,
+        })
+    }
+
+    /// Every tenant table's rows of the tenant, counted on the sealed source
+    /// and on the target; the total when they agree.
+    async fn count_promoted(
+        &self,
+        plan: &Plan,
+        source: &TenantSession,
+        tables: &[String],
+        schema: &str,
+    ) -> Result<i64, MoveError> {
+        let key = &plan.key;
+        let target = open(&self.store, &TenantConfig::new(plan.target.url()), 1)
+            .await
+            .map_err(plan.fail("connect to the target"))?;
+        let counted = async {
+            // The tenant set, so row-level security lets a non-owner count.
+            let txn = source.begin().await.map_err(|e| e.to_string())?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!("SELECT pg_catalog.set_config('{TENANT_SETTING}', $1, true)"),
+                [key.as_str().into()],
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+            let mut total = 0;
+            for table in tables {
+                let source_rows = count(
+                    &txn,
+                    format!(
+                        "SELECT count(*) AS n FROM {}.{} WHERE {} = $1",
+                        ident(ROW_SCHEMA),
+                        ident(table),
+                        ident(TENANT_COLUMN)
+                    ),
+                    vec![key.as_str().into()],
+                )
+                .await?;
+                let target_rows = count(
+                    &*target,
+                    format!(
+                        "SELECT count(*) AS n FROM {}.{}",
+                        ident(schema),
+                        ident(table)
+                    ),
+                    vec![],
+                )
+                .await?;
+                if source_rows != target_rows {
+                    return Ok(Err(MoveError::CopyMismatch {
+                        tenant: key.clone(),
+                        table: format!("{}.{}", ident(ROW_SCHEMA), ident(table)),
+                        source_rows,
+                        target_rows,
+                    }));
+                }
+                total += source_rows;
+            }
+            txn.rollback().await.map_err(|e| e.to_string())?;
+            Ok(Ok(total))
+        }
+        .await;
+        target.close().await;
+        counted.map_err(plan.fail("count the rows"))?
+    }
+
+    /// After a promotion's grace: the tenant's rows deleted from every
+    /// tenant table, and its seal taken off, in one transaction.
+    pub(super) async fn delete_promoted_rows(&self, plan: &Plan) -> Result<u64, String> {
+        let source = open(&self.store, &TenantConfig::new(plan.source.url()), 1).await?;
+        let tables = RowSeal::tables(&*source).await;
+        source.close().await;
+        let tables = tables?;
+        let seal = RowSeal::new(&plan.key, &plan.replication);
+        delete_tenant_rows(
+            &self.store,
+            &plan.source,
+            &plan.key,
+            &seal.disable_statements(&tables),
+            &seal.drop_statements(&tables),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+async fn count(
+    db: &impl ConnectionTrait,
+    sql: String,
+    values: Vec<sea_orm::Value>,
+) -> Result<i64, String> {
+    db.query_one_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await
+    .map_err(|e| e.to_string())?
+    .ok_or_else(|| "no row".to_owned())?
+    .try_get("", "n")
+    .map_err(|e| e.to_string())
+}

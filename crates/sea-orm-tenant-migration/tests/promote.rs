@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Instances, Migrator, count, instances, writers};
+use common::{Instances, Migrator, catalog_store, count, instances, instances_with, writers};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use sea_orm_tenant::rows::RowTable;
 use sea_orm_tenant::testing::{TestDatabases, TestRowDatabase};
-use sea_orm_tenant::{SchemaName, TenantConnections, TenantKey};
+use sea_orm_tenant::{CatalogOptions, CatalogSync, SchemaName, TenantConnections, TenantKey};
 use sea_orm_tenant_migration::{MoveError, MoveOptions, Placement, Provisioner};
 
 /// A database for row tenants with `items`, the row-tenant twin of the
@@ -107,6 +107,18 @@ async fn row_tenants(db: &TestRowDatabase, app: &Instances, seed: usize) -> Prov
         tokio::task::yield_now().await;
     }
     provisioner
+}
+
+/// `actual == expected`, reported by their lengths and first difference.
+fn same(actual: Vec<String>, expected: &[String], what: &str) {
+    if actual != expected {
+        let first = actual.iter().zip(expected).position(|(a, e)| a != e);
+        panic!(
+            "{what}: {} rows, {} expected; first difference at {first:?}",
+            actual.len(),
+            expected.len()
+        );
+    }
 }
 
 fn seeds(n: usize) -> Vec<String> {
@@ -345,6 +357,101 @@ async fn a_promotion_that_fails_or_is_dropped_leaves_the_row_tenant_serving() {
         expected
     );
     assert_eq!(row_items(&db, "acme").await, Vec::<String>::new());
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    db.cleanup().await;
+    hub.cleanup().await;
+}
+
+/// The mover is killed while the tenant is held and its rows sealed (its
+/// runtime shut down, as a process killed: nothing of it runs again, its
+/// sessions end). The instances hold the tenant until their
+/// `moving_expiry`, then serve it from its rows, writable: the seal lets
+/// writes through once the mover's session is gone. A second run clears
+/// what the first left and promotes the tenant with every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mover_killed_in_the_hold_leaves_the_tenant_serving_and_a_rerun_promotes_it() {
+    let (Some(db), Some(mut hub)) = (row_database().await, TestDatabases::postgres()) else {
+        return;
+    };
+    let hub_url = hub.create("hub").await;
+    let app = instances_with(CatalogOptions {
+        moving_expiry: Duration::from_millis(500),
+        ..CatalogOptions::default()
+    })
+    .await;
+    // Enough rows that the copy is still running when the mover is killed.
+    let provisioner = row_tenants(&db, &app, 60_000).await;
+    let options = MoveOptions::default()
+        .into_schema(SchemaName::new("t_acme").unwrap())
+        .cut_over_timeout(Duration::from_secs(60))
+        .grace(Duration::ZERO);
+
+    let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+    let mover = {
+        let (dir, hub_url, options) = (app.dir.path().to_owned(), hub_url.clone(), options.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (store, catalog) = catalog_store(&dir).await;
+                let sync =
+                    CatalogSync::start(store.clone(), catalog.clone(), CatalogOptions::default())
+                        .await
+                        .unwrap();
+                let provisioner = Provisioner::new::<Migrator>(store).catalog(catalog);
+                tokio::select! {
+                    result = provisioner.move_tenant("acme", &hub_url, &options) => {
+                        panic!("the move ended before it was killed: {result:?}")
+                    }
+                    _ = killed => {}
+                }
+                drop(sync);
+            });
+            runtime.shutdown_background();
+        })
+    };
+    while seal_triggers(&db).await == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    kill.send(()).unwrap();
+    mover.join().unwrap();
+
+    let key = TenantKey::new("acme").unwrap();
+    assert_eq!(
+        app.catalog.get(&key).await.unwrap().unwrap().state.as_str(),
+        "moving"
+    );
+    let mut expected = seeds(60_000);
+    for (store, name) in [(&app.a, "after-kill-a"), (&app.b, "after-kill-b")] {
+        insert(store, "acme", name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        expected.push(name.to_owned());
+    }
+    expected.sort();
+    same(
+        row_items(&db, "acme").await,
+        &expected,
+        "rows after the kill",
+    );
+
+    let moved = provisioner
+        .move_tenant("acme", &hub_url, &options)
+        .await
+        .unwrap();
+    eprintln!("promoted after the kill: {moved:?}");
+    same(
+        names(&hub_url, "SELECT name::text FROM t_acme.items").await,
+        &expected,
+        "rows promoted",
+    );
+    assert_eq!(row_items(&db, "acme").await, Vec::<String>::new());
+    assert_eq!(seal_triggers(&db).await, 0);
     app.a.close().await;
     app.b.close().await;
     provisioner.close().await;

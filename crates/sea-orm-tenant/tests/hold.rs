@@ -118,6 +118,36 @@ async fn a_hold_longer_than_max_hold_is_out_of_service_with_nothing_written() {
     store.close().await;
 }
 
+/// A hold that ends by itself (`hold_for`: the catalog's `moving`, left by a
+/// mover that died): the requests it held run when it ends, not failing at
+/// `max_hold`, and none is held after it; a release or a plain hold later
+/// is not cut short by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_that_ends_by_itself_lets_its_requests_run_before_max_hold() {
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_on(&mut dbs, "a", Duration::from_secs(60)).await;
+    assert!(!store.hold_for("acme", Duration::from_millis(200)).unwrap());
+    let calls = [insert(&store, "one"), insert(&store, "two")];
+    wait_until_held(&store, "acme", 2).await;
+    assert!(rows_direct(&dbs, "a").await.is_empty());
+    for call in calls {
+        call.await
+            .unwrap()
+            .expect("a request held by an ending hold runs when it ends");
+    }
+    assert_eq!(rows_direct(&dbs, "a").await.len(), 2);
+    assert!(store.held().is_empty());
+    // A plain hold after it lasts until released.
+    assert!(!store.hold("acme").unwrap(), "the ended hold is over");
+    let call = insert(&store, "three");
+    wait_until_held(&store, "acme", 1).await;
+    assert!(!call.is_finished());
+    assert!(store.release("acme").unwrap());
+    call.await.unwrap().unwrap();
+    assert_eq!(rows_direct(&dbs, "a").await.len(), 3);
+    store.close().await;
+}
+
 /// A held request whose tenant is switched twice in a row (a move's switch,
 /// made by the mover and again by the catalog follower) runs on the entry
 /// that holds the name at the end, even when the second switch comes while

@@ -266,19 +266,26 @@ pub struct Instances {
     pub b: TenantConnections,
     pub catalog: Catalog,
     _syncs: (CatalogSync, CatalogSync),
-    _dir: tempfile::TempDir,
+    /// The catalog's directory (its SQLite file).
+    pub dir: tempfile::TempDir,
 }
 
 /// Two app instances following one catalog: `a` by the provisioner's own
 /// store, `b` by polling every 20 ms.
 pub async fn instances() -> Instances {
+    instances_with(CatalogOptions::default()).await
+}
+
+/// [`instances`], following the catalog with `options` (polling every 20 ms,
+/// not listening).
+pub async fn instances_with(options: CatalogOptions) -> Instances {
     let dir = tempfile::tempdir().unwrap();
     let (a, catalog) = catalog_store(dir.path()).await;
     let (b, catalog_b) = catalog_store(dir.path()).await;
     let options = CatalogOptions {
         poll_interval: Duration::from_millis(20),
         listen: false,
-        ..CatalogOptions::default()
+        ..options
     };
     let sync_a = CatalogSync::start(a.clone(), catalog.clone(), options.clone())
         .await
@@ -291,6 +298,6 @@ pub async fn instances() -> Instances {
         b,
         catalog,
         _syncs: (sync_a, sync_b),
-        _dir: dir,
+        dir,
     }
 }

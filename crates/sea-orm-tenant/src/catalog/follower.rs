@@ -168,7 +168,8 @@ impl SyncInner {
 
     /// A tenant the catalog moved to `quarantined` is out of service in the
     /// store, one it moved back to `active` in service again; one it marks
-    /// `moving` is held, and released when it leaves that state. Only changes
+    /// `moving` is held, and released when it leaves that state or after
+    /// `moving_expiry` (its mover died). Only changes
     /// are followed (from `old`, `None` for a tenant registered now), so a
     /// tenant the app took out of service or held itself stays so.
     fn follow_state(&self, old: Option<TenantState>, entry: &CatalogEntry) {
@@ -181,7 +182,7 @@ impl SyncInner {
             self.store.set_in_service(name)
         };
         let held = match (old, entry.state) {
-            (_, TenantState::Moving) => self.store.hold(name),
+            (_, TenantState::Moving) => self.store.hold_for(name, self.options.moving_expiry),
             (Some(TenantState::Moving), _) => self.store.release(name),
             _ => Ok(false),
         };

@@ -40,11 +40,16 @@ impl Inner {
             if !entry.hold.is_held() {
                 return Ok(tenant);
             }
+            // A hold that ends by itself wakes its waiters when it does.
+            let wake = entry
+                .hold
+                .until()
+                .map_or(deadline, |until| until.min(deadline));
             let waited = {
                 let _waiting = Waiting::new(&entry.hold.waiting);
-                tokio::time::timeout_at(deadline, changed).await
+                tokio::time::timeout_at(wake, changed).await
             };
-            if waited.is_err() {
+            if waited.is_err() && wake == deadline {
                 return Err(TenantError::OutOfService {
                     tenant: tenant.key.clone(),
                     reason: format!(
@@ -68,6 +73,17 @@ impl TenantConnections {
     /// every instance.
     pub fn hold(&self, name: &str) -> Result<bool, TenantError> {
         Ok(self.inner.resolve(name)?.hold.set(true))
+    }
+
+    /// Like [`hold`](Self::hold), but the hold ends by itself after `limit`
+    /// if nobody releases it first. The catalog follower holds a tenant the
+    /// catalog marks `moving` so (for
+    /// [`moving_expiry`](crate::CatalogOptions::moving_expiry)): a mover
+    /// that died in its cut-over leaves the tenant serving where it was, not
+    /// held until the move is run again.
+    pub fn hold_for(&self, name: &str, limit: std::time::Duration) -> Result<bool, TenantError> {
+        let until = tokio::time::Instant::now() + limit;
+        Ok(self.inner.resolve(name)?.hold.set_until(until))
     }
 
     /// Ends the hold of tenant `name`; its waiting leases go on. Returns

@@ -97,7 +97,7 @@ impl Fence {
 
 /// Makes `schema.sot_tenant_moved()`, the trigger function of every seal:
 /// it refuses the write with [`SEALED`].
-pub(super) fn seal_function(schema: &str) -> String {
+fn seal_function(schema: &str) -> String {
     format!(
         "CREATE OR REPLACE FUNCTION {}.sot_tenant_moved() RETURNS trigger \
          LANGUAGE plpgsql AS $sot$BEGIN RAISE EXCEPTION '{SEALED}' \

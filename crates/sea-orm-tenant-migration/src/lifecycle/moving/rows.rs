@@ -71,12 +71,33 @@ impl Provisioner {
                 target: target_place.describe(),
             });
         }
-        let copied = match self
-            .promote_steps(plan, options, &target_place, &mut rollback, stop)
-            .await
-        {
+        let source = match open(&self.store, &TenantConfig::new(plan.source.url()), 1).await {
+            Ok(source) => source,
+            Err(reason) => {
+                rollback.run().await;
+                return Err(plan.fail("connect to the source")(reason));
+            }
+        };
+        let seal = RowSeal::new(key, &plan.replication);
+        let copied = self
+            .promote_steps(plan, options, &target_place, &source, &mut rollback, stop)
+            .await;
+        // The seal holds only while this session keeps its lock: a lost
+        // session may have let a write through, so no switch then.
+        let copied = match copied {
+            Ok(copied) => match seal.is_locked(&source).await {
+                Ok(true) => Ok(copied),
+                Ok(false) => Err(plan.fail("keep the seal")(
+                    "the session holding the seal was lost".into(),
+                )),
+                Err(reason) => Err(plan.fail("keep the seal")(reason)),
+            },
+            Err(err) => Err(err),
+        };
+        let copied = match copied {
             Ok(copied) => copied,
             Err(err) => {
+                source.close().await;
                 rollback.run().await;
                 return Err(err);
             }
@@ -84,10 +105,18 @@ impl Provisioner {
         let drained = match self.switch_placement(plan, rollback).await {
             Ok(drained) => drained,
             Err((err, rollback)) => {
+                source.close().await;
                 rollback.run().await;
                 return Err(err);
             }
         };
+        let mut warnings = Vec::new();
+        if let Err(reason) = seal.make_final(&source).await {
+            warnings.push(format!(
+                "the tenant's old rows could not be sealed for good: {reason}"
+            ));
+        }
+        source.close().await;
         let held_millis = copied.held_at.elapsed().as_millis() as u64;
         if let Some(drained) = drained {
             let _ = drained.await;
@@ -98,7 +127,7 @@ impl Provisioner {
             rows: copied.rows,
             copy_millis: copied.copy_millis,
             held_millis,
-            warnings: Vec::new(),
+            warnings,
         };
         Ok(self.finish_switched(plan, options, switched).await)
     }
@@ -110,6 +139,7 @@ impl Provisioner {
         plan: &Plan,
         options: &MoveOptions,
         target_place: &Place,
+        source: &TenantSession,
         rollback: &mut Rollback,
         stop: &AtomicBool,
     ) -> Result<Copied, MoveError> {
@@ -131,12 +161,7 @@ impl Provisioner {
                 source: Box::new(source),
             })?;
         go_on()?;
-        let source = open(&self.store, &TenantConfig::new(plan.source.url()), 1)
-            .await
-            .map_err(plan.fail("connect to the source"))?;
-        let copied = self.held_copy(plan, options, &source, rollback, stop).await;
-        source.close().await;
-        copied
+        self.held_copy(plan, options, source, rollback, stop).await
     }
 
     async fn held_copy(

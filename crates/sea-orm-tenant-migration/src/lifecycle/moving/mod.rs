@@ -36,6 +36,7 @@ mod options;
 mod plan;
 mod replication;
 mod rollback;
+mod row_replication;
 mod row_seal;
 mod rows;
 mod sql;
@@ -86,15 +87,18 @@ impl Provisioner {
     /// (`mariadb-dump`/`mysqldump` and the client), counted, and switched.
     /// A PostgreSQL row tenant is promoted: into the database `to` names
     /// (a database tenant), or into schema
-    /// [`into_schema`](MoveOptions::into_schema) of it, which may be the
-    /// rows' own database (a schema tenant). The target is made and
-    /// migrated by this provisioner's migrator (the tables without the
-    /// tenant column); then, while the tenant is held, its rows are sealed
-    /// (row triggers on the shared tables refuse its writes; the other
-    /// tenants write on), copied with `COPY` from one snapshot, counted on
-    /// both sides and switched; after the grace its rows are deleted from
-    /// the shared tables, with the seal, in one transaction. The move's URL
-    /// (the tenant's) must own the shared tables to make the seal. MySQL
+    /// [`into_schema`](MoveOptions::into_schema) of it (a schema tenant; the
+    /// database must hold no row tenants). The target is made and migrated
+    /// by this provisioner's migrator (the tables without the tenant
+    /// column). Into a database, the tenant's rows are copied by logical
+    /// replication while it serves (a row filter on the tenant column; the
+    /// target's tables carry the column for the copy); into a schema, by
+    /// `COPY` while it is held. Either way the cut-over seals its rows (row
+    /// triggers on the shared tables refuse its writes; the other tenants
+    /// write on), counts them on both sides and switches; after the grace
+    /// its rows are deleted from the shared tables, with the seal, in one
+    /// transaction. The tenant's URL must own the shared tables (to make the
+    /// seal), and for a database target have `REPLICATION`. MySQL
     /// tenants sharing their server's pool are moved by
     /// [`export_tenant`](crate::export_tenant) and
     /// [`import_tenant`](crate::import_tenant) instead.
@@ -183,20 +187,7 @@ impl Provisioner {
         let source = open(&self.store, &source_db, 2)
             .await
             .map_err(plan.fail("connect to the source"))?;
-        let wal_level = replication::query_one(&*source, "SHOW wal_level", vec![])
-            .await
-            .and_then(|r| {
-                r.try_get::<String>("", "wal_level")
-                    .map_err(|e| e.to_string())
-            })
-            .map_err(plan.fail("read wal_level"))?;
-        if wal_level != "logical" {
-            return Err(MoveError::NotLogical {
-                tenant: key.clone(),
-                server: redact_url(plan.source.url()),
-                wal_level,
-            });
-        }
+        check_logical(plan, &source).await?;
         let tables = sql::tables(&*source, &plan.schemas)
             .await
             .map_err(plan.fail("list the tenant's tables"))?;
@@ -263,7 +254,7 @@ impl Provisioner {
                 .map_err(plan.fail("publish the tenant's tables"))?;
             go_on()?;
             plan.replication
-                .subscribe(&target, plan.source.url())
+                .subscribe(&target, plan.source.url(), None)
                 .await
                 .map_err(plan.fail("subscribe the target"))?;
             let copied = plan
@@ -378,6 +369,25 @@ impl Provisioner {
         }
         Ok(rows)
     }
+}
+
+/// [`MoveError::NotLogical`] unless the source server can publish changes.
+async fn check_logical(plan: &Plan, source: &TenantSession) -> Result<(), MoveError> {
+    let wal_level = replication::query_one(&**source, "SHOW wal_level", vec![])
+        .await
+        .and_then(|r| {
+            r.try_get::<String>("", "wal_level")
+                .map_err(|e| e.to_string())
+        })
+        .map_err(plan.fail("read wal_level"))?;
+    if wal_level == "logical" {
+        return Ok(());
+    }
+    Err(MoveError::NotLogical {
+        tenant: plan.key.clone(),
+        server: redact_url(plan.source.url()),
+        wal_level,
+    })
 }
 
 pub(super) async fn open(

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm_tenant::rows::TENANT_SETTING;
 use sea_orm_tenant::scrub;
 
 use super::sql::{Table, ident, literal};
@@ -59,7 +60,7 @@ impl Replication {
         limit: Duration,
     ) -> Result<(), String> {
         self.make_marker(source).await?;
-        let mut list: Vec<String> = tables.iter().map(Table::qualified).collect();
+        let mut list: Vec<String> = tables.iter().map(Table::published).collect();
         list.push(self.marker());
         exec(
             source,
@@ -87,17 +88,29 @@ impl Replication {
     }
 
     /// Subscribes the target database to the source database at `source_url`.
+    /// For a row tenant's rows, the subscription's sessions on the source
+    /// carry the tenant's setting: the initial copy reads the tables under
+    /// their row-level security as that tenant.
     pub(super) async fn subscribe(
         &self,
         target: &DatabaseConnection,
         source_url: &str,
+        row_tenant: Option<&str>,
     ) -> Result<(), String> {
         self.make_marker(target).await?;
+        let mut conninfo = conninfo(source_url)?;
+        if let Some(tenant) = row_tenant {
+            let value = tenant.replace('\\', "\\\\").replace(' ', "\\ ");
+            conninfo.push_str(&format!(
+                " options={}",
+                conn_value(&format!("-c {TENANT_SETTING}={value}"))
+            ));
+        }
         let sql = format!(
             "CREATE SUBSCRIPTION {name} CONNECTION {conninfo} PUBLICATION {name} \
              WITH (create_slot = false, slot_name = {slot}, copy_data = true, binary = true)",
             name = ident(&self.name),
-            conninfo = literal(&conninfo(source_url)?),
+            conninfo = literal(&conninfo),
             slot = literal(&self.name),
         );
         exec(target, &sql).await.map_err(|e| scrub(&e, source_url))

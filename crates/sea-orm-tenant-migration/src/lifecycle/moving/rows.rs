@@ -1,10 +1,10 @@
 //! Promoting a row tenant to a schema or a database of its own: the target
-//! made and migrated while the tenant serves; then, held, its rows sealed in
-//! the shared tables, copied from one snapshot, counted on both sides and
-//! switched. Logical replication cannot do it online: it applies a table
-//! only to the table of the same schema and name, and the target's tables
-//! have no tenant column. The hold lasts as long as the copy, which
-//! `move_online`'s promotion test measures.
+//! made and migrated while the tenant serves (the tables without the tenant
+//! column); then its rows copied and switched. Into a database the copy is
+//! logical replication while the tenant serves (`row_replication`), and the
+//! hold lasts the catch-up. Into a schema it is `COPY` while the tenant is
+//! held, its rows sealed: logical replication applies a table only to the
+//! table of the same schema and name. The tests measure both holds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -27,12 +27,13 @@ use super::switch::Switched;
 use super::{open, timed_out};
 use crate::transfer::copy_rows_into_schema;
 
-/// What the held part of a promotion did.
-struct Copied {
-    tables: usize,
-    rows: i64,
-    copy_millis: u64,
-    held_at: Instant,
+/// What the copy of a promotion did.
+pub(super) struct Copied {
+    pub(super) tables: usize,
+    pub(super) rows: i64,
+    pub(super) copy_millis: u64,
+    /// When the tenant's hold began.
+    pub(super) held_at: Instant,
 }
 
 impl Provisioner {
@@ -116,6 +117,14 @@ impl Provisioner {
                 "the tenant's old rows could not be sealed for good: {reason}"
             ));
         }
+        if matches!(target_place, Place::Database { .. })
+            && let Err(reason) = plan.replication.unpublish(&source).await
+        {
+            warnings.push(format!(
+                "replication slot {}: {reason}",
+                plan.replication.name
+            ));
+        }
         source.close().await;
         let held_millis = copied.held_at.elapsed().as_millis() as u64;
         if let Some(drained) = drained {
@@ -161,7 +170,12 @@ impl Provisioner {
                 source: Box::new(source),
             })?;
         go_on()?;
-        self.held_copy(plan, options, source, rollback, stop).await
+        if matches!(target_place, Place::Database { .. }) {
+            self.replicate_rows(plan, options, source, rollback, stop)
+                .await
+        } else {
+            self.held_copy(plan, options, source, rollback, stop).await
+        }
     }
 
     async fn held_copy(

@@ -2,6 +2,7 @@
 //! replica identities, its sequences and row counts; and quoting.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sea_orm_tenant::rows::TENANT_COLUMN;
 
 /// The migration table: copied by the migrations, never replicated.
 pub(super) const MIGRATIONS: &str = "seaql_migrations";
@@ -14,11 +15,28 @@ pub(super) struct Table {
     /// Whether updates and deletes can be replicated (a primary key or a
     /// replica identity).
     pub(super) identified: bool,
+    /// For a row tenant's table: the tenant whose rows are the tenant's
+    /// part of it (published, counted).
+    pub(super) rows_of: Option<String>,
 }
 
 impl Table {
     pub(super) fn qualified(&self) -> String {
         format!("{}.{}", ident(&self.schema), ident(&self.name))
+    }
+
+    /// The table as a publication names it: with a row filter on the
+    /// tenant column for a row tenant's part.
+    pub(super) fn published(&self) -> String {
+        match &self.rows_of {
+            Some(tenant) => format!(
+                "{} WHERE ({} = {})",
+                self.qualified(),
+                ident(TENANT_COLUMN),
+                literal(tenant)
+            ),
+            None => self.qualified(),
+        }
     }
 }
 
@@ -76,6 +94,7 @@ pub(super) async fn tables(
                 schema: r.try_get("", "schema").map_err(|e| e.to_string())?,
                 name: r.try_get("", "name").map_err(|e| e.to_string())?,
                 identified: r.try_get("", "identified").map_err(|e| e.to_string())?,
+                rows_of: None,
             })
         })
         .collect()
@@ -126,6 +145,27 @@ pub(super) async fn sequences(
         .collect()
 }
 
+/// Every sequence of `schema`, qualified, used or not.
+pub(super) async fn sequence_names(
+    db: &impl ConnectionTrait,
+    schema: &str,
+) -> Result<Vec<String>, String> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT sequencename AS name FROM pg_catalog.pg_sequences WHERE schemaname = $1",
+            [schema.into()],
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|r| {
+            let name: String = r.try_get("", "name").map_err(|e| e.to_string())?;
+            Ok(format!("{}.{}", ident(schema), ident(&name)))
+        })
+        .collect()
+}
+
 /// Sets sequence `qualified` to `value`, as used.
 pub(super) async fn set_sequence(
     db: &impl ConnectionTrait,
@@ -142,9 +182,17 @@ pub(super) async fn set_sequence(
     .map_err(|e| e.to_string())
 }
 
-/// The rows of `table`.
+/// The rows of `table` (the tenant's part of a row tenant's table).
 pub(super) async fn count(db: &impl ConnectionTrait, table: &Table) -> Result<i64, String> {
-    let sql = format!("SELECT count(*) AS n FROM {}", table.qualified());
+    let sql = match &table.rows_of {
+        Some(tenant) => format!(
+            "SELECT count(*) AS n FROM {} WHERE {} = {}",
+            table.qualified(),
+            ident(TENANT_COLUMN),
+            literal(tenant)
+        ),
+        None => format!("SELECT count(*) AS n FROM {}", table.qualified()),
+    };
     db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
         .await
         .map_err(|e| e.to_string())?

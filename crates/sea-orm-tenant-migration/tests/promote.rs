@@ -18,7 +18,9 @@ use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait}
 use sea_orm_tenant::rows::RowTable;
 use sea_orm_tenant::testing::{TestDatabases, TestRowDatabase};
 use sea_orm_tenant::{CatalogOptions, CatalogSync, SchemaName, TenantConnections, TenantKey};
-use sea_orm_tenant_migration::{MoveError, MoveOptions, Placement, Provisioner};
+use sea_orm_tenant_migration::{
+    EXIT_OK, EXIT_USAGE, MigrationCli, MoveError, MoveOptions, Placement, Provisioner,
+};
 
 /// A database for row tenants with `items`, the row-tenant twin of the
 /// test migrator's table (`id`, `name`, `qty`, keyed by the tenant first).
@@ -514,6 +516,79 @@ async fn a_mover_killed_in_the_hold_leaves_the_tenant_serving_and_a_rerun_promot
     );
     assert_eq!(row_items(&db, "acme").await, Vec::<String>::new());
     assert_eq!(seal_triggers(&db).await, 0);
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    db.cleanup().await;
+    hub.cleanup().await;
+}
+
+/// `migration tenant move --schema`: a hostile schema name is a usage
+/// error with nothing made; a valid one promotes the row tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_promotes_a_row_tenant_into_a_schema_and_refuses_a_hostile_name() {
+    let (Some(db), Some(mut hub)) = (row_database().await, TestDatabases::postgres()) else {
+        return;
+    };
+    let hub_url = hub.create("hub").await;
+    let app = instances().await;
+    let provisioner = row_tenants(&db, &app, 10).await;
+    let config = app.dir.path().join("tenants.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[shared]\nurl = \"sqlite://{}/shared.db?mode=rwc\"\n\n[catalog]\nlisten = false\n",
+            app.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let cli = MigrationCli::new::<Migrator>();
+    let run = |schema: &str| {
+        let (cli, config, hub_url, schema) = (
+            cli.clone(),
+            config.clone(),
+            hub_url.clone(),
+            schema.to_owned(),
+        );
+        async move {
+            cli.run_from([
+                "migration",
+                "--config",
+                &config,
+                "--format",
+                "json",
+                "tenant",
+                "move",
+                "acme",
+                "--to",
+                &hub_url,
+                "--schema",
+                &schema,
+                "--grace",
+                "0s",
+            ])
+            .await
+        }
+    };
+    let schemas = || {
+        count(
+            &hub_url,
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't\\_%'",
+        )
+    };
+    for hostile in ["t_acme\"; DROP TABLE items; --", "../t_acme", ""] {
+        assert_eq!(run(hostile).await, EXIT_USAGE, "{hostile:?}");
+    }
+    assert_eq!(schemas().await, 0);
+    assert_eq!(row_items(&db, "acme").await, seeds(10));
+    assert_eq!(run("t_acme").await, EXIT_OK);
+    assert_eq!(
+        names(&hub_url, "SELECT name::text FROM t_acme.items").await,
+        seeds(10)
+    );
+    insert(&app.b, "acme", "via-b").await.unwrap();
+    assert_eq!(row_items(&db, "acme").await, Vec::<String>::new());
     app.a.close().await;
     app.b.close().await;
     provisioner.close().await;

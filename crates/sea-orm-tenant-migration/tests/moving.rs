@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Migrator, catalog_store};
+use common::{Migrator, catalog_store, instances_with, kill_mover_when};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::testing::{TestDatabases, wait_until_held};
@@ -311,6 +311,102 @@ async fn a_mysql_move_that_cannot_seal_in_time_is_undone() {
         ["after", "before", "between"]
     );
     a.close().await;
+    provisioner.close().await;
+    dbs.cleanup().await;
+}
+
+/// Triggers of a move's seal in the MySQL database at `url`.
+async fn mysql_seal_triggers(url: &str) -> i64 {
+    let conn = Database::connect(url).await.unwrap();
+    let n = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM information_schema.TRIGGERS \
+             WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'sot\\_moved\\_%'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    conn.close().await.ok();
+    n
+}
+
+/// A MySQL mover killed while the tenant is held and its source sealed:
+/// the instances hold the tenant until their `moving_expiry`, then write to
+/// its source (the seal refuses only while the mover's session holds its
+/// lock); a second run clears what the first left and moves the tenant with
+/// every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_mover_killed_in_the_hold_leaves_the_tenant_writable_and_a_rerun_moves_it() {
+    let Some(dbs) = TestDatabases::mysql() else {
+        eprintln!("notice: TEST_MYSQL_URL is not set; the MySQL move test is skipped");
+        return;
+    };
+    let app = instances_with(CatalogOptions {
+        moving_expiry: Duration::from_millis(500),
+        ..CatalogOptions::default()
+    })
+    .await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(dbs.url_template()))
+        .await
+        .unwrap();
+    let (old_url, new_url) = (dbs.url("acme"), dbs.url("acme-new"));
+    // 2^16 items, so that the copy is still running when the mover is killed.
+    let direct = Database::connect(&old_url).await.unwrap();
+    direct
+        .execute_unprepared("INSERT INTO items (name) VALUES ('seed')")
+        .await
+        .unwrap();
+    for _ in 0..16 {
+        direct
+            .execute_unprepared("INSERT INTO items (name) SELECT name FROM items")
+            .await
+            .unwrap();
+    }
+    direct.close().await.ok();
+    while !app.b.contains("acme") {
+        tokio::task::yield_now().await;
+    }
+    let options = sea_orm_tenant_migration::MoveOptions::default()
+        .cut_over_timeout(Duration::from_secs(60))
+        .grace(Duration::ZERO);
+    kill_mover_when(app.dir.path(), "acme", &new_url, &options, async {
+        while mysql_seal_triggers(&old_url).await == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let key = TenantKey::new("acme").unwrap();
+    assert_eq!(
+        app.catalog.get(&key).await.unwrap().unwrap().state,
+        TenantState::Moving
+    );
+    for store in [&app.a, &app.b] {
+        insert(store, "after-kill")
+            .await
+            .unwrap()
+            .expect("the tenant takes writes once its dead mover's hold ends");
+    }
+    let expected = items_of(DbBackend::MySql, &old_url).await;
+    assert_eq!(expected.len(), (1 << 16) + 2);
+
+    let moved = provisioner
+        .move_tenant("acme", &new_url, &options)
+        .await
+        .unwrap();
+    eprintln!("moved after the kill: {moved:?}");
+    assert!(
+        items_of(DbBackend::MySql, &new_url).await == expected,
+        "every row on the target"
+    );
+    assert_eq!(mysql_seal_triggers(&new_url).await, 0);
+    insert(&app.a, "after").await.unwrap().unwrap();
+    app.a.close().await;
+    app.b.close().await;
     provisioner.close().await;
     dbs.cleanup().await;
 }

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Instances, Migrator, catalog_store, count, instances, instances_with, writers};
+use common::{Instances, Migrator, count, instances, instances_with, kill_mover_when, writers};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use sea_orm_tenant::rows::RowTable;
 use sea_orm_tenant::testing::{TestDatabases, TestRowDatabase};
-use sea_orm_tenant::{CatalogOptions, CatalogSync, SchemaName, TenantConnections, TenantKey};
+use sea_orm_tenant::{CatalogOptions, SchemaName, TenantConnections, TenantKey};
 use sea_orm_tenant_migration::{
     EXIT_OK, EXIT_USAGE, MigrationCli, MoveError, MoveOptions, Placement, Provisioner,
 };
@@ -452,38 +452,12 @@ async fn a_mover_killed_in_the_hold_leaves_the_tenant_serving_and_a_rerun_promot
         .cut_over_timeout(Duration::from_secs(60))
         .grace(Duration::ZERO);
 
-    let (kill, killed) = tokio::sync::oneshot::channel::<()>();
-    let mover = {
-        let (dir, hub_url, options) = (app.dir.path().to_owned(), hub_url.clone(), options.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let (store, catalog) = catalog_store(&dir).await;
-                let sync =
-                    CatalogSync::start(store.clone(), catalog.clone(), CatalogOptions::default())
-                        .await
-                        .unwrap();
-                let provisioner = Provisioner::new::<Migrator>(store).catalog(catalog);
-                tokio::select! {
-                    result = provisioner.move_tenant("acme", &hub_url, &options) => {
-                        panic!("the move ended before it was killed: {result:?}")
-                    }
-                    _ = killed => {}
-                }
-                drop(sync);
-            });
-            runtime.shutdown_background();
-        })
-    };
-    while seal_triggers(&db).await == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    kill.send(()).unwrap();
-    mover.join().unwrap();
+    kill_mover_when(app.dir.path(), "acme", &hub_url, &options, async {
+        while seal_triggers(&db).await == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
 
     let key = TenantKey::new("acme").unwrap();
     assert_eq!(

@@ -301,3 +301,50 @@ pub async fn instances_with(options: CatalogOptions) -> Instances {
         dir,
     }
 }
+
+/// Moves `tenant` to `to` from a third instance of the catalog in `dir`, on
+/// a runtime of its own (as another process would), and kills it once
+/// `reached` resolves: the runtime is shut down, so nothing of the move
+/// runs again and its sessions end, as when a process is killed.
+pub async fn kill_mover_when(
+    dir: &std::path::Path,
+    tenant: &str,
+    to: &str,
+    options: &sea_orm_tenant_migration::MoveOptions,
+    reached: impl std::future::Future<Output = ()>,
+) {
+    let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+    let (dir, tenant, to, options) = (
+        dir.to_owned(),
+        tenant.to_owned(),
+        to.to_owned(),
+        options.clone(),
+    );
+    let mover = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (store, catalog) = catalog_store(&dir).await;
+            let sync =
+                CatalogSync::start(store.clone(), catalog.clone(), CatalogOptions::default())
+                    .await
+                    .unwrap();
+            let provisioner =
+                sea_orm_tenant_migration::Provisioner::new::<Migrator>(store).catalog(catalog);
+            tokio::select! {
+                result = provisioner.move_tenant(&tenant, &to, &options) => {
+                    panic!("the move ended before it was killed: {result:?}")
+                }
+                _ = killed => {}
+            }
+            drop(sync);
+        });
+        runtime.shutdown_background();
+    });
+    reached.await;
+    kill.send(()).unwrap();
+    mover.join().unwrap();
+}

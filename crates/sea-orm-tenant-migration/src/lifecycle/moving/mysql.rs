@@ -4,8 +4,10 @@
 //! While the tenant is held (the catalog's `moving`, every instance holding
 //! its new requests), the source's tables are locked (`LOCK TABLES ...
 //! WRITE` waits out writes in flight) and sealed by triggers that refuse
-//! every write, whoever sends it; the lock is released, so the seal, not a
-//! session, keeps the source still. The database is then dumped and loaded
+//! every write, whoever sends it; the table lock is released, so the seal
+//! keeps the source still, for as long as the move's session holds a named
+//! lock (`GET_LOCK`): a mover that dies leaves the source writable. After
+//! the switch the triggers refuse for good. The database is then dumped and loaded
 //! into the new database by the server's own tools (`tenant export`'s and
 //! `tenant import`'s code), the seal's copies dropped there, every table's
 //! rows counted on both, and the catalog switched. A failure before the
@@ -27,7 +29,7 @@ use super::plan::Plan;
 use super::rollback::Rollback;
 use super::switch::Switched;
 use super::{SEALED, open, timed_out};
-use crate::quote::mysql_ident;
+use crate::quote::{literal, mysql_ident};
 use crate::transfer::{export_mysql, import_mysql};
 
 /// The seal's triggers are named with this prefix, so they are found (and
@@ -71,7 +73,7 @@ impl Provisioner {
                 tenant: key.clone(),
             });
         }
-        let (tables, rows, held_at, copy_millis) =
+        let (source, tables, rows, held_at, copy_millis) =
             match self.mysql_copy(plan, options, &mut rollback, stop).await {
                 Ok(copied) => copied,
                 Err(err) => {
@@ -82,36 +84,43 @@ impl Provisioner {
         let drained = match self.switch_placement(plan, rollback).await {
             Ok(drained) => drained,
             Err((err, rollback)) => {
+                source.close().await;
                 let _ = self.unseal(plan, plan.source.url()).await;
                 rollback.run().await;
                 return Err(err);
             }
         };
+        let mut warnings = Vec::new();
+        if let Err(reason) = seal_for_good(&source, &tables, &plan.replication.name).await {
+            warnings.push(format!("the source could not be sealed for good: {reason}"));
+        }
+        source.close().await;
         let held_millis = held_at.elapsed().as_millis() as u64;
         if let Some(drained) = drained {
             let _ = drained.await;
         }
         let switched = Switched {
             to: target_place.describe(),
-            tables,
+            tables: tables.len(),
             rows,
             copy_millis,
             held_millis,
-            warnings: Vec::new(),
+            warnings,
         };
         Ok(self.finish_switched(plan, options, switched).await)
     }
 
-    /// Holds the tenant, seals its source and copies it. Returns the tables
-    /// copied, their rows, when the hold began and how long the copy took.
-    /// On an error the seal is dropped again.
+    /// Holds the tenant, seals its source and copies it. Returns the
+    /// session holding the seal's lock, the tables copied, their rows, when
+    /// the hold began and how long the copy took. On an error the seal is
+    /// dropped again.
     async fn mysql_copy(
         &self,
         plan: &Plan,
         options: &MoveOptions,
         rollback: &mut Rollback,
         stop: &AtomicBool,
-    ) -> Result<(usize, i64, Instant, u64), MoveError> {
+    ) -> Result<(TenantSession, Vec<String>, i64, Instant, u64), MoveError> {
         let key = &plan.key;
         let (held_at, deadline) = self.hold_for_cut_over(plan, options, rollback).await?;
         let source = open(&self.store, &TenantConfig::new(plan.source.url()), 1)
@@ -131,12 +140,24 @@ impl Provisioner {
             }
         };
         let limit = deadline.saturating_duration_since(Instant::now());
-        let sealed = seal(&source, &tables, limit.as_secs().max(1)).await;
+        let lock = &plan.replication.name;
+        let sealed = seal(&source, &tables, limit.as_secs().max(1), lock).await;
         let copied = match sealed {
-            Ok(()) => {
-                self.mysql_copy_sealed(plan, &source, &tables, rollback, stop)
-                    .await
-            }
+            Ok(()) => match self
+                .mysql_copy_sealed(plan, &source, &tables, rollback, stop)
+                .await
+            {
+                // The seal holds only while this session keeps its lock: a
+                // lost session may have let a write through, so no switch.
+                Ok(rows) => match still_locked(&source, lock).await {
+                    Ok(true) => Ok(rows),
+                    Ok(false) => Err(plan.fail("keep the seal")(
+                        "the session holding the seal was lost".into(),
+                    )),
+                    Err(reason) => Err(plan.fail("keep the seal")(reason)),
+                },
+                Err(err) => Err(err),
+            },
             Err(e) if e.contains(LOCK_WAIT_TIMEOUT) => Err(timed_out(
                 key,
                 "waiting for the tenant's in-flight writes",
@@ -144,16 +165,17 @@ impl Provisioner {
             )),
             Err(e) => Err(plan.fail("seal the source")(e)),
         };
-        // Closing the session ends a lock a failed seal left.
-        source.close().await;
         match copied {
             Ok(rows) => Ok((
-                tables.len(),
+                source,
+                tables,
                 rows,
                 held_at,
                 held_at.elapsed().as_millis() as u64,
             )),
             Err(err) => {
+                // Closing the session ends the locks a failed seal left.
+                source.close().await;
                 let _ = self.unseal(plan, plan.source.url()).await;
                 Err(err)
             }
@@ -265,10 +287,70 @@ impl Provisioner {
 
 /// Locks every table of the source against writes (waiting up to
 /// `wait_secs` for writes in flight), puts triggers on them that refuse
-/// every write, and unlocks: one round trip, which stops at the first error.
-async fn seal(source: &TenantSession, tables: &[String], wait_secs: u64) -> Result<(), String> {
+/// every write, whoever sends it, and unlocks: one round trip, which stops
+/// at the first error. Until [`seal_for_good`], the triggers refuse only
+/// while this session holds the named lock `lock` (taken here): a mover
+/// that dies leaves the tenant writable where it was.
+async fn seal(
+    source: &TenantSession,
+    tables: &[String],
+    wait_secs: u64,
+    lock: &str,
+) -> Result<(), String> {
+    let taken = count(
+        source,
+        &format!("SELECT CAST(GET_LOCK({}, 0) AS SIGNED) AS n", literal(lock)),
+    )
+    .await?;
+    if taken != 1 {
+        return Err(format!(
+            "the seal's lock {lock} is taken by another session"
+        ));
+    }
+    source
+        .execute_unprepared(&seal_sql(tables, wait_secs, Some(lock)))
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// After the switch: the triggers replaced, under the same table locks, by
+/// ones that refuse every write for good; then the named lock let go.
+async fn seal_for_good(
+    source: &TenantSession,
+    tables: &[String],
+    lock: &str,
+) -> Result<(), String> {
+    let sealed = source.execute_unprepared(&seal_sql(tables, 5, None)).await;
+    let released = source
+        .execute_unprepared(&format!("DO RELEASE_LOCK({})", literal(lock)))
+        .await;
+    sealed.map(drop).map_err(|e| e.to_string())?;
+    released.map(drop).map_err(|e| e.to_string())
+}
+
+/// Whether `source` still holds the named lock `lock` (the server says).
+async fn still_locked(source: &TenantSession, lock: &str) -> Result<bool, String> {
+    Ok(count(
+        source,
+        &format!(
+            "SELECT CAST(COALESCE(IS_USED_LOCK({}) = CONNECTION_ID(), 0) AS SIGNED) AS n",
+            literal(lock)
+        ),
+    )
+    .await?
+        == 1)
+}
+
+/// The writes a seal refuses.
+const OPS: [&str; 3] = ["INSERT", "UPDATE", "DELETE"];
+
+/// The seal in one round trip: `LOCK TABLES ... WRITE`, each trigger
+/// replaced (refusing while `lock` is held, or for good without one), and
+/// `UNLOCK TABLES`.
+fn seal_sql(tables: &[String], wait_secs: u64, lock: Option<&str>) -> String {
     if tables.is_empty() {
-        return Ok(());
+        return "DO 0".to_owned();
     }
     let locks: Vec<String> = tables
         .iter()
@@ -278,22 +360,26 @@ async fn seal(source: &TenantSession, tables: &[String], wait_secs: u64) -> Resu
         "SET SESSION lock_wait_timeout = {wait_secs}; LOCK TABLES {};",
         locks.join(", ")
     );
+    let refuse = format!("SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{SEALED}'");
+    let body = match lock {
+        Some(lock) => format!(
+            "BEGIN IF IS_USED_LOCK({}) IS NOT NULL THEN {refuse}; END IF; END",
+            literal(lock)
+        ),
+        None => refuse,
+    };
     for table in tables {
-        for op in ["INSERT", "UPDATE", "DELETE"] {
+        for op in OPS {
+            let trigger = mysql_ident(&trigger_name(table, op));
             sql.push_str(&format!(
-                " CREATE TRIGGER {} BEFORE {op} ON {} FOR EACH ROW \
-                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{SEALED}';",
-                mysql_ident(&trigger_name(table, op)),
+                " DROP TRIGGER IF EXISTS {trigger}; CREATE TRIGGER {trigger} BEFORE {op} ON {} \
+                 FOR EACH ROW {body};",
                 mysql_ident(table)
             ));
         }
     }
     sql.push_str(" UNLOCK TABLES");
-    source
-        .execute_unprepared(&sql)
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string())
+    sql
 }
 
 /// The seal's trigger on `table` for `op`: at most 64 characters, whatever

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{AddQty, CreateItems, Migrator, count, instances, scalar, writers};
+use common::{
+    AddQty, CreateItems, Migrator, count, instances, instances_with, kill_mover_when, scalar,
+    writers,
+};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
 };
@@ -18,7 +21,7 @@ use sea_orm_migration::prelude::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager,
 };
 use sea_orm_tenant::testing::TestDatabases;
-use sea_orm_tenant::{Catalog, TenantKey};
+use sea_orm_tenant::{Catalog, CatalogOptions, TenantKey};
 use sea_orm_tenant_migration::{
     MoveError, MoveOptions, Outcome, Placement, Provisioner, TenantMigrator,
 };
@@ -401,10 +404,25 @@ async fn reached(step: Step, catalog: &Catalog, target: &TestDatabases, target_u
     let key = TenantKey::new("acme").unwrap();
     match step {
         Step::TargetMade => !target.existing().await.is_empty(),
-        Step::Copying => {
-            !target.existing().await.is_empty()
-                && count(target_url, "SELECT count(*) FROM pg_subscription").await > 0
-        }
+        // The target can be dropped between the two reads (a run clearing
+        // what a killed one left): not reached then.
+        Step::Copying => match Database::connect(target_url).await {
+            Ok(db) => {
+                let n = db
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT count(*) FROM pg_subscription s JOIN pg_database d \
+                         ON d.oid = s.subdbid WHERE d.datname = current_database()",
+                    ))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.try_get_by_index::<i64>(0).ok());
+                db.close().await.ok();
+                n.unwrap_or(0) > 0
+            }
+            Err(_) => false,
+        },
         Step::Holding => catalog.get(&key).await.unwrap().unwrap().state.as_str() == "moving",
         Step::Switched => catalog.get(&key).await.unwrap().unwrap().url == target_url,
     }
@@ -480,6 +498,99 @@ async fn a_move_dropped_at_each_step_settles_and_loses_nothing() {
         source.existing().await,
         Vec::<String>::new(),
         "the source is dropped"
+    );
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    source.cleanup().await;
+    target.cleanup().await;
+}
+
+/// The mover killed at each step before its switch (target made, copying,
+/// holding), as a process is killed: nothing of it runs again. The tenant
+/// takes writes on its source each time (held at most `moving_expiry`),
+/// and the next run clears what the dead one left (the target, and the
+/// replication found by name even when the catalog has no mark of it) and
+/// moves it with every row; nothing of the replication is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mover_killed_at_each_step_leaves_the_tenant_writable_and_a_rerun_moves_it() {
+    let Some((source, target)) = servers().await else {
+        return;
+    };
+    let app = instances_with(CatalogOptions {
+        moving_expiry: Duration::from_millis(500),
+        ..CatalogOptions::default()
+    })
+    .await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(source.url_template()))
+        .await
+        .unwrap();
+    let (source_url, target_url) = (source.url("acme"), target.url("acme"));
+    let db = app.a.db();
+    // Rows enough for the initial copy to be seen running.
+    app.a
+        .with_tenant(
+            "acme",
+            db.execute_unprepared(
+                "INSERT INTO items (name) SELECT 'seed-' || lpad(g::text, 6, '0') FROM generate_series(1, 200000) g",
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    while !app.b.contains("acme") {
+        tokio::task::yield_now().await;
+    }
+    let options = MoveOptions::default().grace(Duration::ZERO);
+    let mut written = 200_000;
+    for step in [Step::TargetMade, Step::Copying, Step::Holding] {
+        kill_mover_when(app.dir.path(), "acme", &target_url, &options, async {
+            while !reached(step, &app.catalog, &target, &target_url).await {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        for store in [&app.a, &app.b] {
+            let db = store.db();
+            store
+                .with_tenant(
+                    "acme",
+                    db.execute_unprepared(&format!(
+                        "INSERT INTO items (name) VALUES ('killed-{step:?}')"
+                    )),
+                )
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("a write after a kill at {step:?}: {e}"));
+            written += 1;
+        }
+        assert_eq!(
+            items(&source_url, "public").await.len(),
+            written,
+            "killed at {step:?}"
+        );
+    }
+    let moved = provisioner
+        .move_tenant("acme", &target_url, &options)
+        .await
+        .unwrap();
+    eprintln!("moved after three kills: {moved:?}");
+    assert_eq!(items(&target_url, "public").await.len(), written);
+    // The source is dropped, which no slot of its database would allow.
+    assert!(
+        moved.source_dropped && moved.warnings.is_empty(),
+        "{moved:?}"
+    );
+    assert_eq!(
+        count(
+            &target_url,
+            "SELECT count(*) FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid \
+             WHERE d.datname = current_database()"
+        )
+        .await,
+        0
     );
     app.a.close().await;
     app.b.close().await;

@@ -314,6 +314,7 @@ pub async fn kill_mover_when(
     reached: impl std::future::Future<Output = ()>,
 ) {
     let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+    let (ended, mover_ended) = tokio::sync::oneshot::channel::<String>();
     let (dir, tenant, to, options) = (
         dir.to_owned(),
         tenant.to_owned(),
@@ -336,7 +337,7 @@ pub async fn kill_mover_when(
                 sea_orm_tenant_migration::Provisioner::new::<Migrator>(store).catalog(catalog);
             tokio::select! {
                 result = provisioner.move_tenant(&tenant, &to, &options) => {
-                    panic!("the move ended before it was killed: {result:?}")
+                    let _ = ended.send(format!("{result:?}"));
                 }
                 _ = killed => {}
             }
@@ -344,7 +345,10 @@ pub async fn kill_mover_when(
         });
         runtime.shutdown_background();
     });
-    reached.await;
-    kill.send(()).unwrap();
+    tokio::select! {
+        () = reached => {}
+        result = mover_ended => panic!("the move ended before it was killed: {result:?}"),
+    }
+    let _ = kill.send(());
     mover.join().unwrap();
 }

@@ -176,6 +176,19 @@ impl Replication {
         self.drop_marker(target).await
     }
 
+    /// Whether this move's slot exists on the source's server (a run that
+    /// did not finish left it).
+    pub(super) async fn slot_exists(&self, source: &DatabaseConnection) -> Result<bool, String> {
+        query_one(
+            source,
+            "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS n",
+            vec![self.name.clone().into()],
+        )
+        .await?
+        .try_get::<bool>("", "n")
+        .map_err(|e| e.to_string())
+    }
+
     /// Drops the slot (once its sender has stopped) and the publication, if
     /// they exist.
     pub(super) async fn unpublish(&self, source: &DatabaseConnection) -> Result<(), String> {

@@ -7,12 +7,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use common::{
     AddQty, CreateItems, Migrator, count, instances, instances_with, kill_mover_when, scalar,
-    writers,
+    stop_writers, writers,
 };
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
@@ -133,13 +133,7 @@ async fn a_schema_tenant_moves_between_servers_while_two_instances_write() {
     while items(&target_url, "t_acme").await.len() < after + 20 {
         tokio::task::yield_now().await;
     }
-    stop.store(true, Ordering::Release);
-    let (mut acked, mut errors) = (Vec::new(), Vec::new());
-    for task in tasks {
-        let (a, e) = task.await.unwrap();
-        acked.extend(a);
-        errors.extend(e);
-    }
+    let (acked, errors) = stop_writers(&stop, tasks).await;
     assert!(
         errors.is_empty(),
         "writes failed during the move: {errors:?}"

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Migrator, catalog_store, instances_with, kill_mover_when};
+use common::{Migrator, catalog_store, instances_with, kill_mover_when, stop_writers};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::testing::{TestDatabases, wait_until_held};
@@ -134,7 +134,7 @@ async fn items_of(backend: DbBackend, url: &str) -> Vec<String> {
 /// from anyone (a direct session), and the tenant is active at the new one.
 async fn moves_while_two_instances_write(dbs: &TestDatabases) {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
 
     let backend = dbs.backend();
     let dir = tempfile::tempdir().unwrap();
@@ -177,13 +177,7 @@ async fn moves_while_two_instances_write(dbs: &TestDatabases) {
     while items_of(backend, &new_url).await.len() < moved.rows as usize + 20 {
         tokio::task::yield_now().await;
     }
-    stop.store(true, Ordering::Release);
-    let (mut acked, mut errors) = (Vec::new(), Vec::new());
-    for writer in writers {
-        let (a, e) = writer.await.unwrap();
-        acked.extend(a);
-        errors.extend(e);
-    }
+    let (mut acked, errors) = stop_writers(&stop, writers).await;
     assert!(
         errors.is_empty(),
         "{} writes failed, first: {:?}",

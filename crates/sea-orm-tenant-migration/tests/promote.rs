@@ -10,10 +10,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use common::{Instances, Migrator, count, instances, instances_with, kill_mover_when, writers};
+use common::{
+    Instances, Migrator, count, instances, instances_with, kill_mover_when, stop_writers, writers,
+};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use sea_orm_tenant::rows::RowTable;
 use sea_orm_tenant::testing::{TestDatabases, TestRowDatabase};
@@ -167,13 +169,7 @@ async fn a_row_tenant_is_promoted_to_a_schema_while_two_instances_write() {
     while on_target().await.len() < after + 20 {
         tokio::task::yield_now().await;
     }
-    stop.store(true, Ordering::Release);
-    let (mut acked, mut errors) = (Vec::new(), Vec::new());
-    for task in tasks {
-        let (a, e) = task.await.unwrap();
-        acked.extend(a);
-        errors.extend(e);
-    }
+    let (acked, errors) = stop_writers(&stop, tasks).await;
     assert!(errors.is_empty(), "writes failed: {errors:?}");
     let mut expected = seeds(3000);
     expected.extend(acked);
@@ -251,13 +247,7 @@ async fn a_row_tenant_is_promoted_to_a_database_online_and_its_kept_rows_are_sea
     while on_target().await.len() < after + 20 {
         tokio::task::yield_now().await;
     }
-    stop.store(true, Ordering::Release);
-    let (mut acked, mut errors) = (Vec::new(), Vec::new());
-    for task in tasks {
-        let (a, e) = task.await.unwrap();
-        acked.extend(a);
-        errors.extend(e);
-    }
+    let (acked, errors) = stop_writers(&stop, tasks).await;
     assert!(errors.is_empty(), "writes failed: {errors:?}");
     assert!(
         !moved.source_dropped && moved.warnings.is_empty(),

@@ -242,6 +242,22 @@ pub fn writers(
         .collect()
 }
 
+/// Stops `writers` ([`writers`]) and gathers what they acknowledged and
+/// the errors they met.
+pub async fn stop_writers(
+    stop: &AtomicBool,
+    writers: Vec<tokio::task::JoinHandle<(Vec<String>, Vec<String>)>>,
+) -> (Vec<String>, Vec<String>) {
+    stop.store(true, Ordering::Release);
+    let (mut acked, mut errors) = (Vec::new(), Vec::new());
+    for writer in writers {
+        let (a, e) = writer.await.unwrap();
+        acked.extend(a);
+        errors.extend(e);
+    }
+    (acked, errors)
+}
+
 /// The first column of the first row of `sql`.
 pub async fn scalar<T: sea_orm::TryGetable>(db: &impl ConnectionTrait, sql: &str) -> T {
     db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))

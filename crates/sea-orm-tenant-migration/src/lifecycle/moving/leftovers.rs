@@ -53,6 +53,28 @@ impl Provisioner {
         Ok(())
     }
 
+    /// [`MoveError::TargetExists`] if the target exists and is not a
+    /// leftover this move may drop ([`spare_target`](Self::spare_target)).
+    pub(super) async fn refuse_taken_target(
+        &self,
+        plan: &Plan,
+        target_place: &Place,
+        target_db: &TenantConfig,
+    ) -> Result<(), MoveError> {
+        let exists = self
+            .storage
+            .exists(target_place)
+            .await
+            .map_err(|e| plan.fail("look for the target")(e.to_string()))?;
+        if exists && !self.spare_target(plan, target_db).await? {
+            return Err(MoveError::TargetExists {
+                tenant: plan.key.clone(),
+                target: target_place.describe(),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether a target that exists is a leftover this move may drop: no
     /// other tenant of the catalog lives there, and none of its tables has
     /// a row (a create cut short by cancellation may finish on the server

@@ -173,15 +173,7 @@ impl Provisioner {
         stop: &AtomicBool,
     ) -> Result<CutOver, MoveError> {
         let key = &plan.key;
-        let go_on = || {
-            if stop.load(Ordering::Acquire) {
-                Err(MoveError::Cancelled {
-                    tenant: key.clone(),
-                })
-            } else {
-                Ok(())
-            }
-        };
+        let go_on = || go_on(plan, stop);
         let source_db = TenantConfig::new(plan.source.url());
         let target_db = TenantConfig::new(plan.target.url());
         let source = open(&self.store, &source_db, 2)
@@ -216,17 +208,8 @@ impl Provisioner {
             tenant: key.clone(),
             reason: e.to_string(),
         })?;
-        let exists = self
-            .storage
-            .exists(&target_place)
-            .await
-            .map_err(|e| plan.fail("look for the target")(e.to_string()))?;
-        if exists && !self.spare_target(plan, &target_db).await? {
-            return Err(MoveError::TargetExists {
-                tenant: key.clone(),
-                target: target_place.describe(),
-            });
-        }
+        self.refuse_taken_target(plan, &target_place, &target_db)
+            .await?;
         go_on()?;
         self.make_migrated(key, &plan.target, &target_place, rollback.target())
             .await
@@ -356,25 +339,48 @@ impl Provisioner {
                 .await
                 .map_err(plan.fail("copy a sequence"))?;
         }
-        let mut rows = 0;
-        for table in data {
-            let source_rows = sql::count(fence.txn(), table)
-                .await
-                .map_err(plan.fail("count the source's rows"))?;
-            let target_rows = sql::count(&**target, table)
-                .await
-                .map_err(plan.fail("count the target's rows"))?;
-            if source_rows != target_rows {
-                return Err(MoveError::CopyMismatch {
-                    tenant: key.clone(),
-                    table: table.qualified(),
-                    source_rows,
-                    target_rows,
-                });
-            }
-            rows += source_rows;
+        count_both(plan, fence.txn(), &**target, data).await
+    }
+}
+
+/// Every table's rows counted on the source (`source`, a frozen view of
+/// it) and on the target; their total when they agree, else
+/// [`MoveError::CopyMismatch`].
+async fn count_both(
+    plan: &Plan,
+    source: &impl sea_orm::ConnectionTrait,
+    target: &impl sea_orm::ConnectionTrait,
+    tables: &[Table],
+) -> Result<i64, MoveError> {
+    let mut rows = 0;
+    for table in tables {
+        let source_rows = sql::count(source, table)
+            .await
+            .map_err(plan.fail("count the source's rows"))?;
+        let target_rows = sql::count(target, table)
+            .await
+            .map_err(plan.fail("count the target's rows"))?;
+        if source_rows != target_rows {
+            return Err(MoveError::CopyMismatch {
+                tenant: plan.key.clone(),
+                table: table.qualified(),
+                source_rows,
+                target_rows,
+            });
         }
-        Ok(rows)
+        rows += source_rows;
+    }
+    Ok(rows)
+}
+
+/// [`MoveError::Cancelled`] once the move's caller went away.
+fn go_on(plan: &Plan, stop: &AtomicBool) -> Result<(), MoveError> {
+    if stop.load(Ordering::Acquire) {
+        Err(MoveError::Cancelled {
+            tenant: plan.key.clone(),
+        })
+    } else {
+        Ok(())
     }
 }
 

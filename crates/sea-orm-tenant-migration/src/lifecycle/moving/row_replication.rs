@@ -4,7 +4,7 @@
 //! same names (given the tenant column for the copy, dropped before the
 //! switch); the hold lasts only the catch-up, as for any database move.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
@@ -13,15 +13,15 @@ use sea_orm_tenant::{TenantConfig, TenantSession};
 
 use super::super::provisioner::Provisioner;
 use super::error::MoveError;
-use super::fence::FenceError;
 use super::options::MoveOptions;
 use super::plan::Plan;
 use super::replication::exec;
 use super::rollback::Rollback;
 use super::row_seal::RowSeal;
 use super::rows::Copied;
+use super::rows::seal_rows;
 use super::sql::{self, Schemas, Table, ident, literal};
-use super::{check_logical, open, timed_out};
+use super::{check_logical, count_both, go_on, open, timed_out};
 
 /// Whether a tenant table's replica identity holds the tenant column (a
 /// row filter on it needs that, or the source would refuse the updates and
@@ -48,9 +48,6 @@ impl Provisioner {
         stop: &AtomicBool,
     ) -> Result<Copied, MoveError> {
         let key = &plan.key;
-        let cancelled = || MoveError::Cancelled {
-            tenant: key.clone(),
-        };
         check_logical(plan, source).await?;
         let tables = self.row_tables(plan, source).await?;
         let target = open(&self.store, &TenantConfig::new(plan.target.url()), 1)
@@ -93,9 +90,7 @@ impl Provisioner {
                 )
                 .await
                 .map_err(plan.fail("copy"))?;
-            if stop.load(Ordering::Acquire) {
-                return Err(cancelled());
-            }
+            go_on(plan, stop)?;
             if !copied {
                 return Err(timed_out(key, "the initial copy", options.copy_timeout));
             }
@@ -104,23 +99,7 @@ impl Provisioner {
             let (held_at, deadline) = self.hold_for_cut_over(plan, options, rollback).await?;
             rollback.row_seal(&plan.replication, &plan.source);
             let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
-            let limit = deadline.saturating_duration_since(Instant::now());
-            match RowSeal::new(key, &plan.replication)
-                .seal(source, &names, limit)
-                .await
-            {
-                Ok(()) => {}
-                Err(FenceError::TimedOut) => {
-                    return Err(timed_out(
-                        key,
-                        "waiting for the writes in flight on the tenant tables",
-                        options.cut_over_timeout,
-                    ));
-                }
-                Err(FenceError::Failed(reason)) => {
-                    return Err(plan.fail("seal the tenant's rows")(reason));
-                }
-            }
+            seal_rows(plan, options, source, &names, deadline).await?;
             if !plan
                 .replication
                 .wait_marked(source, &target, deadline)
@@ -152,9 +131,7 @@ impl Provisioner {
                 .await
                 .map_err(plan.fail("drop the copy's tenant column"))?;
             }
-            if stop.load(Ordering::Acquire) {
-                return Err(cancelled());
-            }
+            go_on(plan, stop)?;
             Ok(Copied {
                 tables: tables.len(),
                 rows,
@@ -239,24 +216,7 @@ impl Provisioner {
                     .map_err(plan.fail("copy a sequence"))?;
             }
         }
-        let mut total = 0;
-        for table in tables {
-            let source_rows = sql::count(&txn, table)
-                .await
-                .map_err(plan.fail("count the source's rows"))?;
-            let target_rows = sql::count(&**target, table)
-                .await
-                .map_err(plan.fail("count the target's rows"))?;
-            if source_rows != target_rows {
-                return Err(MoveError::CopyMismatch {
-                    tenant: key.clone(),
-                    table: table.qualified(),
-                    source_rows,
-                    target_rows,
-                });
-            }
-            total += source_rows;
-        }
+        let total = count_both(plan, &txn, &**target, tables).await?;
         txn.rollback().await.map_err(failed)?;
         Ok(total)
     }

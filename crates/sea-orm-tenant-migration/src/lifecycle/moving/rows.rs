@@ -6,7 +6,7 @@
 //! held, its rows sealed: logical replication applies a table only to the
 //! table of the same schema and name. The tests measure both holds.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
@@ -24,8 +24,32 @@ use super::rollback::{Rollback, remove_row_seal};
 use super::row_seal::RowSeal;
 use super::sql::ident;
 use super::switch::Switched;
-use super::{open, timed_out};
+use super::{go_on, open, timed_out};
 use crate::transfer::copy_rows_into_schema;
+
+/// Seals the tenant's rows of `tables` (see [`RowSeal`]) before
+/// `deadline`, the writes in flight waited out.
+pub(super) async fn seal_rows(
+    plan: &Plan,
+    options: &MoveOptions,
+    source: &TenantSession,
+    tables: &[String],
+    deadline: Instant,
+) -> Result<(), MoveError> {
+    let limit = deadline.saturating_duration_since(Instant::now());
+    match RowSeal::new(&plan.key, &plan.replication)
+        .seal(source, tables, limit)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(FenceError::TimedOut) => Err(timed_out(
+            &plan.key,
+            "waiting for the writes in flight on the tenant tables",
+            options.cut_over_timeout,
+        )),
+        Err(FenceError::Failed(reason)) => Err(plan.fail("seal the tenant's rows")(reason)),
+    }
+}
 
 /// What the copy of a promotion did.
 pub(super) struct Copied {
@@ -61,17 +85,8 @@ impl Provisioner {
             self.drop_target_and_reactivate(plan, exists).await?;
         }
         let target_db = TenantConfig::new(plan.target.url());
-        let exists = self
-            .storage
-            .exists(&target_place)
-            .await
-            .map_err(|e| plan.fail("look for the target")(e.to_string()))?;
-        if exists && !self.spare_target(plan, &target_db).await? {
-            return Err(MoveError::TargetExists {
-                tenant: key.clone(),
-                target: target_place.describe(),
-            });
-        }
+        self.refuse_taken_target(plan, &target_place, &target_db)
+            .await?;
         let source = match open(&self.store, &TenantConfig::new(plan.source.url()), 1).await {
             Ok(source) => source,
             Err(reason) => {
@@ -153,23 +168,14 @@ impl Provisioner {
         stop: &AtomicBool,
     ) -> Result<Copied, MoveError> {
         let key = &plan.key;
-        let go_on = || {
-            if stop.load(Ordering::Acquire) {
-                Err(MoveError::Cancelled {
-                    tenant: key.clone(),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        go_on()?;
+        go_on(plan, stop)?;
         self.make_migrated(key, &plan.target, target_place, rollback.target())
             .await
             .map_err(|source| MoveError::Target {
                 tenant: key.clone(),
                 source: Box::new(source),
             })?;
-        go_on()?;
+        go_on(plan, stop)?;
         if matches!(target_place, Place::Database { .. }) {
             self.replicate_rows(plan, options, source, rollback, stop)
                 .await
@@ -192,23 +198,7 @@ impl Provisioner {
             .map_err(plan.fail("list the tenant tables"))?;
         let (held_at, deadline) = self.hold_for_cut_over(plan, options, rollback).await?;
         rollback.row_seal(&plan.replication, &plan.source);
-        let limit = deadline.saturating_duration_since(Instant::now());
-        match RowSeal::new(key, &plan.replication)
-            .seal(source, &tables, limit)
-            .await
-        {
-            Ok(()) => {}
-            Err(FenceError::TimedOut) => {
-                return Err(timed_out(
-                    key,
-                    "waiting for the writes in flight on the tenant tables",
-                    options.cut_over_timeout,
-                ));
-            }
-            Err(FenceError::Failed(reason)) => {
-                return Err(plan.fail("seal the tenant's rows")(reason));
-            }
-        }
+        seal_rows(plan, options, source, &tables, deadline).await?;
         let copy_started = Instant::now();
         let schema = plan.target.schema().map_or(ROW_SCHEMA, |s| s.as_str());
         let copy = copy_rows_into_schema(&self.store, key, &plan.source, &plan.target, schema);
@@ -219,11 +209,7 @@ impl Provisioner {
         }
         let copy_millis = copy_started.elapsed().as_millis() as u64;
         let rows = self.count_promoted(plan, source, &tables, schema).await?;
-        if stop.load(Ordering::Acquire) {
-            return Err(MoveError::Cancelled {
-                tenant: key.clone(),
-            });
-        }
+        go_on(plan, stop)?;
         Ok(Copied {
             tables: tables.len(),
             rows,

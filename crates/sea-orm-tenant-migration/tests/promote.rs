@@ -559,3 +559,81 @@ async fn the_cli_promotes_a_row_tenant_into_a_schema_and_refuses_a_hostile_name(
     db.cleanup().await;
     hub.cleanup().await;
 }
+
+/// An online promotion into a database killed while it copies (before the
+/// catalog marks the tenant `moving`): the tenant writes to its rows, and
+/// the next run finds the dead one's replication by name, drops it and the
+/// target, and promotes the tenant with every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_promotion_killed_in_its_copy_is_cleared_by_the_next_run() {
+    let (Some(db), Some(target)) = (row_database().await, TestDatabases::postgres()) else {
+        return;
+    };
+    if !logical(&db).await {
+        return;
+    }
+    db.sql(&format!("ALTER ROLE {} REPLICATION", db.name()))
+        .await;
+    let app = instances().await;
+    let provisioner = row_tenants(&db, &app, 60_000).await;
+    let target_url = target.url("acme");
+    let options = MoveOptions::default().grace(Duration::ZERO);
+    kill_mover_when(app.dir.path(), "acme", &target_url, &options, async {
+        // The target's subscription exists: the copy runs.
+        loop {
+            if let Ok(conn) = Database::connect(&target_url).await {
+                let subscribed = conn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT count(*) FROM pg_subscription s JOIN pg_database d \
+                         ON d.oid = s.subdbid WHERE d.datname = current_database()",
+                    ))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+                    .unwrap_or(0);
+                conn.close().await.ok();
+                if subscribed > 0 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    insert(&app.a, "acme", "after-kill").await.unwrap();
+    let mut expected = seeds(60_000);
+    expected.push("after-kill".into());
+    expected.sort();
+    same(
+        row_items(&db, "acme").await,
+        &expected,
+        "rows after the kill",
+    );
+
+    let moved = provisioner
+        .move_tenant("acme", &target_url, &options)
+        .await
+        .unwrap();
+    eprintln!("promoted after the kill: {moved:?}");
+    same(
+        names(&target_url, "SELECT name::text FROM public.items").await,
+        &expected,
+        "rows promoted",
+    );
+    assert_eq!(row_items(&db, "acme").await, Vec::<String>::new());
+    assert_eq!(
+        count(
+            &db.owner_url(),
+            "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"
+        )
+        .await,
+        0
+    );
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    db.cleanup().await;
+    target.cleanup().await;
+}

@@ -75,25 +75,31 @@ impl Provisioner {
             tenant: key.clone(),
             reason: e.to_string(),
         })?;
-        if plan.leftover {
-            remove_row_seal(self, key, &plan.replication, &plan.source).await;
-            let exists = self
-                .storage
-                .exists(&target_place)
-                .await
-                .map_err(|e| plan.fail("look for the target")(e.to_string()))?;
-            self.drop_target_and_reactivate(plan, exists).await?;
-        }
         let target_db = TenantConfig::new(plan.target.url());
-        self.refuse_taken_target(plan, &target_place, &target_db)
-            .await?;
-        let source = match open(&self.store, &TenantConfig::new(plan.source.url()), 1).await {
-            Ok(source) => source,
-            Err(reason) => {
-                rollback.run().await;
-                return Err(plan.fail("connect to the source")(reason));
+        let source_db = TenantConfig::new(plan.source.url());
+        let source = open(&self.store, &source_db, 1)
+            .await
+            .map_err(plan.fail("connect to the source"))?;
+        let ready = async {
+            // A run that did not finish left its mark in the catalog
+            // (`moving`), or, killed before that, its replication slot.
+            let slot_left = plan
+                .replication
+                .slot_exists(&source)
+                .await
+                .map_err(plan.fail("look for a failed move's replication"))?;
+            if plan.leftover || slot_left {
+                remove_row_seal(self, key, &plan.replication, &plan.source).await;
+                self.clear_leftovers(plan, &source_db, &target_db).await?;
             }
-        };
+            self.refuse_taken_target(plan, &target_place, &target_db)
+                .await
+        }
+        .await;
+        if let Err(err) = ready {
+            source.close().await;
+            return Err(err);
+        }
         let seal = RowSeal::new(key, &plan.replication);
         let copied = self
             .promote_steps(plan, options, &target_place, &source, &mut rollback, stop)

@@ -54,6 +54,15 @@ fn toml_values_that_used_to_panic_are_rejected_with_the_field_named() {
         let err = TenantsConfig::from_toml_str(&format!("[store]\n{line}\n"), ".").unwrap_err();
         assert!(out_of_range(&err, field), "{line}: {err}");
     }
+    for (line, field) in [
+        ("moving_expiry = \"0s\"", "moving_expiry"),
+        ("moving_expiry = \"1000years\"", "moving_expiry"),
+        ("poll_interval = \"0s\"", "poll_interval"),
+    ] {
+        let text = format!("[shared]\nurl = \"sqlite::memory:\"\n[catalog]\n{line}\n");
+        let err = TenantsConfig::from_toml_str(&text, ".").unwrap_err();
+        assert!(out_of_range(&err, field), "{line}: {err}");
+    }
 }
 
 #[test]

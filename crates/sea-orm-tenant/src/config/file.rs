@@ -156,6 +156,9 @@ impl TenantsConfig {
             .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
         place_schema_tenants(&config.databases, &mut config.tenants, placed)?;
         config.store.validate()?;
+        if let Some(catalog) = &config.catalog {
+            catalog.validate()?;
+        }
         config.defaults.validate("defaults")?;
         for (server, options) in &config.servers {
             options.validate(server)?;

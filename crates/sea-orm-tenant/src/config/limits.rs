@@ -7,7 +7,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::config::{ConfigError, PoolOptions, ServerOptions, StoreOptions};
+use crate::config::{CatalogOptions, ConfigError, PoolOptions, ServerOptions, StoreOptions};
 
 const SECOND: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -37,6 +37,13 @@ pub const INSTANCES: RangeInclusive<u32> = 1..=10_000;
 pub const CLOSE_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
 /// `store.max_hold`: 1 ms to 1 hour.
 pub const MAX_HOLD: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
+
+/// `catalog.poll_interval`: 10 ms to 1 day.
+pub const POLL_INTERVAL: RangeInclusive<Duration> = Duration::from_millis(10)..=DAY;
+/// `catalog.min_reread_interval`: 0 to 1 hour.
+pub const MIN_REREAD_INTERVAL: RangeInclusive<Duration> = Duration::ZERO..=HOUR;
+/// `catalog.moving_expiry`: 100 ms to 1 hour.
+pub const MOVING_EXPIRY: RangeInclusive<Duration> = Duration::from_millis(100)..=HOUR;
 
 fn check<T: PartialOrd + std::fmt::Debug>(
     target: &str,
@@ -92,6 +99,30 @@ impl PoolOptions {
             "sqlite_busy_timeout",
             self.sqlite_busy_timeout,
             &SQLITE_BUSY_TIMEOUT,
+        )
+    }
+}
+
+impl CatalogOptions {
+    /// Checks every field against its range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            "catalog",
+            "poll_interval",
+            Some(self.poll_interval),
+            &POLL_INTERVAL,
+        )?;
+        check(
+            "catalog",
+            "min_reread_interval",
+            Some(self.min_reread_interval),
+            &MIN_REREAD_INTERVAL,
+        )?;
+        check(
+            "catalog",
+            "moving_expiry",
+            Some(self.moving_expiry),
+            &MOVING_EXPIRY,
         )
     }
 }
@@ -176,5 +207,25 @@ mod tests {
         assert!(store.validate().is_err());
         assert!(PoolOptions::default().validate("t").is_ok());
         assert!(StoreOptions::default().validate().is_ok());
+        assert!(CatalogOptions::default().validate().is_ok());
+        for catalog in [
+            CatalogOptions {
+                moving_expiry: Duration::ZERO,
+                ..Default::default()
+            },
+            CatalogOptions {
+                moving_expiry: Duration::MAX,
+                ..Default::default()
+            },
+            CatalogOptions {
+                poll_interval: Duration::ZERO,
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                matches!(catalog.validate(), Err(ConfigError::OutOfRange { .. })),
+                "{catalog:?}"
+            );
+        }
     }
 }

@@ -82,8 +82,12 @@ impl TenantConnections {
     /// that died in its cut-over leaves the tenant serving where it was, not
     /// held until the move is run again.
     pub fn hold_for(&self, name: &str, limit: std::time::Duration) -> Result<bool, TenantError> {
-        let until = tokio::time::Instant::now() + limit;
-        Ok(self.inner.resolve(name)?.hold.set_until(until))
+        let tenant = self.inner.resolve(name)?;
+        // Past what an instant can hold: a hold until released.
+        Ok(match tokio::time::Instant::now().checked_add(limit) {
+            Some(until) => tenant.hold.set_until(until),
+            None => tenant.hold.set(true),
+        })
     }
 
     /// Ends the hold of tenant `name`; its waiting leases go on. Returns

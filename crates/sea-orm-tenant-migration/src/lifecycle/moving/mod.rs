@@ -237,30 +237,8 @@ impl Provisioner {
         go_on()?;
         let copy_started = Instant::now();
         if !data.is_empty() {
-            rollback.replication(&plan.replication, &source_db, &target_db);
-            plan.replication
-                .publish(&source, &data, options.copy_timeout)
-                .await
-                .map_err(plan.fail("publish the tenant's tables"))?;
-            go_on()?;
-            plan.replication
-                .subscribe(&target, plan.source.url(), None)
-                .await
-                .map_err(plan.fail("subscribe the target"))?;
-            let copied = plan
-                .replication
-                .wait_copied(
-                    &target,
-                    data.len(),
-                    copy_started + options.copy_timeout,
-                    stop,
-                )
-                .await
-                .map_err(plan.fail("copy"))?;
-            go_on()?;
-            if !copied {
-                return Err(timed_out(key, "the initial copy", options.copy_timeout));
-            }
+            self.replicate(plan, options, &source, &target, &data, None, rollback, stop)
+                .await?;
         }
         let copy_millis = copy_started.elapsed().as_millis() as u64;
 
@@ -340,6 +318,55 @@ impl Provisioner {
                 .map_err(plan.fail("copy a sequence"))?;
         }
         count_both(plan, fence.txn(), &**target, data).await
+    }
+}
+
+impl Provisioner {
+    /// The copy by logical replication: the publication of `tables` and
+    /// the slot on the source, the subscription on the target (its sessions
+    /// carrying `row_tenant`'s setting, for a row tenant's rows), until every
+    /// table's initial copy is done.
+    #[allow(clippy::too_many_arguments)]
+    async fn replicate(
+        &self,
+        plan: &Plan,
+        options: &MoveOptions,
+        source: &TenantSession,
+        target: &TenantSession,
+        tables: &[Table],
+        row_tenant: Option<&str>,
+        rollback: &mut Rollback,
+        stop: &AtomicBool,
+    ) -> Result<(), MoveError> {
+        let started = Instant::now();
+        rollback.replication(
+            &plan.replication,
+            &TenantConfig::new(plan.source.url()),
+            &TenantConfig::new(plan.target.url()),
+        );
+        plan.replication
+            .publish(source, tables, options.copy_timeout)
+            .await
+            .map_err(plan.fail("publish the tenant's tables"))?;
+        go_on(plan, stop)?;
+        plan.replication
+            .subscribe(target, plan.source.url(), row_tenant)
+            .await
+            .map_err(plan.fail("subscribe the target"))?;
+        let copied = plan
+            .replication
+            .wait_copied(target, tables.len(), started + options.copy_timeout, stop)
+            .await
+            .map_err(plan.fail("copy"))?;
+        go_on(plan, stop)?;
+        if !copied {
+            return Err(timed_out(
+                &plan.key,
+                "the initial copy",
+                options.copy_timeout,
+            ));
+        }
+        Ok(())
     }
 }
 

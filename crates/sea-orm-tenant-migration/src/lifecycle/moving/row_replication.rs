@@ -67,33 +67,17 @@ impl Provisioner {
                 .map_err(plan.fail("give the target's tables the tenant column"))?;
             }
             let copy_started = Instant::now();
-            rollback.replication(
-                &plan.replication,
-                &TenantConfig::new(plan.source.url()),
-                &TenantConfig::new(plan.target.url()),
-            );
-            plan.replication
-                .publish(source, &tables, options.copy_timeout)
-                .await
-                .map_err(plan.fail("publish the tenant's rows"))?;
-            plan.replication
-                .subscribe(&target, plan.source.url(), Some(key.as_str()))
-                .await
-                .map_err(plan.fail("subscribe the target"))?;
-            let copied = plan
-                .replication
-                .wait_copied(
-                    &target,
-                    tables.len(),
-                    copy_started + options.copy_timeout,
-                    stop,
-                )
-                .await
-                .map_err(plan.fail("copy"))?;
-            go_on(plan, stop)?;
-            if !copied {
-                return Err(timed_out(key, "the initial copy", options.copy_timeout));
-            }
+            self.replicate(
+                plan,
+                options,
+                source,
+                &target,
+                &tables,
+                Some(key.as_str()),
+                rollback,
+                stop,
+            )
+            .await?;
             let copy_millis = copy_started.elapsed().as_millis() as u64;
 
             let (held_at, deadline) = self.hold_for_cut_over(plan, options, rollback).await?;

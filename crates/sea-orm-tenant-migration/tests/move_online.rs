@@ -593,6 +593,121 @@ async fn a_mover_killed_at_each_step_leaves_the_tenant_writable_and_a_rerun_move
     target.cleanup().await;
 }
 
+/// Rows of the move journal, read from the catalog's database.
+async fn journaled(catalog: &Catalog) -> i64 {
+    catalog
+        .database()
+        .query_one_raw(Statement::from_string(
+            catalog.database().get_database_backend(),
+            "SELECT count(*) AS n FROM tenant_moves",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+}
+
+/// A mover killed after the catalog switched the tenant (in its grace, or
+/// before: wherever the kill lands after the switch) left the tenant
+/// serving from the target, and its source, its replication and its
+/// journal row behind. A second run of the same move finishes it: the
+/// replication is gone, the kept source refuses writes, nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mover_killed_after_its_switch_is_finished_by_a_rerun() {
+    let Some((source, target)) = servers().await else {
+        return;
+    };
+    let app = instances_with(CatalogOptions {
+        moving_expiry: Duration::from_millis(500),
+        ..CatalogOptions::default()
+    })
+    .await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(source.url_template()))
+        .await
+        .unwrap();
+    let (source_url, target_url) = (source.url("acme"), target.url("acme"));
+    let db = app.a.db();
+    app.a
+        .with_tenant(
+            "acme",
+            db.execute_unprepared(
+                "INSERT INTO items (name) SELECT 'seed-' || g FROM generate_series(1, 1000) g",
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    while !app.b.contains("acme") {
+        tokio::task::yield_now().await;
+    }
+    // A grace of an hour: the kill lands after the switch, before the drop.
+    let killed = MoveOptions::default().grace(Duration::from_secs(3600));
+    kill_mover_when(app.dir.path(), "acme", &target_url, &killed, async {
+        while !reached(Step::Switched, &app.catalog, &target, &target_url).await {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        journaled(&app.catalog).await,
+        1,
+        "the killed move's journal row"
+    );
+    let mut written = 1000;
+    for store in [&app.a, &app.b] {
+        let db = store.db();
+        store
+            .with_tenant(
+                "acme",
+                db.execute_unprepared("INSERT INTO items (name) VALUES ('after-the-kill')"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        written += 1;
+    }
+    assert_eq!(items(&target_url, "public").await.len(), written);
+
+    let moved = provisioner
+        .move_tenant(
+            "acme",
+            &target_url,
+            &MoveOptions::default().keep_source(true),
+        )
+        .await
+        .unwrap();
+    eprintln!("finished after a kill past the switch: {moved:?}");
+    assert!(
+        !moved.source_dropped && moved.warnings.is_empty(),
+        "{moved:?}"
+    );
+    assert_eq!(replication_left(&source_url, &target_url).await, (0, 0, 0));
+    assert_eq!(journaled(&app.catalog).await, 0);
+    let old = Database::connect(&source_url).await.unwrap();
+    let refused = old
+        .execute_unprepared("INSERT INTO items (name) VALUES ('into-the-old-copy')")
+        .await
+        .expect_err("the kept source is sealed");
+    assert!(refused.to_string().contains("has moved"), "{refused}");
+    old.close().await.ok();
+    assert_eq!(items(&source_url, "public").await.len(), 1000);
+    assert_eq!(items(&target_url, "public").await.len(), written);
+    // The tenant is where it was moved to: a move there again is refused.
+    let again = provisioner
+        .move_tenant("acme", &target_url, &MoveOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(again, MoveError::Unsupported { .. }), "{again}");
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    source.cleanup().await;
+    target.cleanup().await;
+}
+
 static HELD_ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 static HELD_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 

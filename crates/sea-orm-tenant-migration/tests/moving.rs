@@ -404,3 +404,47 @@ async fn a_mysql_mover_killed_in_the_hold_leaves_the_tenant_writable_and_a_rerun
     provisioner.close().await;
     dbs.cleanup().await;
 }
+
+/// A catalog made before the move journal existed: a move is refused with
+/// the catalog's "not migrated" error, which says what to run, and the
+/// tenant stays active where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_on_a_catalog_without_its_journal_says_to_migrate_the_catalog() {
+    let dbs = TestDatabases::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, catalog) = catalog_store(dir.path()).await;
+    let provisioner = Provisioner::new::<Migrator>(a.clone()).catalog(catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(dbs.url_template()))
+        .await
+        .unwrap();
+    catalog
+        .database()
+        .execute_unprepared("DROP TABLE tenant_moves")
+        .await
+        .unwrap();
+    let err = provisioner
+        .move_tenant("acme", &dbs.url("acme-new"), &Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            sea_orm_tenant_migration::MoveError::Catalog {
+                source: sea_orm_tenant::CatalogError::NotMigrated,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("catalog init"), "{err}");
+    let entry = catalog
+        .get(&TenantKey::new("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, TenantState::Active);
+    insert(&a, "after").await.unwrap().unwrap();
+    a.close().await;
+    provisioner.close().await;
+}

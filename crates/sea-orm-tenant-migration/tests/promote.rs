@@ -487,6 +487,94 @@ async fn a_mover_killed_in_the_hold_leaves_the_tenant_serving_and_a_rerun_promot
     hub.cleanup().await;
 }
 
+/// A mover killed after the catalog switched the row tenant to its schema
+/// (the seal's lock died with it, so its old rows took writes again): a
+/// second run of the same move seals them for good and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_killed_after_its_switch_is_finished_by_a_rerun() {
+    let (Some(db), Some(mut hub)) = (row_database().await, TestDatabases::postgres()) else {
+        return;
+    };
+    let hub_url = hub.create("hub").await;
+    // The default expiry of a hold: longer than the promotion's hold, so
+    // the instances hold the tenant until they see the switch.
+    let app = instances().await;
+    let provisioner = row_tenants(&db, &app, 500).await;
+    let schema = SchemaName::new("t_acme").unwrap();
+    let key = TenantKey::new("acme").unwrap();
+    // A grace of an hour: the kill lands after the switch, before the delete.
+    let killed = MoveOptions::default()
+        .into_schema(schema.clone())
+        .grace(Duration::from_secs(3600));
+    kill_mover_when(app.dir.path(), "acme", &hub_url, &killed, async {
+        while app
+            .catalog
+            .get(&key)
+            .await
+            .unwrap()
+            .unwrap()
+            .schema
+            .is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    let mut expected = seeds(500);
+    for (store, name) in [(&app.a, "after-kill-a"), (&app.b, "after-kill-b")] {
+        insert(store, "acme", name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        expected.push(name.to_owned());
+    }
+    expected.sort();
+
+    let moved = provisioner
+        .move_tenant(
+            "acme",
+            &hub_url,
+            &MoveOptions::default().into_schema(schema).keep_source(true),
+        )
+        .await
+        .unwrap();
+    eprintln!("finished after a kill past the switch: {moved:?}");
+    assert!(moved.warnings.is_empty(), "{moved:?}");
+    same(
+        names(&hub_url, "SELECT name::text FROM t_acme.items").await,
+        &expected,
+        "rows in the schema",
+    );
+    let direct = Database::connect(db.owner_url()).await.unwrap();
+    let err = direct
+        .execute_unprepared("INSERT INTO public.items (tenant_id, name) VALUES ('acme', 'stale')")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has moved"), "{err}");
+    direct.close().await.ok();
+    same(row_items(&db, "acme").await, &seeds(500), "the kept rows");
+    insert(&app.b, "globex", "through-b").await.unwrap();
+    assert_eq!(
+        scalar_count(&app.catalog, "SELECT count(*) AS n FROM tenant_moves").await,
+        0
+    );
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+    db.cleanup().await;
+    hub.cleanup().await;
+}
+
+/// One number read from the catalog's database.
+async fn scalar_count(catalog: &sea_orm_tenant::Catalog, sql: &str) -> i64 {
+    let db = catalog.database();
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+}
+
 /// `migration tenant move --schema`: a hostile schema name is a usage
 /// error with nothing made; a valid one promotes the row tenant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

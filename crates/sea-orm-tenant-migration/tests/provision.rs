@@ -506,7 +506,8 @@ fn catalog_migrator_names_its_own_table() {
         names,
         [
             "m20261126_000001_create_tenant_catalog",
-            "m20261204_000001_catalog_row_tenants"
+            "m20261204_000001_catalog_row_tenants",
+            "m20261205_000001_tenant_move_journal"
         ]
     );
     assert_eq!(

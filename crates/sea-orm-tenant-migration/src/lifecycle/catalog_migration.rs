@@ -20,7 +20,11 @@ pub struct CatalogMigrator;
 
 impl MigratorTrait for CatalogMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateCatalog), Box::new(AddRowTenants)]
+        vec![
+            Box::new(CreateCatalog),
+            Box::new(AddRowTenants),
+            Box::new(AddMoveJournal),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -29,6 +33,34 @@ impl MigratorTrait for CatalogMigrator {
 }
 
 struct CreateCatalog;
+
+/// Adds the move journal (`tenant_moves`): a move killed after its switch
+/// is finished by the next one from it.
+struct AddMoveJournal;
+
+impl MigrationName for AddMoveJournal {
+    fn name(&self) -> &str {
+        "m20261205_000001_tenant_move_journal"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddMoveJournal {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.create_table(super::moving::journal_table()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new(super::moving::MOVES_TABLE))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
 
 /// Adds the row tenants' column, `in_rows`.
 struct AddRowTenants;

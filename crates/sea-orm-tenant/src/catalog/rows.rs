@@ -301,6 +301,12 @@ impl Catalog {
         Ok(self.write(name, stmt).await? > 0)
     }
 
+    /// The shared database holding the catalog, for the tables a library
+    /// keeps beside it (the migration crate's move journal).
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Whether the catalog's database is PostgreSQL (notifications available).
     pub fn notifies(&self) -> bool {
         self.backend == DbBackend::Postgres

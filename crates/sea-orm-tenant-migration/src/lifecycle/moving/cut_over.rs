@@ -30,6 +30,9 @@ impl Provisioner {
         let held_at = Instant::now();
         let deadline = held_at + options.cut_over_timeout;
         if let Some(catalog) = &self.catalog {
+            // Before the hold: a run killed after its switch is finished
+            // by the next one from this row.
+            self.journal_move(plan).await?;
             rollback.marked_moving(&plan.source_written, &plan.source);
             catalog
                 .set_state(key, TenantState::Moving, None)

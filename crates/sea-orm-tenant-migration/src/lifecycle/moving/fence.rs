@@ -63,20 +63,8 @@ impl Fence {
     /// (writers waiting for the fence hit it too), then the fence is
     /// released. Triggers fire for every role, the owner and superusers too.
     pub(super) async fn seal(self, tables: &[Table]) -> Result<(), String> {
-        let mut schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
-        schemas.sort_unstable();
-        schemas.dedup();
-        for schema in schemas {
-            self.exec(&seal_function(schema)).await?;
-        }
-        for table in tables {
-            self.exec(&format!(
-                "CREATE TRIGGER sot_tenant_moved BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE \
-                 ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}.sot_tenant_moved()",
-                table.qualified(),
-                ident(&table.schema)
-            ))
-            .await?;
+        for sql in seal_statements(tables) {
+            self.exec(&sql).await?;
         }
         self.txn.commit().await.map_err(|e| e.to_string())
     }
@@ -93,6 +81,25 @@ impl Fence {
             .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// The seal: a statement trigger on every table of `tables` refusing
+/// writes. Replaces a seal that is there already (a run finishing a killed
+/// one's move seals again).
+pub(super) fn seal_statements(tables: &[Table]) -> Vec<String> {
+    let mut schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
+    schemas.sort_unstable();
+    schemas.dedup();
+    let mut statements: Vec<String> = schemas.into_iter().map(seal_function).collect();
+    statements.extend(tables.iter().map(|table| {
+        format!(
+            "CREATE OR REPLACE TRIGGER sot_tenant_moved BEFORE INSERT OR UPDATE OR DELETE OR \
+             TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}.sot_tenant_moved()",
+            table.qualified(),
+            ident(&table.schema)
+        )
+    }));
+    statements
 }
 
 /// Makes `schema.sot_tenant_moved()`, the trigger function of every seal:

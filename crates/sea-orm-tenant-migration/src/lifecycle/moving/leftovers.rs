@@ -48,6 +48,7 @@ impl Provisioner {
                     tenant: plan.key.clone(),
                     source,
                 })?;
+            self.forget_move(&plan.key).await;
         }
         let _ = self.store.release(plan.key.as_str());
         Ok(())

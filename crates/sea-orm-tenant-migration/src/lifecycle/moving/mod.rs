@@ -23,11 +23,17 @@
 //!
 //! A failure or cancellation before the switch undoes everything (the
 //! tenant serves from its source, nothing lost); a second run after a crash
-//! finds the leftovers by name, removes them and moves again.
+//! finds the leftovers by name, removes them and moves again. A run killed
+//! after its switch leaves its row in the move journal (`journal`, beside
+//! the catalog): the tenant's next move finishes it first (`finish`: the
+//! replication removed, the source sealed, and dropped after the grace
+//! unless kept).
 
 mod cut_over;
 mod error;
 mod fence;
+mod finish;
+mod journal;
 mod leftovers;
 mod marker;
 mod migration_lock;
@@ -50,6 +56,7 @@ use std::time::Instant;
 use sea_orm_tenant::{TenantConfig, TenantConnections, TenantKey, TenantSession, redact_url};
 
 pub use error::MoveError;
+pub(super) use journal::{MOVES_TABLE, table as journal_table};
 pub use options::{MoveOptions, Moved};
 
 use super::place::Place;
@@ -70,7 +77,12 @@ impl Provisioner {
     /// cut-over (the tenant held, its tables fenced, the copy caught up and
     /// counted, the placement switched, the source sealed); the source
     /// dropped after the grace. A failure or cancellation before the switch
-    /// undoes the move; a second run after a crash finds its leftovers.
+    /// undoes the move; a second run after a crash finds its leftovers. A
+    /// run killed after the switch is finished by the tenant's next move:
+    /// the same move again reports the finished one; a move elsewhere
+    /// finishes it, then moves. (The journal that makes this possible is a
+    /// table of the catalog's migration: a catalog made before it answers
+    /// [`CatalogError::NotMigrated`](sea_orm_tenant::CatalogError::NotMigrated).)
     ///
     /// With a [catalog](Provisioner::catalog), every instance following it
     /// switches; without one, only this provisioner's store does, and the
@@ -118,6 +130,14 @@ impl Provisioner {
                 reason: other.to_string(),
             },
         })?;
+        // A run killed after its switch is finished first; if that is the
+        // move asked for, its report is this one's.
+        if let Some((finished, now)) = self.finish_killed_move(&key, options).await? {
+            let asked = sea_orm_tenant::CatalogEntry::new(key.clone(), to, None).config();
+            if asked.is_ok_and(|asked| plan::same_database(asked.url(), now.url())) {
+                return Ok(finished);
+            }
+        }
         let plan = self
             .plan_move(&key, to, options.into_schema.as_ref())
             .await?;

@@ -126,13 +126,7 @@ impl Provisioner {
         let source = open(&self.store, &TenantConfig::new(plan.source.url()), 1)
             .await
             .map_err(plan.fail("connect to the source"))?;
-        let tables = match names(
-            &source,
-            "SELECT CAST(TABLE_NAME AS CHAR) AS name FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
-        )
-        .await
-        {
+        let tables = match names(&source, TABLES).await {
             Ok(tables) => tables,
             Err(e) => {
                 source.close().await;
@@ -340,6 +334,29 @@ async fn still_locked(source: &TenantSession, lock: &str) -> Result<bool, String
     )
     .await?
         == 1)
+}
+
+/// The database's tables.
+const TABLES: &str = "SELECT CAST(TABLE_NAME AS CHAR) AS name FROM information_schema.TABLES \
+                      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1";
+
+/// The old database of a move whose run was killed after its switch,
+/// sealed for good (again: the seal is replaced).
+pub(super) async fn seal_old_database(
+    store: &sea_orm_tenant::TenantConnections,
+    source: &TenantConfig,
+) -> Result<(), String> {
+    let db = open(store, &TenantConfig::new(source.url()), 1).await?;
+    let sealed = match names(&db, TABLES).await {
+        Ok(tables) => db
+            .execute_unprepared(&seal_sql(&tables, 5, None))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    db.close().await;
+    sealed
 }
 
 /// The writes a seal refuses.

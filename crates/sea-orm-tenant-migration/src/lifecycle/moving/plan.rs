@@ -133,6 +133,24 @@ impl Provisioner {
         if same {
             return Err(unsupported("the target is the tenant's own database"));
         }
+        Ok(Plan::new(
+            key,
+            (source_written, source),
+            (to.to_owned(), target),
+            leftover,
+        ))
+    }
+}
+
+impl Plan {
+    /// The move of `key` from `source` to `target`, each with its URL as
+    /// the catalog writes it.
+    pub(super) fn new(
+        key: &TenantKey,
+        (source_written, source): (String, TenantConfig),
+        (target_written, target): (String, TenantConfig),
+        leftover: bool,
+    ) -> Self {
         let (schemas, migrations_schema) = match target.schema() {
             Some(schema) => (
                 Schemas::One(schema.as_str().to_owned()),
@@ -140,20 +158,21 @@ impl Provisioner {
             ),
             None => (Schemas::All, "public".to_owned()),
         };
-        Ok(Plan {
+        let backend = source.backend().ok();
+        Self {
             sqlite: backend == Some(DbBackend::Sqlite),
             mysql: backend == Some(DbBackend::MySql),
-            rows,
+            rows: source.is_row_tenant(),
             replication: Replication::for_tenant(key.as_str(), source.url()),
             key: key.clone(),
             source,
             source_written,
             target,
-            target_written: to.to_owned(),
+            target_written,
             schemas,
             migrations_schema,
             leftover,
-        })
+        }
     }
 }
 
@@ -181,7 +200,7 @@ impl Provisioner {
 }
 
 /// Whether two PostgreSQL URLs name the same database of the same server.
-fn same_database(a: &str, b: &str) -> bool {
+pub(super) fn same_database(a: &str, b: &str) -> bool {
     let key = |url: &str| {
         url::Url::parse(url).ok().map(|u| {
             (

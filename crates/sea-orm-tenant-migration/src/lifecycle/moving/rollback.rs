@@ -105,7 +105,8 @@ impl Rollback {
         }
         if let Some((written, source)) = &changed.marked_moving
             && let Some(catalog) = &provisioner.catalog
-            && let Err(error) = catalog
+        {
+            match catalog
                 .set_placement(
                     &key,
                     written,
@@ -114,8 +115,12 @@ impl Rollback {
                     TenantState::Active,
                 )
                 .await
-        {
-            tracing::error!(tenant = %key, %error, "could not mark a tenant whose move failed active again; a second move of it undoes the first");
+            {
+                Ok(()) => provisioner.forget_move(&key).await,
+                Err(error) => {
+                    tracing::error!(tenant = %key, %error, "could not mark a tenant whose move failed active again; a second move of it undoes the first")
+                }
+            }
         }
         if changed.held {
             let _ = provisioner.store.release(key.as_str());

@@ -167,16 +167,7 @@ impl Provisioner {
             .await;
         reader.close().await;
         copy.map_err(|e| plan.fail("copy the file")(e.to_string()))?;
-        let tables: Vec<String> = lock
-            .query_all_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-            ))
-            .await
-            .map_err(|e| plan.fail("list the tables")(e.to_string()))?
-            .iter()
-            .filter_map(|r| r.try_get::<String>("", "name").ok())
-            .collect();
+        let tables = tables(lock).await.map_err(plan.fail("list the tables"))?;
         let target = open(&self.store, &TenantConfig::new(plan.target.url()), 1)
             .await
             .map_err(plan.fail("connect to the target"))?;
@@ -216,6 +207,41 @@ impl Provisioner {
     }
 }
 
+/// The file's tables.
+async fn tables(db: &TenantSession) -> Result<Vec<String>, String> {
+    Ok(db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "name").ok())
+        .collect())
+}
+
+/// The old file of a move whose run was killed after its switch, sealed
+/// (again: a seal that is there stays).
+pub(super) async fn seal_old_file(
+    store: &sea_orm_tenant::TenantConnections,
+    source: &TenantConfig,
+) -> Result<(), String> {
+    let lock = open(store, &TenantConfig::new(source.url()), 1).await?;
+    let sealed = async {
+        lock.execute_unprepared("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| e.to_string())?;
+        seal(&lock, &tables(&lock).await?).await
+    }
+    .await;
+    if sealed.is_err() {
+        let _ = lock.execute_unprepared("ROLLBACK").await;
+    }
+    lock.close().await;
+    sealed
+}
+
 /// Triggers that refuse every write to the old file, then the lock's
 /// transaction committed.
 async fn seal(lock: &TenantSession, tables: &[String]) -> Result<(), String> {
@@ -223,7 +249,7 @@ async fn seal(lock: &TenantSession, tables: &[String]) -> Result<(), String> {
         for op in ["INSERT", "UPDATE", "DELETE"] {
             let trigger = format!("sot_tenant_moved_{}_{}", table, op.to_lowercase());
             lock.execute_unprepared(&format!(
-                "CREATE TRIGGER {} BEFORE {op} ON {} BEGIN SELECT RAISE(ABORT, '{SEALED}'); END",
+                "CREATE TRIGGER IF NOT EXISTS {} BEFORE {op} ON {} BEGIN SELECT RAISE(ABORT, '{SEALED}'); END",
                 ident(&trigger),
                 ident(table)
             ))

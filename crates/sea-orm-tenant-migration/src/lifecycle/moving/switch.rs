@@ -144,6 +144,11 @@ impl Provisioner {
         for warning in &warnings {
             tracing::warn!(tenant = %plan.key, %warning, "move finished with a warning");
         }
+        // With a warning the journal keeps the move: the tenant's next move
+        // tries what did not work out again.
+        if warnings.is_empty() {
+            self.forget_move(&plan.key).await;
+        }
         tracing::info!(tenant = %plan.key, %to, held_millis, "tenant moved");
         Moved {
             tenant: plan.key.clone(),

@@ -1,5 +1,5 @@
 //! Harness for the end-to-end tests (in `tests/`) and the benchmarks
-//! (`src/bin/`, all built on [`bench`]: one load generator, one percentile,
+//! (`src/bin/`, all built on [`bench`](mod@bench): one load generator, one percentile,
 //! one rounds loop, one `--quick`, one clean-up, one exit code): builds the real `notes-server` binary once, starts
 //! it on a free loopback port with a temporary `tenants.toml`, waits until
 //! `/health` answers, and stops it with a signal. [`scale`] holds the

@@ -144,7 +144,7 @@ struct Samples {
     errors: Vec<String>,
 }
 
-/// The background sampling of [`ServerDatabases::sampler`]; dropping it stops it.
+/// The background sampling of [`ServerDatabases::sampler`](super::ServerDatabases::sampler); dropping it stops it.
 #[derive(Debug)]
 pub struct Sampler {
     stop: Arc<AtomicBool>,

@@ -4,7 +4,7 @@
 //! after a fault (ending and starting dozens of sessions, a restart's
 //! recovery) takes CPU from every tenant, and the report shows how much.
 //! Counted per process, so sessions that end are neither lost nor counted
-//! twice (see [`interval_ticks`]).
+//! twice (see `interval_ticks`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -55,7 +55,7 @@ pub struct Schedule {
 impl Schedule {
     /// Waits for this worker's next send time: none while the pace is
     /// unset; then one interval after the previous send time, at once if
-    /// that has passed (catching up at most [`MAX_BACKLOG`]).
+    /// that has passed (catching up at most `MAX_BACKLOG`).
     pub async fn wait(&mut self, pace: &Pace) {
         let Some(interval) = pace.interval() else {
             return;

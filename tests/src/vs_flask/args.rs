@@ -71,7 +71,7 @@ pub struct Args {
     /// The Python that makes the virtual environment.
     #[arg(long, default_value = "python3")]
     pub python: String,
-    /// The virtual environment [default: <cargo target dir>/bench-vs-flask/venv].
+    /// The virtual environment (default: bench-vs-flask/venv in the cargo target directory).
     #[arg(long)]
     pub venv: Option<PathBuf>,
 }

@@ -8,7 +8,7 @@
 //! Each request goes to one of the spec's paths: always the first
 //! ([`Pick::First`], one hot tenant), a seeded random one ([`Pick::Random`],
 //! the same sequence on every machine), or each in turn ([`Pick::Cycle`]).
-//! Answers are read exactly as framed and discarded ([`http1`]). A
+//! Answers are read exactly as framed and discarded (`http1`). A
 //! connection the server closes, or answers with `Connection: close`
 //! (gunicorn's sync workers do after every request), is opened again for the
 //! next request: that cost is the server's and is kept. A request's latency

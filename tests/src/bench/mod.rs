@@ -4,6 +4,8 @@
 //! * [`load`]: the one HTTP load generator (raw TCP, `wrk`-like), a fixed
 //!   time or request budget, one path or several (a seeded random one per
 //!   request, always the first, or in turn);
+//! * [`pace`]: clients' pace, as fast as they can go in a warm-up, then a
+//!   fixed offered load below it (the soak, `bench-move`);
 //! * [`percentile`]: the one percentile convention (nearest rank), so that a
 //!   p99 of one report is comparable with a p99 of another;
 //! * [`rounds`]: interleaved rounds of several variants, and the median over them;
@@ -18,5 +20,6 @@ pub mod cleanup;
 pub mod cli;
 pub mod exit;
 pub mod load;
+pub mod pace;
 pub mod percentile;
 pub mod rounds;

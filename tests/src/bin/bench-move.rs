@@ -7,7 +7,12 @@
 //! while `Provisioner::move_tenant` moves its schema to the second server. Every call's wait is timed; the report gives the copy
 //! time, the hold, the longest and the 99th-percentile call, each against a
 //! baseline of the same calls before the move, and checks every
-//! acknowledged write on the target, read directly.
+//! acknowledged write on the target, read directly. After a 1.5 s warm-up
+//! at full speed, the clients offer 60% of what they got through in it
+//! (`--load`, as the soak does; 1 for full speed): at full speed every core
+//! is busy, and the copy's work on the two servers, which share this
+//! machine's two cores with the app and the clients, comes out of the
+//! others' share whatever the library does.
 //!
 //! Needs `TEST_POSTGRES_URL` and `TEST_POSTGRES_URL_2` (the `just` recipe
 //! sets them) and `wal_level = logical` on the first server. Bars: no call
@@ -23,7 +28,7 @@
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -31,6 +36,7 @@ use e2e_tests::bench::bar::Bars;
 use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::cli::Quick;
 use e2e_tests::bench::exit::Exit;
+use e2e_tests::bench::pace::{Pace, Schedule, load_fraction};
 use e2e_tests::bench::percentile::{ms, percentile_of};
 use sea_orm_tenant::sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sea_orm_tenant::{Catalog, PoolOptions, TenantConnections};
@@ -52,6 +58,12 @@ struct Args {
     /// Tasks calling another tenant of the same server (half write, half read).
     #[arg(long, default_value_t = 10)]
     others: usize,
+    /// Offered load after the warm-up, as a fraction of the calls per second
+    /// the clients got through in it, going as fast as they could; 1 keeps
+    /// them going as fast as they can (every core busy: the copy's work on
+    /// this machine's cores then comes out of the others' share).
+    #[arg(long, default_value_t = 0.6, value_parser = load_fraction)]
+    load: f64,
     /// Move a MySQL/MariaDB database tenant (copied under a write hold) instead.
     #[arg(long)]
     mysql: bool,
@@ -82,19 +94,22 @@ struct Calls {
 fn load(
     store: &TenantConnections,
     tenant: &'static str,
-    writers: usize,
-    readers: usize,
+    (writers, readers): (usize, usize),
+    pace: &Arc<Paced>,
     stop: &Arc<AtomicBool>,
 ) -> Vec<tokio::task::JoinHandle<Calls>> {
     let mut tasks = Vec::new();
     for worker in 0..writers + readers {
-        let (store, stop) = (store.clone(), stop.clone());
+        let (store, stop, paced) = (store.clone(), stop.clone(), pace.clone());
         let writer = worker < writers;
         tasks.push(tokio::spawn(async move {
             let db = store.db();
             let mut calls = Calls::default();
+            let mut schedule = Schedule::default();
             let mut n = 0u64;
             while !stop.load(Ordering::Acquire) {
+                schedule.wait(&paced.pace).await;
+                paced.calls.fetch_add(1, Ordering::Relaxed);
                 n += 1;
                 let body = format!("w{worker}-{n}");
                 let sql = if writer {
@@ -116,6 +131,13 @@ fn load(
         }));
     }
     tasks
+}
+
+/// A group of clients' pace, and their calls so far.
+#[derive(Default)]
+struct Paced {
+    pace: Pace,
+    calls: AtomicU64,
 }
 
 /// Where the two tenants are made, where `acme` moves, and how its
@@ -255,15 +277,40 @@ async fn run(args: &Args, rows: i64, layout: &Layout) -> Result<Exit, String> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
-    let tasks = load(&store, "acme", args.writers, args.readers, &stop);
+    let (acme_pace, others_pace) = (Arc::new(Paced::default()), Arc::new(Paced::default()));
+    let tasks = load(
+        &store,
+        "acme",
+        (args.writers, args.readers),
+        &acme_pace,
+        &stop,
+    );
     let others = load(
         &store,
         "other",
-        args.others / 2,
-        args.others - args.others / 2,
+        (args.others / 2, args.others - args.others / 2),
+        &others_pace,
         &stop,
     );
-    // The baseline: the same calls for two seconds before the move.
+    // A warm-up at full speed (pools opening, caches filling; left out),
+    // whose last second measures what the clients get through; then the
+    // offered load, and the baseline: the same calls for two seconds
+    // before the move.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let counted = [&acme_pace, &others_pace].map(|p| p.calls.load(Ordering::Relaxed));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    if args.load < 1.0 {
+        for ((paced, workers), before) in [
+            (&acme_pace, args.writers + args.readers),
+            (&others_pace, args.others),
+        ]
+        .into_iter()
+        .zip(counted)
+        {
+            let full_speed = (paced.calls.load(Ordering::Relaxed) - before) as f64;
+            paced.pace.offer(full_speed * args.load, workers);
+        }
+    }
     let baseline_end = Instant::now() + Duration::from_secs(2);
     tokio::time::sleep_until(baseline_end.into()).await;
     let moved = provisioner
@@ -342,7 +389,7 @@ async fn run(args: &Args, rows: i64, layout: &Layout) -> Result<Exit, String> {
     let baseline: Vec<Duration> = calls
         .waits
         .iter()
-        .filter(|(at, _)| *at < baseline_end)
+        .filter(|(at, _)| *at >= start && *at < baseline_end)
         .map(|(_, d)| *d)
         .collect();
     let during: Vec<Duration> = calls
@@ -381,6 +428,22 @@ async fn run(args: &Args, rows: i64, layout: &Layout) -> Result<Exit, String> {
         println!("  error: {e}");
     }
     let ratio = other_during / other_before.max(0.001);
+    let other_p99 = |from: Instant, to: Instant| {
+        let waits: Vec<Duration> = other
+            .waits
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, d)| *d)
+            .collect();
+        p99(&waits)
+    };
+    println!(
+        "offered load: {} of what the clients got through at full speed in the warm-up (--load; 1 for full speed); \
+         another tenant's p99 {:.1} ms before, {:.1} ms during the move",
+        args.load,
+        other_p99(start, baseline_end),
+        other_p99(baseline_end, move_end)
+    );
     if layout.backend == DbBackend::MySql {
         // Under a write hold the longest call is the hold: reported, no bar.
         println!(

@@ -10,7 +10,7 @@
 //! workers, as independent clients would; see `e2e_tests::soak::clients`),
 //! named by header or query. A warm-up at full speed measures what the
 //! machine serves; the clients then offer a fixed fraction of that
-//! (`--load`, see `e2e_tests::soak::pace`).
+//! (`--load`, see `e2e_tests::bench::pace`).
 //! One fault of each kind is injected on a schedule; the report gives each
 //! fault's window, the affected tenants' answers, their recovery and the other
 //! tenants' throughput. Exit codes: [`e2e_tests::bench::exit`] (1 when a
@@ -32,6 +32,7 @@ use clap::Parser;
 use e2e_tests::bench::bar::Bars;
 use e2e_tests::bench::cleanup::{Runtime, main as main_until_interrupted};
 use e2e_tests::bench::exit::Exit;
+use e2e_tests::bench::pace::{Pace, Schedule};
 use e2e_tests::bench::percentile::percentile_of;
 use e2e_tests::scale::{ServerDatabases, SplitMix64};
 use e2e_tests::soak::args::Args;
@@ -40,7 +41,6 @@ use e2e_tests::soak::cpu::DbCpu;
 use e2e_tests::soak::faults::{Target, Targets, inject};
 use e2e_tests::soak::history::History;
 use e2e_tests::soak::outcome::{Outcome, Outcomes, by_status, fault_figures};
-use e2e_tests::soak::pace::{Pace, Schedule};
 use e2e_tests::soak::read_back::{read_rows, read_tenant_rows};
 use e2e_tests::soak::report::print_text;
 use e2e_tests::soak::requests::one_request;

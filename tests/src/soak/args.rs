@@ -3,6 +3,7 @@
 use clap::Parser;
 
 use crate::bench::cli::{FormatArg, Quick};
+use crate::bench::pace::load_fraction;
 
 /// The soak's settings.
 #[derive(Debug, Parser)]
@@ -48,12 +49,4 @@ pub struct Args {
     /// Seed of the random choices.
     #[arg(long, default_value_t = 0x50A4)]
     pub seed: u64,
-}
-
-/// `--load`: more than 0, at most 1.
-pub fn load_fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
-        _ => Err(format!("{s:?} is not a fraction above 0 and at most 1")),
-    }
 }

@@ -11,8 +11,6 @@
 //!   tenants it affects;
 //! * [`outcome`]: every request's outcome, and the per-fault figures drawn
 //!   from them;
-//! * [`pace`]: the workers' pace, as fast as they can go in the warm-up,
-//!   then a fixed offered load below it;
 //! * [`schedule`]: the tenants and the faults' schedule;
 //! * [`requests`]: one request of a random kind, and what its answer adds
 //!   to the history;
@@ -28,7 +26,6 @@ pub mod cpu;
 pub mod faults;
 pub mod history;
 pub mod outcome;
-pub mod pace;
 pub mod read_back;
 pub mod report;
 pub mod requests;

@@ -1,6 +1,6 @@
-//! The pace of the soak's client workers: first as fast as they can go (the
-//! warm-up, which measures what the machine serves), then a fixed offered
-//! load below that.
+//! The pace of a benchmark's client workers (the soak's, `bench-move`'s):
+//! first as fast as they can go (the warm-up, which measures what the
+//! machine serves), then a fixed offered load below that.
 //!
 //! A closed loop at full speed keeps every core busy, so any extra work a
 //! fault brings anywhere on the machine (a database server starting fifty
@@ -69,6 +69,14 @@ impl Schedule {
         };
         self.next = Some(due + interval);
         tokio::time::sleep_until(due).await;
+    }
+}
+
+/// `--load`: more than 0, at most 1.
+pub fn load_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!("{s:?} is not a fraction above 0 and at most 1")),
     }
 }
 

@@ -57,7 +57,7 @@ bench-rows *ARGS:
 bench-vs-flask *ARGS:
     cargo run --release -p e2e-tests --bin bench-vs-flask -- {{ARGS}}
 
-# Online move: a schema tenant of 1,000,000 rows moved to the second PostgreSQL server while writers and readers call it; copy time, hold, longest call (bar 2 s), nothing lost (`--quick` for a smoke run).
+# Online move: a schema tenant of 1,000,000 rows moved to the second PostgreSQL server while writers and readers call it; copy time, hold, longest call (bar 2 s), nothing lost, another tenant's throughput at 60% offered load (bar 0.9; `--load 1` for full speed) (`--quick` for a smoke run).
 bench-move *ARGS:
     cargo run --release -p e2e-tests --bin bench-move -- {{ARGS}}
 

@@ -765,9 +765,10 @@ async fn mysql_round_trip(mut dbs: TestDatabases) {
     dbs.create("b").await;
     dbs.create("c").await;
     dbs.create("d").await;
+    dbs.create("e").await;
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("a.sql");
-    let store = store(&dbs, &["a", "b", "c", "d", "missing"]);
+    let store = store(&dbs, &["a", "b", "c", "d", "e", "missing"]);
     {
         let conn = store.connection("a").await.unwrap();
         fill(&conn, DbBackend::MySql).await;
@@ -841,6 +842,42 @@ async fn mysql_round_trip(mut dbs: TestDatabases) {
         0,
         "the failed load was undone"
     );
+
+    // The same load, pausing after the dump (the file's own `DO SLEEP`),
+    // dropped by its caller once its first table is there: it goes on, and
+    // its failure is undone all the same.
+    let slow = out.path().join("slow.sql");
+    std::fs::write(
+        &slow,
+        format!(
+            "{dump}
+DO SLEEP(1);
+THIS IS NOT SQL;
+"
+        ),
+    )
+    .unwrap();
+    manifest["bytes"] = std::fs::metadata(&slow).unwrap().len().into();
+    std::fs::write(manifest_path(&slow), manifest.to_string()).unwrap();
+    let import = import_tenant(&store, "e", &slow);
+    tokio::pin!(import);
+    tokio::select! {
+        ended = &mut import => panic!("the import ended before it was dropped: {ended:?}"),
+        () = async {
+            while read_direct_tables(&dbs, "e").await == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    drop(import);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while read_direct_tables(&dbs, "e").await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a dropped import's failed load was not undone"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     store.close().await;
     dbs.cleanup().await;
 }

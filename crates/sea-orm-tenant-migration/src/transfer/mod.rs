@@ -8,7 +8,7 @@
 //! | PostgreSQL database | `pg_dump --format=custom` | `pg_restore --no-owner --single-transaction --exit-on-error` into the tenant's database, which must exist and hold no table, view or sequence |
 //! | PostgreSQL schema | `pg_dump --format=custom --schema` of its schema | the same `pg_restore`, every entry but the schema itself, into a schema tenant whose schema exists and holds no relation |
 //! | PostgreSQL rows | `COPY ... TO STDOUT` of its rows of every tenant table, in one snapshot, without the tenant column | `COPY ... FROM STDIN` under the target's name, in one transaction, into a row tenant (of this database or another) with no row; or, promoting it, into the same tables of a schema or database tenant (made by its migrations; the tenant column filled where a table has one) that hold no row |
-//! | MySQL/MariaDB database (own pool or the server's) | `mariadb-dump --single-transaction --routines --triggers` of its database (naming no database) | the `mariadb` client into the tenant's database, which must exist and hold no table or view; a load that fails part-way is undone by dropping what it made |
+//! | MySQL/MariaDB database (own pool or the server's) | `mariadb-dump --single-transaction --routines --triggers` of its database (naming no database) | the `mariadb` client into the tenant's database, which must exist and hold no table or view; a load that fails part-way is undone by dropping what it made, also when the caller dropped the import (the load runs on a task of its own) |
 //!
 //! A PostgreSQL database or schema archive imports into either kind of
 //! PostgreSQL tenant: when the schemas differ (another schema name, a

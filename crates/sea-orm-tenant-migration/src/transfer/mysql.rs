@@ -191,6 +191,28 @@ pub(crate) async fn import_mysql(
     config: &TenantConfig,
     file: &Path,
 ) -> Result<(), TransferError> {
+    // The load runs on a task of its own: the client runs to its end
+    // whatever the caller does, so a load that fails is undone even when
+    // the caller went away (a dropped import lands whole or not at all).
+    let (store, key, config, file) = (store.clone(), key.clone(), config.clone(), file.to_owned());
+    let tenant = key.clone();
+    tokio::spawn(async move { load_and_undo(&store, &key, &config, &file).await })
+        .await
+        .unwrap_or_else(|e| {
+            Err(TransferError::Database {
+                tenant,
+                action: "import",
+                reason: e.to_string(),
+            })
+        })
+}
+
+async fn load_and_undo(
+    store: &TenantConnections,
+    key: &TenantKey,
+    config: &TenantConfig,
+    file: &Path,
+) -> Result<(), TransferError> {
     let target = MySqlTarget::of(key, config)?;
     let session = target.session(store, key).await?;
     let objects = match target.objects(&session, key).await {

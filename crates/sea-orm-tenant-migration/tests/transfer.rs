@@ -859,8 +859,7 @@ THIS IS NOT SQL;
     .unwrap();
     manifest["bytes"] = std::fs::metadata(&slow).unwrap().len().into();
     std::fs::write(manifest_path(&slow), manifest.to_string()).unwrap();
-    let import = import_tenant(&store, "e", &slow);
-    tokio::pin!(import);
+    let mut import = Box::pin(import_tenant(&store, "e", &slow));
     tokio::select! {
         ended = &mut import => panic!("the import ended before it was dropped: {ended:?}"),
         () = async {

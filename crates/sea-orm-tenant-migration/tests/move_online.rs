@@ -593,21 +593,6 @@ async fn a_mover_killed_at_each_step_leaves_the_tenant_writable_and_a_rerun_move
     target.cleanup().await;
 }
 
-/// Rows of the move journal, read from the catalog's database.
-async fn journaled(catalog: &Catalog) -> i64 {
-    catalog
-        .database()
-        .query_one_raw(Statement::from_string(
-            catalog.database().get_database_backend(),
-            "SELECT count(*) AS n FROM tenant_moves",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap()
-}
-
 /// A mover killed after the catalog switched the tenant (in its grace, or
 /// before: wherever the kill lands after the switch) left the tenant
 /// serving from the target, and its source, its replication and its
@@ -652,7 +637,7 @@ async fn a_mover_killed_after_its_switch_is_finished_by_a_rerun() {
     })
     .await;
     assert_eq!(
-        journaled(&app.catalog).await,
+        common::journal_rows(&app.catalog).await,
         1,
         "the killed move's journal row"
     );
@@ -696,7 +681,7 @@ async fn a_mover_killed_after_its_switch_is_finished_by_a_rerun() {
         "{moved:?}"
     );
     assert_eq!(replication_left(&source_url, &target_url).await, (0, 0, 0));
-    assert_eq!(journaled(&app.catalog).await, 0);
+    assert_eq!(common::journal_rows(&app.catalog).await, 0);
     let old = Database::connect(&source_url).await.unwrap();
     let refused = old
         .execute_unprepared("INSERT INTO items (name) VALUES ('into-the-old-copy')")

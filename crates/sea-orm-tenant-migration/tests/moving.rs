@@ -507,18 +507,11 @@ async fn killed_after_its_switch_then_finished(dbs: &TestDatabases, backend: DbB
     assert!(refused.to_string().contains("has moved"), "{refused}");
     direct.close().await.ok();
     assert_eq!(items_of(backend, &old_url).await, ["before"]);
-    let journal = app.catalog.database();
-    let rows = journal
-        .query_one_raw(Statement::from_string(
-            journal.get_database_backend(),
-            "SELECT count(*) AS n FROM tenant_moves",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap();
-    assert_eq!(rows, 0, "the journal's row is removed");
+    assert_eq!(
+        common::journal_rows(&app.catalog).await,
+        0,
+        "the journal's row is removed"
+    );
     app.a.close().await;
     app.b.close().await;
     provisioner.close().await;

@@ -575,26 +575,12 @@ async fn a_promotion_killed_after_its_switch_is_finished_by_a_rerun() {
     direct.close().await.ok();
     same(row_items(&db, "acme").await, &seeds(500), "the kept rows");
     insert(&app.b, "globex", "through-b").await.unwrap();
-    assert_eq!(
-        scalar_count(&app.catalog, "SELECT count(*) AS n FROM tenant_moves").await,
-        0
-    );
+    assert_eq!(common::journal_rows(&app.catalog).await, 0);
     app.a.close().await;
     app.b.close().await;
     provisioner.close().await;
     db.cleanup().await;
     hub.cleanup().await;
-}
-
-/// One number read from the catalog's database.
-async fn scalar_count(catalog: &sea_orm_tenant::Catalog, sql: &str) -> i64 {
-    let db = catalog.database();
-    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap()
 }
 
 /// `migration tenant move --schema`: a hostile schema name is a usage

@@ -368,3 +368,19 @@ pub async fn kill_mover_when(
     let _ = kill.send(());
     mover.join().unwrap();
 }
+
+/// Rows of the move journal (`tenant_moves`), read from the catalog's
+/// database.
+#[allow(dead_code)]
+pub async fn journal_rows(catalog: &sea_orm_tenant::Catalog) -> i64 {
+    let db = catalog.database();
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT count(*) AS n FROM tenant_moves",
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get_by_index::<i64>(0)
+    .unwrap()
+}

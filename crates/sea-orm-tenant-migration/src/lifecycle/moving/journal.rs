@@ -34,6 +34,15 @@ pub(crate) fn table() -> TableCreateStatement {
         .to_owned()
 }
 
+/// The columns written and read, after `name`.
+const COLUMNS: [&str; 5] = [
+    "from_url",
+    "from_schema",
+    "from_rows",
+    "to_url",
+    "to_schema",
+];
+
 /// A journal row: the move's two placements, as the catalog writes them.
 pub(super) struct Journaled {
     pub(super) from: CatalogEntry,
@@ -60,17 +69,7 @@ impl Provisioner {
         txn.execute(
             &Query::insert()
                 .into_table(Alias::new(MOVES_TABLE))
-                .columns(
-                    [
-                        "name",
-                        "from_url",
-                        "from_schema",
-                        "from_rows",
-                        "to_url",
-                        "to_schema",
-                    ]
-                    .map(Alias::new),
-                )
+                .columns(std::iter::once("name").chain(COLUMNS).map(Alias::new))
                 .values_panic([
                     plan.key.as_str().into(),
                     plan.source_written.as_str().into(),
@@ -99,16 +98,7 @@ impl Provisioner {
             .database()
             .query_one(
                 &Query::select()
-                    .columns(
-                        [
-                            "from_url",
-                            "from_schema",
-                            "from_rows",
-                            "to_url",
-                            "to_schema",
-                        ]
-                        .map(Alias::new),
-                    )
+                    .columns(COLUMNS.map(Alias::new))
                     .from(Alias::new(MOVES_TABLE))
                     .and_where(Expr::col(Alias::new("name")).eq(key.as_str()))
                     .to_owned(),

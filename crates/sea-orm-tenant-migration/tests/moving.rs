@@ -561,3 +561,43 @@ async fn a_mysql_mover_killed_after_its_switch_is_finished_by_a_rerun() {
     killed_after_its_switch_then_finished(&dbs, DbBackend::MySql).await;
     dbs.cleanup().await;
 }
+
+/// A tenant whose mover was killed after its switch, dropped: its old copy
+/// goes with it, not only its new one, and the journal's row too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_tenant_whose_mover_was_killed_after_its_switch_drops_its_old_copy() {
+    let dbs = TestDatabases::sqlite();
+    let app = common::instances().await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(dbs.url_template()))
+        .await
+        .unwrap();
+    insert(&app.a, "before").await.unwrap().unwrap();
+    let (old_url, new_url) = (dbs.url("acme"), dbs.url("acme-new"));
+    let key = TenantKey::new("acme").unwrap();
+    let killed = MoveOptions::default().grace(Duration::from_secs(3600));
+    kill_mover_when(app.dir.path(), "acme", &new_url, &killed, async {
+        while app.catalog.get(&key).await.unwrap().unwrap().url != new_url {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    let file = |url: &str| {
+        std::path::PathBuf::from(
+            url.trim_start_matches("sqlite://")
+                .split('?')
+                .next()
+                .unwrap(),
+        )
+    };
+    assert!(file(&old_url).exists() && file(&new_url).exists());
+    assert_eq!(common::journal_rows(&app.catalog).await, 1);
+    provisioner.drop("acme", false).await.unwrap();
+    assert!(!file(&old_url).exists(), "the old copy is dropped");
+    assert!(!file(&new_url).exists(), "the tenant's file is dropped");
+    assert_eq!(common::journal_rows(&app.catalog).await, 0);
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+}

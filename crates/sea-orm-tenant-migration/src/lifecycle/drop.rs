@@ -51,6 +51,14 @@ impl Provisioner {
         if !self.drop_grace.is_zero() {
             tokio::time::sleep(self.drop_grace).await;
         }
+        if !keep_data {
+            // A move killed after its switch left the tenant's old copy
+            // (and maybe a replication slot): they go too.
+            let finish = super::MoveOptions::default().grace(std::time::Duration::ZERO);
+            if let Err(error) = self.finish_killed_move(&key, &finish).await {
+                tracing::warn!(tenant = %key, %error, "could not finish a killed move of a tenant being dropped");
+            }
+        }
         let storage_err = |source| ProvisionError::Storage {
             tenant: key.clone(),
             source,
@@ -70,6 +78,9 @@ impl Provisioner {
         };
         if let Some(catalog) = &self.catalog {
             catalog.remove(&key).await.map_err(catalog_err)?;
+            // A killed move's row names the dropped tenant's old copy: a
+            // later tenant of the name must not finish that move.
+            self.forget_move(&key).await;
         }
         tracing::info!(tenant = %key, storage_dropped, "tenant dropped");
         Ok(Dropped {

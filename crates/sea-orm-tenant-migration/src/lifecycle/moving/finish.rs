@@ -24,7 +24,7 @@ impl Provisioner {
     /// up: returns that move's report and the tenant's placement now. A
     /// journal row of a run killed before its switch is removed (what such
     /// a run left is found by the move that follows).
-    pub(super) async fn finish_killed_move(
+    pub(in crate::lifecycle) async fn finish_killed_move(
         &self,
         key: &TenantKey,
         options: &MoveOptions,
@@ -60,7 +60,13 @@ impl Provisioner {
             false,
         );
         tracing::info!(tenant = %key, "finishing a move whose run was killed after its switch");
-        let warnings = self.finish_source(&plan).await;
+        let mut warnings = self.finish_source(&plan).await;
+        let mut options = options.clone();
+        let taken = !plan.rows && self.source_taken(&plan).await?;
+        if taken {
+            options = options.keep_source(true);
+            warnings.push("another tenant lives where this one was: that place is kept".into());
+        }
         let switched = Switched {
             to: Place::of(&target).map(|p| p.describe()).unwrap_or_default(),
             tables: 0,
@@ -69,8 +75,28 @@ impl Provisioner {
             held_millis: 0,
             warnings,
         };
-        let moved = self.finish_switched(&plan, options, switched).await;
+        let moved = self.finish_switched(&plan, &options, switched).await;
+        if taken {
+            // Nothing more to do there: the row is not kept for a retry.
+            self.forget_move(key).await;
+        }
         Ok(Some((moved, target)))
+    }
+
+    /// Whether a tenant other than this one lives at the move's source.
+    async fn source_taken(&self, plan: &Plan) -> Result<bool, MoveError> {
+        let source = Place::of(&plan.source).ok();
+        Ok(self
+            .list()
+            .await
+            .map_err(|e| MoveError::Catalog {
+                tenant: plan.key.clone(),
+                source: e,
+            })?
+            .iter()
+            .filter(|e| e.name != plan.key)
+            .filter_map(|e| e.config().ok())
+            .any(|c| Place::of(&c).ok() == source))
     }
 
     /// The replication removed and the source sealed, where they are still

@@ -112,7 +112,7 @@ impl Provisioner {
 
     /// Removes `key`'s row: its move is undone or finished. A row that
     /// stays only makes the next move of the tenant look at it again.
-    pub(super) async fn forget_move(&self, key: &TenantKey) {
+    pub(in crate::lifecycle) async fn forget_move(&self, key: &TenantKey) {
         let Some(catalog) = &self.catalog else {
             return;
         };

@@ -15,7 +15,8 @@ use crate::lifecycle::CatalogMigrator;
 /// `catalog` subcommands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum CatalogCommand {
-    /// Make the catalog tables in the shared database (idempotent).
+    /// Make the catalog tables in the shared database, and bring a catalog
+    /// made by an older version up to date (its move journal) (idempotent).
     Init,
 }
 

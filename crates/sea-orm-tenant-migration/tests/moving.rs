@@ -601,3 +601,60 @@ async fn dropping_a_tenant_whose_mover_was_killed_after_its_switch_drops_its_old
     app.b.close().await;
     provisioner.close().await;
 }
+
+/// A live mover whose hold outlasts the instances' `moving_expiry` renews
+/// its mark: the other instance holds the tenant from the mark to the
+/// switch, never serving it in between (where it would meet the fence or
+/// the seal), and serves it from the new placement after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_hold_a_tenant_as_long_as_its_live_mover_renews_the_mark() {
+    let dbs = TestDatabases::sqlite();
+    let expiry = Duration::from_millis(1500);
+    let app = instances_with(CatalogOptions {
+        moving_expiry: expiry,
+        ..CatalogOptions::default()
+    })
+    .await;
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(dbs.url_template()))
+        .await
+        .unwrap();
+    insert(&app.a, "before").await.unwrap().unwrap();
+    while !app.b.contains("acme") {
+        tokio::task::yield_now().await;
+    }
+    let new_url = dbs.url("acme-new");
+    // A hold of 4 s (the settle wait), past the expiry.
+    let options = MoveOptions::default()
+        .settle(Duration::from_secs(4))
+        .grace(Duration::ZERO);
+    let moving = tokio::spawn({
+        let (provisioner, new_url) = (provisioner.clone(), new_url.clone());
+        async move { provisioner.move_tenant("acme", &new_url, &options).await }
+    });
+    let held = |store: &TenantConnections| store.held().iter().any(|(k, _)| k.as_str() == "acme");
+    while !held(&app.b) {
+        assert!(
+            !moving.is_finished(),
+            "the move ended before b held the tenant"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let since = std::time::Instant::now();
+    while since.elapsed() < expiry + Duration::from_secs(1) {
+        assert!(
+            held(&app.b),
+            "b let the tenant go {:?} into a live mover's hold",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let moved = moving.await.unwrap().unwrap();
+    assert!(moved.held_millis >= 4000, "{moved:?}");
+    insert(&app.b, "after").await.unwrap().unwrap();
+    assert_eq!(items(&new_url).await, ["after", "before"]);
+    app.a.close().await;
+    app.b.close().await;
+    provisioner.close().await;
+}

@@ -169,7 +169,8 @@ impl SyncInner {
     /// A tenant the catalog moved to `quarantined` is out of service in the
     /// store, one it moved back to `active` in service again; one it marks
     /// `moving` is held, and released when it leaves that state or after
-    /// `moving_expiry` (its mover died). Only changes
+    /// `moving_expiry` (its mover died; a live mover renews its mark, see
+    /// [`Catalog::renew_moving`](super::Catalog::renew_moving)). Only changes
     /// are followed (from `old`, `None` for a tenant registered now), so a
     /// tenant the app took out of service or held itself stays so.
     fn follow_state(&self, old: Option<TenantState>, entry: &CatalogEntry) {
@@ -251,6 +252,14 @@ impl SyncInner {
                     }
                 } else if old.state != entry.state {
                     self.follow_state(Some(old.state), entry);
+                } else if entry.state == TenantState::Moving
+                    && old.updated_at_ms != entry.updated_at_ms
+                {
+                    // Its mover renewed the mark: alive, so the hold goes on
+                    // for another `moving_expiry`.
+                    let _ = self
+                        .store
+                        .hold_for(name.as_str(), self.options.moving_expiry);
                 }
                 *old = entry.clone();
                 continue;

@@ -258,6 +258,23 @@ impl Catalog {
         }
     }
 
+    /// Renews a `moving` mark: the row's `updated_at_ms` is set to now, and
+    /// every instance following the catalog holds the tenant for another
+    /// `moving_expiry`, however long its mover's hold lasts. Returns false,
+    /// changing nothing, once the tenant is not `moving` (switched or
+    /// undone): a renewal racing the switch never marks it moving again.
+    pub async fn renew_moving(&self, name: &TenantKey) -> Result<bool, CatalogError> {
+        let stmt = self.stmt(
+            &format!("UPDATE {CATALOG_TABLE} SET updated_at_ms = ? WHERE name = ? AND state = ?"),
+            vec![
+                now_ms().into(),
+                name.as_str().into(),
+                TenantState::Moving.as_str().into(),
+            ],
+        );
+        Ok(self.write(name, stmt).await? > 0)
+    }
+
     /// Moves a tenant's row to another placement (`url` as written,
     /// `schema`, whether it is a row tenant) and sets its state, in one
     /// write: every instance following the catalog switches the tenant to the

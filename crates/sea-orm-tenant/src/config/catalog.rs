@@ -15,13 +15,15 @@ pub struct CatalogOptions {
     /// At most one re-read per this interval for unknown tenants. Default 100 ms.
     #[serde(with = "humantime_serde")]
     pub min_reread_interval: Duration,
-    /// How long a tenant the catalog marks `moving` is held here at most.
-    /// A mover switches or undoes its move within its cut-over limit (5 s by
-    /// default); a tenant still `moving` after this was left by a mover that
+    /// How long a tenant the catalog marks `moving` is held here at most
+    /// since its mover last renewed the mark. A live mover renews it every
+    /// second until it switches or undoes its move, so its hold lasts as
+    /// long as the mover's (a copy under a write hold included); a tenant
+    /// whose mark is not renewed for this long was left by a mover that
     /// died, and serves from the placement the catalog names (the move's
     /// fence in the database keeps its writes out of a copy in progress).
-    /// Keep it above the movers' cut-over limit and below the store's
-    /// `max_hold`, so held requests go on rather than fail. Default 8 s.
+    /// Keep it well above a second, and below the store's `max_hold`, so
+    /// held requests go on rather than fail. Default 8 s.
     #[serde(with = "humantime_serde")]
     pub moving_expiry: Duration,
 }

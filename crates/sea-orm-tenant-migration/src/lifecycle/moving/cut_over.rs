@@ -15,8 +15,35 @@ use super::rollback::Rollback;
 pub(super) type Drained =
     Option<std::pin::Pin<Box<dyn Future<Output = Result<(), TenantError>> + Send>>>;
 
+/// How often a mover renews its `moving` mark: well below the followers'
+/// `moving_expiry` (8 s by default), so they hold the tenant as long as
+/// its mover lives, however long the hold (a copy under a write hold).
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Renews `key`'s `moving` mark until it is not `moving` any more or the
+/// task is aborted (the move switched or undone, or its process gone).
+fn renew_moving(
+    catalog: sea_orm_tenant::Catalog,
+    key: sea_orm_tenant::TenantKey,
+) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RENEW_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match catalog.renew_moving(&key).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(error) => tracing::debug!(tenant = %key, %error, "renewing a moving mark"),
+            }
+        }
+    })
+    .abort_handle()
+}
+
 impl Provisioner {
-    /// Marks the tenant `moving` (every instance holds its new requests),
+    /// Marks the tenant `moving` (every instance holds its new requests,
+    /// for as long as the mark is renewed, every [`RENEW_EVERY`]),
     /// holds it here and waits for this instance's calls in flight, then
     /// for the settle time (instances that poll the catalog hold it by
     /// then). Returns when the hold began and the cut-over's deadline.
@@ -41,6 +68,7 @@ impl Provisioner {
                     tenant: key.clone(),
                     source,
                 })?;
+            rollback.renewing(renew_moving(catalog.clone(), key.clone()));
         }
         if self.store.contains(key.as_str()) {
             rollback.held();

@@ -19,6 +19,8 @@ pub(super) struct Rollback {
     changed: Arc<Mutex<Changed>>,
     /// The target's storage, dropped by the create's own undo.
     target: Option<Undo>,
+    /// The task renewing the `moving` mark, stopped with the rollback.
+    renewal: Option<tokio::task::AbortHandle>,
     armed: bool,
 }
 
@@ -41,6 +43,7 @@ impl Rollback {
             provisioner: provisioner.clone(),
             key: key.clone(),
             changed: Arc::default(),
+            renewal: None,
             armed: true,
         }
     }
@@ -51,6 +54,12 @@ impl Rollback {
 
     pub(super) fn marked_moving(&self, written: &str, source: &TenantConfig) {
         self.changed().marked_moving = Some((written.to_owned(), source.clone()));
+    }
+
+    /// `renewal` renews the tenant's `moving` mark until the switch or
+    /// the undo.
+    pub(super) fn renewing(&mut self, renewal: tokio::task::AbortHandle) {
+        self.renewal = Some(renewal);
     }
 
     pub(super) fn held(&self) {
@@ -194,6 +203,9 @@ pub(super) async fn remove_row_seal(
 
 impl Drop for Rollback {
     fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
         if !self.armed {
             return;
         }

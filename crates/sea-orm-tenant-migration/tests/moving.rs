@@ -467,14 +467,15 @@ async fn killed_after_its_switch_then_finished(dbs: &TestDatabases, backend: DbB
     while !app.b.contains("acme") {
         tokio::task::yield_now().await;
     }
-    let key = TenantKey::new("acme").unwrap();
     // A grace of an hour: the kill lands after the switch, before the drop.
     let killed = MoveOptions::default().grace(Duration::from_secs(3600));
-    kill_mover_when(app.dir.path(), "acme", &new_url, &killed, async {
-        while app.catalog.get(&key).await.unwrap().unwrap().url != new_url {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
+    kill_mover_when(
+        app.dir.path(),
+        "acme",
+        &new_url,
+        &killed,
+        common::until_switched(&app.catalog, "acme", &new_url),
+    )
     .await;
     for store in [&app.a, &app.b] {
         insert(store, "after-kill")
@@ -575,13 +576,14 @@ async fn dropping_a_tenant_whose_mover_was_killed_after_its_switch_drops_its_old
         .unwrap();
     insert(&app.a, "before").await.unwrap().unwrap();
     let (old_url, new_url) = (dbs.url("acme"), dbs.url("acme-new"));
-    let key = TenantKey::new("acme").unwrap();
     let killed = MoveOptions::default().grace(Duration::from_secs(3600));
-    kill_mover_when(app.dir.path(), "acme", &new_url, &killed, async {
-        while app.catalog.get(&key).await.unwrap().unwrap().url != new_url {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
+    kill_mover_when(
+        app.dir.path(),
+        "acme",
+        &new_url,
+        &killed,
+        common::until_switched(&app.catalog, "acme", &new_url),
+    )
     .await;
     let file = |url: &str| {
         std::path::PathBuf::from(

@@ -384,3 +384,12 @@ pub async fn journal_rows(catalog: &sea_orm_tenant::Catalog) -> i64 {
     .try_get_by_index::<i64>(0)
     .unwrap()
 }
+
+/// Resolves once the catalog places `tenant` at `url` (its move switched).
+#[allow(dead_code)]
+pub async fn until_switched(catalog: &sea_orm_tenant::Catalog, tenant: &str, url: &str) {
+    let key = sea_orm_tenant::TenantKey::new(tenant).unwrap();
+    while catalog.get(&key).await.unwrap().unwrap().url != url {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}

@@ -12,6 +12,22 @@ use super::plan::Plan;
 use super::rollback::remove_replication;
 use super::sql::{self, MIGRATIONS};
 
+/// Whether a failed run of this move left something behind: the tenant
+/// still `moving` in the catalog, or, killed before it marked it, its
+/// replication slot, found by name on the source's server.
+pub(super) async fn failed_run_left(
+    plan: &Plan,
+    source: &sea_orm::DatabaseConnection,
+) -> Result<bool, MoveError> {
+    if plan.leftover {
+        return Ok(true);
+    }
+    plan.replication
+        .slot_exists(source)
+        .await
+        .map_err(plan.fail("look for a failed move's replication"))
+}
+
 impl Provisioner {
     /// What a failed move of this tenant left (it is still `moving`): the
     /// replication, and the target unless a tenant lives there; then the

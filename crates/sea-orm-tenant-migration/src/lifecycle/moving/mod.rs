@@ -214,14 +214,7 @@ impl Provisioner {
             .filter(|t| t.name != MIGRATIONS)
             .cloned()
             .collect();
-        // A run that died before marking the tenant `moving` left no mark in
-        // the catalog, but its slot: found by name on the source's server.
-        let slot_left = plan
-            .replication
-            .slot_exists(&source)
-            .await
-            .map_err(plan.fail("look for a failed move's replication"))?;
-        if plan.leftover || slot_left {
+        if leftovers::failed_run_left(plan, &source).await? {
             self.clear_leftovers(plan, &source_db, &target_db).await?;
         }
         let target_place = Place::of(&plan.target).map_err(|e| MoveError::Unsupported {

@@ -18,6 +18,7 @@ use super::super::provisioner::Provisioner;
 use super::super::row_data::delete_tenant_rows;
 use super::error::MoveError;
 use super::fence::FenceError;
+use super::leftovers::failed_run_left;
 use super::options::{MoveOptions, Moved};
 use super::plan::Plan;
 use super::rollback::{Rollback, remove_row_seal};
@@ -81,14 +82,7 @@ impl Provisioner {
             .await
             .map_err(plan.fail("connect to the source"))?;
         let ready = async {
-            // A run that did not finish left its mark in the catalog
-            // (`moving`), or, killed before that, its replication slot.
-            let slot_left = plan
-                .replication
-                .slot_exists(&source)
-                .await
-                .map_err(plan.fail("look for a failed move's replication"))?;
-            if plan.leftover || slot_left {
+            if failed_run_left(plan, &source).await? {
                 remove_row_seal(self, key, &plan.replication, &plan.source).await;
                 self.clear_leftovers(plan, &source_db, &target_db).await?;
             }

@@ -18,7 +18,7 @@ use crate::bench::bar::Bars;
 use crate::bench::cli::Quick;
 use crate::bench::load::{LoadResult, LoadSpec, Pick, run_in_background};
 use crate::bench::rounds::{Measured, interleaved, median_of, of};
-use crate::scale::{Sampler, SamplerReport, ServerDatabases, ZIPF_EXPONENT, Zipf};
+use crate::scale::{Sampler, SamplerReport, ServerDatabases, StoreCounters, ZIPF_EXPONENT, Zipf};
 use crate::server::NotesServer;
 
 /// The flags of the scenario, flattened into the benchmark's own.
@@ -120,6 +120,8 @@ pub struct Run {
     pub load: LoadResult,
     /// Peak of the server's sessions on the test databases during the run.
     pub peak: i64,
+    /// The store's counters over the run, if its `/metrics` answered.
+    pub counters: Option<StoreCounters>,
 }
 
 /// Interleaved rounds of a random-tenant run and a hot-tenant run over
@@ -177,10 +179,14 @@ pub async fn measure_variants(
             run_in_background(spec(plan.warmup)).await?;
         }
         sampler.take_peak();
+        let before = StoreCounters::scrape(server.addr()).await;
         let load = run_in_background(spec(plan.seconds)).await?;
+        let peak = sampler.take_peak();
+        let after = StoreCounters::scrape(server.addr()).await;
         Ok(Run {
             load,
-            peak: sampler.take_peak(),
+            peak,
+            counters: before.zip(after).map(|(b, a)| a.since(&b)),
         })
     })
     .await
@@ -265,6 +271,11 @@ pub fn print_runs(runs: &[Measured<Tenancy, Run>]) {
             m.result.load.errors(),
             m.result.peak
         );
+    }
+    for m in runs {
+        if let Some(c) = &m.result.counters {
+            println!("{:<20} {c}", format!("{} #{}", m.variant, m.round));
+        }
     }
     if let Some(e) = runs.iter().find_map(|m| m.result.load.first_error.as_ref()) {
         println!("first error: {e}");

@@ -5,7 +5,7 @@
 //! * [`TenantKey`]: a validated tenant name, safe as a file, database or schema name.
 //! * [`TenantConnections`]: the store. Tenant name to connection URL (in code, from a
 //!   map, or from a TOML file, see [`config`]); pools open lazily, at most
-//!   `max_open_pools` at once, least recently used idle pools closed first; tenants
+//!   `max_open_pools` at once, the coldest idle pools (fewest uses lately) closed first; tenants
 //!   added and removed at runtime; an optional shared database for global tables.
 //! * [`with_tenant`](TenantConnections::with_tenant): runs a future with a tenant
 //!   current (a tokio task-local). Switching to another tenant inside it is an

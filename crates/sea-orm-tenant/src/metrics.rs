@@ -40,6 +40,7 @@
 //! | `sea_orm_tenant_closing_pools` | gauge | | of those, pools being closed (evicted or removed, waiting for their connections) |
 //! | `sea_orm_tenant_pool_opens_total` | counter | | pools opened since the store was built |
 //! | `sea_orm_tenant_pool_evictions_total` | counter | | pools closed to make room or because they sat idle |
+//! | `sea_orm_tenant_pool_grows_total` | counter | | pools replaced by a larger one under load |
 //! | `sea_orm_tenant_pool_open_failures_total` | counter | | failed attempts to open a pool |
 //! | `sea_orm_tenant_pool_abandoned_closes_total` | counter | | pools whose connections did not all come back within `close_timeout` |
 //! | `sea_orm_tenant_server_budget` | gauge | `server` | most connections this process may hold to the server (0 until first use) |
@@ -71,6 +72,7 @@ const OPEN_POOLS: &str = "sea_orm_tenant_open_pools";
 const CLOSING_POOLS: &str = "sea_orm_tenant_closing_pools";
 const POOL_OPENS: &str = "sea_orm_tenant_pool_opens_total";
 const POOL_EVICTIONS: &str = "sea_orm_tenant_pool_evictions_total";
+const POOL_GROWS: &str = "sea_orm_tenant_pool_grows_total";
 const POOL_OPEN_FAILURES: &str = "sea_orm_tenant_pool_open_failures_total";
 const POOL_ABANDONED_CLOSES: &str = "sea_orm_tenant_pool_abandoned_closes_total";
 const SERVER_BUDGET: &str = "sea_orm_tenant_server_budget";
@@ -101,6 +103,7 @@ fn record(store: &StoreStats, servers: &[ServerStats], tenants: &[TenantStats]) 
     gauge!(CLOSING_POOLS).set(store.closing as f64);
     counter!(POOL_OPENS).absolute(store.opens);
     counter!(POOL_EVICTIONS).absolute(store.evictions);
+    counter!(POOL_GROWS).absolute(store.grows);
     counter!(POOL_OPEN_FAILURES).absolute(store.open_failures);
     counter!(POOL_ABANDONED_CLOSES).absolute(store.abandoned_closes);
 
@@ -146,6 +149,11 @@ fn describe() {
             POOL_EVICTIONS,
             Unit::Count,
             "Tenant pools closed to make room or because they sat idle."
+        );
+        describe_counter!(
+            POOL_GROWS,
+            Unit::Count,
+            "Tenant pools replaced by a larger one under load."
         );
         describe_counter!(
             POOL_OPEN_FAILURES,

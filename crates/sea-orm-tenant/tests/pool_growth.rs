@@ -1,8 +1,8 @@
 //! A database tenant whose pool size is not configured opens with its fair
 //! share of the server's budget and grows under load while the budget has
 //! room; the budget holds at every instant, leases of the replaced pool keep
-//! working, and a grown pool gives its room back through the
-//! least-recently-used eviction.
+//! working, and a grown pool gives its room back through the eviction of
+//! the coldest pools. A pool with an idle connection does not grow.
 
 mod cancel_support;
 mod common;
@@ -72,8 +72,8 @@ async fn grown(store: &TenantConnections, n: u64) {
     }
 }
 
-/// Five requests of `t00` at once are more than twice its fair share of 2:
-/// its pool grows, and four new requests then hold four transactions at once (the
+/// Five requests of `t00` at once are more than twice its fair share of 2,
+/// and both its connections are busy: its pool grows, and four new requests then hold four transactions at once (the
 /// server shows four open transactions, read directly) while the requests
 /// that leased the replaced pool still run their queries on it. The server
 /// never sees more than the budget of our connections; once `t00` is idle,
@@ -87,8 +87,19 @@ async fn a_pool_grows_under_load_within_the_budget(mut dbs: TestDatabases) {
         .await
         .expect("a server backend");
 
-    let first = leases(&store, "t00", 5).await;
+    let mut first = leases(&store, "t00", 4).await;
+    // Both its connections busy: the next request finds none idle.
+    let busy = join_all(first[..2].iter().map(|lease| async move {
+        let txn = lease.begin().await.unwrap();
+        txn.query_one_raw(count_notes(backend)).await.unwrap();
+        txn
+    }))
+    .await;
+    first.extend(leases(&store, "t00", 1).await);
     grown(&store, 1).await;
+    for txn in busy {
+        txn.commit().await.unwrap();
+    }
     let second = leases(&store, "t00", 4).await;
     let transactions = must_return(
         "four transactions on the grown pool",

@@ -1,5 +1,5 @@
 //! The pool store: single-flight opens, failures that are not cached, the
-//! `max_open_pools` bound with LRU eviction, idle eviction and the shared database.
+//! `max_open_pools` bound with eviction of the coldest idle pool, idle eviction and the shared database.
 
 mod common;
 
@@ -513,5 +513,39 @@ async fn in_memory_tenants_are_never_evicted() {
         .await
         .unwrap()
         .expect("the in-memory table is still there");
+    store.close().await;
+}
+
+/// Under skewed traffic the pool to close is the one used least lately, not
+/// merely the one used longest ago: a tenant used once just now goes before
+/// one used many times a moment earlier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_much_used_tenant_keeps_its_pool_over_one_used_once_since() {
+    let dbs = TestDatabases::sqlite();
+    let store = TenantConnections::builder()
+        .tenant("busy", dbs.url("busy"))
+        .tenant("once", dbs.url("once"))
+        .tenant("new", dbs.url("new"))
+        .max_open_pools(2)
+        .build()
+        .unwrap();
+    let db = store.db();
+    let select =
+        |tenant: &'static str| store.with_tenant(tenant, db.execute_unprepared("SELECT 1"));
+    for _ in 0..20 {
+        select("busy").await.unwrap().unwrap();
+    }
+    select("once").await.unwrap().unwrap();
+    select("new").await.unwrap().unwrap();
+    let open: Vec<(String, bool)> = store
+        .tenant_stats()
+        .into_iter()
+        .map(|t| (t.tenant.to_string(), t.open))
+        .collect();
+    assert!(
+        open.contains(&("busy".into(), true)) && open.contains(&("once".into(), false)),
+        "the pool used once was not the one closed: {open:?}"
+    );
+    assert_eq!(store.stats().evictions, 1);
     store.close().await;
 }

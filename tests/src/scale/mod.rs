@@ -8,12 +8,14 @@
 //! * `sampler`: the background sampling;
 //! * `rng`: the seeded generator the random tenant choices use;
 //! * `schemas`: schema tenants' prefix and seeding, for the benchmarks;
-//! * `zipf`: Zipf traffic over tenants (seeded rank order), for `bench-scale`.
+//! * `zipf`: Zipf traffic over tenants (seeded rank order), for `bench-scale`;
+//! * `store_counters`: the store's counters from notes-server's `/metrics`.
 
 mod rng;
 mod sampler;
 mod schemas;
 mod server;
+mod store_counters;
 mod zipf;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +31,7 @@ pub use sampler::{Sampler, SamplerReport};
 pub use schemas::{SCHEMA_PREFIX, SchemaTenants, schema_tenants, seed_schema_notes};
 pub use server::ServerKind;
 use server::{admin_pool, count_sessions, drop_databases, drop_roles, probe};
+pub use store_counters::StoreCounters;
 pub use zipf::{ZIPF_EXPONENT, Zipf};
 
 use crate::config::TenantsToml;

@@ -8,8 +8,9 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreOptions {
-    /// At most this many tenant pools are open at once; the least recently used idle
-    /// pool is closed to make room. Default: 100.
+    /// At most this many tenant pools are open at once; the coldest idle pool
+    /// (the fewest uses lately, each counting half as much every 10 s) is
+    /// closed to make room. Default: 100.
     pub max_open_pools: Option<usize>,
     /// Close a tenant's pool when no query has used it for this long. Default: 5 min.
     #[serde(default, with = "humantime_serde")]

@@ -1,6 +1,6 @@
 //! Capacity: which tenant pools are open, the `max_open_pools` bound,
-//! reservations for pools being opened, least-recently-used eviction, bounded
-//! closing and the idle reaper.
+//! reservations for pools being opened, eviction of the coldest idle pool
+//! ([`super::heat`]), bounded closing and the idle reaper.
 //!
 //! A pool counts against the bound from the moment its opening is reserved
 //! until its close has finished or was abandoned after `close_timeout`: a pool
@@ -128,9 +128,9 @@ impl Capacity {
         stats.peak_open = set.peak;
     }
 
-    /// Takes a place in the open set. When the set is full, closes the least
-    /// recently used idle pool (unless closes already under way will free a
-    /// place for every waiter) and waits for a place, up to `acquire_timeout`.
+    /// Takes a place in the open set. When the set is full, closes the coldest
+    /// idle pool (unless closes already under way will free a place for every
+    /// waiter) and waits for a place, up to `acquire_timeout`.
     pub(crate) async fn reserve(
         self: &Arc<Self>,
         tenant: &Tenant,
@@ -155,7 +155,8 @@ impl Capacity {
                             waiting.registered = true;
                         }
                         if set.closing < set.waiting {
-                            lru_idle(&mut set.pools, None).inspect(|_| set.closing += 1)
+                            coldest_idle(&mut set.pools, None, self.now())
+                                .inspect(|_| set.closing += 1)
                         } else {
                             None
                         }
@@ -233,22 +234,23 @@ impl Capacity {
         replaced
     }
 
-    /// Closes idle pools on `server` unused for `older_than`, least recently
-    /// used first, until `permits` of its budget are coming back; returns
-    /// how many are.
+    /// Closes idle pools on `server` unused for `older_than`, coldest first,
+    /// until `permits` of its budget are coming back; returns how many are.
     pub(crate) fn evict_cold(
         self: &Arc<Self>,
         server: &Arc<ServerBudget>,
         permits: u32,
         older_than: Duration,
     ) -> u32 {
-        let cutoff = self.now().saturating_sub(older_than.as_nanos() as u64);
+        let now = self.now();
+        let cutoff = now.saturating_sub(older_than.as_nanos() as u64);
         let mut coming = 0;
         let mut victims = Vec::new();
         {
             let mut set = lock(&self.state);
             while coming < permits {
-                let Some((tenant, pool)) = lru_idle_since(&mut set.pools, Some(server), cutoff)
+                let Some((tenant, pool)) =
+                    coldest_idle_since(&mut set.pools, Some(server), now, cutoff)
                 else {
                     break;
                 };
@@ -416,37 +418,42 @@ impl Closing {
     }
 }
 
-/// Picks the least recently used pool nobody is using (on `server`, if given)
-/// and takes it out.
-pub(super) fn lru_idle(
+/// Picks the coldest pool ([`super::heat`]) nobody is using (on `server`, if
+/// given) and takes it out; `now` on the store's clock.
+pub(super) fn coldest_idle(
     pools: &mut Vec<Arc<Tenant>>,
     server: Option<&Arc<ServerBudget>>,
+    now: u64,
 ) -> Option<(Arc<Tenant>, OpenPool)> {
-    lru_idle_since(pools, server, u64::MAX)
+    coldest_idle_since(pools, server, now, u64::MAX)
 }
 
-/// [`lru_idle`] among the pools last used before `cutoff` (on the store's clock).
-fn lru_idle_since(
+/// [`coldest_idle`] among the pools last used before `cutoff`.
+fn coldest_idle_since(
     pools: &mut Vec<Arc<Tenant>>,
     server: Option<&Arc<ServerBudget>>,
+    now: u64,
     cutoff: u64,
 ) -> Option<(Arc<Tenant>, OpenPool)> {
-    let mut candidates: Vec<(u64, usize)> = pools
+    let mut candidates: Vec<(f64, u64, usize)> = pools
         .iter()
         .enumerate()
         .filter(|(_, t)| {
             server.is_none_or(|s| t.is_on(s))
                 && t.is_evictable()
-                && t.in_flight() == 0
                 && t.last_used.load(Ordering::Relaxed) < cutoff
         })
-        .map(|(i, t)| (t.last_used.load(Ordering::Relaxed), i))
+        .filter_map(|(i, t)| {
+            let (in_flight, heat) = t.in_flight_and_heat(now);
+            (in_flight == 0).then(|| (heat, t.last_used.load(Ordering::Relaxed), i))
+        })
         .collect();
-    candidates.sort_unstable();
+    // Equal heat (never leased, say): the least recently used first.
+    candidates.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     // A candidate may have been leased since the scan; take the first still idle.
     let (index, pool) = candidates
         .into_iter()
-        .find_map(|(_, i)| pools[i].take_if_idle().map(|pool| (i, pool)))?;
+        .find_map(|(_, _, i)| pools[i].take_if_idle().map(|pool| (i, pool)))?;
     let victim = pools.swap_remove(index);
     Some((victim, pool))
 }

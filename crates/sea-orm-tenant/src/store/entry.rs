@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use sea_orm::DbBackend;
 use tokio::sync::Notify;
 
+use super::heat::Heat;
 use super::held::Hold;
 use super::opening::Opening;
 use crate::config::TenantConfig;
@@ -29,7 +30,8 @@ pub(crate) struct Tenant {
     pub(crate) opening: Opening,
     /// A larger pool is being opened to replace this one's ([`super::growth`]).
     pub(super) growing: AtomicBool,
-    /// Nanoseconds since the store started, at the last lease: orders LRU eviction.
+    /// Nanoseconds since the store started, at the last lease: how long the
+    /// pool has been unused (idle eviction, cold pools for growth).
     pub(crate) last_used: AtomicU64,
     removed: AtomicBool,
     /// Out of service: requests are refused (the reason is in `service`).
@@ -62,6 +64,8 @@ pub(crate) struct SharedPlacement {
 pub(super) struct Slot {
     pub(super) pool: Option<OpenPool>,
     pub(super) in_flight: usize,
+    /// Its leases lately: the coldest idle pool is closed first to make room.
+    pub(super) heat: Heat,
 }
 
 impl Tenant {
@@ -125,6 +129,12 @@ impl Tenant {
 
     pub(crate) fn in_flight(&self) -> usize {
         lock(&self.slot).in_flight
+    }
+
+    /// Calls in flight and how much the pool has been used lately, at `now`.
+    pub(crate) fn in_flight_and_heat(&self, now: u64) -> (usize, f64) {
+        let slot = lock(&self.slot);
+        (slot.in_flight, slot.heat.at_time(now))
     }
 
     /// Takes the pool out if no call is using it.

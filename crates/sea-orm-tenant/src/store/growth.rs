@@ -3,14 +3,15 @@
 //! A tenant whose pool size is not configured opens with its fair share of
 //! the server's budget (`budget / tenants on the server`, at least 1), so
 //! that every recently used tenant keeps a connection. When more than twice
-//! as many of its calls are in flight as its pool has connections, and the
-//! budget has room that nobody is waiting for (free, or given back by
-//! closing idle pools unused for five seconds, least recently used first),
+//! as many of its calls are in flight as its pool has connections, none of
+//! them idle (a pool whose connection is mostly idle gains nothing and
+//! would take room the other tenants' pools need), and the budget has room that nobody is waiting for (free, or given back by
+//! closing idle pools unused for five seconds, coldest first),
 //! it gets a larger pool (twice the size, or its calls in flight, up to the
 //! built-in pool size) in place of its own: the new pool's permits are taken
 //! before it opens, and the old pool keeps its permits until its last lease
 //! has ended and it has closed, so the budget holds at every instant. Room
-//! goes back to others through the least-recently-used eviction, which
+//! goes back to others through the eviction of the coldest pools, which
 //! closes whole pools, grown ones included; an evicted tenant opens again at
 //! its fair share.
 //!

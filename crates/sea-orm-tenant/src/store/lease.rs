@@ -159,6 +159,7 @@ impl Tenant {
             let lease = TenantConnection::of_pool(pool, Arc::clone(self));
             let grow = pool.is_due_to_grow(slot.in_flight + 1);
             slot.in_flight += 1;
+            slot.heat.touch(now);
             (lease, grow)
         };
         self.last_used.store(now, Ordering::Relaxed);
@@ -172,6 +173,7 @@ impl Tenant {
             let mut slot = lock(&self.slot);
             slot.pool = Some(pool);
             slot.in_flight += 1;
+            slot.heat.touch(now);
         }
         self.last_used.store(now, Ordering::Relaxed);
         lease

@@ -7,6 +7,7 @@ mod capacity;
 mod closing;
 mod entry;
 mod growth;
+mod heat;
 mod held;
 mod hold;
 mod inner;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::capacity::{Capacity, CloseAfter, lru_idle};
+use super::capacity::{Capacity, CloseAfter, coldest_idle};
 use super::entry::Tenant;
 use super::stats::Counters;
 use crate::error::TenantError;
@@ -44,19 +44,20 @@ impl Capacity {
             tokio::pin!(notified);
             notified.as_mut().enable();
             // Under sustained load no pool may ever be idle at the instant we
-            // look: after a quarter of the wait, drain the least recently used
-            // busy one (no new calls; closed when its running calls end), so
-            // that every waiting tenant gets its turn.
+            // look: after a quarter of the wait, drain the coldest busy one
+            // (no new calls; closed when its running calls end), so that
+            // every waiting tenant gets its turn.
             let drain = started.elapsed() >= acquire_timeout / 4;
             let victim = if server.closing.load(Ordering::Acquire)
                 < server.waiting.load(Ordering::Acquire)
             {
+                let now = self.now();
                 let mut set = lock(&self.state);
-                let victim = lru_idle(&mut set.pools, Some(server))
+                let victim = coldest_idle(&mut set.pools, Some(server), now)
                     .map(|(t, p)| (t, p, false))
                     .or_else(|| {
                         drain
-                            .then(|| lru_busy(&mut set.pools, server))
+                            .then(|| coldest_busy(&mut set.pools, server, now))
                             .flatten()
                             .map(|(t, p)| (t, p, true))
                     });
@@ -99,18 +100,20 @@ impl Capacity {
     }
 }
 
-/// Takes out the least recently used pool on `server`, busy or not: its
-/// running calls keep their connections, new calls wait for a new pool.
-fn lru_busy(
+/// Takes out the coldest pool on `server`, busy or not: its running calls
+/// keep their connections, new calls wait for a new pool.
+fn coldest_busy(
     pools: &mut Vec<Arc<Tenant>>,
     server: &Arc<ServerBudget>,
+    now: u64,
 ) -> Option<(Arc<Tenant>, OpenPool)> {
     let index = pools
         .iter()
         .enumerate()
         .filter(|(_, t)| t.is_on(server))
-        .min_by_key(|(_, t)| t.last_used.load(Ordering::Relaxed))
-        .map(|(i, _)| i)?;
+        .map(|(i, t)| (t.in_flight_and_heat(now).1, i))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, i)| i)?;
     let pool = pools[index].take()?;
     Some((pools.swap_remove(index), pool))
 }

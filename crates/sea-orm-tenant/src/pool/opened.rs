@@ -72,3 +72,36 @@ impl OpenPool {
         }
     }
 }
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use sea_orm::{ConnectOptions, Database};
+
+    use super::OpenPool;
+
+    /// More leases than twice the pool's size are not enough while one of
+    /// its connections is idle; with both busy they are.
+    #[tokio::test]
+    async fn a_pool_grows_only_when_none_of_its_connections_is_idle() {
+        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+            eprintln!("skipped: TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let mut options = ConnectOptions::new(url);
+        options.max_connections(2).min_connections(0);
+        let pool = OpenPool::new(Database::connect(options).await.unwrap(), None, 2, 5);
+        let pg = pool.conn.get_postgres_connection_pool().clone();
+        let mut first = pg.acquire().await.unwrap();
+        first.return_to_pool().await;
+        assert!(pg.num_idle() > 0);
+        assert!(!pool.is_due_to_grow(5), "grew with an idle connection");
+        let busy = (pg.acquire().await.unwrap(), pg.acquire().await.unwrap());
+        assert!(!pool.is_due_to_grow(4), "grew at twice its size");
+        assert!(
+            pool.is_due_to_grow(5),
+            "did not grow with both connections busy"
+        );
+        drop(busy);
+        pool.conn.close().await.unwrap();
+    }
+}

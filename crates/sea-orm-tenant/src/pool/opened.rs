@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::{DatabaseConnection, DatabaseConnectionType};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use super::shared_route::SharedPark;
@@ -61,13 +61,18 @@ impl OpenPool {
             && !self.has_idle_connection()
     }
 
-    /// Whether a connection of this pool is open and idle now.
+    /// Whether a connection of this pool is open and idle now (the variant
+    /// is matched first: the pool accessors panic on any other).
     fn has_idle_connection(&self) -> bool {
-        match self.conn.get_database_backend() {
+        match &self.conn.inner {
             #[cfg(feature = "postgres")]
-            DbBackend::Postgres => self.conn.get_postgres_connection_pool().num_idle() > 0,
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                self.conn.get_postgres_connection_pool().num_idle() > 0
+            }
             #[cfg(feature = "mysql")]
-            DbBackend::MySql => self.conn.get_mysql_connection_pool().num_idle() > 0,
+            DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
+                self.conn.get_mysql_connection_pool().num_idle() > 0
+            }
             _ => false,
         }
     }

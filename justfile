@@ -37,7 +37,7 @@ bench:
 bench-http *ARGS:
     cargo run --release -p e2e-tests --bin bench-http -- {{ARGS}}
 
-# HTTP load on notes-server over 150 PostgreSQL databases (`--server mysql`: MariaDB, a pool per database; add `--mysql-shared` for one pool for the server) within a connection budget of 60 (pools at their fair share, growing under load; `--pool-size N` fixes them): GET /notes on a random tenant per request, uniform and Zipf (s = 1.1, seeded ranks; `--traffic uniform|zipf` for one), vs one hot tenant; prints requests/s, p50, p99, errors, peak server connections and both ratios (`--quick` for a smoke run).
+# HTTP load on notes-server over 150 PostgreSQL databases (`--server mysql`: MariaDB, a pool per database; add `--mysql-shared` for one pool for the server) within a connection budget of 60 (pools at their fair share, growing under load; `--pool-size N` fixes them): GET /notes on a random tenant per request, uniform and Zipf (s = 1.1, seeded ranks; `--traffic uniform|zipf` for one), vs one hot tenant; prints requests/s, p50, p99, errors, peak server connections, the store's pool opens, evictions, grows and budget waits per run, and both ratios (`--quick` for a smoke run).
 bench-scale *ARGS:
     cargo run --release -p e2e-tests --bin bench-scale -- {{ARGS}}
 

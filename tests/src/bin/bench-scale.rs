@@ -5,7 +5,9 @@
 //! against the same server with one hot tenant (every request to one tenant),
 //! in interleaved rounds. Prints requests/s, p50, p99, errors and the peak of
 //! the server's sessions on those databases (sampled every 50 ms) for each
-//! run, and the ratios uniform/hot and zipf/hot (`--traffic` runs one only).
+//! run, the store's counters over it from notes-server's `/metrics` (pools
+//! opened, evicted and grown, waits for the budget), and the ratios
+//! uniform/hot and zipf/hot (`--traffic` runs one only).
 //! Creates its databases with a unique prefix and drops them at the end (also
 //! after Ctrl-C or a panic); stops the server it started. `--quick` is a short
 //! smoke run. The scenario and its flags: [`e2e_tests::random_hot`]. Bar: the

@@ -387,7 +387,8 @@ pub use pool::budget;
 pub use pool::budget::{ServerKey, ServerStats};
 pub use redact::{redact_url, scrub};
 pub use route::{
-    RowStream, Scoped, TenantContext, TenantDb, TenantStream, current_tenant, spawn, spawn_blocking,
+    RowStream, ScopeFuture, Scoped, TenantContext, TenantDb, TenantStream, current_tenant, spawn,
+    spawn_blocking,
 };
 pub use schema::{MAX_SCHEMA_LEN, SchemaName, SchemaNameError};
 pub use store::{

@@ -98,3 +98,40 @@ async fn captured_context_cannot_switch_tenant() {
     store.close().await;
     dbs.cleanup().await;
 }
+
+/// `into_scope` checks the switch like `scope`, and its future gives the
+/// context back when it ends: with the request's lease in it, so the tenant
+/// stays in use until the taken context is dropped (a streamed body's scope).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_gives_its_context_and_lease_back_when_it_ends() {
+    use futures_util::FutureExt;
+
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_with(&mut dbs, 2, small_pools()).await;
+    let lease = store.connection("t00").await.unwrap();
+    let mut scoped = std::pin::pin!(lease.into_context().into_scope(async { current_tenant() }));
+    let seen = scoped.as_mut().await.unwrap();
+    assert_eq!(seen.unwrap().as_str(), "t00");
+    let context = scoped.as_mut().take_context().expect("given back once");
+    assert!(scoped.as_mut().take_context().is_none());
+    assert_eq!(context.tenant().as_str(), "t00");
+    assert!(
+        store.wait_idle("t00").now_or_never().is_none(),
+        "the lease ended with the scope's future, not with its context"
+    );
+    drop(context);
+    store.wait_idle("t00").await.unwrap();
+
+    // Polled where another tenant is current: refused before running.
+    let other = store.connection("t00").await.unwrap().into_context();
+    let mut ran = false;
+    let err = store
+        .with_tenant("t01", other.into_scope(async { ran = true }))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(is_switch(&err, "t01", "t00"), "{err}");
+    assert!(!ran);
+    store.close().await;
+    dbs.cleanup().await;
+}

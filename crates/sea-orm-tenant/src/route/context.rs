@@ -28,7 +28,7 @@ pub struct TenantContext(Current);
 impl std::fmt::Debug for TenantContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("TenantContext")
-            .field(&self.0.tenant.key)
+            .field(&self.0.tenant().key)
             .finish()
     }
 }
@@ -45,7 +45,7 @@ impl TenantContext {
 
     /// The captured tenant.
     pub fn tenant(&self) -> &TenantKey {
-        &self.0.tenant.key
+        &self.0.tenant().key
     }
 
     /// Runs `fut` with the captured tenant current.
@@ -53,20 +53,23 @@ impl TenantContext {
     /// Like [`with_tenant`](crate::TenantConnections::with_tenant), it refuses
     /// to switch: if another tenant is current where the returned future is
     /// polled, it resolves to [`TenantError::Switch`] without running `fut`.
-    pub fn scope<F: Future>(
-        &self,
-        fut: F,
-    ) -> impl Future<Output = Result<F::Output, TenantError>> + use<F> {
-        CheckedScope {
-            unchecked: Some(Arc::clone(&self.0.tenant)),
-            inner: current::scope(self.0.clone(), fut),
+    pub fn scope<F: Future>(&self, fut: F) -> ScopeFuture<F> {
+        self.clone().into_scope(fut)
+    }
+
+    /// Like [`scope`](Self::scope), consuming the context (no clone);
+    /// [`ScopeFuture::take_context`] gives it back.
+    pub fn into_scope<F: Future>(self, fut: F) -> ScopeFuture<F> {
+        ScopeFuture {
+            unchecked: Some(Arc::clone(self.0.tenant())),
+            inner: current::scope(self.0, fut),
         }
     }
 
     /// Runs `f` synchronously with the captured tenant current, or returns
     /// [`TenantError::Switch`] without running it if another tenant is current.
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, TenantError> {
-        current::check_switch(&self.0.tenant.key)?;
+        current::check_switch(&self.0.tenant().key)?;
         Ok(current::sync_scope(self.0.clone(), f))
     }
 
@@ -85,17 +88,33 @@ impl TenantContext {
 }
 
 pin_project_lite::pin_project! {
-    /// `scope`'s future: the switch check on the first poll, then the scoped
-    /// future. A plain future rather than an `async` block, which would store
-    /// the inner future twice (captured, then awaited) and move both.
-    struct CheckedScope<F> {
+    /// The future of [`TenantContext::scope`]: the switch check on the first
+    /// poll, then `F` polled with the tenant current. A plain future rather
+    /// than an `async` block, which would store the inner future twice
+    /// (captured, then awaited) and move both; it holds the context itself, so
+    /// polls clone nothing.
+    pub struct ScopeFuture<F> {
         unchecked: Option<Arc<Tenant>>,
         #[pin]
         inner: TaskLocalFuture<Current, F>,
     }
 }
 
-impl<F: Future> Future for CheckedScope<F> {
+impl<F> ScopeFuture<F> {
+    /// The context, taken out: for what runs after `F` has finished (a
+    /// response body). `None` if already taken; polling after taking it panics.
+    pub fn take_context(self: Pin<&mut Self>) -> Option<TenantContext> {
+        self.project().inner.take_value().map(TenantContext)
+    }
+}
+
+impl<F> std::fmt::Debug for ScopeFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopeFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for ScopeFuture<F> {
     type Output = Result<F::Output, TenantError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -210,9 +229,6 @@ impl TenantConnection {
     /// the pool stays open while any clone of the context lives (request
     /// middlewares: the request's lease serves all its queries).
     pub fn into_context(self) -> crate::TenantContext {
-        crate::TenantContext::from_current(Current {
-            tenant: Arc::clone(&self.tenant),
-            lease: Some(Arc::new(self)),
-        })
+        crate::TenantContext::from_current(Current::Lease(Arc::new(self)))
     }
 }

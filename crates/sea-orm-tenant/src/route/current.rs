@@ -10,20 +10,34 @@ use crate::key::TenantKey;
 use crate::store::{Tenant, TenantConnection};
 
 /// What the task-local holds: the resolved tenant entry, so routing needs no
-/// lookup, and the lease of the scope's owner (a request), if it gave one, so
-/// routed calls use it instead of taking a lease each.
+/// lookup, or the lease of the scope's owner (a request), whose entry it is,
+/// so routed calls use it instead of taking a lease each. One `Arc` either
+/// way: a scope entered on every poll clones it.
 #[derive(Clone)]
-pub(crate) struct Current {
-    pub(crate) tenant: Arc<Tenant>,
-    pub(crate) lease: Option<Arc<TenantConnection>>,
+pub(crate) enum Current {
+    Tenant(Arc<Tenant>),
+    Lease(Arc<TenantConnection>),
 }
 
 impl Current {
     /// The entry alone, with no lease.
     pub(crate) fn of(tenant: Arc<Tenant>) -> Self {
-        Self {
-            tenant,
-            lease: None,
+        Self::Tenant(tenant)
+    }
+
+    /// The current tenant's entry.
+    pub(crate) fn tenant(&self) -> &Arc<Tenant> {
+        match self {
+            Self::Tenant(tenant) => tenant,
+            Self::Lease(lease) => &lease.tenant,
+        }
+    }
+
+    /// The scope owner's lease, if it gave one.
+    pub(crate) fn lease(&self) -> Option<&Arc<TenantConnection>> {
+        match self {
+            Self::Tenant(_) => None,
+            Self::Lease(lease) => Some(lease),
         }
     }
 }
@@ -37,7 +51,7 @@ tokio::task_local! {
 /// `None` outside `with_tenant` (or the middleware), and inside a plain
 /// `tokio::spawn`ed task: use [`spawn`](crate::spawn) to carry the tenant along.
 pub fn current_tenant() -> Option<TenantKey> {
-    with_current(|cur| cur.map(|c| c.tenant.key.clone()))
+    with_current(|cur| cur.map(|c| c.tenant().key.clone()))
 }
 
 /// Runs `f` with the current tenant entry, if any, without cloning it.
@@ -54,9 +68,9 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
 pub(crate) fn check_switch(requested: &TenantKey) -> Result<Option<Arc<Tenant>>, TenantError> {
     with_current(|cur| match cur {
         None => Ok(None),
-        Some(c) if c.tenant.key == *requested => Ok(Some(Arc::clone(&c.tenant))),
+        Some(c) if c.tenant().key == *requested => Ok(Some(Arc::clone(c.tenant()))),
         Some(c) => Err(TenantError::Switch {
-            current: c.tenant.key.clone(),
+            current: c.tenant().key.clone(),
             requested: requested.clone(),
         }),
     })

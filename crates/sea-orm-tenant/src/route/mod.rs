@@ -9,6 +9,6 @@ mod scope;
 mod tenant_db;
 
 pub use connection::RowStream;
-pub use context::{Scoped, TenantContext, spawn, spawn_blocking};
+pub use context::{ScopeFuture, Scoped, TenantContext, spawn, spawn_blocking};
 pub use current::current_tenant;
 pub use tenant_db::{TenantDb, TenantStream};

@@ -61,7 +61,9 @@ impl Inner {
     /// has one, else a new lease of the current tenant.
     pub(crate) async fn routed_connection(self: &Arc<Self>) -> Result<Routed, TenantError> {
         let pinned = current::with_current(|cur| match cur {
-            Some(c) if c.tenant.store_id == self.id && !c.tenant.is_removed() => c.lease.clone(),
+            Some(c) if c.tenant().store_id == self.id && !c.tenant().is_removed() => {
+                c.lease().cloned()
+            }
             _ => None,
         });
         match pinned {
@@ -77,10 +79,10 @@ impl Inner {
     pub(crate) fn current_tenant(&self) -> Result<Arc<Tenant>, TenantError> {
         current::with_current(|cur| match cur {
             None => Err(TenantError::NoTenant),
-            Some(c) if c.tenant.store_id == self.id && !c.tenant.is_removed() => {
-                Ok(Arc::clone(&c.tenant))
+            Some(c) if c.tenant().store_id == self.id && !c.tenant().is_removed() => {
+                Ok(Arc::clone(c.tenant()))
             }
-            Some(c) => self.resolve(c.tenant.key.as_str()),
+            Some(c) => self.resolve(c.tenant().key.as_str()),
         })
     }
 }

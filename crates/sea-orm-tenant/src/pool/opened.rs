@@ -26,6 +26,10 @@ pub(crate) struct OpenPool {
     /// Every lease holds a receiver: `closed()` resolves when the last lease
     /// of this pool (not of a pool that replaced it) has ended.
     pub(crate) users: watch::Sender<()>,
+    /// A receiver of the pool's own, dropped when it closes: the last lease
+    /// to end is then never the last receiver, so ending a lease does not wake
+    /// `closed()`'s waiters (a lock taken on every request otherwise).
+    pub(crate) kept_user: watch::Receiver<()>,
 }
 
 impl OpenPool {
@@ -36,6 +40,7 @@ impl OpenPool {
         size: u32,
         grows_to: u32,
     ) -> Self {
+        let (users, kept_user) = watch::channel(());
         Self {
             conn,
             permits,
@@ -43,7 +48,8 @@ impl OpenPool {
             readers: None,
             size,
             grows_to,
-            users: watch::Sender::new(()),
+            users,
+            kept_user,
         }
     }
 

@@ -42,8 +42,10 @@ impl Capacity {
                 park,
                 readers,
                 users,
+                kept_user,
                 ..
             } = pool;
+            drop(kept_user);
             let close = async {
                 if after != CloseAfter::Now {
                     users.closed().await;

@@ -42,6 +42,7 @@ mod poem;
 mod rejection;
 mod request;
 mod resolver;
+mod span;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -53,3 +54,4 @@ pub use resolver::{
     ConflictPolicy, DEFAULT_HEADER, DEFAULT_QUERY_PARAM, Found, InvalidHeaderName, Rejected,
     Resolver,
 };
+pub use span::request_span;

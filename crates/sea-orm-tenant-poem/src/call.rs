@@ -7,9 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use poem::{IntoResponse, Response};
-use sea_orm_tenant::{TenantContext, TenantError};
+use sea_orm_tenant::{ScopeFuture, TenantError};
 
-use crate::body::{Started, TenantBody};
+use crate::body::{FirstFrame, TenantBody};
 use crate::config::Config;
 use crate::error::TenantRejection;
 
@@ -20,24 +20,25 @@ pub(crate) fn into_response<T: IntoResponse>(result: poem::Result<T>) -> poem::R
 pin_project_lite::pin_project! {
     /// [`TenantEndpoint`]'s future.
     #[project = TenantCallProj]
-    pub(crate) enum TenantCall<'a, X, S> {
-        Exempt { #[pin] inner: X },
-        Scoped { #[pin] inner: ScopedCall<'a, S> },
+    pub(crate) enum TenantCall<'a, X, F> {
+        Exempt { inner: Pin<Box<X>> },
+        Scoped { #[pin] inner: ScopedCall<'a, F> },
         Rejected { #[pin] inner: std::future::Ready<poem::Result<Response>> },
         Wait { inner: Pin<Box<dyn Future<Output = poem::Result<Response>> + Send + 'a>> },
     }
 }
 
-impl<X, S> Future for TenantCall<'_, X, S>
+impl<X, F, T> Future for TenantCall<'_, X, F>
 where
     X: Future<Output = poem::Result<Response>>,
-    S: Future<Output = Result<Started, TenantError>>,
+    F: Future<Output = poem::Result<T>>,
+    T: IntoResponse,
 {
     type Output = poem::Result<Response>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            TenantCallProj::Exempt { inner } => inner.poll(cx),
+            TenantCallProj::Exempt { inner } => inner.as_mut().poll(cx),
             TenantCallProj::Scoped { inner } => inner.poll(cx),
             TenantCallProj::Rejected { inner } => inner.poll(cx),
             TenantCallProj::Wait { inner } => inner.as_mut().poll(cx),
@@ -49,33 +50,38 @@ pin_project_lite::pin_project! {
     /// The inner endpoint's call in the tenant's scope (and span); a response
     /// body that goes on after its first frame is wrapped to be polled in the
     /// tenant too.
-    pub(crate) struct ScopedCall<'a, S> {
+    pub(crate) struct ScopedCall<'a, F> {
+        // Holds the tenant's context (and the request's lease) until the
+        // call ends, then gives it to the body.
         #[pin]
-        pub(crate) scoped: S,
-        pub(crate) context: TenantContext,
+        pub(crate) scoped: ScopeFuture<FirstFrame<F>>,
         pub(crate) config: &'a Config,
         pub(crate) span: tracing::Span,
     }
 }
 
-impl<S> Future for ScopedCall<'_, S>
+impl<F, T> Future for ScopedCall<'_, F>
 where
-    S: Future<Output = Result<Started, TenantError>>,
+    F: Future<Output = poem::Result<T>>,
+    T: IntoResponse,
 {
     type Output = poem::Result<Response>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let result = {
             let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
-            ready!(this.scoped.poll(cx))
+            ready!(this.scoped.as_mut().poll(cx))
         };
         Poll::Ready(match result {
             Ok(Ok((resp, None))) => Ok(resp),
-            Ok(Ok((mut resp, Some(rest)))) => {
-                resp.set_body(TenantBody::resume(rest, this.context.clone()));
-                Ok(resp)
-            }
+            Ok(Ok((mut resp, Some(rest)))) => match this.scoped.take_context() {
+                Some(context) => {
+                    resp.set_body(TenantBody::resume(rest, context));
+                    Ok(resp)
+                }
+                None => unreachable!("the context is taken once, when the call ends"),
+            },
             Ok(Err(err)) => Err(err),
             Err(TenantError::Switch { current, requested }) => Err(this
                 .config

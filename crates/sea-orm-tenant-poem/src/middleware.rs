@@ -8,10 +8,10 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use poem::http::Uri;
 use poem::{Endpoint, Middleware, Request, Response};
-use sea_orm_tenant::{TenantConnection, TenantConnections, TenantError};
+use sea_orm_tenant::{TenantConnection, TenantConnections};
 use tracing::Instrument;
 
-use crate::body::{FirstFrame, Started};
+use crate::body::FirstFrame;
 use crate::call::{ScopedCall, TenantCall, into_response};
 use crate::config::Config;
 use crate::error::{DEFAULT_RETRY_AFTER, TenantRejection};
@@ -171,10 +171,10 @@ impl<E: Endpoint> Endpoint for TenantEndpoint<E> {
         let config = &*self.config;
         if config.is_exempt(req.uri().path()) {
             return TenantCall::Exempt {
-                inner: self.inner.call(req).map(into_response::<E::Output>),
+                inner: Box::pin(self.inner.call(req).map(into_response::<E::Output>)),
             };
         }
-        let span = tracing::info_span!("tenant_request", tenant = tracing::field::Empty);
+        let span = sea_orm_tenant_http::request_span();
         let now = {
             // With no subscriber listening, skip entering the span (which
             // tracing's `log` feature, enabled by SeaORM, makes cost something).
@@ -299,8 +299,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
         rewrite: Option<Uri>,
         lease: TenantConnection,
         span: tracing::Span,
-    ) -> ScopedCall<'_, impl Future<Output = Result<Started, TenantError>> + Send + use<'_, E>>
-    {
+    ) -> ScopedCall<'_, impl Future<Output = poem::Result<E::Output>> + Send + use<'_, E>> {
         let config = &*self.config;
         let key = lease.tenant().clone();
         if !span.is_disabled() {
@@ -316,10 +315,14 @@ impl<E: Endpoint> TenantEndpoint<E> {
         let context = lease.into_context();
         // Like `with_tenant`, the scope refuses a switch: another tenant already
         // current here (a nested middleware) is rejected before the handler runs.
-        let scoped = context.scope(FirstFrame::new(self.inner.call(req)));
+        // The inner endpoint's future (2 KB for a small poem `Route`) is built
+        // straight on the heap: each wrapper around it, and each layer above,
+        // then moves a pointer, not the future (callgrind and perf: the moves
+        // were a fifth of the middleware's time).
+        let inner = Box::into_pin(Box::write(Box::new_uninit(), self.inner.call(req)));
+        let scoped = context.into_scope(FirstFrame::new(inner));
         ScopedCall {
             scoped,
-            context,
             config,
             span,
         }

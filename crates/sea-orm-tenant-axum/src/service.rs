@@ -12,7 +12,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::Request;
-use sea_orm_tenant::{TenantConnection, TenantContext};
+use sea_orm_tenant::{ScopeFuture, TenantConnection};
 use sea_orm_tenant_http::TenantRejection;
 use tower_service::Service;
 use tracing::Instrument;
@@ -68,16 +68,12 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // The clone that was driven to readiness serves this request.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
         if self.config.exempt.contains(req.uri().path()) {
-            let mut inner = inner;
             return TenantFuture::new(State::Exempt {
-                inner: inner.call(req),
+                inner: self.inner.call(req),
             });
         }
-        let span = tracing::info_span!("tenant_request", tenant = tracing::field::Empty);
+        let span = sea_orm_tenant_http::request_span();
         let (mut parts, body) = req.into_parts();
         let now = {
             // With no subscriber listening, skip entering the span (which
@@ -88,14 +84,21 @@ where
         match now {
             // The common case, done here: the future is the inner service's
             // in the tenant's scope plus a few words.
+            // `inner` is called right here: the service driven to readiness
+            // serves the request, with no clone of it.
             LeasedNow::Ready(lease) => {
                 let req = Request::from_parts(parts, body);
-                TenantFuture::new(enter(Arc::clone(&self.config), inner, req, lease, span))
+                let config = Arc::clone(&self.config);
+                TenantFuture::new(enter(config, &mut self.inner, req, lease, span))
             }
             LeasedNow::Rejected(resp) => TenantFuture::new(State::Answered {
                 response: Some(resp),
             }),
             LeasedNow::Wait(found) => {
+                // The service driven to readiness goes with the future, which
+                // calls it later; a clone takes its place here.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(&self.config);
                 let waiting = async move {
                     let lease = match config.lease(&mut parts, found).await {
@@ -104,7 +107,7 @@ where
                     };
                     let req = Request::from_parts(parts, body);
                     let span = tracing::Span::current();
-                    TenantFuture::new(enter(config, inner, req, lease, span)).await
+                    TenantFuture::new(enter(config, &mut inner, req, lease, span)).await
                 };
                 TenantFuture::new(State::Wait {
                     inner: Box::pin(waiting.instrument(span)),
@@ -118,7 +121,7 @@ where
 /// tenant's scope.
 fn enter<S, ReqBody>(
     config: Arc<Config>,
-    mut inner: S,
+    inner: &mut S,
     mut req: Request<ReqBody>,
     lease: TenantConnection,
     span: tracing::Span,
@@ -142,8 +145,9 @@ where
     };
     match called {
         Ok(inner) => State::Scoped {
-            inner,
-            context: Some(context),
+            // Polls swap the context in and out of the task-local: no clone
+            // per poll; it comes back out for the body when the call ends.
+            inner: context.into_scope(inner),
             config,
             span,
         },
@@ -183,10 +187,10 @@ pin_project_lite::pin_project! {
     enum State<F, E> {
         Exempt { #[pin] inner: F },
         Scoped {
+            // Holds the context (and the request's lease), taken by the
+            // response body when the call ends.
             #[pin]
-            inner: F,
-            // Taken by the response body when the call ends.
-            context: Option<TenantContext>,
+            inner: ScopeFuture<F>,
             config: Arc<Config>,
             span: tracing::Span,
         },
@@ -207,26 +211,24 @@ where
         match self.project().state.project() {
             StateProj::Exempt { inner } => inner.poll(cx).map_ok(|resp| resp.map(Body::new)),
             StateProj::Scoped {
-                inner,
-                context,
+                mut inner,
                 config,
                 span,
             } => {
                 let _entered = (!span.is_disabled()).then(|| span.enter());
-                let Some(current) = context.as_ref() else {
-                    panic!("TenantFuture polled after completion");
-                };
-                match current.enter(|| inner.poll(cx)) {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(Ok(resp))) => {
-                        let context = context.take().expect("checked above");
-                        Poll::Ready(Ok(
+                match inner.as_mut().poll(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(Ok(resp))) => match inner.take_context() {
+                        Some(context) => Poll::Ready(Ok(
                             resp.map(|body| Body::new(TenantBody::new(body, context)))
-                        ))
-                    }
-                    Ok(Poll::Ready(Err(err))) => Poll::Ready(Err(err)),
+                        )),
+                        None => unreachable!("the context is taken once, when the call ends"),
+                    },
+                    Poll::Ready(Ok(Err(err))) => Poll::Ready(Err(err)),
                     // Polled where another tenant is current: refused.
-                    Err(switch) => Poll::Ready(Ok(config.reject(TenantRejection::from(switch)))),
+                    Poll::Ready(Err(switch)) => {
+                        Poll::Ready(Ok(config.reject(TenantRejection::from(switch))))
+                    }
                 }
             }
             StateProj::Answered { response } => Poll::Ready(Ok(response

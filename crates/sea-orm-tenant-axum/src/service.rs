@@ -211,20 +211,17 @@ where
         match self.project().state.project() {
             StateProj::Exempt { inner } => inner.poll(cx).map_ok(|resp| resp.map(Body::new)),
             StateProj::Scoped {
-                mut inner,
+                inner,
                 config,
                 span,
             } => {
                 let _entered = (!span.is_disabled()).then(|| span.enter());
-                match inner.as_mut().poll(cx) {
+                match inner.poll_with_context(cx) {
                     Poll::Pending => Poll::Pending,
-                    Poll::Ready(Ok(Ok(resp))) => match inner.take_context() {
-                        Some(context) => Poll::Ready(Ok(
-                            resp.map(|body| Body::new(TenantBody::new(body, context)))
-                        )),
-                        None => unreachable!("the context is taken once, when the call ends"),
-                    },
-                    Poll::Ready(Ok(Err(err))) => Poll::Ready(Err(err)),
+                    Poll::Ready(Ok((Ok(resp), context))) => Poll::Ready(Ok(
+                        resp.map(|body| Body::new(TenantBody::new(body, context)))
+                    )),
+                    Poll::Ready(Ok((Err(err), _))) => Poll::Ready(Err(err)),
                     // Polled where another tenant is current: refused.
                     Poll::Ready(Err(switch)) => {
                         Poll::Ready(Ok(config.reject(TenantRejection::from(switch))))

@@ -68,21 +68,18 @@ where
     type Output = poem::Result<Response>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         let result = {
             let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
-            ready!(this.scoped.as_mut().poll(cx))
+            ready!(this.scoped.poll_with_context(cx))
         };
         Poll::Ready(match result {
-            Ok(Ok((resp, None))) => Ok(resp),
-            Ok(Ok((mut resp, Some(rest)))) => match this.scoped.take_context() {
-                Some(context) => {
-                    resp.set_body(TenantBody::resume(rest, context));
-                    Ok(resp)
-                }
-                None => unreachable!("the context is taken once, when the call ends"),
-            },
-            Ok(Err(err)) => Err(err),
+            Ok((Ok((resp, None)), _)) => Ok(resp),
+            Ok((Ok((mut resp, Some(rest))), context)) => {
+                resp.set_body(TenantBody::resume(rest, context));
+                Ok(resp)
+            }
+            Ok((Err(err), _)) => Err(err),
             Err(TenantError::Switch { current, requested }) => Err(this
                 .config
                 .reject(TenantRejection::Switch { current, requested })),

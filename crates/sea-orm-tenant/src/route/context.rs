@@ -108,6 +108,26 @@ impl<F> ScopeFuture<F> {
     }
 }
 
+impl<F: Future> ScopeFuture<F> {
+    /// Polls like the future; when `F` has finished, gives its output with
+    /// the context taken back (for what runs after it, a response body).
+    /// Panics if the context was taken with [`take_context`](Self::take_context) before.
+    pub fn poll_with_context(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(F::Output, TenantContext), TenantError>> {
+        let output = match self.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(output)) => output,
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+        };
+        match self.take_context() {
+            Some(context) => Poll::Ready(Ok((output, context))),
+            None => panic!("ScopeFuture polled after its context was taken"),
+        }
+    }
+}
+
 impl<F> std::fmt::Debug for ScopeFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScopeFuture").finish_non_exhaustive()

@@ -148,41 +148,41 @@ async fn a_hold_that_ends_by_itself_lets_its_requests_run_before_max_hold() {
     store.close().await;
 }
 
-/// A held request whose tenant is switched twice in a row (a move's switch,
-/// made by the mover and again by the catalog follower) runs on the entry
-/// that holds the name at the end, even when the second switch comes while
-/// it opens the first one's pool. Repeated, with a varying gap between the
-/// switches, since the window is an open's length; before a lease followed
-/// a replaced entry, 6 to 8 of the 60 rounds failed with "unknown tenant"
-/// (in each of 3 runs).
+/// A held request whose tenant is switched twice in a row to its new
+/// placement (a move's switch, made by the mover and again by the catalog
+/// follower: two entries, one database) runs there, even when the second
+/// switch comes while it opens the first one's pool. Repeated, with a
+/// varying gap between the switches, since the window is an open's length;
+/// before a lease followed a replaced entry, 6 to 8 of the 60 rounds failed
+/// with "unknown tenant" (in each of 3 runs). Each round's row is read back
+/// from the placement it moved to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_request_switched_twice_in_a_row_runs_on_the_last_entry() {
+async fn a_held_request_switched_twice_in_a_row_runs_on_the_new_placement() {
     const ROUNDS: usize = 60;
     let mut dbs = TestDatabases::sqlite();
     let store = store_on(&mut dbs, "a", Duration::from_secs(60)).await;
     make(&mut dbs, "b").await;
     let mut failed = Vec::new();
+    let mut expected: [Vec<(String, String)>; 2] = Default::default();
     for round in 0..ROUNDS {
         store.hold("acme").unwrap();
-        let call = insert(&store, "switched");
+        let body: &'static str = format!("round {round:02}").leak();
+        let call = insert(&store, body);
         wait_until_held(&store, "acme", 1).await;
-        let (first, last) = if round % 2 == 0 {
-            ("a", "b")
-        } else {
-            ("b", "a")
-        };
-        let first = store.replace_tenant("acme", dbs.config(first)).unwrap();
+        let to = if round % 2 == 0 { "b" } else { "a" };
+        expected[round % 2].push(("acme".to_owned(), body.to_owned()));
+        let by_mover = store.replace_tenant("acme", dbs.config(to)).unwrap();
         for _ in 0..round % 7 {
             tokio::task::yield_now().await;
         }
-        let last = store.replace_tenant("acme", dbs.config(last)).unwrap();
+        let by_follower = store.replace_tenant("acme", dbs.config(to)).unwrap();
         if let Err(e) = call.await.unwrap() {
             failed.push(e);
         }
-        first.await.unwrap();
-        last.await.unwrap();
+        by_mover.await.unwrap();
+        by_follower.await.unwrap();
     }
-    let written = rows_direct(&dbs, "a").await.len() + rows_direct(&dbs, "b").await.len();
+    let (in_b, in_a) = (rows_direct(&dbs, "b").await, rows_direct(&dbs, "a").await);
     store.close().await;
     assert!(
         failed.is_empty(),
@@ -190,5 +190,15 @@ async fn a_held_request_switched_twice_in_a_row_runs_on_the_last_entry() {
         failed.len(),
         &failed[..failed.len().min(2)]
     );
-    assert_eq!(written, ROUNDS, "every request wrote once");
+    let [mut to_b, mut to_a] = expected;
+    to_b.sort();
+    to_a.sort();
+    assert_eq!(
+        in_b, to_b,
+        "the rounds that moved to b wrote there, once each"
+    );
+    assert_eq!(
+        in_a, to_a,
+        "the rounds that moved to a wrote there, once each"
+    );
 }

@@ -21,6 +21,11 @@ impl TenantConnections {
     /// Re-entering the tenant that is already current is allowed. A tenant
     /// [out of service](Self::set_out_of_service) is refused with
     /// [`TenantError::OutOfService`].
+    ///
+    /// Each routed call inside takes its own lease, so a tenant switched to a
+    /// new placement between two calls (a move's cut-over, which copies the
+    /// data first) sends the next call there. To keep several statements on
+    /// one connection whatever happens meanwhile, run them in a transaction.
     pub async fn with_tenant<F: Future>(
         &self,
         name: impl AsRef<str>,

@@ -301,9 +301,8 @@ impl<E: Endpoint> TenantEndpoint<E> {
         span: tracing::Span,
     ) -> ScopedCall<'_, impl Future<Output = poem::Result<E::Output>> + Send + use<'_, E>> {
         let config = &*self.config;
-        let key = lease.tenant().clone();
         if !span.is_disabled() {
-            span.record("tenant", key.as_str());
+            span.record("tenant", lease.tenant().as_str());
         }
         if let Some(uri) = rewrite {
             *req.uri_mut() = uri;

@@ -350,6 +350,40 @@ async fn evict_idle_closes_only_unused_pools() {
     assert_eq!(store.evict_idle(Duration::from_secs(3600)).await, 0);
 }
 
+/// A removed tenant's pool closes when its last lease ends, not when
+/// `close_timeout` gives up on it: the pool's own share of what its leases
+/// hold goes when it starts closing. (Kept instead, removing waits the whole
+/// timeout and counts an abandoned close.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_tenant_s_pool_closes_when_its_last_lease_ends() {
+    let dbs = TestDatabases::sqlite();
+    let store = TenantConnections::builder()
+        .close_timeout(Duration::from_secs(30))
+        .tenant("m0", dbs.url("m0"))
+        .build()
+        .unwrap();
+    let db = store.db();
+    let held = store
+        .with_tenant("m0", db.connection())
+        .await
+        .unwrap()
+        .unwrap();
+    held.execute_unprepared("SELECT 1").await.unwrap();
+    let removal = tokio::spawn(store.remove_tenant("m0"));
+    while store.contains("m0") {
+        tokio::task::yield_now().await;
+    }
+    assert!(!removal.is_finished(), "removed under a lease");
+    drop(held);
+    removal.await.unwrap().unwrap();
+    assert_eq!(store.stats().open, 0);
+    assert_eq!(
+        store.stats().abandoned_closes,
+        0,
+        "the pool closed at close_timeout, not when its lease ended"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_database_needs_no_tenant() {
     let dbs = TestDatabases::sqlite();

@@ -2,7 +2,7 @@
 //! budget and what serves it (the park of a schema database, the read pool
 //! of a SQLite file).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sea_orm::{DatabaseConnection, DatabaseConnectionType};
 use tokio::sync::{OwnedSemaphorePermit, watch};
@@ -30,6 +30,22 @@ pub(crate) struct OpenPool {
     /// to end is then never the last receiver, so ending a lease does not wake
     /// `closed()`'s waiters (a lock taken on every request otherwise).
     pub(crate) kept_user: watch::Receiver<()>,
+    /// What its leases share, made at the first lease (after the park and
+    /// the read pool are set). Dropped with `kept_user` when the pool closes.
+    pub(crate) leased: OnceLock<Arc<LeasedPool>>,
+}
+
+/// What every lease of one open pool holds, behind one `Arc`: taking and
+/// ending a lease then writes one shared counter, not one per part (the
+/// pool handle's, the read pool's, the users channel's), each a cache line
+/// that moved between cores on every request served by both.
+pub(crate) struct LeasedPool {
+    pub(crate) conn: DatabaseConnection,
+    pub(crate) park: Option<SharedPark>,
+    pub(crate) readers: Option<Arc<SqliteReaders>>,
+    /// Dropped with the last lease (and the pool's own reference): the
+    /// pool's `users.closed()` resolves then.
+    _user: watch::Receiver<()>,
 }
 
 impl OpenPool {
@@ -50,7 +66,20 @@ impl OpenPool {
             grows_to,
             users,
             kept_user,
+            leased: OnceLock::new(),
         }
+    }
+
+    /// What a new lease of this pool holds.
+    pub(crate) fn leased(&self) -> Arc<LeasedPool> {
+        Arc::clone(self.leased.get_or_init(|| {
+            Arc::new(LeasedPool {
+                conn: self.conn.clone(),
+                park: self.park.clone(),
+                readers: self.readers.clone(),
+                _user: self.users.subscribe(),
+            })
+        }))
     }
 
     /// Whether this pool should grow with `in_flight` leases: more than

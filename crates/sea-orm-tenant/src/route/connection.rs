@@ -26,14 +26,14 @@ impl ConnectionTrait for TenantConnection {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         match &self.shared {
             Some(route) => route.execute_raw(stmt).await,
-            None => self.conn.execute_raw(stmt).await,
+            None => self.pool.conn.execute_raw(stmt).await,
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         match &self.shared {
             Some(route) => route.execute_unprepared(sql).await,
-            None => self.conn.execute_unprepared(sql).await,
+            None => self.pool.conn.execute_unprepared(sql).await,
         }
     }
 
@@ -68,7 +68,8 @@ impl TransactionTrait for TenantConnection {
         match &self.shared {
             Some(route) => route.begin_with_config(isolation_level, access_mode).await,
             None => {
-                self.conn
+                self.pool
+                    .conn
                     .begin_with_config(isolation_level, access_mode)
                     .await
             }
@@ -85,7 +86,7 @@ impl TransactionTrait for TenantConnection {
                     .begin_with_config(options.isolation_level, options.access_mode)
                     .await
             }
-            None => self.conn.begin_with_options(options).await,
+            None => self.pool.conn.begin_with_options(options).await,
         }
     }
 
@@ -117,6 +118,7 @@ impl TransactionTrait for TenantConnection {
     {
         if self.shared.is_none() {
             return self
+                .pool
                 .conn
                 .transaction_with_config(callback, isolation_level, access_mode)
                 .await;
@@ -165,11 +167,11 @@ impl TenantConnection {
     /// file in WAL mode), else the tenant's pool. A query here is never inside
     /// a transaction: a transaction runs on its own `DatabaseTransaction`.
     async fn pool_for(&self, stmt: &Statement) -> &DatabaseConnection {
-        let readers = match &self.readers {
+        let readers = match &self.pool.readers {
             Some(readers) => readers.for_statement(&stmt.sql, &self.holder.config).await,
             None => None,
         };
-        readers.unwrap_or(&self.conn)
+        readers.unwrap_or(&self.pool.conn)
     }
 
     pub(crate) async fn row_stream(&self, stmt: Statement) -> Result<RowStream, DbErr> {

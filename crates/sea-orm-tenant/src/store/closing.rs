@@ -43,9 +43,11 @@ impl Capacity {
                 readers,
                 users,
                 kept_user,
+                leased,
                 ..
             } = pool;
-            drop(kept_user);
+            // The pool's own references: `closed()` then waits for its leases alone.
+            drop((kept_user, leased));
             let close = async {
                 if after != CloseAfter::Now {
                     users.closed().await;

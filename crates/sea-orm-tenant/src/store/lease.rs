@@ -7,16 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use sea_orm::{DatabaseConnection, DbBackend};
-use tokio::sync::watch;
 
 use super::entry::Tenant;
 use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::lock::lock;
-use crate::pool::opened::OpenPool;
+use crate::pool::opened::{LeasedPool, OpenPool};
 use crate::pool::seat::Seat;
-use crate::pool::shared_route::{SharedPark, SharedRoute};
-use crate::pool::sqlite_readers::SqliteReaders;
+use crate::pool::shared_route::SharedRoute;
 use crate::schema::SchemaName;
 
 /// A tenant's connections, held for the duration of a call or a request.
@@ -27,30 +25,24 @@ use crate::schema::SchemaName;
 /// [`StreamTrait`](sea_orm::StreamTrait), so every SeaORM API accepts `&conn`;
 /// a schema tenant's calls get its `search_path` (see the crate docs).
 pub struct TenantConnection {
-    pub(crate) conn: DatabaseConnection,
+    /// The leased pool (its handle, its park, its read pool); keeps it from
+    /// closing when a larger one replaces it.
+    pub(crate) pool: Arc<LeasedPool>,
     /// The tenant the calls are for.
     pub(crate) tenant: Arc<Tenant>,
     /// The entry whose pool is leased (the tenant's own, or its database's).
     pub(crate) holder: Arc<Tenant>,
-    park: Option<SharedPark>,
-    /// Where plain `SELECT`s go, when the tenant has a read pool.
-    pub(crate) readers: Option<Arc<SqliteReaders>>,
     /// For a schema or row tenant: its route on the database's shared pool.
     pub(crate) shared: Option<SharedRoute>,
-    /// Keeps the leased pool from closing when a larger one replaces it.
-    _user: watch::Receiver<()>,
 }
 
 impl TenantConnection {
     fn of_pool(pool: &OpenPool, holder: Arc<Tenant>) -> Self {
         Self {
-            conn: pool.conn.clone(),
+            pool: pool.leased(),
             tenant: Arc::clone(&holder),
             holder,
-            park: pool.park.clone(),
-            readers: pool.readers.clone(),
             shared: None,
-            _user: pool.users.subscribe(),
         }
     }
 
@@ -60,12 +52,16 @@ impl TenantConnection {
         tenant: &Arc<Tenant>,
         seat: &Seat,
     ) -> Result<Self, TenantError> {
-        let park = self.park.clone().ok_or_else(|| TenantError::Unavailable {
-            tenant: tenant.key.clone(),
-            reason: "its database's pool is not shared by tenants".into(),
-        })?;
+        let park = self
+            .pool
+            .park
+            .clone()
+            .ok_or_else(|| TenantError::Unavailable {
+                tenant: tenant.key.clone(),
+                reason: "its database's pool is not shared by tenants".into(),
+            })?;
         self.shared = Some(SharedRoute::new(
-            self.conn.clone(),
+            self.pool.conn.clone(),
             &park,
             seat.clone(),
             tenant.key.clone(),
@@ -110,7 +106,7 @@ impl TenantConnection {
     /// not keep the pool from being evicted; once evicted, its calls fail
     /// with a closed-pool error.
     pub fn to_database_connection(&self) -> Option<DatabaseConnection> {
-        self.shared.is_none().then(|| self.conn.clone())
+        self.shared.is_none().then(|| self.pool.conn.clone())
     }
 }
 

@@ -23,15 +23,14 @@ pub(crate) struct OpenPool {
     pub(crate) size: u32,
     /// The size a larger pool may replace this one with under load.
     pub(crate) grows_to: u32,
-    /// Every lease holds a receiver: `closed()` resolves when the last lease
-    /// of this pool (not of a pool that replaced it) has ended.
+    /// Every lease holds its receiver (through `leased`): `closed()` resolves
+    /// when the last lease of this pool (not of a pool that replaced it) has ended.
     pub(crate) users: watch::Sender<()>,
-    /// A receiver of the pool's own, dropped when it closes: the last lease
-    /// to end is then never the last receiver, so ending a lease does not wake
-    /// `closed()`'s waiters (a lock taken on every request otherwise).
-    pub(crate) kept_user: watch::Receiver<()>,
     /// What its leases share, made at the first lease (after the park and
-    /// the read pool are set). Dropped with `kept_user` when the pool closes.
+    /// the read pool are set), with the one receiver of `users`. The pool's
+    /// own reference is dropped when it closes: until then the end of a lease
+    /// is never the last receiver's, so it does not wake `closed()`'s
+    /// waiters (a lock taken on every request otherwise).
     pub(crate) leased: OnceLock<Arc<LeasedPool>>,
 }
 
@@ -56,7 +55,6 @@ impl OpenPool {
         size: u32,
         grows_to: u32,
     ) -> Self {
-        let (users, kept_user) = watch::channel(());
         Self {
             conn,
             permits,
@@ -64,8 +62,7 @@ impl OpenPool {
             readers: None,
             size,
             grows_to,
-            users,
-            kept_user,
+            users: watch::Sender::new(()),
             leased: OnceLock::new(),
         }
     }

@@ -42,12 +42,11 @@ impl Capacity {
                 park,
                 readers,
                 users,
-                kept_user,
                 leased,
                 ..
             } = pool;
-            // The pool's own references: `closed()` then waits for its leases alone.
-            drop((kept_user, leased));
+            // The pool's own reference: `closed()` then waits for its leases alone.
+            drop(leased);
             let close = async {
                 if after != CloseAfter::Now {
                     users.closed().await;

@@ -512,7 +512,7 @@ async fn a_mover_killed_at_each_step_leaves_the_tenant_writable_and_a_rerun_move
         return;
     };
     let app = instances_with(CatalogOptions {
-        moving_expiry: Duration::from_millis(500),
+        moving_expiry: common::shortest_moving_expiry(),
         ..CatalogOptions::default()
     })
     .await;
@@ -604,7 +604,7 @@ async fn a_mover_killed_after_its_switch_is_finished_by_a_rerun() {
         return;
     };
     let app = instances_with(CatalogOptions {
-        moving_expiry: Duration::from_millis(500),
+        moving_expiry: common::shortest_moving_expiry(),
         ..CatalogOptions::default()
     })
     .await;

@@ -339,7 +339,7 @@ async fn a_mysql_mover_killed_in_the_hold_leaves_the_tenant_writable_and_a_rerun
         return;
     };
     let app = instances_with(CatalogOptions {
-        moving_expiry: Duration::from_millis(500),
+        moving_expiry: common::shortest_moving_expiry(),
         ..CatalogOptions::default()
     })
     .await;
@@ -604,6 +604,108 @@ async fn dropping_a_tenant_whose_mover_was_killed_after_its_switch_drops_its_old
     provisioner.close().await;
 }
 
+/// Options a live mover's renewals cannot keep up with are refused when a
+/// follower starts, with the least valid expiry in the error.
+#[tokio::test]
+async fn a_follower_refuses_a_moving_expiry_shorter_than_two_renewals_and_a_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, catalog) = catalog_store(dir.path()).await;
+    let options = CatalogOptions {
+        moving_expiry: Duration::from_millis(2500),
+        ..CatalogOptions::default()
+    };
+    let err = CatalogSync::start(store.clone(), catalog, options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            sea_orm_tenant::CatalogError::InvalidOptions(
+                sea_orm_tenant::ConfigError::MovingExpiryTooShort { .. }
+            )
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("at least 3s"), "{err}");
+    store.close().await;
+}
+
+/// An instance that polls its catalog rarely (every 10 minutes, no
+/// notifications) and learns of a move from a re-read still holds the
+/// tenant through its live mover's renewals: while a tenant is `moving`, it
+/// polls at least every renew interval, so the shortest valid
+/// `moving_expiry` (3 s here) never lapses in the middle of the move; it
+/// serves the tenant from its new placement after the switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_polling_rarely_holds_a_moving_tenant_while_its_mover_renews() {
+    let dbs = TestDatabases::sqlite();
+    let app = common::instances().await;
+    let (c, catalog_c) = catalog_store(app.dir.path()).await;
+    let rare = CatalogOptions {
+        poll_interval: Duration::from_secs(600),
+        listen: false,
+        ..CatalogOptions::default()
+    };
+    let expiry = rare.least_moving_expiry();
+    assert_eq!(expiry, Duration::from_secs(3));
+    let _sync_c = CatalogSync::start(
+        c.clone(),
+        catalog_c,
+        CatalogOptions {
+            moving_expiry: expiry,
+            ..rare
+        },
+    )
+    .await
+    .unwrap();
+    let provisioner = Provisioner::new::<Migrator>(app.a.clone()).catalog(app.catalog.clone());
+    provisioner
+        .create("acme", &Placement::Url(dbs.url_template()))
+        .await
+        .unwrap();
+    // c learns of the tenant from the re-read an unknown name makes.
+    c.connection("acme").await.unwrap();
+    let new_url = dbs.url("acme-new");
+    // A hold past twice the expiry (the settle wait).
+    let options = MoveOptions::default()
+        .settle(expiry * 2 + Duration::from_secs(1))
+        .cut_over_timeout(Duration::from_secs(60))
+        .grace(Duration::ZERO);
+    let moving = tokio::spawn({
+        let (provisioner, new_url) = (provisioner.clone(), new_url.clone());
+        async move { provisioner.move_tenant("acme", &new_url, &options).await }
+    });
+    let held = |store: &TenantConnections| store.held().iter().any(|(k, _)| k.as_str() == "acme");
+    // b polls every 20 ms: once it holds the tenant, the mark is written.
+    while !held(&app.b) {
+        assert!(!moving.is_finished(), "the move ended before the mark");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // c reads the catalog again for a name it does not know, and so sees
+    // the mark; it is not polled again for 10 minutes otherwise.
+    assert!(c.connection("nosuch").await.is_err());
+    assert!(
+        held(&c),
+        "c re-read the catalog and holds the moving tenant"
+    );
+    let since = std::time::Instant::now();
+    while since.elapsed() < expiry * 2 {
+        assert!(
+            held(&c),
+            "c let the tenant go {:?} into a live mover's hold",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    moving.await.unwrap().unwrap();
+    insert(&c, "after").await.unwrap().unwrap();
+    assert_eq!(items(&new_url).await, ["after"]);
+    app.a.close().await;
+    app.b.close().await;
+    c.close().await;
+    provisioner.close().await;
+}
+
 /// A live mover whose hold outlasts the instances' `moving_expiry` renews
 /// its mark: the other instance holds the tenant from the mark to the
 /// switch, never serving it in between (where it would meet the fence or
@@ -611,7 +713,7 @@ async fn dropping_a_tenant_whose_mover_was_killed_after_its_switch_drops_its_old
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_hold_a_tenant_as_long_as_its_live_mover_renews_the_mark() {
     let dbs = TestDatabases::sqlite();
-    let expiry = Duration::from_millis(1500);
+    let expiry = common::shortest_moving_expiry();
     let app = instances_with(CatalogOptions {
         moving_expiry: expiry,
         ..CatalogOptions::default()

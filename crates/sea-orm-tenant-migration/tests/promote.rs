@@ -431,7 +431,7 @@ async fn a_mover_killed_in_the_hold_leaves_the_tenant_serving_and_a_rerun_promot
     };
     let hub_url = hub.create("hub").await;
     let app = instances_with(CatalogOptions {
-        moving_expiry: Duration::from_millis(500),
+        moving_expiry: common::shortest_moving_expiry(),
         ..CatalogOptions::default()
     })
     .await;

@@ -376,8 +376,8 @@ pub use catalog::{
 };
 pub use config::limits;
 pub use config::{
-    ConfigError, PoolOptions, ProvisioningConfig, SchemaDatabase, ServerOptions, StoreOptions,
-    TenantConfig, TenantsAre, TenantsConfig,
+    ConfigError, MOVING_RENEW_INTERVAL, PoolOptions, ProvisioningConfig, SchemaDatabase,
+    ServerOptions, StoreOptions, TenantConfig, TenantsAre, TenantsConfig,
 };
 pub use error::TenantError;
 pub use failure::DbFailure;

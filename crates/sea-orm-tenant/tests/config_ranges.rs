@@ -63,6 +63,13 @@ fn toml_values_that_used_to_panic_are_rejected_with_the_field_named() {
         let err = TenantsConfig::from_toml_str(&text, ".").unwrap_err();
         assert!(out_of_range(&err, field), "{line}: {err}");
     }
+    // In range, but shorter than a live mover's renewals can keep up with.
+    let text = "[shared]\nurl = \"sqlite::memory:\"\n[catalog]\nmoving_expiry = \"2s\"\n";
+    let err = TenantsConfig::from_toml_str(text, ".").unwrap_err();
+    assert!(
+        matches!(err, ConfigError::MovingExpiryTooShort { .. }),
+        "{err}"
+    );
 }
 
 #[test]

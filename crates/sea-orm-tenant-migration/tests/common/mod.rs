@@ -294,12 +294,25 @@ pub async fn instances() -> Instances {
 
 /// [`instances`], following the catalog with `options` (polling every 20 ms,
 /// not listening).
+/// How often the instances of [`instances_with`] poll their catalog.
+const INSTANCES_POLL: Duration = Duration::from_millis(20);
+
+/// The shortest `moving_expiry` the instances of [`instances_with`] accept:
+/// how long they hold a tenant whose mover was killed.
+pub fn shortest_moving_expiry() -> Duration {
+    CatalogOptions {
+        poll_interval: INSTANCES_POLL,
+        ..CatalogOptions::default()
+    }
+    .least_moving_expiry()
+}
+
 pub async fn instances_with(options: CatalogOptions) -> Instances {
     let dir = tempfile::tempdir().unwrap();
     let (a, catalog) = catalog_store(dir.path()).await;
     let (b, catalog_b) = catalog_store(dir.path()).await;
     let options = CatalogOptions {
-        poll_interval: Duration::from_millis(20),
+        poll_interval: INSTANCES_POLL,
         listen: false,
         ..options
     };

@@ -16,11 +16,14 @@
 //!    moment ago on another instance is never refused.
 //! 3. A poll every `poll_interval` of the catalog's generation counter (one
 //!    tiny row), re-reading the rows when it moved: the bound for drops and
-//!    state changes when notifications are off or lost.
+//!    state changes when notifications are off or lost. While a tenant is
+//!    `moving`, the poll runs at least every [`MOVING_RENEW_INTERVAL`], so
+//!    its live mover's renewals keep it held here.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
@@ -29,7 +32,7 @@ use tokio::time::Instant;
 
 use super::entry::{CatalogEntry, TenantState};
 use super::rows::{Catalog, CatalogError};
-use crate::config::{CatalogOptions, ConfigError};
+use crate::config::{CatalogOptions, ConfigError, MOVING_RENEW_INTERVAL};
 use crate::key::TenantKey;
 use crate::lock::lock;
 use crate::store::Refresh;
@@ -77,13 +80,15 @@ struct SyncInner {
 }
 
 impl CatalogSync {
-    /// Loads the catalog into `store` (failing if it cannot be read), then
-    /// follows it in the background.
+    /// Loads the catalog into `store` (failing if it cannot be read, or if
+    /// `options` are invalid: [`CatalogOptions::validate`]), then follows it
+    /// in the background.
     pub async fn start(
         store: TenantConnections,
         catalog: Catalog,
         options: CatalogOptions,
     ) -> Result<Self, CatalogError> {
+        options.validate().map_err(CatalogError::InvalidOptions)?;
         let inner = Arc::new(SyncInner {
             store,
             catalog,
@@ -299,10 +304,21 @@ impl SyncInner {
 
 async fn poll(inner: Weak<SyncInner>) {
     loop {
-        let Some(interval) = inner.upgrade().map(|i| i.options.poll_interval) else {
+        let Some(mut changes) = inner.upgrade().map(|i| i.changes.subscribe()) else {
             return;
         };
-        tokio::time::sleep(interval).await;
+        let since = Instant::now();
+        // A re-read meanwhile (a notification, an unknown tenant) may mark a
+        // tenant `moving`: the wait is shortened to the interval that calls for.
+        loop {
+            let Some(interval) = inner.upgrade().map(|i| i.poll_interval()) else {
+                return;
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(since + interval) => break,
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+        }
         let Some(sync) = inner.upgrade() else { return };
         match sync.catalog.generation().await {
             Ok(generation) if generation != sync.generation.load(Ordering::Acquire) => {
@@ -316,13 +332,31 @@ async fn poll(inner: Weak<SyncInner>) {
     }
 }
 
+impl SyncInner {
+    /// How long the poll waits: `poll_interval`, or, while the catalog marks
+    /// a tenant `moving`, at most [`MOVING_RENEW_INTERVAL`], so a live
+    /// mover's renewals are seen in time whether notifications arrive or not
+    /// (see [`CatalogOptions::least_moving_expiry`]).
+    fn poll_interval(&self) -> Duration {
+        let moving = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|entry| entry.state == TenantState::Moving);
+        if moving {
+            self.options.poll_interval.min(MOVING_RENEW_INTERVAL)
+        } else {
+            self.options.poll_interval
+        }
+    }
+}
+
 /// Listens on a session of its own (counted in the shared server's budget
 /// like every connection), so the shared pool's connections all stay
 /// available.
 #[cfg(feature = "postgres")]
 async fn listen(inner: Weak<SyncInner>) {
-    use std::time::Duration;
-
     use sea_orm::sqlx::postgres::PgListener;
 
     use crate::redact::scrub;

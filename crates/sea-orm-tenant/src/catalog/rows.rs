@@ -71,6 +71,10 @@ pub enum CatalogError {
     /// A query failed.
     #[error("tenant catalog query failed: {0}")]
     Query(String),
+    /// [`CatalogSync::start`](crate::CatalogSync::start) was given options
+    /// out of their ranges ([`CatalogOptions::validate`](crate::CatalogOptions::validate)).
+    #[error("invalid catalog options: {0}")]
+    InvalidOptions(crate::config::ConfigError),
 }
 
 impl From<DbErr> for CatalogError {

@@ -3,6 +3,13 @@
 
 use std::time::Duration;
 
+/// How often a live mover renews its tenant's `moving` mark in the catalog
+/// ([`Catalog::renew_moving`](crate::Catalog::renew_moving)). A follower
+/// sees a renewal at once (listening) or at its next poll (at least this
+/// often while a tenant is `moving`), and holds the tenant for another
+/// [`CatalogOptions::moving_expiry`] from then.
+pub const MOVING_RENEW_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How an instance follows the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,10 +29,28 @@ pub struct CatalogOptions {
     /// whose mark is not renewed for this long was left by a mover that
     /// died, and serves from the placement the catalog names (the move's
     /// fence in the database keeps its writes out of a copy in progress).
-    /// Keep it well above a second, and below the store's `max_hold`, so
-    /// held requests go on rather than fail. Default 8 s.
+    /// At least [`least_moving_expiry`](Self::least_moving_expiry) (two
+    /// renewals and a poll: one renewal may be late or lost), so a live
+    /// mover's hold never lapses; below the store's `max_hold`, so held
+    /// requests go on rather than fail. Default 8 s.
     #[serde(with = "humantime_serde")]
     pub moving_expiry: Duration,
+}
+
+impl CatalogOptions {
+    /// The shortest valid `moving_expiry` with this `poll_interval`: two
+    /// [`MOVING_RENEW_INTERVAL`]s and a poll (a follower polls at least
+    /// every renew interval while a tenant is `moving`). A follower sees a
+    /// live mover's renewal up to a poll after it is written, and a renewal
+    /// can be late (a busy catalog) or lost (a failed write); with a shorter
+    /// expiry, a live mover's tenant would be served from its old placement
+    /// in the middle of its move, and its calls would fail at the move's
+    /// fence.
+    pub fn least_moving_expiry(&self) -> Duration {
+        MOVING_RENEW_INTERVAL
+            .saturating_mul(2)
+            .saturating_add(self.poll_interval.min(MOVING_RENEW_INTERVAL))
+    }
 }
 
 impl Default for CatalogOptions {

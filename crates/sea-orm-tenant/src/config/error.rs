@@ -84,6 +84,22 @@ pub enum ConfigError {
         /// The allowed range.
         range: String,
     },
+    /// `catalog.moving_expiry` is shorter than a live mover's renewals can
+    /// keep up with: a follower would let a tenant go in the middle of its
+    /// move (see [`CatalogOptions::least_moving_expiry`](crate::CatalogOptions::least_moving_expiry)).
+    #[error(
+        "catalog: moving_expiry = {moving_expiry:?} is shorter than two mover renewals ({renew_interval:?} each) and a poll (poll_interval = {poll_interval:?}, at most {renew_interval:?} while a tenant is moving); set moving_expiry to at least {least:?}"
+    )]
+    MovingExpiryTooShort {
+        /// The value given.
+        moving_expiry: std::time::Duration,
+        /// The catalog's `poll_interval`.
+        poll_interval: std::time::Duration,
+        /// How often a live mover renews its mark.
+        renew_interval: std::time::Duration,
+        /// The least valid value with this `poll_interval`.
+        least: std::time::Duration,
+    },
     /// `add_tenant` was called with a name that is already registered.
     #[error("tenant {0} is already registered")]
     AlreadyRegistered(TenantKey),

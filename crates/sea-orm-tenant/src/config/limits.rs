@@ -7,6 +7,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use crate::config::catalog::MOVING_RENEW_INTERVAL;
 use crate::config::{CatalogOptions, ConfigError, PoolOptions, ServerOptions, StoreOptions};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -42,8 +43,9 @@ pub const MAX_HOLD: RangeInclusive<Duration> = Duration::from_millis(1)..=HOUR;
 pub const POLL_INTERVAL: RangeInclusive<Duration> = Duration::from_millis(10)..=DAY;
 /// `catalog.min_reread_interval`: 0 to 1 hour.
 pub const MIN_REREAD_INTERVAL: RangeInclusive<Duration> = Duration::ZERO..=HOUR;
-/// `catalog.moving_expiry`: 100 ms to 1 hour.
-pub const MOVING_EXPIRY: RangeInclusive<Duration> = Duration::from_millis(100)..=HOUR;
+/// `catalog.moving_expiry`: 2 s to 1 hour, and at least
+/// [`CatalogOptions::least_moving_expiry`] (two mover renewals and a poll).
+pub const MOVING_EXPIRY: RangeInclusive<Duration> = Duration::from_secs(2)..=HOUR;
 
 fn check<T: PartialOrd + std::fmt::Debug>(
     target: &str,
@@ -104,7 +106,8 @@ impl PoolOptions {
 }
 
 impl CatalogOptions {
-    /// Checks every field against its range.
+    /// Checks every field against its range, and `moving_expiry` against
+    /// [`least_moving_expiry`](CatalogOptions::least_moving_expiry).
     pub fn validate(&self) -> Result<(), ConfigError> {
         check(
             "catalog",
@@ -123,7 +126,17 @@ impl CatalogOptions {
             "moving_expiry",
             Some(self.moving_expiry),
             &MOVING_EXPIRY,
-        )
+        )?;
+        let least = self.least_moving_expiry();
+        if self.moving_expiry < least {
+            return Err(ConfigError::MovingExpiryTooShort {
+                moving_expiry: self.moving_expiry,
+                poll_interval: self.poll_interval,
+                renew_interval: MOVING_RENEW_INTERVAL,
+                least,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -227,5 +240,22 @@ mod tests {
                 "{catalog:?}"
             );
         }
+        // Within its range, but shorter than two renewals and a poll.
+        let short = CatalogOptions {
+            moving_expiry: Duration::from_millis(2500),
+            ..Default::default()
+        };
+        assert_eq!(short.least_moving_expiry(), Duration::from_secs(3));
+        let err = short.validate().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::MovingExpiryTooShort { least, .. } if least == Duration::from_secs(3)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("at least 3s"), "{err}");
+        let polling_often = CatalogOptions {
+            poll_interval: Duration::from_millis(20),
+            ..short
+        };
+        assert!(polling_often.validate().is_ok());
     }
 }

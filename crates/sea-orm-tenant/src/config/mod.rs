@@ -35,7 +35,7 @@ mod store;
 mod tenant;
 mod toml_fields;
 
-pub use catalog::CatalogOptions;
+pub use catalog::{CatalogOptions, MOVING_RENEW_INTERVAL};
 pub use databases::{SchemaDatabase, TenantsAre};
 pub(crate) use env::expand_env;
 pub use error::ConfigError;

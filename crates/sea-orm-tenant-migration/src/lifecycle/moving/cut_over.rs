@@ -15,10 +15,11 @@ use super::rollback::Rollback;
 pub(super) type Drained =
     Option<std::pin::Pin<Box<dyn Future<Output = Result<(), TenantError>> + Send>>>;
 
-/// How often a mover renews its `moving` mark: well below the followers'
-/// `moving_expiry` (8 s by default), so they hold the tenant as long as
-/// its mover lives, however long the hold (a copy under a write hold).
-const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a mover renews its `moving` mark: the interval every
+/// follower's `moving_expiry` is checked against (at least two of them and
+/// a poll), so they hold the tenant as long as its mover lives, however
+/// long the hold (a copy under a write hold).
+const RENEW_EVERY: std::time::Duration = sea_orm_tenant::MOVING_RENEW_INTERVAL;
 
 /// Renews `key`'s `moving` mark until it is not `moving` any more or the
 /// task is aborted (the move switched or undone, or its process gone).

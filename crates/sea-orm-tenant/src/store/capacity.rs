@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use super::signal::Signal;
 use tokio::sync::oneshot;
 
 use super::entry::Tenant;
@@ -27,7 +27,7 @@ pub(crate) struct Capacity {
     close_timeout: Duration,
     pub(super) state: Mutex<OpenSet>,
     /// Woken whenever a place may have become free.
-    pub(crate) changed: Arc<Notify>,
+    pub(crate) changed: Arc<Signal>,
     closed: AtomicBool,
     started: Instant,
     pub(super) counters: Arc<Counters>,
@@ -101,7 +101,7 @@ impl Capacity {
             max_open_pools,
             close_timeout,
             state: Mutex::default(),
-            changed: Arc::new(Notify::new()),
+            changed: Arc::new(Signal::default()),
             closed: AtomicBool::new(false),
             started: Instant::now(),
             counters,
@@ -142,8 +142,9 @@ impl Capacity {
             capacity: self,
             registered: false,
         };
+        let watching = self.changed.watch();
         loop {
-            let notified = self.changed.notified();
+            let notified = watching.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let victim = {
@@ -371,8 +372,9 @@ impl Capacity {
         }
         // Closes started earlier (evictions) are bounded by the same timeout.
         let deadline = Instant::now() + self.close_timeout;
+        let watching = self.changed.watch();
         loop {
-            let notified = self.changed.notified();
+            let notified = watching.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if lock(&self.state).closing == 0 {

@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::signal::Signal;
 use sea_orm::DbBackend;
-use tokio::sync::Notify;
 
 use super::heat::Heat;
 use super::held::Hold;
@@ -44,7 +44,7 @@ pub(crate) struct Tenant {
     pub(crate) queries: AtomicU64,
     pub(crate) errors: AtomicU64,
     /// Woken when the last lease of this tenant ends.
-    pub(crate) idle: Arc<Notify>,
+    pub(crate) idle: Arc<Signal>,
     /// For a schema or row tenant: its database's entry, which owns the
     /// shared pool, and its seat there. Its own slot then stays empty.
     pub(crate) placement: Option<SharedPlacement>,
@@ -75,7 +75,7 @@ impl Tenant {
         backend: DbBackend,
         config: TenantConfig,
         server: Option<Arc<ServerBudget>>,
-        idle: Arc<Notify>,
+        idle: Arc<Signal>,
     ) -> Self {
         Self {
             key,
@@ -188,8 +188,9 @@ impl Tenant {
 
     /// Waits until no lease of this tenant is alive.
     pub(crate) async fn wait_idle(&self) {
+        let watching = self.idle.watch();
         loop {
-            let notified = self.idle.notified();
+            let notified = watching.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.in_flight() == 0 {

@@ -85,8 +85,9 @@ impl Inner {
         }
         let deadline =
             Instant::now() + ROOM_WAIT.min(tenant.config.pool.effective_acquire_timeout());
+        let watching = self.capacity.changed.watch();
         let new_size = loop {
-            let changed = self.capacity.changed.notified();
+            let changed = watching.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             if server.waiting.load(Ordering::Acquire) > 0 {

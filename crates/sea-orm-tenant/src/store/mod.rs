@@ -21,6 +21,7 @@ mod row_audit;
 mod server_permits;
 mod service;
 mod sessions;
+mod signal;
 mod stats;
 mod tenant_connections;
 

@@ -39,8 +39,9 @@ impl Capacity {
         let _waiting = WaitingOn(server);
         let acquire = semaphore.acquire_many_owned(n);
         tokio::pin!(acquire);
+        let watching = self.changed.watch();
         loop {
-            let notified = self.changed.notified();
+            let notified = watching.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             // Under sustained load no pool may ever be idle at the instant we

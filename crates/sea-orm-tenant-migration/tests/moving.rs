@@ -35,6 +35,34 @@ fn insert(
     })
 }
 
+/// Moves `acme` to `new_url` in a task of its own.
+fn spawn_move(
+    provisioner: &Provisioner,
+    new_url: &str,
+    options: MoveOptions,
+) -> tokio::task::JoinHandle<
+    Result<sea_orm_tenant_migration::Moved, sea_orm_tenant_migration::MoveError>,
+> {
+    let (provisioner, new_url) = (provisioner.clone(), new_url.to_owned());
+    tokio::spawn(async move { provisioner.move_tenant("acme", &new_url, &options).await })
+}
+
+/// Whether `store` holds `acme`.
+fn held(store: &TenantConnections) -> bool {
+    store.held().iter().any(|(k, _)| k.as_str() == "acme")
+}
+
+/// Waits until `store` holds `acme`, while `moving` goes on.
+async fn until_held<T>(store: &TenantConnections, moving: &tokio::task::JoinHandle<T>) {
+    while !held(store) {
+        assert!(
+            !moving.is_finished(),
+            "the move ended before the tenant was held"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// The item names in the SQLite file at `url`, read directly.
 async fn items(url: &str) -> Vec<String> {
     items_of(DbBackend::Sqlite, url).await
@@ -671,16 +699,9 @@ async fn an_instance_polling_rarely_holds_a_moving_tenant_while_its_mover_renews
         .settle(expiry * 2 + Duration::from_secs(1))
         .cut_over_timeout(Duration::from_secs(60))
         .grace(Duration::ZERO);
-    let moving = tokio::spawn({
-        let (provisioner, new_url) = (provisioner.clone(), new_url.clone());
-        async move { provisioner.move_tenant("acme", &new_url, &options).await }
-    });
-    let held = |store: &TenantConnections| store.held().iter().any(|(k, _)| k.as_str() == "acme");
+    let moving = spawn_move(&provisioner, &new_url, options);
     // b polls every 20 ms: once it holds the tenant, the mark is written.
-    while !held(&app.b) {
-        assert!(!moving.is_finished(), "the move ended before the mark");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    until_held(&app.b, &moving).await;
     // c reads the catalog again for a name it does not know, and so sees
     // the mark; it is not polled again for 10 minutes otherwise.
     assert!(c.connection("nosuch").await.is_err());
@@ -733,18 +754,8 @@ async fn instances_hold_a_tenant_as_long_as_its_live_mover_renews_the_mark() {
     let options = MoveOptions::default()
         .settle(Duration::from_secs(4))
         .grace(Duration::ZERO);
-    let moving = tokio::spawn({
-        let (provisioner, new_url) = (provisioner.clone(), new_url.clone());
-        async move { provisioner.move_tenant("acme", &new_url, &options).await }
-    });
-    let held = |store: &TenantConnections| store.held().iter().any(|(k, _)| k.as_str() == "acme");
-    while !held(&app.b) {
-        assert!(
-            !moving.is_finished(),
-            "the move ended before b held the tenant"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let moving = spawn_move(&provisioner, &new_url, options);
+    until_held(&app.b, &moving).await;
     let since = std::time::Instant::now();
     while since.elapsed() < expiry + Duration::from_secs(1) {
         assert!(

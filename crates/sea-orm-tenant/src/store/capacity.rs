@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::signal::Signal;
 use tokio::sync::oneshot;
 
 use super::entry::Tenant;
 use super::lease::TenantConnection;
+use super::signal::Signal;
 use crate::error::TenantError;
 use crate::lock::lock;
 use crate::pool::budget::ServerBudget;

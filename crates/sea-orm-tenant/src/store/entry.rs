@@ -4,12 +4,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::signal::Signal;
 use sea_orm::DbBackend;
 
 use super::heat::Heat;
 use super::held::Hold;
 use super::opening::Opening;
+use super::signal::Signal;
 use crate::config::TenantConfig;
 use crate::key::TenantKey;
 use crate::lock::lock;

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use sea_orm_tenant::{TenantError, TenantState};
+use sea_orm_tenant::{MOVING_RENEW_INTERVAL, TenantError, TenantState};
 
 use super::super::provisioner::Provisioner;
 use super::error::MoveError;
@@ -15,20 +15,17 @@ use super::rollback::Rollback;
 pub(super) type Drained =
     Option<std::pin::Pin<Box<dyn Future<Output = Result<(), TenantError>> + Send>>>;
 
-/// How often a mover renews its `moving` mark: the interval every
-/// follower's `moving_expiry` is checked against (at least two of them and
-/// a poll), so they hold the tenant as long as its mover lives, however
-/// long the hold (a copy under a write hold).
-const RENEW_EVERY: std::time::Duration = sea_orm_tenant::MOVING_RENEW_INTERVAL;
-
-/// Renews `key`'s `moving` mark until it is not `moving` any more or the
-/// task is aborted (the move switched or undone, or its process gone).
+/// Renews `key`'s `moving` mark every [`MOVING_RENEW_INTERVAL`] (the interval
+/// every follower's `moving_expiry` is checked against), until it is not
+/// `moving` any more or the task is aborted (the move switched or undone, or
+/// its process gone): followers hold the tenant as long as its mover lives,
+/// however long the hold (a copy under a write hold).
 fn renew_moving(
     catalog: sea_orm_tenant::Catalog,
     key: sea_orm_tenant::TenantKey,
 ) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RENEW_EVERY);
+        let mut tick = tokio::time::interval(MOVING_RENEW_INTERVAL);
         tick.tick().await;
         loop {
             tick.tick().await;
@@ -44,7 +41,7 @@ fn renew_moving(
 
 impl Provisioner {
     /// Marks the tenant `moving` (every instance holds its new requests,
-    /// for as long as the mark is renewed, every [`RENEW_EVERY`]),
+    /// for as long as the mark is renewed, every [`MOVING_RENEW_INTERVAL`]),
     /// holds it here and waits for this instance's calls in flight, then
     /// for the settle time (instances that poll the catalog hold it by
     /// then). Returns when the hold began and the cut-over's deadline.

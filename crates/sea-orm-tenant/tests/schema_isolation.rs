@@ -67,7 +67,16 @@ enum Next {
     /// attack runs: the connection goes straight to it, unchecked, and the
     /// waiting call's own check must see what the attack left.
     Waiting(&'static str),
+    /// Calls switch tenant on every call before the attack, so the park
+    /// stops checking connections right after their calls: the attack's
+    /// connection is parked unchecked, and the next call, another
+    /// tenant's, takes it and must see what the attack left.
+    Parked,
 }
+
+/// Calls that switch tenant each time, enough for the park to defer its
+/// checks to the next checkout, whatever it did before.
+const SWITCHES: usize = 24;
 
 /// Advisory lock key that holds the attack until a call waits behind it.
 const GATE: i64 = 7_231_023;
@@ -165,11 +174,23 @@ async fn attack_then_turns(
             Err(e) => wrong.push(format!("before {}: {t}'s insert failed: {e}", attack.name)),
         }
     }
+    if matches!(next, Next::Parked) {
+        for i in 0..SWITCHES {
+            let t = &tenants[1 + i % 2];
+            if let Err(e) = store
+                .with_tenant(t, note::Entity::find().all(&db))
+                .await
+                .unwrap()
+            {
+                wrong.push(format!("before {}: {t}'s read failed: {e}", attack.name));
+            }
+        }
+    }
     let target = format!("\"{}\"", dbs.schema_name("t01"));
     let sql = attack.sql(&target, n);
     // The attack's own result does not matter (a PREPARE may be refused).
     match next {
-        Next::Later => {
+        Next::Later | Next::Parked => {
             let _ = store.with_tenant("t00", db.execute_unprepared(&sql)).await;
         }
         Next::Waiting(waiter) => {
@@ -182,6 +203,11 @@ async fn attack_then_turns(
                 )),
             }
         }
+    }
+    // After a parked attack, another tenant's call comes first.
+    let mut tenants = tenants;
+    if matches!(next, Next::Parked) {
+        tenants.rotate_left(1);
     }
     if attack.temp_note {
         // Not even the attacker's next call sees its temporary table.
@@ -316,6 +342,13 @@ async fn no_session_change_moves_a_later_call_pool_of_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_session_change_moves_a_later_call_pool_of_3() {
     every_attack_on_a_pool_of(3).await;
+}
+
+/// The attack's connection parked unchecked and taken by another tenant's
+/// call, whose checkout checks it in the round trip that moves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_change_reaches_the_next_call_from_a_connection_parked_unchecked() {
+    every_attack(1, &[Next::Parked]).await;
 }
 
 /// The attack's connection handed straight to a call waiting for it, of

@@ -15,6 +15,8 @@ pub(crate) mod opened;
 pub(crate) mod opener;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod park;
+#[cfg(all(test, feature = "sqlite", any(feature = "postgres", feature = "mysql")))]
+mod park_tests;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg_route;
 pub(crate) mod release_check;

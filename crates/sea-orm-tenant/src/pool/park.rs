@@ -1,11 +1,19 @@
-//! The park of a shared database's pool: connections whose sessions the
-//! server reported clean after their last call, each with the seat it is
-//! on, and the checkouts waiting for one, served first come, first served.
+//! The park of a shared database's pool: connections between calls, each
+//! with the seat it is on, and the checkouts waiting for one, served first
+//! come, first served.
+//!
+//! A connection is parked checked (the server reported its session clean
+//! after its last call) or, while most checkouts move their connection to
+//! another seat, unchecked: the next checkout checks it in the round trip
+//! that moves it anyway, so a switch of tenant costs one round trip, not a
+//! check and then a move. One not taken within [`CHECK_UNTAKEN_AFTER`] is
+//! checked then, so what a call left (an open transaction and its locks) is
+//! not kept longer.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,11 +24,24 @@ use tokio::sync::oneshot;
 use super::seat::Seat;
 use crate::lock::lock;
 
+/// How long a connection parked unchecked waits for a checkout before it is
+/// checked on its own.
+pub(crate) const CHECK_UNTAKEN_AFTER: Duration = Duration::from_millis(100);
+
+/// [`Park::on_seat_rate`] when every recent checkout found its seat: a
+/// moving average over about 16 checkouts, in fixed point.
+const ALL_ON_SEAT: u32 = 1 << 12;
+
 /// Connections of one shared database, checked out of the sqlx pool (holding
 /// its permits, within the pool's admitted size) until taken again, expired,
 /// or given back to make room for a transaction or a close.
 pub(crate) struct Park<DB: Database> {
     state: Mutex<State<DB>>,
+    /// How often a checkout's connection was on its own seat (out of
+    /// [`ALL_ON_SEAT`]). Above half, a check right after a call pays: the
+    /// next call of that seat likely takes the connection as it is. Below,
+    /// most checkouts move their connection anyway.
+    on_seat_rate: AtomicU32,
     /// A connection parked longer is given back to the pool instead of being
     /// reused, where it gets the ping every connection idle that long gets
     /// ([`crate::pool::release_check::PING_IF_IDLE_FOR`]): a server restart then
@@ -40,6 +61,8 @@ struct State<DB: Database> {
     parked: Vec<Parked<DB>>,
     /// Checkouts that found no connection, oldest first.
     waiters: VecDeque<oneshot::Sender<Handed<DB>>>,
+    /// The id of the next connection parked unchecked.
+    next_unchecked: u64,
 }
 
 impl<DB: Database> Default for State<DB> {
@@ -47,6 +70,7 @@ impl<DB: Database> Default for State<DB> {
         Self {
             parked: Vec::new(),
             waiters: VecDeque::new(),
+            next_unchecked: 0,
         }
     }
 }
@@ -55,6 +79,18 @@ struct Parked<DB: Database> {
     seat: Option<Seat>,
     conn: PoolConnection<DB>,
     since: Instant,
+    /// `Some(id)`: straight from a call, its session not checked since.
+    unchecked: Option<u64>,
+}
+
+impl<DB: Database> Parked<DB> {
+    fn arrival(self, on_seat: bool) -> (PoolConnection<DB>, Arrival) {
+        let arrival = match self.unchecked {
+            None => Arrival::parked(on_seat),
+            Some(_) => Arrival::Unchecked { from_seat: on_seat },
+        };
+        (self.conn, arrival)
+    }
 }
 
 /// A connection handed to a waiting checkout, with the seat it is on.
@@ -67,10 +103,10 @@ pub(crate) struct Handed<DB: Database> {
     pub(crate) checked: bool,
 }
 
-/// What a checkout found: a connection (and whether it is on the seat
-/// asked for), or its place in the queue.
+/// What a checkout found: a connection (and how it arrives), or its place
+/// in the queue.
 pub(crate) enum Found<DB: Database> {
-    Parked(PoolConnection<DB>, bool),
+    Parked(PoolConnection<DB>, Arrival),
     Queued(oneshot::Receiver<Handed<DB>>),
 }
 
@@ -105,15 +141,17 @@ impl<DB: Database> Park<DB> {
         Self {
             state: Mutex::default(),
             fresh_for,
+            on_seat_rate: AtomicU32::new(ALL_ON_SEAT),
             closed: AtomicBool::new(false),
             begin_waiters: AtomicUsize::new(0),
             check_timeout,
         }
     }
 
-    /// A parked connection, preferably one on `seat`; `true` if it is on it.
-    /// With `queue`, a checkout that finds none takes a place in the queue
-    /// under the same lock, so no connection parked meanwhile is missed.
+    /// A parked connection, preferably one checked on `seat`, then one
+    /// unchecked on it. With `queue`, a checkout that finds none takes a
+    /// place in the queue under the same lock, so no connection parked
+    /// meanwhile is missed.
     pub(crate) fn take(&self, seat: &Seat, queue: bool) -> Option<Found<DB>> {
         let (found, expired) = {
             let mut state = lock(&self.state);
@@ -124,11 +162,26 @@ impl<DB: Database> Park<DB> {
                 .position(|p| now.duration_since(p.since) < self.fresh_for)
                 .unwrap_or(parked.len());
             let expired: Vec<Parked<DB>> = parked.drain(..keep).collect();
-            // Another seat's connection: the least recently parked, so the
-            // next call of the tenants that just parked finds theirs.
-            let found = match parked.iter().rposition(|p| p.seat.as_ref() == Some(seat)) {
-                Some(i) => Some(Found::Parked(parked.remove(i).conn, true)),
-                None if !parked.is_empty() => Some(Found::Parked(parked.remove(0).conn, false)),
+            let on_seat = |p: &Parked<DB>| p.seat.as_ref() == Some(seat);
+            let mine = parked
+                .iter()
+                .rposition(|p| on_seat(p) && p.unchecked.is_none())
+                .or_else(|| parked.iter().rposition(on_seat))
+                .map(|i| (i, true));
+            // Another seat's connection: one not checked since its call
+            // (its check rides on the move, and none is left to do), else the
+            // least recently parked, so the next call of the tenants that
+            // just parked finds theirs.
+            let other = || {
+                let i = parked.iter().position(|p| p.unchecked.is_some());
+                i.or((!parked.is_empty()).then_some(0)).map(|i| (i, false))
+            };
+            let found = match mine.or_else(other) {
+                Some((i, on_seat)) => {
+                    let (conn, arrival) = parked.remove(i).arrival(on_seat);
+                    self.count_checkout(on_seat);
+                    Some(Found::Parked(conn, arrival))
+                }
                 None if queue && !self.closed.load(Ordering::Acquire) => {
                     let (tx, rx) = oneshot::channel();
                     state.waiters.push_back(tx);
@@ -140,6 +193,19 @@ impl<DB: Database> Park<DB> {
         };
         drop(expired);
         found
+    }
+
+    /// Counts a checkout's connection, on its seat or not, in the rate.
+    fn count_checkout(&self, on_seat: bool) {
+        let _ = self
+            .on_seat_rate
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |rate| {
+                Some(rate - rate / 16 + if on_seat { ALL_ON_SEAT / 16 } else { 0 })
+            });
+    }
+
+    fn checks_after_calls(&self) -> bool {
+        self.on_seat_rate.load(Ordering::Relaxed) >= ALL_ON_SEAT / 2
     }
 
     /// Whether a finished call's connection may be parked: not while the pool
@@ -168,50 +234,77 @@ impl<DB: Database> Park<DB> {
             seat: handed.seat,
             conn: handed.conn,
             since: Instant::now(),
+            unchecked: None,
         });
-    }
-
-    /// Hands the connection of a call that just finished on `seat`, its
-    /// session not checked yet, to the oldest waiting checkout; gives it back
-    /// if none waits (it is then checked and [`put`](Self::put)).
-    pub(crate) fn hand_unchecked(
-        &self,
-        seat: Seat,
-        conn: PoolConnection<DB>,
-    ) -> Result<(), PoolConnection<DB>> {
-        let mut state = lock(&self.state);
-        if state.waiters.is_empty() {
-            return Err(conn);
-        }
-        let handed = Handed {
-            conn,
-            seat: Some(seat),
-            checked: false,
-        };
-        hand(&mut state, handed).map_err(|back| back.conn)
     }
 
     /// After a call that completed on `seat`: its connection goes to the
     /// oldest waiting checkout, which checks it in the round trip that moves
-    /// it to its own seat; with none waiting, it is checked (`C`) off the
-    /// caller's path and parked where the server says it is, or closed.
+    /// it to its own seat. With none waiting, it is checked (`C`) off the
+    /// caller's path and parked where the server says it is, or closed;
+    /// while most checkouts find no connection on their seat, it is parked
+    /// unchecked instead, and checked after [`CHECK_UNTAKEN_AFTER`] if no
+    /// checkout took it meanwhile.
     pub(crate) fn finish<C: AfterCall<DB>>(self: Arc<Self>, seat: Seat, conn: PoolConnection<DB>) {
         if !self.accepts() {
             return;
         }
-        let Err(mut conn) = self.hand_unchecked(seat.clone(), conn) else {
-            return;
+        let unchecked = {
+            let mut state = lock(&self.state);
+            let handed = Handed {
+                conn,
+                seat: Some(seat.clone()),
+                checked: false,
+            };
+            let Err(back) = hand(&mut state, handed) else {
+                return;
+            };
+            if self.checks_after_calls() {
+                Err(back.conn)
+            } else {
+                let id = state.next_unchecked;
+                state.next_unchecked += 1;
+                state.parked.push(Parked {
+                    seat: back.seat,
+                    conn: back.conn,
+                    since: Instant::now(),
+                    unchecked: Some(id),
+                });
+                Ok(id)
+            }
         };
         tokio::spawn(async move {
-            match tokio::time::timeout(self.check_timeout, C::check(&mut conn, &seat)).await {
-                Ok(Verdict::Clean(on_seat)) => self.put(on_seat.then_some(seat), conn),
-                Ok(Verdict::Close(why)) => {
-                    tracing::debug!(?seat, why, "closing a shared connection after a call");
-                    conn.close_on_drop();
+            let conn = match unchecked {
+                Err(conn) => conn,
+                Ok(id) => {
+                    tokio::time::sleep(CHECK_UNTAKEN_AFTER).await;
+                    match self.take_unchecked(id) {
+                        Some(conn) => conn,
+                        None => return,
+                    }
                 }
-                Err(_) => conn.close_on_drop(),
-            }
+            };
+            self.check::<C>(seat, conn).await;
         });
+    }
+
+    /// The connection parked unchecked as `id`, if no checkout took it.
+    fn take_unchecked(&self, id: u64) -> Option<PoolConnection<DB>> {
+        let mut state = lock(&self.state);
+        let i = state.parked.iter().position(|p| p.unchecked == Some(id))?;
+        Some(state.parked.remove(i).conn)
+    }
+
+    /// Checks a connection a call on `seat` left and parks it, or closes it.
+    async fn check<C: AfterCall<DB>>(&self, seat: Seat, mut conn: PoolConnection<DB>) {
+        match tokio::time::timeout(self.check_timeout, C::check(&mut conn, &seat)).await {
+            Ok(Verdict::Clean(on_seat)) => self.put(on_seat.then_some(seat), conn),
+            Ok(Verdict::Close(why)) => {
+                tracing::debug!(?seat, why, "closing a shared connection after a call");
+                conn.close_on_drop();
+            }
+            Err(_) => conn.close_on_drop(),
+        }
     }
 
     /// Counts a `begin()` as waiting on the pool and gives one parked
@@ -251,15 +344,15 @@ impl<DB: Database> Park<DB> {
         deadline: Instant,
     ) -> Result<(PoolConnection<DB>, Arrival), sqlx::Error> {
         let timed_out = || sqlx::Error::PoolTimedOut;
-        if let Some(Found::Parked(conn, on_seat)) = self.take(seat, false) {
-            return Ok((conn, Arrival::parked(on_seat)));
+        if let Some(Found::Parked(conn, arrival)) = self.take(seat, false) {
+            return Ok((conn, arrival));
         }
         if let Some(conn) = pool.try_acquire() {
             return Ok((conn, Arrival::Elsewhere));
         }
         let room = pool.size() < pool.options().get_max_connections();
         let mut handed = match self.take(seat, true) {
-            Some(Found::Parked(conn, on_seat)) => return Ok((conn, Arrival::parked(on_seat))),
+            Some(Found::Parked(conn, arrival)) => return Ok((conn, arrival)),
             Some(Found::Queued(rx)) => Some(rx),
             None => None,
         };
@@ -277,6 +370,7 @@ impl<DB: Database> Park<DB> {
                     match got {
                         Ok(h) => {
                             let on_seat = h.seat.as_ref() == Some(seat);
+                            self.count_checkout(on_seat);
                             let arrival = if h.checked {
                                 Arrival::parked(on_seat)
                             } else {

@@ -16,14 +16,18 @@
 //!   [`TenantError::SchemaMissing`], and nothing can fall through to `public`.
 //! * After a call that completed: the session is asked where it is and what
 //!   it carries ([`crate::pool::session_state::settle`]) before anyone uses
-//!   the connection again. With no call waiting, off the caller's path, and
-//!   the connection is parked with the seat the server reported ([`Park`]),
-//!   or closed. With calls waiting, the connection goes to the oldest one,
-//!   which asks in the round trip that moves it to its own seat
-//!   ([`crate::pool::session_state::settle_moving`]): under load, a switch of
-//!   tenant then costs no round trip more than a tenant's next call. What
-//!   the statement said is never consulted: a function that moved the
-//!   session, a reset, a temporary table are seen in the session itself.
+//!   the connection again. With calls waiting, the connection goes to the
+//!   oldest one, which asks in the round trip that moves it to its own seat
+//!   ([`crate::pool::session_state::settle_moving`]). With none waiting, it
+//!   is asked off the caller's path and parked with the seat the server
+//!   reported ([`Park`]), or closed; but while most checkouts find no
+//!   connection on their own seat (many tenants, few calls each), it is
+//!   parked unchecked and asked by the checkout that takes it, in the round
+//!   trip that moves it (or, on its own seat, before the call). Either way a
+//!   switch of tenant costs one round trip besides the call, not a check and
+//!   then a move. What the statement said is never consulted: a function
+//!   that moved the session, a reset, a temporary table are seen in the
+//!   session itself.
 //! * A call cancelled mid-statement or failed drops its connection back to
 //!   the pool, whose release check settles it the same way and more
 //!   ([`crate::pool::release_check`]).

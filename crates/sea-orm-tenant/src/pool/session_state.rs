@@ -9,7 +9,8 @@
 //! before the connection serves anyone again.
 //!
 //! * [`settle`] runs after each routed call (off the caller's path, or
-//!   together with the move to the next call's seat: [`settle_moving`]) and on
+//!   by the next checkout, together with the move to its seat:
+//!   [`settle_moving`]) and on
 //!   every connection going back to the pool: one statement, prepared once
 //!   per session, reports
 //!   the search path, the current schema, whether a transaction is open,

@@ -97,9 +97,12 @@
 //! SQL the call ran.** A call is one statement, or one transaction. Nothing
 //! is inferred from the statement's text: after each call, before its
 //! connection serves anyone again, the session itself is asked, in one
-//! prepared statement sent once the caller has its result, where its names
-//! resolve and what it carries; a connection going back to the pool (after
-//! a transaction, a failed or cancelled call) is asked the same and more.
+//! prepared statement, where its names resolve and what it carries: once the
+//! caller has its result or, while most checkouts switch tenant, by the next
+//! checkout in the round trip that moves the connection to its own tenant (a
+//! connection no checkout takes within 100 ms is asked then); a connection
+//! going back to the pool (after a transaction, a failed or cancelled call)
+//! is asked the same and more.
 //! Every function and operator in these checks is schema-qualified, so a
 //! session whose path puts another schema before `pg_catalog` cannot
 //! answer for them.

@@ -85,11 +85,7 @@ struct Parked<DB: Database> {
 
 impl<DB: Database> Parked<DB> {
     fn arrival(self, on_seat: bool) -> (PoolConnection<DB>, Arrival) {
-        let arrival = match self.unchecked {
-            None => Arrival::parked(on_seat),
-            Some(_) => Arrival::Unchecked { from_seat: on_seat },
-        };
-        (self.conn, arrival)
+        (self.conn, Arrival::of(self.unchecked.is_none(), on_seat))
     }
 }
 
@@ -371,12 +367,7 @@ impl<DB: Database> Park<DB> {
                         Ok(h) => {
                             let on_seat = h.seat.as_ref() == Some(seat);
                             self.count_checkout(on_seat);
-                            let arrival = if h.checked {
-                                Arrival::parked(on_seat)
-                            } else {
-                                Arrival::Unchecked { from_seat: on_seat }
-                            };
-                            return Ok((h.conn, arrival));
+                            return Ok((h.conn, Arrival::of(h.checked, on_seat)));
                         }
                         // The park closed: only the pool is left.
                         Err(_) => handed = None,
@@ -443,11 +434,13 @@ pub(crate) enum Arrival {
 }
 
 impl Arrival {
-    pub(crate) fn parked(on_seat: bool) -> Self {
-        if on_seat {
-            Arrival::OnSeat
-        } else {
-            Arrival::Elsewhere
+    /// How a connection checked since its last call (or not) and on the
+    /// checkout's seat (or not) arrives.
+    fn of(checked: bool, on_seat: bool) -> Self {
+        match (checked, on_seat) {
+            (true, true) => Arrival::OnSeat,
+            (true, false) => Arrival::Elsewhere,
+            (false, from_seat) => Arrival::Unchecked { from_seat },
         }
     }
 }

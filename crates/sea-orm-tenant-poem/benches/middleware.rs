@@ -10,7 +10,10 @@
 //!    server.
 //!
 //! Run with `just bench-poem` (or `cargo bench -p sea-orm-tenant-poem --bench middleware`).
-//! `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS` tune part 2.
+//! `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS` tune part 2;
+//! `PROFILE_APP=plain` or `tenant` (and `PROFILE_CALLS`, default 100,000) runs
+//! only that app's in-process calls (with `PROFILE_LOOPBACK=1`: loopback
+//! requests over 4 connections), for callgrind.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -123,6 +126,28 @@ fn main() {
     let tenant = tenant_app(store.clone());
     // Open the pool once, as a running server would have.
     rt.block_on(call(&tenant));
+    // `PROFILE_APP=plain|tenant`: only that app's in-process calls, for
+    // `valgrind --tool=callgrind` (instructions per request: divide by the count).
+    if let Ok(app) = std::env::var("PROFILE_APP") {
+        let n = env_or("PROFILE_CALLS", 100_000);
+        if std::env::var_os("PROFILE_LOOPBACK").is_some() {
+            let rps = rt.block_on(async {
+                let addr = match app.as_str() {
+                    "plain" => serve(plain_app()).await,
+                    _ => serve(tenant_app(store.clone())).await,
+                };
+                loopback_round(addr, 4, n).await
+            });
+            println!("{app}: {n} loopback requests, {rps:.0} req/s");
+        } else {
+            let ns = match app.as_str() {
+                "plain" => rt.block_on(in_process_round(&plain, n as u32)),
+                _ => rt.block_on(in_process_round(&tenant, n as u32)),
+            };
+            println!("{app}: {n} in-process calls, {ns:.0} ns/req");
+        }
+        return;
+    }
 
     let mut criterion = Criterion::default()
         .configure_from_args()

@@ -613,3 +613,47 @@ async fn isolation_under_pressure_with_the_tenants_own_session_changes() {
     assert!(peak <= POOL as i64, "peak {peak} sessions > pool {POOL}");
     cancel_support::assert_no_violations("row tenants", &violations);
 }
+
+/// Row tenants are refused on SQLite and MySQL/MariaDB URLs, from a file, from
+/// the builder and at runtime: a typed error with the password masked, and
+/// nothing created (no SQLite file, no tenant registered). Needs no server.
+#[test]
+fn row_tenants_need_postgresql_and_a_refusal_creates_nothing() {
+    use sea_orm_tenant::{ConfigError, TenantsConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.db");
+    let sqlite = format!("sqlite://{}?mode=rwc", file.display());
+    let mysql = "mysql://app:hunter2@127.0.0.1:3306/app".to_owned();
+    let refused = |err: ConfigError, what: &str| {
+        assert!(
+            matches!(err, ConfigError::RowsNeedPostgres { ref target, .. } if target == "acme"),
+            "{what}: {err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{what}: {err}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{what}: {err:?}");
+    };
+    for url in [&sqlite, &mysql] {
+        let text = format!(
+            "[databases.main]\nurl = \"{url}\"\ntenants_are = \"rows\"\ntenants = [\"acme\"]\n"
+        );
+        let from_file = TenantsConfig::from_toml_str(&text, dir.path())
+            .and_then(TenantConnections::from_config)
+            .unwrap_err();
+        refused(from_file, &format!("tenants.toml with {url}"));
+
+        let built = TenantConnections::builder()
+            .tenant_config("acme", TenantConfig::new(url).in_rows())
+            .build()
+            .unwrap_err();
+        refused(built, &format!("builder with {url}"));
+
+        let store = TenantConnections::from_urls([("other", "sqlite::memory:")]).unwrap();
+        let added = store
+            .add_tenant("acme", TenantConfig::new(url).in_rows())
+            .unwrap_err();
+        refused(added, &format!("add_tenant with {url}"));
+        assert!(store.tenant_config("acme").is_none(), "{url}: registered");
+    }
+    assert!(!file.exists(), "a refused row tenant created its SQLite file");
+}

@@ -42,6 +42,11 @@ pub struct RandomHotArgs {
     /// Notes stored per tenant before measuring (each GET returns all of them).
     #[arg(long, default_value_t = 5)]
     pub notes: usize,
+    /// Also a run of the hot tenant on an eighth of the connections among
+    /// random tenants on the rest, the hot tenant's requests reported
+    /// ("hot among random").
+    #[arg(long)]
+    pub hot_among_random: bool,
     /// `--quick`.
     #[command(flatten)]
     pub quick: Quick,
@@ -97,6 +102,10 @@ pub enum Tenancy {
     Zipf,
     /// Always the first tenant.
     Hot,
+    /// The first tenant on an eighth of the connections (at least one) while
+    /// the rest ask for a random tenant each; the run's figures are the hot
+    /// tenant's requests alone: what its calls pay among many others.
+    HotAmongRandom,
 }
 
 /// Slots of the table the Zipf runs pick from uniformly ([`Zipf::table`]):
@@ -109,6 +118,7 @@ impl fmt::Display for Tenancy {
             Self::Random => "random tenant",
             Self::Zipf => "zipf tenant",
             Self::Hot => "one hot tenant",
+            Self::HotAmongRandom => "hot among random",
         })
     }
 }
@@ -134,8 +144,12 @@ pub async fn measure(
     (args, plan): (&RandomHotArgs, Plan),
     seed: u64,
 ) -> Result<Vec<Measured<Tenancy, Run>>, String> {
-    let variants = [Tenancy::Random, Tenancy::Hot];
-    measure_variants(server, sampler, tenants, (args, plan), seed, &variants).await
+    let variants: &[Tenancy] = if args.hot_among_random {
+        &[Tenancy::Random, Tenancy::Hot, Tenancy::HotAmongRandom]
+    } else {
+        &[Tenancy::Random, Tenancy::Hot]
+    };
+    measure_variants(server, sampler, tenants, (args, plan), seed, variants).await
 }
 
 /// As [`measure`], with the runs of `variants` in each round, in that order.
@@ -168,19 +182,46 @@ pub async fn measure_variants(
         let (paths, pick) = match tenancy {
             Tenancy::Random => (&paths, Pick::Random(round_seed)),
             Tenancy::Zipf => (&zipf_paths, Pick::Random(round_seed)),
-            Tenancy::Hot => (&paths, Pick::First),
+            Tenancy::Hot | Tenancy::HotAmongRandom => (&paths, Pick::First),
+        };
+        let hot_among_random = tenancy == Tenancy::HotAmongRandom && args.concurrency > 1;
+        let hot_connections = if hot_among_random {
+            (args.concurrency / 8).max(1)
+        } else {
+            args.concurrency
         };
         let spec = |duration| {
             LoadSpec::get_any(server.addr(), paths.clone(), pick)
-                .connections(args.concurrency)
+                .connections(hot_connections)
                 .duration(duration)
         };
+        // The random requests beside the hot tenant's, for as long as they run.
+        let others = |duration| {
+            hot_among_random.then(|| {
+                LoadSpec::get_any(server.addr(), paths.clone(), Pick::Random(round_seed))
+                    .connections(args.concurrency - hot_connections)
+                    .duration(duration)
+            })
+        };
+        let with_others = async |duration| {
+            let (load, others) = tokio::join!(
+                run_in_background(spec(duration)),
+                async {
+                    match others(duration) {
+                        Some(spec) => run_in_background(spec).await.map(Some),
+                        None => Ok(None),
+                    }
+                }
+            );
+            others?;
+            load
+        };
         if !plan.warmup.is_zero() {
-            run_in_background(spec(plan.warmup)).await?;
+            with_others(plan.warmup).await?;
         }
         sampler.take_peak();
         let before = StoreCounters::scrape(server.addr()).await;
-        let load = run_in_background(spec(plan.seconds)).await?;
+        let load = with_others(plan.seconds).await?;
         let peak = sampler.take_peak();
         let after = StoreCounters::scrape(server.addr()).await;
         Ok(Run {

@@ -216,7 +216,15 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
     .into_iter()
     .sum();
 
-    let variants = args.traffic.variants();
+    let variants = &[
+        args.traffic.variants(),
+        if args.common.hot_among_random {
+            &[Tenancy::HotAmongRandom][..]
+        } else {
+            &[]
+        },
+    ]
+    .concat();
     let runs = measure_variants(
         &server,
         &sampler,

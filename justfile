@@ -49,7 +49,7 @@ bench-schemas *ARGS:
 bench-fan-out *ARGS:
     cargo run --release -p e2e-tests --bin bench-fan-out -- {{ARGS}}
 
-# 100,000 row tenants (one database, a tenant column under forced row-level security) behind notes-server within a per-server budget: a random tenant per request against one hot tenant, interleaved rounds; then 10,000 row tenants created through a PostgreSQL catalog; then, for comparison (no bar), the same load on 10,000 schema tenants, both modes' figures side by side (`--schema-tenants N`, 0 skips); bars: random/hot >= 0.90, no error, sessions within the budget, 10,000 creations <= 10 s (`--quick` for a smoke run).
+# 100,000 row tenants (one database, a tenant column under forced row-level security) behind notes-server within a per-server budget: a random tenant per request against one hot tenant, interleaved rounds; then 10,000 row tenants created through a PostgreSQL catalog; then, for comparison (no bar), the same load on 10,000 schema tenants, both modes' figures side by side (`--schema-tenants N`, 0 skips; `--hot-among-random` adds a run of the hot tenant on an eighth of the connections among random ones, its latency reported on its own); bars: random/hot >= 0.90, no error, sessions within the budget, 10,000 creations <= 10 s (`--quick` for a smoke run).
 bench-rows *ARGS:
     cargo run --release -p e2e-tests --bin bench-rows -- {{ARGS}}
 

@@ -204,15 +204,12 @@ pub async fn measure_variants(
             })
         };
         let with_others = async |duration| {
-            let (load, others) = tokio::join!(
-                run_in_background(spec(duration)),
-                async {
-                    match others(duration) {
-                        Some(spec) => run_in_background(spec).await.map(Some),
-                        None => Ok(None),
-                    }
+            let (load, others) = tokio::join!(run_in_background(spec(duration)), async {
+                match others(duration) {
+                    Some(spec) => run_in_background(spec).await.map(Some),
+                    None => Ok(None),
                 }
-            );
+            });
             others?;
             load
         };

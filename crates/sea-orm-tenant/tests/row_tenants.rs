@@ -655,5 +655,8 @@ fn row_tenants_need_postgresql_and_a_refusal_creates_nothing() {
         refused(added, &format!("add_tenant with {url}"));
         assert!(store.tenant_config("acme").is_none(), "{url}: registered");
     }
-    assert!(!file.exists(), "a refused row tenant created its SQLite file");
+    assert!(
+        !file.exists(),
+        "a refused row tenant created its SQLite file"
+    );
 }

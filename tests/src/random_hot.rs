@@ -185,21 +185,22 @@ pub async fn measure_variants(
             Tenancy::Hot | Tenancy::HotAmongRandom => (&paths, Pick::First),
         };
         let hot_among_random = tenancy == Tenancy::HotAmongRandom && args.concurrency > 1;
-        let hot_connections = if hot_among_random {
+        // The run's own load: every connection, or the hot tenant's eighth.
+        let connections = if hot_among_random {
             (args.concurrency / 8).max(1)
         } else {
             args.concurrency
         };
         let spec = |duration| {
             LoadSpec::get_any(server.addr(), paths.clone(), pick)
-                .connections(hot_connections)
+                .connections(connections)
                 .duration(duration)
         };
         // The random requests beside the hot tenant's, for as long as they run.
         let others = |duration| {
             hot_among_random.then(|| {
                 LoadSpec::get_any(server.addr(), paths.clone(), Pick::Random(round_seed))
-                    .connections(args.concurrency - hot_connections)
+                    .connections(args.concurrency - connections)
                     .duration(duration)
             })
         };

@@ -51,7 +51,7 @@ impl Config {
         match leased {
             Ok(lease) => {
                 if let Some(uri) = found.rewrite {
-                    parts.uri = uri;
+                    parts.uri = *uri;
                 }
                 LeasedNow::Ready(lease)
             }
@@ -82,7 +82,7 @@ impl Config {
             .and_then(|lease| lease.check_in_service().map(|()| lease))
             .map_err(|err| self.lease_error(&found, err))?;
         if let Some(uri) = found.rewrite {
-            parts.uri = uri;
+            parts.uri = *uri;
         }
         Ok(lease)
     }

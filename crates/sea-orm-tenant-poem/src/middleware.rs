@@ -212,7 +212,7 @@ impl<E: Endpoint> Endpoint for TenantEndpoint<E> {
 /// What [`TenantEndpoint::prepare_now`] could do without waiting.
 enum Prepared {
     /// The URI rewrite, if any, and the tenant's lease: the request can run.
-    Ready(Option<Uri>, TenantConnection),
+    Ready(Option<Box<Uri>>, TenantConnection),
     /// The request is answered with this error.
     Rejected(poem::Error),
     /// An asynchronous resolver must run, or the pool be opened; the name,
@@ -266,7 +266,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
         &self,
         req: &Request,
         found: Option<Found<'static>>,
-    ) -> poem::Result<(Option<Uri>, TenantConnection)> {
+    ) -> poem::Result<(Option<Box<Uri>>, TenantConnection)> {
         let config = &*self.config;
         Ok({
             let found = match found {
@@ -296,7 +296,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
     fn enter(
         &self,
         mut req: Request,
-        rewrite: Option<Uri>,
+        rewrite: Option<Box<Uri>>,
         lease: TenantConnection,
         span: tracing::Span,
     ) -> ScopedCall<'_, impl Future<Output = poem::Result<E::Output>> + Send + use<'_, E>> {
@@ -305,7 +305,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
             span.record("tenant", lease.tenant().as_str());
         }
         if let Some(uri) = rewrite {
-            *req.uri_mut() = uri;
+            *req.uri_mut() = *uri;
         }
         // One entry: `Data<&TenantDb>`; `CurrentTenant` reads the task-local.
         req.extensions_mut().insert(config.store.db());

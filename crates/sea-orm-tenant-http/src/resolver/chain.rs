@@ -2,7 +2,6 @@
 //! resolution stopped.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use http::Uri;
 
@@ -52,10 +51,12 @@ impl<'r> Chain<'r> {
 pub struct Found<'r> {
     /// The raw name, not yet validated.
     pub name: Cow<'r, str>,
-    /// The source that gave it, for error messages.
-    pub from: Arc<str>,
-    /// The URI the inner service should see (path-segment resolver).
-    pub rewrite: Option<Uri>,
+    /// The source that gave it, for error messages; borrowed from the
+    /// resolver (no reference count touched per request).
+    pub from: Cow<'r, str>,
+    /// The URI the inner service should see (path-segment resolver); boxed,
+    /// so that the common case moves a pointer, not a URI.
+    pub rewrite: Option<Box<Uri>>,
 }
 
 /// Why resolution stopped.
@@ -78,10 +79,10 @@ impl<E> Rejected<E> {
 }
 
 impl<'r> Found<'r> {
-    pub(super) fn from(name: Cow<'r, str>, from: &Arc<str>) -> Self {
+    pub(super) fn from(name: Cow<'r, str>, from: &'r str) -> Self {
         Self {
             name,
-            from: Arc::clone(from),
+            from: Cow::Borrowed(from),
             rewrite: None,
         }
     }
@@ -90,7 +91,7 @@ impl<'r> Found<'r> {
     pub fn into_owned(self) -> Found<'static> {
         Found {
             name: Cow::Owned(self.name.into_owned()),
-            from: self.from,
+            from: Cow::Owned(self.from.into_owned()),
             rewrite: self.rewrite,
         }
     }

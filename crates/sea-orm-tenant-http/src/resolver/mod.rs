@@ -238,7 +238,7 @@ impl<Req: RequestParts, E> Resolver<Req, E> {
     /// has an asynchronous source: call [`resolve`](Self::resolve) then.
     /// The name is not validated yet: the store does that when it is leased.
     pub fn resolve_now<'r>(
-        &self,
+        &'r self,
         req: &'r Req,
         policy: ConflictPolicy,
     ) -> Option<Result<Option<Found<'r>>, Rejected<E>>> {
@@ -262,7 +262,7 @@ impl<Req: RequestParts, E> Resolver<Req, E> {
 
     /// Finds the tenant name of `req`, awaiting asynchronous sources.
     pub async fn resolve<'r>(
-        &self,
+        &'r self,
         req: &'r Req,
         policy: ConflictPolicy,
     ) -> Result<Option<Found<'r>>, Rejected<E>> {

@@ -56,9 +56,9 @@ impl<Req, E> fmt::Display for Source<Req, E> {
 impl<Req: RequestParts, E> Source<Req, E> {
     /// A synchronous source's answer; an asynchronous one gives none here.
     pub(super) fn resolve_now<'r>(
-        &self,
+        &'r self,
         req: &'r Req,
-        from: &Arc<str>,
+        from: &'r str,
     ) -> Result<Option<Found<'r>>, Rejected<E>> {
         let found = |name: Cow<'r, str>| Found::from(name, from);
         let owned = |name: String| found(Cow::Owned(name));
@@ -68,7 +68,7 @@ impl<Req: RequestParts, E> Source<Req, E> {
             Source::Subdomain(base) => Ok(subdomain(req, base).map(owned)),
             Source::PathSegment(prefix) => {
                 Ok(path_segment(req.uri(), prefix).map(|(name, uri)| Found {
-                    rewrite: Some(uri),
+                    rewrite: Some(Box::new(uri)),
                     ..owned(name)
                 }))
             }
@@ -111,45 +111,51 @@ fn query_value<'r, E>(
 
 /// The values of `param` in `query`, decoded as `application/x-www-form-urlencoded`.
 fn query_values<'q, 'p>(query: &'q str, param: &'p str) -> QueryValues<'q, 'p> {
-    if query.bytes().any(|b| b == b'%' || b == b'+') {
-        QueryValues::Encoded(url::form_urlencoded::parse(query.as_bytes()), param)
-    } else {
-        QueryValues::Plain(Some(query), param)
+    QueryValues {
+        rest: Some(query),
+        param,
     }
 }
 
-/// [`query_values`]' iterator.
-enum QueryValues<'q, 'p> {
-    /// Something to decode: `form_urlencoded` does it.
-    Encoded(url::form_urlencoded::Parse<'q>, &'p str),
-    /// Nothing to decode: the same pairs as `form_urlencoded::parse` (split on
-    /// `&`, empty ones skipped, then on the first `=`), borrowed.
-    Plain(Option<&'q str>, &'p str),
+/// [`query_values`]' iterator: the same pairs as `form_urlencoded::parse`
+/// (split on `&`, empty ones skipped, then on the first `=`); a pair with
+/// nothing to decode is borrowed, one with a `%` or `+` is decoded by
+/// `form_urlencoded`.
+struct QueryValues<'q, 'p> {
+    rest: Option<&'q str>,
+    param: &'p str,
+}
+
+/// Whether `s` holds something `application/x-www-form-urlencoded` decodes.
+fn is_encoded(s: &[u8]) -> bool {
+    s.iter().any(|&b| b == b'%' || b == b'+')
 }
 
 impl<'q> Iterator for QueryValues<'q, '_> {
     type Item = Cow<'q, str>;
 
     fn next(&mut self) -> Option<Cow<'q, str>> {
-        match self {
-            QueryValues::Encoded(pairs, param) => pairs.find(|(k, _)| k == param).map(|(_, v)| v),
-            QueryValues::Plain(rest, param) => loop {
-                let query = rest.take()?;
-                let pair = match query.bytes().position(|b| b == b'&') {
-                    Some(end) => {
-                        *rest = Some(&query[end + 1..]);
-                        &query[..end]
-                    }
-                    None => query,
-                };
-                let (k, v) = match pair.bytes().position(|b| b == b'=') {
-                    Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-                    None => (pair, ""),
-                };
-                if k == *param && !pair.is_empty() {
-                    return Some(Cow::Borrowed(v));
-                }
-            },
+        loop {
+            let query = self.rest?;
+            let (pair, rest) = match query.as_bytes().iter().position(|&b| b == b'&') {
+                Some(end) => (&query[..end], Some(&query[end + 1..])),
+                None => (query, None),
+            };
+            self.rest = rest;
+            let (key, value) = match pair.as_bytes().iter().position(|&b| b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, ""),
+            };
+            if pair.is_empty() || (key != self.param && !is_encoded(key.as_bytes())) {
+                continue;
+            }
+            if !is_encoded(pair.as_bytes()) {
+                return Some(Cow::Borrowed(value));
+            }
+            match url::form_urlencoded::parse(pair.as_bytes()).next() {
+                Some((k, v)) if k == self.param => return Some(v),
+                _ => continue,
+            }
         }
     }
 }

@@ -168,7 +168,11 @@ impl TenantConnection {
     /// a transaction: a transaction runs on its own `DatabaseTransaction`.
     async fn pool_for(&self, stmt: &Statement) -> &DatabaseConnection {
         let readers = match &self.pool.readers {
-            Some(readers) => readers.for_statement(&stmt.sql, &self.holder.config).await,
+            Some(readers) => {
+                readers
+                    .for_statement(&stmt.sql, &self.holder().config)
+                    .await
+            }
             None => None,
         };
         readers.unwrap_or(&self.pool.conn)

@@ -14,12 +14,11 @@ use std::sync::Arc;
 
 use futures_util::Stream;
 use tokio::task::JoinHandle;
-use tokio::task::futures::TaskLocalFuture;
 
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::route::current::{self, Current};
-use crate::store::{Tenant, TenantConnection};
+use crate::route::current::{self, Current, CurrentScope};
+use crate::store::TenantConnection;
 
 /// The current tenant, captured so that other tasks or later polls can re-enter it.
 #[derive(Clone)]
@@ -61,7 +60,7 @@ impl TenantContext {
     /// [`ScopeFuture::take_context`] gives it back.
     pub fn into_scope<F: Future>(self, fut: F) -> ScopeFuture<F> {
         ScopeFuture {
-            unchecked: Some(Arc::clone(self.0.tenant())),
+            checked: false,
             inner: current::scope(self.0, fut),
         }
     }
@@ -94,9 +93,9 @@ pin_project_lite::pin_project! {
     /// (captured, then awaited) and move both; it holds the context itself, so
     /// polls clone nothing.
     pub struct ScopeFuture<F> {
-        unchecked: Option<Arc<Tenant>>,
+        checked: bool,
         #[pin]
-        inner: TaskLocalFuture<Current, F>,
+        inner: CurrentScope<F>,
     }
 }
 
@@ -104,7 +103,7 @@ impl<F> ScopeFuture<F> {
     /// The context, taken out: for what runs after `F` has finished (a
     /// response body). `None` if already taken; polling after taking it panics.
     pub fn take_context(self: Pin<&mut Self>) -> Option<TenantContext> {
-        self.project().inner.take_value().map(TenantContext)
+        self.project().inner.take_current().map(TenantContext)
     }
 }
 
@@ -139,10 +138,13 @@ impl<F: Future> Future for ScopeFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some(tenant) = this.unchecked.take()
-            && let Err(err) = current::check_switch(&tenant.key)
-        {
-            return Poll::Ready(Err(err));
+        if !*this.checked {
+            *this.checked = true;
+            if let Some(entering) = this.inner.current()
+                && let Err(err) = current::check_switch(&entering.tenant().key)
+            {
+                return Poll::Ready(Err(err));
+            }
         }
         this.inner.poll(cx).map(Ok)
     }

@@ -1,9 +1,15 @@
-//! The current tenant: a tokio task-local set by `with_tenant`.
+//! The current tenant: a task-local set by `with_tenant` and the middlewares.
+//!
+//! Like `tokio::task_local!`, a thread-local swapped in for each poll of the
+//! scope's future and out after it (even if the poll panics), so it follows
+//! the task from thread to thread. Owning it lets a scope read the tenant it
+//! will enter for the switch check, rather than keep a second reference.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-
-use tokio::task::futures::TaskLocalFuture;
+use std::task::{Context, Poll};
 
 use crate::error::TenantError;
 use crate::key::TenantKey;
@@ -42,8 +48,9 @@ impl Current {
     }
 }
 
-tokio::task_local! {
-    static CURRENT: Current;
+thread_local! {
+    /// The tenant of the scope being polled on this thread, if any.
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
 }
 
 /// The tenant current in this task, if any.
@@ -57,7 +64,13 @@ pub fn current_tenant() -> Option<TenantKey> {
 /// Runs `f` with the current tenant entry, if any, without cloning it.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
     let mut f = Some(f);
-    match CURRENT.try_with(|cur| (f.take().expect("called once"))(Some(cur))) {
+    // Unreadable (the thread is exiting, or a scope is swapping): no tenant,
+    // so routed calls fail with `NoTenant` rather than guess.
+    let read = CURRENT.try_with(|cell| match cell.try_borrow() {
+        Ok(cur) => (f.take().expect("called once"))(cur.as_ref()),
+        Err(_) => (f.take().expect("called once"))(None),
+    });
+    match read {
         Ok(r) => r,
         Err(_) => (f.take().expect("called once"))(None),
     }
@@ -76,12 +89,86 @@ pub(crate) fn check_switch(requested: &TenantKey) -> Result<Option<Arc<Tenant>>,
     })
 }
 
+/// Runs `f` with `slot`'s tenant as the thread's current one, and puts the
+/// previous one back after it, even if `f` panics.
+fn enter<R>(slot: &mut Option<Current>, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a>(&'a mut Option<Current>);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            CURRENT.with(|cell| std::mem::swap(self.0, &mut *cell.borrow_mut()));
+        }
+    }
+    CURRENT.with(|cell| std::mem::swap(slot, &mut *cell.borrow_mut()));
+    let _restore = Restore(slot);
+    f()
+}
+
+pin_project_lite::pin_project! {
+    /// `F` polled, and dropped, with a tenant current: the task-local's scope.
+    pub(crate) struct CurrentScope<F> {
+        slot: Option<Current>,
+        #[pin]
+        future: Option<F>,
+    }
+
+    impl<F> PinnedDrop for CurrentScope<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut future = this.future;
+            // What the future drops (a transaction rolling back, a lease)
+            // still sees its tenant.
+            if future.is_some() && this.slot.is_some() {
+                enter(this.slot, || future.set(None));
+            }
+        }
+    }
+}
+
+impl<F> CurrentScope<F> {
+    /// The tenant this scope enters (`None` once taken).
+    pub(crate) fn current(&self) -> Option<&Current> {
+        self.slot.as_ref()
+    }
+
+    /// Takes the tenant out, for what runs after `F` (a response body).
+    pub(crate) fn take_current(self: Pin<&mut Self>) -> Option<Current> {
+        self.project().slot.take()
+    }
+}
+
+impl<F: Future> Future for CurrentScope<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        assert!(
+            this.slot.is_some(),
+            "scope polled after its tenant was taken"
+        );
+        let mut future = this.future;
+        enter(this.slot, || {
+            let Some(fut) = future.as_mut().as_pin_mut() else {
+                panic!("scope polled after completion");
+            };
+            let poll = fut.poll(cx);
+            if poll.is_ready() {
+                // Dropped here, inside the scope, like a pending one.
+                future.set(None);
+            }
+            poll
+        })
+    }
+}
+
 /// Polls `fut` with `current` as the task's tenant.
-pub(crate) fn scope<F: Future>(current: Current, fut: F) -> TaskLocalFuture<Current, F> {
-    CURRENT.scope(current, fut)
+pub(crate) fn scope<F: Future>(current: Current, fut: F) -> CurrentScope<F> {
+    CurrentScope {
+        slot: Some(current),
+        future: Some(fut),
+    }
 }
 
 /// Runs `f` synchronously with `current` as the task's tenant.
 pub(crate) fn sync_scope<R>(current: Current, f: impl FnOnce() -> R) -> R {
-    CURRENT.sync_scope(current, f)
+    enter(&mut Some(current), f)
 }

@@ -63,7 +63,7 @@ impl Inner {
         let (size, grows_to, in_flight) = {
             let slot = lock(&tenant.slot);
             match &slot.pool {
-                Some(pool) => (pool.size, pool.grows_to, slot.in_flight),
+                Some(pool) => (pool.size, pool.grows_to, tenant.in_flight()),
                 None => return,
             }
         };

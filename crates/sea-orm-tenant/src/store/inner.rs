@@ -133,20 +133,35 @@ impl Inner {
             return None;
         }
         let Some(placement) = &tenant.placement else {
-            return self.pool_lease_now(tenant);
+            return self.pool_lease_now(Arc::clone(tenant));
         };
         if tenant.is_removed() {
             return Some(Err(TenantError::Unknown(tenant.key.clone())));
         }
-        Some(match self.pool_lease_now(&placement.database)? {
-            Ok(lease) => self.seat_lease(tenant, &placement.seat, lease),
-            Err(err) => Err(err.about(&tenant.key)),
-        })
+        Some(
+            match self.pool_lease_now(Arc::clone(&placement.database))? {
+                Ok(lease) => self.seat_lease(tenant, &placement.seat, lease),
+                Err(err) => Err(err.about(&tenant.key)),
+            },
+        )
+    }
+
+    /// [`lease_now`](Self::lease_now) of an entry the caller owns: a tenant
+    /// with a pool of its own gets the entry moved into its lease rather than
+    /// a second reference (one shared counter fewer per request).
+    pub(crate) fn lease_now_owned(
+        self: &Arc<Self>,
+        tenant: Arc<Tenant>,
+    ) -> Option<Result<TenantConnection, TenantError>> {
+        if tenant.placement.is_none() && !tenant.hold.is_held() {
+            return self.pool_lease_now(tenant);
+        }
+        self.lease_now(&tenant)
     }
 
     fn pool_lease_now(
         self: &Arc<Self>,
-        tenant: &Arc<Tenant>,
+        tenant: Arc<Tenant>,
     ) -> Option<Result<TenantConnection, TenantError>> {
         if self.capacity.is_closed() {
             return Some(Err(TenantError::Closed));
@@ -156,7 +171,7 @@ impl Inner {
         }
         let (lease, grow) = tenant.try_lease(self.capacity.now())?;
         if grow {
-            self.grow(tenant);
+            self.grow(lease.holder());
         }
         Some(Ok(lease))
     }
@@ -179,7 +194,7 @@ impl Inner {
         tenant: &Arc<Tenant>,
     ) -> Result<TenantConnection, TenantError> {
         let turn = tenant.opening.turn().await?;
-        if let Some((conn, _)) = tenant.try_lease(self.capacity.now()) {
+        if let Some((conn, _)) = Arc::clone(tenant).try_lease(self.capacity.now()) {
             return Ok(conn);
         }
         if self.capacity.is_closed() {

@@ -30,20 +30,32 @@ pub struct TenantConnection {
     pub(crate) pool: Arc<LeasedPool>,
     /// The tenant the calls are for.
     pub(crate) tenant: Arc<Tenant>,
-    /// The entry whose pool is leased (the tenant's own, or its database's).
-    pub(crate) holder: Arc<Tenant>,
+    /// The entry whose pool is leased when it is not the tenant's own (a
+    /// schema or row tenant's database); `None`: the tenant's own pool,
+    /// which saves a reference count per lease.
+    holder: Option<Arc<Tenant>>,
     /// For a schema or row tenant: its route on the database's shared pool.
     pub(crate) shared: Option<SharedRoute>,
 }
 
 impl TenantConnection {
     fn of_pool(pool: &OpenPool, holder: Arc<Tenant>) -> Self {
+        Self::of_leased(pool.leased(), holder)
+    }
+
+    /// A lease of `holder`'s own pool, whose in-flight count the caller has raised.
+    fn of_leased(pool: Arc<LeasedPool>, holder: Arc<Tenant>) -> Self {
         Self {
-            pool: pool.leased(),
-            tenant: Arc::clone(&holder),
-            holder,
+            pool,
+            tenant: holder,
+            holder: None,
             shared: None,
         }
+    }
+
+    /// The entry whose pool is leased: the tenant's own, or its database's.
+    pub(crate) fn holder(&self) -> &Arc<Tenant> {
+        self.holder.as_ref().unwrap_or(&self.tenant)
     }
 
     /// This lease of a shared database's pool, for its tenant `tenant` on `seat`.
@@ -66,8 +78,9 @@ impl TenantConnection {
             seat.clone(),
             tenant.key.clone(),
         )?);
-        lock(&tenant.slot).in_flight += 1;
-        self.tenant = Arc::clone(tenant);
+        tenant.in_flight.fetch_add(1, Ordering::Relaxed);
+        let holder = std::mem::replace(&mut self.tenant, Arc::clone(tenant));
+        self.holder = Some(holder);
         Ok(self)
     }
 
@@ -122,24 +135,15 @@ impl fmt::Debug for TenantConnection {
 
 impl Drop for TenantConnection {
     fn drop(&mut self) {
-        if !Arc::ptr_eq(&self.tenant, &self.holder) {
+        if self.holder.is_some() {
             // A schema tenant's own count, for waiting on its calls when it is removed.
-            let idle = {
-                let mut slot = lock(&self.tenant.slot);
-                slot.in_flight -= 1;
-                slot.in_flight == 0
-            };
-            if idle {
+            if self.tenant.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
                 self.tenant.idle.notify_waiters();
             }
         }
-        let idle = {
-            let mut slot = lock(&self.holder.slot);
-            slot.in_flight -= 1;
-            slot.in_flight == 0
-        };
-        if idle {
-            self.holder.idle.notify_waiters();
+        let holder = self.holder();
+        if holder.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            holder.idle.notify_waiters();
         }
     }
 }
@@ -148,18 +152,19 @@ impl Drop for TenantConnection {
 impl Tenant {
     /// A lease on the pool, if it is open, and whether the pool is due to
     /// grow ([`super::growth`]).
-    pub(crate) fn try_lease(self: &Arc<Self>, now: u64) -> Option<(TenantConnection, bool)> {
-        let (lease, grow) = {
+    pub(crate) fn try_lease(self: Arc<Self>, now: u64) -> Option<(TenantConnection, bool)> {
+        let (leased, grow) = {
             let mut slot = lock(&self.slot);
             let pool = slot.pool.as_ref()?;
-            let lease = TenantConnection::of_pool(pool, Arc::clone(self));
-            let grow = pool.is_due_to_grow(slot.in_flight + 1);
-            slot.in_flight += 1;
+            let leased = pool.leased();
+            // Raised under the lock, so eviction (which takes it) sees it.
+            let in_flight = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            let grow = pool.is_due_to_grow(in_flight);
             slot.heat.touch(now);
-            (lease, grow)
+            (leased, grow)
         };
         self.last_used.store(now, Ordering::Relaxed);
-        Some((lease, grow))
+        Some((TenantConnection::of_leased(leased, self), grow))
     }
 
     /// Installs a freshly opened pool and leases it.
@@ -168,7 +173,7 @@ impl Tenant {
         {
             let mut slot = lock(&self.slot);
             slot.pool = Some(pool);
-            slot.in_flight += 1;
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
             slot.heat.touch(now);
         }
         self.last_used.store(now, Ordering::Relaxed);

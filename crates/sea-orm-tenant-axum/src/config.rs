@@ -30,8 +30,30 @@ pub(crate) struct Config {
     pub(crate) resolver: Resolver,
     pub(crate) conflict: ConflictPolicy,
     pub(crate) exempt: Exempt,
+    pub(crate) answer: Answer,
+}
+
+/// How rejections are answered.
+#[derive(Clone)]
+pub(crate) struct Answer {
     pub(crate) on_rejection: Option<Arc<RejectionFn>>,
     pub(crate) retry_after: Duration,
+}
+
+impl Answer {
+    /// The response for `rejection`; the rejection itself is put in the
+    /// response's extensions for outer layers.
+    pub(crate) fn reject(&self, rejection: TenantRejection) -> Response {
+        tracing::debug!(status = %rejection.status(), error = %rejection, "tenant rejection");
+        let mut resp = match &self.on_rejection {
+            Some(f) => f(&rejection),
+            None => rejection.to_axum_response(self.retry_after),
+        };
+        let status = resp.status();
+        add_retry_after(status, resp.headers_mut(), self.retry_after);
+        resp.extensions_mut().insert(rejection);
+        resp
+    }
 }
 
 impl Config {
@@ -105,17 +127,8 @@ impl Config {
         self.reject(TenantRejection::of_lease(&found.from, err))
     }
 
-    /// The response for `rejection`; the rejection itself is put in the
-    /// response's extensions for outer layers.
+    /// The response for `rejection` ([`Answer::reject`]).
     pub(crate) fn reject(&self, rejection: TenantRejection) -> Response {
-        tracing::debug!(status = %rejection.status(), error = %rejection, "tenant rejection");
-        let mut resp = match &self.on_rejection {
-            Some(f) => f(&rejection),
-            None => rejection.to_axum_response(self.retry_after),
-        };
-        let status = resp.status();
-        add_retry_after(status, resp.headers_mut(), self.retry_after);
-        resp.extensions_mut().insert(rejection);
-        resp
+        self.answer.reject(rejection)
     }
 }

@@ -9,7 +9,7 @@ use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant_http::{DEFAULT_RETRY_AFTER, TenantRejection};
 use tower_layer::Layer;
 
-use crate::config::Config;
+use crate::config::{Answer, Config};
 use crate::resolver::{ConflictPolicy, Resolver};
 use crate::service::TenantService;
 
@@ -50,7 +50,7 @@ impl fmt::Debug for TenantLayer {
             .field("resolver", &self.config.resolver)
             .field("conflict", &self.config.conflict)
             .field("exempt", &self.config.exempt)
-            .field("retry_after", &self.config.retry_after)
+            .field("retry_after", &self.config.answer.retry_after)
             .finish_non_exhaustive()
     }
 }
@@ -65,8 +65,10 @@ impl TenantLayer {
                 resolver,
                 conflict: ConflictPolicy::Reject,
                 exempt: Default::default(),
-                on_rejection: None,
-                retry_after: DEFAULT_RETRY_AFTER,
+                answer: Answer {
+                    on_rejection: None,
+                    retry_after: DEFAULT_RETRY_AFTER,
+                },
             }),
         }
     }
@@ -101,13 +103,13 @@ impl TenantLayer {
     where
         F: Fn(&TenantRejection) -> Response + Send + Sync + 'static,
     {
-        self.config().on_rejection = Some(Arc::new(f));
+        self.config().answer.on_rejection = Some(Arc::new(f));
         self
     }
 
     /// The `Retry-After` of 503 answers (default 5 s; whole seconds, at least 1).
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.config().retry_after = retry_after;
+        self.config().answer.retry_after = retry_after;
         self
     }
 

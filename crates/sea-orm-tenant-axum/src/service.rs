@@ -18,7 +18,7 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use crate::body::TenantBody;
-use crate::config::{Config, LeasedNow};
+use crate::config::{Answer, Config, LeasedNow};
 
 /// The service built by [`TenantLayer`](crate::TenantLayer): chooses the
 /// request's tenant and runs the inner service, and the response body, in it.
@@ -88,8 +88,7 @@ where
             // serves the request, with no clone of it.
             LeasedNow::Ready(lease) => {
                 let req = Request::from_parts(parts, body);
-                let config = Arc::clone(&self.config);
-                TenantFuture::new(enter(config, &mut self.inner, req, lease, span))
+                TenantFuture::new(enter(&self.config, &mut self.inner, req, lease, span))
             }
             LeasedNow::Rejected(resp) => TenantFuture::new(State::Answered {
                 response: Some(resp),
@@ -107,7 +106,7 @@ where
                     };
                     let req = Request::from_parts(parts, body);
                     let span = tracing::Span::current();
-                    TenantFuture::new(enter(config, &mut inner, req, lease, span)).await
+                    TenantFuture::new(enter(&config, &mut inner, req, lease, span)).await
                 };
                 TenantFuture::new(State::Wait {
                     inner: Box::pin(waiting.instrument(span)),
@@ -120,7 +119,7 @@ where
 /// Puts the routing handle in the request and calls the inner service in the
 /// tenant's scope.
 fn enter<S, ReqBody>(
-    config: Arc<Config>,
+    config: &Config,
     inner: &mut S,
     mut req: Request<ReqBody>,
     lease: TenantConnection,
@@ -138,17 +137,17 @@ where
     // request and keeps the pool open until the body is dropped.
     let context = lease.into_context();
     // `inner.call` runs inside the scope too: a service doing work in `call`
-    // (not only in its future) sees the tenant.
-    let called = {
+    // (not only in its future) sees the tenant. Polls swap the context in
+    // and out of the task-local: no clone per poll; it comes back out for
+    // the body when the call ends.
+    let scoped = {
         let _entered = (!span.is_disabled()).then(|| span.enter());
-        context.enter(|| inner.call(req))
+        context.into_scope_with(|| inner.call(req))
     };
-    match called {
+    match scoped {
         Ok(inner) => State::Scoped {
-            // Polls swap the context in and out of the task-local: no clone
-            // per poll; it comes back out for the body when the call ends.
-            inner: context.into_scope(inner),
-            config,
+            inner,
+            answer: config.answer.clone(),
             span,
         },
         // Another tenant current here already (a nested layer): refused.
@@ -191,7 +190,10 @@ pin_project_lite::pin_project! {
             // response body when the call ends.
             #[pin]
             inner: ScopeFuture<F>,
-            config: Arc<Config>,
+            // What a refusal at poll time is answered with: no reference to
+            // the configuration (none counted per request, unless a custom
+            // rejection function is set).
+            answer: Answer,
             span: tracing::Span,
         },
         Answered { response: Option<Response> },
@@ -212,7 +214,7 @@ where
             StateProj::Exempt { inner } => inner.poll(cx).map_ok(|resp| resp.map(Body::new)),
             StateProj::Scoped {
                 inner,
-                config,
+                answer,
                 span,
             } => {
                 let _entered = (!span.is_disabled()).then(|| span.enter());
@@ -224,7 +226,7 @@ where
                     Poll::Ready(Ok((Err(err), _))) => Poll::Ready(Err(err)),
                     // Polled where another tenant is current: refused.
                     Poll::Ready(Err(switch)) => {
-                        Poll::Ready(Ok(config.reject(TenantRejection::from(switch))))
+                        Poll::Ready(Ok(answer.reject(TenantRejection::from(switch))))
                     }
                 }
             }

@@ -135,3 +135,94 @@ async fn a_scope_gives_its_context_and_lease_back_when_it_ends() {
     store.close().await;
     dbs.cleanup().await;
 }
+
+/// Records the tenant current when it is dropped.
+struct SeesTenantOnDrop(std::sync::Arc<std::sync::Mutex<Option<Option<String>>>>);
+
+impl Drop for SeesTenantOnDrop {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(current_tenant().map(|t| t.as_str().to_owned()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_local_is_put_back_after_a_panic_a_drop_and_a_nested_scope() {
+    use futures_util::FutureExt;
+    use std::sync::{Arc, Mutex};
+
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_with(&mut dbs, 2, small_pools()).await;
+    let ctx_a = store
+        .with_tenant("t00", async { TenantContext::current().unwrap() })
+        .await
+        .unwrap();
+
+    // A poll that panics leaves no tenant behind on the thread.
+    let panicked = std::panic::AssertUnwindSafe(ctx_a.scope(async {
+        assert_eq!(current_tenant().unwrap().as_str(), "t00");
+        panic!("inside the scope");
+    }))
+    .catch_unwind()
+    .await;
+    assert!(panicked.is_err());
+    assert_eq!(
+        current_tenant(),
+        None,
+        "a panicking poll left its tenant current"
+    );
+
+    // A scope dropped before it finished drops its future inside the tenant.
+    let seen = Arc::new(Mutex::new(None));
+    let guard = SeesTenantOnDrop(seen.clone());
+    let pending = ctx_a.scope(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+    });
+    let mut pending = Box::pin(pending);
+    assert!(futures_util::poll!(pending.as_mut()).is_pending());
+    assert_eq!(current_tenant(), None);
+    drop(pending);
+    assert_eq!(*seen.lock().unwrap(), Some(Some("t00".to_owned())));
+    assert_eq!(current_tenant(), None);
+
+    // Nested: the same tenant may be entered again, and the outer scope's
+    // tenant is current again after the inner one.
+    let inner_seen = store
+        .with_tenant("t00", async {
+            let inner = ctx_a
+                .scope(async { current_tenant().map(|t| t.as_str().to_owned()) })
+                .await
+                .unwrap();
+            (inner, current_tenant().map(|t| t.as_str().to_owned()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(inner_seen, (Some("t00".into()), Some("t00".into())));
+
+    // `into_scope_with` makes the future inside the tenant, and refuses to
+    // make it under another tenant.
+    let made_in = ctx_a
+        .clone()
+        .into_scope_with(|| {
+            let at_make = current_tenant().map(|t| t.as_str().to_owned());
+            async move { (at_make, current_tenant().map(|t| t.as_str().to_owned())) }
+        })
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(made_in, (Some("t00".into()), Some("t00".into())));
+    assert_eq!(current_tenant(), None);
+    let refused = store
+        .with_tenant("t01", async {
+            let mut made = false;
+            let result = ctx_a.clone().into_scope_with(|| {
+                made = true;
+                async {}
+            });
+            (result.err(), made)
+        })
+        .await
+        .unwrap();
+    assert!(refused.0.is_some_and(|e| is_switch(&e, "t01", "t00")));
+    assert!(!refused.1, "the future was made under another tenant");
+}

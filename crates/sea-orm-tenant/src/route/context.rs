@@ -65,6 +65,27 @@ impl TenantContext {
         }
     }
 
+    /// Like [`into_scope`](Self::into_scope), with the future made by `make`
+    /// inside the tenant too (a tower service doing work in `call`, not only
+    /// in its future, sees it), and no clone of the context; or
+    /// [`TenantError::Switch`] without calling `make` if another tenant is
+    /// current.
+    pub fn into_scope_with<F: Future>(
+        self,
+        make: impl FnOnce() -> F,
+    ) -> Result<ScopeFuture<F>, TenantError> {
+        current::check_switch(&self.0.tenant().key)?;
+        let mut slot = Some(self.0);
+        let fut = current::enter(&mut slot, make);
+        let Some(current) = slot else {
+            unreachable!("entering puts the tenant back");
+        };
+        Ok(ScopeFuture {
+            checked: false,
+            inner: current::scope(current, fut),
+        })
+    }
+
     /// Runs `f` synchronously with the captured tenant current, or returns
     /// [`TenantError::Switch`] without running it if another tenant is current.
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, TenantError> {

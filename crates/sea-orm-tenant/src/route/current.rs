@@ -91,7 +91,7 @@ pub(crate) fn check_switch(requested: &TenantKey) -> Result<Option<Arc<Tenant>>,
 
 /// Runs `f` with `slot`'s tenant as the thread's current one, and puts the
 /// previous one back after it, even if `f` panics.
-fn enter<R>(slot: &mut Option<Current>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn enter<R>(slot: &mut Option<Current>, f: impl FnOnce() -> R) -> R {
     struct Restore<'a>(&'a mut Option<Current>);
     impl Drop for Restore<'_> {
         fn drop(&mut self) {

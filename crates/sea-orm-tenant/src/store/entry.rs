@@ -19,11 +19,11 @@ use crate::pool::seat::{Seat, SeatKind};
 
 /// One registered tenant and the state of its pool.
 ///
-/// In declaration order (`repr(C)`): what every lease writes comes first, on
-/// the cache line of the `Arc`'s reference counts, which every lease writes
-/// too; the per-query counters come last, after the configuration, so that
-/// neither shares a line with the flags every request reads. Requests on two
-/// cores then pass one line back and forth, not four.
+/// In declaration order (`repr(C)`): what every lease writes comes first,
+/// within the cache line of the `Arc`'s reference counts, which a lease
+/// writes too; the per-query counters come last, after the configuration.
+/// A lease and its drop then write one line of the entry, and the flags
+/// every request reads are on lines that requests do not write.
 #[repr(C)]
 pub(crate) struct Tenant {
     /// Leases alive: raised under the slot's lock (eviction reads it there),

@@ -10,7 +10,9 @@
 //!    that matters for a server.
 //!
 //! Run with `cargo bench -p sea-orm-tenant-axum --bench layer`.
-//! `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS` tune part 2.
+//! `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS` tune part 2;
+//! `PROFILE_APP=plain` or `tenant` (and `PROFILE_CALLS`, default 100,000) runs
+//! only that app's in-process calls, for callgrind.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -126,6 +128,18 @@ fn main() {
     let tenant = tenant_app(store.clone());
     // Open the pool once, as a running server would have.
     rt.block_on(call(&tenant));
+    // `PROFILE_APP=plain|tenant`: only that app's in-process calls, for
+    // `valgrind --tool=callgrind` (instructions per request: the difference
+    // of two runs of different `PROFILE_CALLS`, divided by theirs).
+    if let Ok(app) = std::env::var("PROFILE_APP") {
+        let n = env_or("PROFILE_CALLS", 100_000) as u32;
+        let ns = match app.as_str() {
+            "plain" => rt.block_on(in_process_round(&plain, n)),
+            _ => rt.block_on(in_process_round(&tenant, n)),
+        };
+        println!("{app}: {n} in-process calls, {ns:.0} ns/req");
+        return;
+    }
 
     let mut criterion = Criterion::default()
         .configure_from_args()

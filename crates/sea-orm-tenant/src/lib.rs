@@ -8,8 +8,8 @@
 //!   `max_open_pools` at once, the coldest idle pools (fewest uses lately) closed first; tenants
 //!   added and removed at runtime; an optional shared database for global tables.
 //! * [`with_tenant`](TenantConnections::with_tenant): runs a future with a tenant
-//!   current (a tokio task-local). Switching to another tenant inside it is an
-//!   error ([`TenantError::Switch`]), and so is a query with no tenant
+//!   current (a task-local, like tokio's). Switching to another tenant inside
+//!   it is an error ([`TenantError::Switch`]), and so is a query with no tenant
 //!   ([`TenantError::NoTenant`]): there is never a silent default database.
 //! * [`TenantDb`]: implements SeaORM's `ConnectionTrait`, `TransactionTrait` and
 //!   `StreamTrait` by routing each call to the current tenant, so every SeaORM API
@@ -302,7 +302,8 @@
 //!
 //! # Spawned tasks lose the tenant
 //!
-//! The current tenant is a tokio task-local. `tokio::spawn`, `spawn_blocking`,
+//! The current tenant is a task-local (set for each poll of the scope's
+//! future, like tokio's). `tokio::spawn`, `spawn_blocking`,
 //! WebSocket upgrades and response bodies polled after a handler returns all run
 //! *outside* it, and their queries fail with `NoTenant` (other frameworks silently
 //! fall back to a default database here, a classic cross-tenant leak). Use

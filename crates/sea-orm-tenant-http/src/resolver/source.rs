@@ -118,17 +118,12 @@ fn query_values<'q, 'p>(query: &'q str, param: &'p str) -> QueryValues<'q, 'p> {
 }
 
 /// [`query_values`]' iterator: the same pairs as `form_urlencoded::parse`
-/// (split on `&`, empty ones skipped, then on the first `=`); a pair with
-/// nothing to decode is borrowed, one with a `%` or `+` is decoded by
-/// `form_urlencoded`.
+/// (split on `&`, empty ones skipped, then on the first `=`), in one pass
+/// over the query; a pair with nothing to decode is borrowed, one with a `%`
+/// or `+` is decoded by `form_urlencoded`.
 struct QueryValues<'q, 'p> {
     rest: Option<&'q str>,
     param: &'p str,
-}
-
-/// Whether `s` holds something `application/x-www-form-urlencoded` decodes.
-fn is_encoded(s: &[u8]) -> bool {
-    s.iter().any(|&b| b == b'%' || b == b'+')
 }
 
 impl<'q> Iterator for QueryValues<'q, '_> {
@@ -137,24 +132,36 @@ impl<'q> Iterator for QueryValues<'q, '_> {
     fn next(&mut self) -> Option<Cow<'q, str>> {
         loop {
             let query = self.rest?;
-            let (pair, rest) = match query.as_bytes().iter().position(|&b| b == b'&') {
-                Some(end) => (&query[..end], Some(&query[end + 1..])),
-                None => (query, None),
-            };
-            self.rest = rest;
-            let (key, value) = match pair.as_bytes().iter().position(|&b| b == b'=') {
+            let bytes = query.as_bytes();
+            let (mut end, mut eq, mut encoded) = (bytes.len(), None, false);
+            for (i, &b) in bytes.iter().enumerate() {
+                match b {
+                    b'&' => {
+                        end = i;
+                        break;
+                    }
+                    b'=' if eq.is_none() => eq = Some(i),
+                    b'%' | b'+' => encoded = true,
+                    _ => {}
+                }
+            }
+            self.rest = query.get(end + 1..);
+            let pair = &query[..end];
+            if pair.is_empty() {
+                continue;
+            }
+            if encoded {
+                match url::form_urlencoded::parse(pair.as_bytes()).next() {
+                    Some((k, v)) if k == self.param => return Some(v),
+                    _ => continue,
+                }
+            }
+            let (k, v) = match eq {
                 Some(eq) => (&pair[..eq], &pair[eq + 1..]),
                 None => (pair, ""),
             };
-            if pair.is_empty() || (key != self.param && !is_encoded(key.as_bytes())) {
-                continue;
-            }
-            if !is_encoded(pair.as_bytes()) {
-                return Some(Cow::Borrowed(value));
-            }
-            match url::form_urlencoded::parse(pair.as_bytes()).next() {
-                Some((k, v)) if k == self.param => return Some(v),
-                _ => continue,
+            if k == self.param {
+                return Some(Cow::Borrowed(v));
             }
         }
     }

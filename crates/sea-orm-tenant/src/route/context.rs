@@ -1,6 +1,6 @@
 //! Carrying the current tenant across task boundaries.
 //!
-//! A tokio task-local lives in one task: `tokio::spawn`, `spawn_blocking`, a
+//! A task-local lives in one task: `tokio::spawn`, `spawn_blocking`, a
 //! WebSocket upgrade or a response body polled after the handler returned all run
 //! without it, and their queries fail with [`TenantError::NoTenant`](crate::TenantError::NoTenant)
 //! rather than silently reaching some other database. These helpers capture the

@@ -226,3 +226,45 @@ async fn the_task_local_is_put_back_after_a_panic_a_drop_and_a_nested_scope() {
     assert!(refused.0.is_some_and(|e| is_switch(&e, "t01", "t00")));
     assert!(!refused.1, "the future was made under another tenant");
 }
+
+#[test]
+fn a_scope_dropped_as_its_thread_exits_does_not_abort() {
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Context;
+
+    type Parked = Pin<Box<dyn Future<Output = Result<(), TenantError>>>>;
+    thread_local! {
+        // Reached before the task-local on the thread below, so destroyed
+        // after it: the parked scope is dropped with the task-local gone.
+        static PARKED: RefCell<Vec<Parked>> = const { RefCell::new(Vec::new()) };
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut dbs = TestDatabases::sqlite();
+    let (_store, ctx) = rt.block_on(async {
+        let store = store_with(&mut dbs, 1, small_pools()).await;
+        let ctx = store
+            .with_tenant("t00", async { TenantContext::current().unwrap() })
+            .await
+            .unwrap();
+        (store, ctx)
+    });
+    std::thread::spawn(move || {
+        PARKED.with(|parked| parked.borrow_mut().clear());
+        let mut scope: Parked = Box::pin(ctx.scope(std::future::pending::<()>()));
+        let waker = futures_util::task::noop_waker();
+        assert!(
+            scope
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        PARKED.with(|parked| parked.borrow_mut().push(scope));
+    })
+    .join()
+    .expect("the thread ended cleanly");
+}

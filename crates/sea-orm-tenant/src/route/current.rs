@@ -116,8 +116,9 @@ pin_project_lite::pin_project! {
             let this = this.project();
             let mut future = this.future;
             // What the future drops (a transaction rolling back, a lease)
-            // still sees its tenant.
-            if future.is_some() && this.slot.is_some() {
+            // still sees its tenant; while the thread exits (the task-local
+            // already gone) it is dropped without.
+            if future.is_some() && this.slot.is_some() && CURRENT.try_with(|_| ()).is_ok() {
                 enter(this.slot, || future.set(None));
             }
         }

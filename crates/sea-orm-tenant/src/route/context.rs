@@ -77,9 +77,7 @@ impl TenantContext {
         current::check_switch(&self.0.tenant().key)?;
         let mut slot = Some(self.0);
         let fut = current::enter(&mut slot, make);
-        let Some(current) = slot else {
-            unreachable!("entering puts the tenant back");
-        };
+        let current = slot.expect("entering puts the tenant back");
         Ok(ScopeFuture {
             checked: false,
             inner: current::scope(current, fut),

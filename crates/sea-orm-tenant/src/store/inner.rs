@@ -22,7 +22,6 @@ use crate::key::TenantKey;
 use crate::pool::budget::{Budgets, ServerBudget};
 use crate::pool::opened::OpenPool;
 use crate::pool::opener::open_pool;
-use crate::pool::seat::Seat;
 use crate::pool::sqlite_readers::SqliteReaders;
 
 /// The shared database for global tables.
@@ -98,7 +97,7 @@ impl Inner {
         self: &Arc<Self>,
         tenant: &Arc<Tenant>,
     ) -> Result<TenantConnection, TenantError> {
-        if let Some(now) = self.lease_now(tenant) {
+        if let Some(now) = self.lease_now(Arc::clone(tenant)) {
             return now;
         }
         // Held: wait, then lease whichever entry holds the name now (held
@@ -108,7 +107,7 @@ impl Inner {
         while tenant.hold.is_held() {
             held = self.after_hold(tenant).await?;
             tenant = &held;
-            if let Some(now) = self.lease_now(tenant) {
+            if let Some(now) = self.lease_now(Arc::clone(tenant)) {
                 return now;
             }
         }
@@ -121,42 +120,29 @@ impl Inner {
         let lease = Box::pin(self.open_single_flight(&placement.database))
             .await
             .map_err(|e| e.about(&tenant.key))?;
-        self.seat_lease(tenant, &placement.seat, lease)
+        self.seat_lease(Arc::clone(tenant), lease)
     }
 
     /// `lease` without waiting: `None` when the pool must be opened first.
+    /// The entry is moved into the lease, not referenced a second time.
     pub(crate) fn lease_now(
         self: &Arc<Self>,
-        tenant: &Arc<Tenant>,
+        tenant: Arc<Tenant>,
     ) -> Option<Result<TenantConnection, TenantError>> {
         if tenant.hold.is_held() {
             return None;
         }
         let Some(placement) = &tenant.placement else {
-            return self.pool_lease_now(Arc::clone(tenant));
+            return self.pool_lease_now(tenant);
         };
         if tenant.is_removed() {
             return Some(Err(TenantError::Unknown(tenant.key.clone())));
         }
-        Some(
-            match self.pool_lease_now(Arc::clone(&placement.database))? {
-                Ok(lease) => self.seat_lease(tenant, &placement.seat, lease),
-                Err(err) => Err(err.about(&tenant.key)),
-            },
-        )
-    }
-
-    /// [`lease_now`](Self::lease_now) of an entry the caller owns: a tenant
-    /// with a pool of its own gets the entry moved into its lease rather than
-    /// a second reference (one shared counter fewer per request).
-    pub(crate) fn lease_now_owned(
-        self: &Arc<Self>,
-        tenant: Arc<Tenant>,
-    ) -> Option<Result<TenantConnection, TenantError>> {
-        if tenant.placement.is_none() && !tenant.hold.is_held() {
-            return self.pool_lease_now(tenant);
-        }
-        self.lease_now(&tenant)
+        let database = Arc::clone(&placement.database);
+        Some(match self.pool_lease_now(database)? {
+            Ok(lease) => self.seat_lease(tenant, lease),
+            Err(err) => Err(err.about(&tenant.key)),
+        })
     }
 
     fn pool_lease_now(
@@ -179,14 +165,13 @@ impl Inner {
     /// A schema or row tenant's lease on its database's pool.
     fn seat_lease(
         &self,
-        tenant: &Arc<Tenant>,
-        seat: &Seat,
+        tenant: Arc<Tenant>,
         lease: TenantConnection,
     ) -> Result<TenantConnection, TenantError> {
         tenant
             .last_used
             .store(self.capacity.now(), Ordering::Relaxed);
-        lease.for_seat(tenant, seat)
+        lease.for_seat(tenant)
     }
 
     async fn open_single_flight(

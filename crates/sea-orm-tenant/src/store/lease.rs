@@ -58,28 +58,30 @@ impl TenantConnection {
         self.holder.as_ref().unwrap_or(&self.tenant)
     }
 
-    /// This lease of a shared database's pool, for its tenant `tenant` on `seat`.
-    pub(crate) fn for_seat(
-        mut self,
-        tenant: &Arc<Tenant>,
-        seat: &Seat,
-    ) -> Result<Self, TenantError> {
+    /// This lease of a shared database's pool, for `tenant`, placed in that
+    /// database (on its seat there).
+    pub(crate) fn for_seat(mut self, tenant: Arc<Tenant>) -> Result<Self, TenantError> {
+        let unavailable = |reason: &str| TenantError::Unavailable {
+            tenant: tenant.key.clone(),
+            reason: reason.into(),
+        };
         let park = self
             .pool
             .park
             .clone()
-            .ok_or_else(|| TenantError::Unavailable {
-                tenant: tenant.key.clone(),
-                reason: "its database's pool is not shared by tenants".into(),
-            })?;
+            .ok_or_else(|| unavailable("its database's pool is not shared by tenants"))?;
+        let seat = match &tenant.placement {
+            Some(placement) => placement.seat.clone(),
+            None => return Err(unavailable("it is not placed in a shared database")),
+        };
         self.shared = Some(SharedRoute::new(
             self.pool.conn.clone(),
             &park,
-            seat.clone(),
+            seat,
             tenant.key.clone(),
         )?);
         tenant.in_flight.fetch_add(1, Ordering::Relaxed);
-        let holder = std::mem::replace(&mut self.tenant, Arc::clone(tenant));
+        let holder = std::mem::replace(&mut self.tenant, tenant);
         self.holder = Some(holder);
         Ok(self)
     }

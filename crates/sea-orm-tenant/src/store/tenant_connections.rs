@@ -319,7 +319,7 @@ impl TenantConnections {
     /// ```
     pub fn connection_now(&self, name: &str) -> Option<Result<TenantConnection, TenantError>> {
         match self.inner.resolve(name) {
-            Ok(tenant) => self.inner.lease_now_owned(tenant),
+            Ok(tenant) => self.inner.lease_now(tenant),
             Err(TenantError::Unknown(_)) if self.has_refresher() => None,
             Err(err) => Some(Err(err)),
         }

@@ -86,11 +86,13 @@
 //! # Where the scope reaches
 //!
 //! * Routing, extractors and the handler run inside the tenant's scope.
-//! * Response bodies are polled after the handler returns: the layer wraps
-//!   each in a [`TenantBody`] that re-enters the tenant on every poll and
-//!   holds the request's lease until the body is dropped, so a stream (SSE,
-//!   chunked) reaches the tenant's database to its end and the tenant's pool
-//!   is neither evicted nor closed meanwhile.
+//! * Response bodies are polled after the handler returns: the layer reads
+//!   each body's first frame inside the scope, in the poll where the response
+//!   is ready. A body complete in that frame (bytes, a string, JSON) is sent
+//!   as it is; one that goes on is wrapped in a [`TenantBody`] that re-enters
+//!   the tenant on every poll and holds the request's lease until the body is
+//!   dropped, so a stream (SSE, chunked) reaches the tenant's database to its
+//!   end and the tenant's pool is neither evicted nor closed meanwhile.
 //! * `tokio::spawn` starts a task without the tenant: use
 //!   [`sea_orm_tenant::spawn`]. For queued work, carry the tenant in the job
 //!   ([`TenantJob`]) and re-enter it where the job runs.

@@ -17,7 +17,7 @@ use sea_orm_tenant_http::TenantRejection;
 use tower_service::Service;
 use tracing::Instrument;
 
-use crate::body::TenantBody;
+use crate::body::FirstFrame;
 use crate::config::{Answer, Config, LeasedNow};
 
 /// The service built by [`TenantLayer`](crate::TenantLayer): chooses the
@@ -118,7 +118,7 @@ where
 
 /// Puts the routing handle in the request and calls the inner service in the
 /// tenant's scope.
-fn enter<S, ReqBody>(
+fn enter<S, ReqBody, ResBody>(
     config: &Config,
     inner: &mut S,
     mut req: Request<ReqBody>,
@@ -126,7 +126,9 @@ fn enter<S, ReqBody>(
     span: tracing::Span,
 ) -> State<S::Future, S::Error>
 where
-    S: Service<Request<ReqBody>>,
+    S: Service<Request<ReqBody>, Response = http::Response<ResBody>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
 {
     if !span.is_disabled() {
         span.record("tenant", lease.tenant().as_str());
@@ -142,7 +144,7 @@ where
     // the body when the call ends.
     let scoped = {
         let _entered = (!span.is_disabled()).then(|| span.enter());
-        context.into_scope_with(|| inner.call(req))
+        context.into_scope_with(|| FirstFrame::new(inner.call(req)))
     };
     match scoped {
         Ok(inner) => State::Scoped {
@@ -189,7 +191,7 @@ pin_project_lite::pin_project! {
             // Holds the context (and the request's lease), taken by the
             // response body when the call ends.
             #[pin]
-            inner: ScopeFuture<F>,
+            inner: ScopeFuture<FirstFrame<F>>,
             // What a refusal at poll time is answered with: no reference to
             // the configuration (none counted per request, unless a custom
             // rejection function is set).
@@ -220,9 +222,10 @@ where
                 let _entered = (!span.is_disabled()).then(|| span.enter());
                 match inner.poll_with_context(cx) {
                     Poll::Pending => Poll::Pending,
-                    Poll::Ready(Ok((Ok(resp), context))) => Poll::Ready(Ok(
-                        resp.map(|body| Body::new(TenantBody::new(body, context)))
-                    )),
+                    Poll::Ready(Ok((Ok((resp, None)), _))) => Poll::Ready(Ok(resp)),
+                    Poll::Ready(Ok((Ok((resp, Some(rest))), context))) => {
+                        Poll::Ready(Ok(resp.map(|_| rest.resume(context))))
+                    }
                     Poll::Ready(Ok((Err(err), _))) => Poll::Ready(Err(err)),
                     // Polled where another tenant is current: refused.
                     Poll::Ready(Err(switch)) => {

@@ -35,6 +35,7 @@
 
 #[cfg(feature = "axum")]
 mod axum;
+mod body_start;
 mod current;
 mod exempt;
 #[cfg(feature = "poem")]
@@ -46,6 +47,7 @@ mod span;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use body_start::{BodyStart, start_body};
 pub use current::CurrentTenant;
 pub use exempt::Exempt;
 pub use rejection::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use poem::{Body, IntoResponse, Response};
 use sea_orm_tenant::TenantContext;
+use sea_orm_tenant_http::{BodyStart, start_body};
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 type FrameResult = Result<Frame<Bytes>, io::Error>;
@@ -148,25 +149,14 @@ where
             Err(err) => return Poll::Ready(Err(err)),
         };
         let mut inner = BoxBody::from(resp.take_body());
-        if inner.is_end_stream() {
-            resp.set_body(Body::from(inner));
-            return Poll::Ready(Ok((resp, None)));
-        }
-        let first = match Pin::new(&mut inner).poll_frame(cx) {
-            Poll::Ready(None) => {
-                resp.set_body(Body::empty());
-                return Poll::Ready(Ok((resp, None)));
+        match start_body(Pin::new(&mut inner), cx) {
+            BodyStart::Ended => resp.set_body(Body::from(inner)),
+            BodyStart::Empty => resp.set_body(Body::empty()),
+            BodyStart::Whole(data) => resp.set_body(Body::from_bytes(data)),
+            BodyStart::GoesOn(first) => {
+                return Poll::Ready(Ok((resp, Some(BodyRest { first, inner }))));
             }
-            Poll::Ready(Some(Ok(frame))) if inner.is_end_stream() => match frame.into_data() {
-                Ok(data) => {
-                    resp.set_body(Body::from_bytes(data));
-                    return Poll::Ready(Ok((resp, None)));
-                }
-                Err(frame) => Some(Ok(frame)),
-            },
-            Poll::Ready(Some(frame)) => Some(frame),
-            Poll::Pending => None,
-        };
-        Poll::Ready(Ok((resp, Some(BodyRest { first, inner }))))
+        }
+        Poll::Ready(Ok((resp, None)))
     }
 }

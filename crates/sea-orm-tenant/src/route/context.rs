@@ -87,8 +87,7 @@ impl TenantContext {
     /// Runs `f` synchronously with the captured tenant current, or returns
     /// [`TenantError::Switch`] without running it if another tenant is current.
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, TenantError> {
-        current::check_switch(&self.0.tenant().key)?;
-        Ok(current::sync_scope(self.0.clone(), f))
+        current::enter_checked(&mut Some(self.0.clone()), true, f)
     }
 
     /// Wraps a future or a `Stream` so that every poll runs with the captured tenant
@@ -157,15 +156,10 @@ impl<F: Future> Future for ScopeFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if !*this.checked {
-            *this.checked = true;
-            if let Some(entering) = this.inner.current()
-                && let Err(err) = current::check_switch(&entering.tenant().key)
-            {
-                return Poll::Ready(Err(err));
-            }
-        }
-        this.inner.poll(cx).map(Ok)
+        // The switch check on the first poll only, made as the tenant is
+        // swapped in (no second thread-local access).
+        let check = !std::mem::replace(this.checked, true);
+        this.inner.poll_checked(cx, check)
     }
 }
 

@@ -89,18 +89,52 @@ pub(crate) fn check_switch(requested: &TenantKey) -> Result<Option<Arc<Tenant>>,
     })
 }
 
+/// Puts the scope's value back in its slot, and the previous one back in the
+/// task-local, when dropped (even when what ran in the scope panicked).
+struct Restore<'a>(&'a mut Option<Current>);
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|cell| std::mem::swap(self.0, &mut *cell.borrow_mut()));
+    }
+}
+
 /// Runs `f` with `slot`'s tenant as the thread's current one, and puts the
 /// previous one back after it, even if `f` panics.
+// `f` runs outside `LocalKey::with` (not inlined): its output, a future or a
+// response, is then not copied out through it.
+#[inline(always)]
 pub(crate) fn enter<R>(slot: &mut Option<Current>, f: impl FnOnce() -> R) -> R {
-    struct Restore<'a>(&'a mut Option<Current>);
-    impl Drop for Restore<'_> {
-        fn drop(&mut self) {
-            CURRENT.with(|cell| std::mem::swap(self.0, &mut *cell.borrow_mut()));
-        }
-    }
     CURRENT.with(|cell| std::mem::swap(slot, &mut *cell.borrow_mut()));
     let _restore = Restore(slot);
     f()
+}
+
+/// Like [`enter`], and with `check`, the switch check of [`check_switch`]
+/// made on the value swapped out: [`TenantError::Switch`] (and `f` not run)
+/// when another tenant is current. One thread-local access for both.
+#[inline(always)]
+pub(crate) fn enter_checked<R>(
+    slot: &mut Option<Current>,
+    check: bool,
+    f: impl FnOnce() -> R,
+) -> Result<R, TenantError> {
+    CURRENT.with(|cell| {
+        let mut cur = cell.borrow_mut();
+        if check && let (Some(was), Some(entering)) = (&*cur, &*slot) {
+            let (was, entering) = (was.tenant(), entering.tenant());
+            if !Arc::ptr_eq(was, entering) && was.key != entering.key {
+                return Err(TenantError::Switch {
+                    current: was.key.clone(),
+                    requested: entering.key.clone(),
+                });
+            }
+        }
+        std::mem::swap(slot, &mut *cur);
+        Ok(())
+    })?;
+    let _restore = Restore(slot);
+    Ok(f())
 }
 
 pin_project_lite::pin_project! {
@@ -126,28 +160,28 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> CurrentScope<F> {
-    /// The tenant this scope enters (`None` once taken).
-    pub(crate) fn current(&self) -> Option<&Current> {
-        self.slot.as_ref()
-    }
-
     /// Takes the tenant out, for what runs after `F` (a response body).
     pub(crate) fn take_current(self: Pin<&mut Self>) -> Option<Current> {
         self.project().slot.take()
     }
 }
 
-impl<F: Future> Future for CurrentScope<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+impl<F: Future> CurrentScope<F> {
+    /// Polls `F` in the tenant; with `check`, refuses (without polling) when
+    /// another tenant is current, as [`check_switch`] would.
+    #[inline(always)]
+    pub(crate) fn poll_checked(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        check: bool,
+    ) -> Poll<Result<F::Output, TenantError>> {
         let this = self.project();
         assert!(
             this.slot.is_some(),
             "scope polled after its tenant was taken"
         );
         let mut future = this.future;
-        enter(this.slot, || {
+        let polled = enter_checked(this.slot, check, || {
             let Some(fut) = future.as_mut().as_pin_mut() else {
                 panic!("scope polled after completion");
             };
@@ -157,7 +191,23 @@ impl<F: Future> Future for CurrentScope<F> {
                 future.set(None);
             }
             poll
-        })
+        });
+        match polled {
+            Ok(poll) => poll.map(Ok),
+            Err(err) => Poll::Ready(Err(err)),
+        }
+    }
+}
+
+impl<F: Future> Future for CurrentScope<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.poll_checked(cx, false) {
+            Poll::Ready(Ok(output)) => Poll::Ready(output),
+            Poll::Ready(Err(_)) => unreachable!("not checked"),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

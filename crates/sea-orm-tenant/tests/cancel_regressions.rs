@@ -307,15 +307,37 @@ async fn mysql_connections_stay_bounded_under_cancellation() {
 
 /// Distinct tenant database files (`<dir>/*.db`, not `-wal`/`-shm`) this process
 /// has open now.
+/// The tenant files under `dir` this process has open, from `/proc/self/fd`.
+///
+/// Listing the descriptors and reading where each points is not one atomic
+/// step: a file closed after the listing and another opened on a reused
+/// descriptor before it is read would both be counted, though never open at
+/// once. So every descriptor is read twice, and a reading is kept only when
+/// both passes agree (each file then open from its first reading to its
+/// second, so all of them at the instant between the passes).
 fn open_db_files(dir: &Path) -> HashSet<String> {
-    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
-        return HashSet::new();
+    let links = |fds: &[std::path::PathBuf]| -> Vec<Option<std::path::PathBuf>> {
+        fds.iter().map(|fd| std::fs::read_link(fd).ok()).collect()
     };
-    entries
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|p| p.starts_with(dir) && p.extension().is_some_and(|x| x == "db"))
-        .map(|p| p.display().to_string())
-        .collect()
+    let mut pass = 0;
+    loop {
+        let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+            return HashSet::new();
+        };
+        let fds: Vec<_> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        let (first, second) = (links(&fds), links(&fds));
+        pass += 1;
+        // Under heavy churn, the files both passes saw at the same descriptor.
+        if first == second || pass == 100 {
+            return first
+                .into_iter()
+                .zip(second)
+                .filter_map(|(a, b)| a.filter(|a| Some(a) == b.as_ref()))
+                .filter(|p| p.starts_with(dir) && p.extension().is_some_and(|x| x == "db"))
+                .map(|p| p.display().to_string())
+                .collect();
+        }
+    }
 }
 
 /// 20 SQLite tenants used round robin by 8 concurrent workers: the process never

@@ -111,7 +111,7 @@ pub(crate) struct BodyRest {
 
 impl BodyRest {
     /// The rest polled inside `context`'s tenant.
-    pub(crate) fn resume(self, context: TenantContext) -> Body {
+    pub(crate) fn resume(self: Box<Self>, context: TenantContext) -> Body {
         Body::new(TenantBody {
             context,
             first: self.first,
@@ -144,7 +144,9 @@ where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    type Output = Result<(Response, Option<BodyRest>), E>;
+    // The rest boxed (only a body that goes on has one): the output of
+    // every poll is then small enough to be moved without `memcpy`.
+    type Output = Result<(Response, Option<Box<BodyRest>>), E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (parts, body) = ready!(self.project().inner.poll(cx))?.into_parts();
@@ -154,10 +156,10 @@ where
             BodyStart::Empty => Body::empty(),
             BodyStart::Whole(data) => Body::from(data),
             BodyStart::GoesOn(first) => {
-                let rest = BodyRest {
+                let rest = Box::new(BodyRest {
                     first: first.map(|frame| frame.map_err(Into::into)),
                     inner: body,
-                };
+                });
                 return Poll::Ready(Ok((Response::from_parts(parts, Body::empty()), Some(rest))));
             }
         };

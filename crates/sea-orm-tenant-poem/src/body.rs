@@ -15,7 +15,9 @@ use sea_orm_tenant_http::{BodyStart, start_body};
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 type FrameResult = Result<Frame<Bytes>, io::Error>;
 /// [`FirstFrame`]'s output: the response, and the rest of its body if it goes on.
-pub(crate) type Started = poem::Result<(Response, Option<BodyRest>)>;
+/// The rest is boxed (only a body that goes on has one): the output of every
+/// poll is then small enough to be moved without `memcpy`.
+pub(crate) type Started = poem::Result<(Response, Option<Box<BodyRest>>)>;
 
 /// A response body whose every `poll_frame` runs with its tenant current.
 ///
@@ -154,7 +156,7 @@ where
             BodyStart::Empty => resp.set_body(Body::empty()),
             BodyStart::Whole(data) => resp.set_body(Body::from_bytes(data)),
             BodyStart::GoesOn(first) => {
-                return Poll::Ready(Ok((resp, Some(BodyRest { first, inner }))));
+                return Poll::Ready(Ok((resp, Some(Box::new(BodyRest { first, inner })))));
             }
         }
         Poll::Ready(Ok((resp, None)))

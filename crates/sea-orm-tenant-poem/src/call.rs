@@ -76,7 +76,7 @@ where
         Poll::Ready(match result {
             Ok((Ok((resp, None)), _)) => Ok(resp),
             Ok((Ok((mut resp, Some(rest))), context)) => {
-                resp.set_body(TenantBody::resume(rest, context));
+                resp.set_body(TenantBody::resume(*rest, context));
                 Ok(resp)
             }
             Ok((Err(err), _)) => Err(err),

@@ -35,7 +35,9 @@ pub struct TenantConnection {
     /// which saves a reference count per lease.
     holder: Option<Arc<Tenant>>,
     /// For a schema or row tenant: its route on the database's shared pool.
-    pub(crate) shared: Option<SharedRoute>,
+    /// Boxed: a lease is moved several times on the request path, and a
+    /// database tenant's is then a few words, not the route's size.
+    pub(crate) shared: Option<Box<SharedRoute>>,
 }
 
 impl TenantConnection {
@@ -74,12 +76,12 @@ impl TenantConnection {
             Some(placement) => placement.seat.clone(),
             None => return Err(unavailable("it is not placed in a shared database")),
         };
-        self.shared = Some(SharedRoute::new(
+        self.shared = Some(Box::new(SharedRoute::new(
             self.pool.conn.clone(),
             &park,
             seat,
             tenant.key.clone(),
-        )?);
+        )?));
         tenant.in_flight.fetch_add(1, Ordering::Relaxed);
         let holder = std::mem::replace(&mut self.tenant, tenant);
         self.holder = Some(holder);
@@ -93,7 +95,7 @@ impl TenantConnection {
 
     /// The tenant's schema, for a schema tenant.
     pub fn schema(&self) -> Option<&SchemaName> {
-        match self.shared.as_ref().map(SharedRoute::seat) {
+        match self.shared.as_deref().map(SharedRoute::seat) {
             Some(Seat::Schema(schema)) => Some(schema),
             _ => None,
         }
@@ -103,7 +105,7 @@ impl TenantConnection {
     /// other tenants of its database).
     pub fn is_row_tenant(&self) -> bool {
         matches!(
-            self.shared.as_ref().map(SharedRoute::seat),
+            self.shared.as_deref().map(SharedRoute::seat),
             Some(Seat::Row(_))
         )
     }

@@ -111,7 +111,7 @@ pub(crate) struct BodyRest {
 
 impl BodyRest {
     /// The rest polled inside `context`'s tenant.
-    pub(crate) fn resume(self: Box<Self>, context: TenantContext) -> Body {
+    pub(crate) fn resume(self, context: TenantContext) -> Body {
         Body::new(TenantBody {
             context,
             first: self.first,

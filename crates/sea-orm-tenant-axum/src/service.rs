@@ -224,7 +224,7 @@ where
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(Ok((Ok((resp, None)), _))) => Poll::Ready(Ok(resp)),
                     Poll::Ready(Ok((Ok((resp, Some(rest))), context))) => {
-                        Poll::Ready(Ok(resp.map(|_| rest.resume(context))))
+                        Poll::Ready(Ok(resp.map(|_| (*rest).resume(context))))
                     }
                     Poll::Ready(Ok((Err(err), _))) => Poll::Ready(Err(err)),
                     // Polled where another tenant is current: refused.

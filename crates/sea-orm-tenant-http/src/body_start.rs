@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body::{Body, Frame};
+use http_body::{Body, Frame, SizeHint};
 
 /// What [`start_body`] found: whether the body still needs its tenant after
 /// the handler's future has finished.
@@ -42,6 +42,25 @@ pub fn start_body<B: Body<Data = Bytes>>(
         Poll::Ready(Some(frame)) => BodyStart::GoesOn(Some(frame)),
         Poll::Pending => BodyStart::GoesOn(None),
     }
+}
+
+/// The size hint of a body that [`start_body`] found going on: the frame it
+/// read ahead (`first`), then the rest, whose own hint is `rest`. Wrappers
+/// that send the frame first report this, so a known length is kept.
+pub fn size_hint_with_first<E>(
+    first: Option<&Result<Frame<Bytes>, E>>,
+    rest: SizeHint,
+) -> SizeHint {
+    let first = match first {
+        Some(Ok(frame)) => frame.data_ref().map_or(0, |d| d.len() as u64),
+        _ => return rest,
+    };
+    let mut total = SizeHint::new();
+    total.set_lower(rest.lower().saturating_add(first));
+    if let Some(upper) = rest.upper() {
+        total.set_upper(upper.saturating_add(first));
+    }
+    total
 }
 
 #[cfg(test)]
@@ -87,6 +106,19 @@ mod tests {
             panic!("did not go on with a first frame");
         };
         assert_eq!(first.into_data().unwrap(), Bytes::from_static(b"a"));
+    }
+
+    #[test]
+    fn the_frame_read_ahead_counts_in_the_size_hint() {
+        let frame = Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"abc")));
+        let hint = size_hint_with_first(Some(&frame), SizeHint::with_exact(4));
+        assert_eq!(hint.exact(), Some(7));
+        let mut open = SizeHint::new();
+        open.set_lower(1);
+        let hint = size_hint_with_first(Some(&frame), open);
+        assert_eq!((hint.lower(), hint.upper()), (4, None));
+        let hint = size_hint_with_first::<Infallible>(None, SizeHint::with_exact(4));
+        assert_eq!(hint.exact(), Some(4));
     }
 
     #[test]

@@ -47,7 +47,7 @@ mod span;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use body_start::{BodyStart, start_body};
+pub use body_start::{BodyStart, size_hint_with_first, start_body};
 pub use current::CurrentTenant;
 pub use exempt::Exempt;
 pub use rejection::{DEFAULT_RETRY_AFTER, TenantRejection, add_retry_after};

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use poem::{Body, IntoResponse, Response};
 use sea_orm_tenant::TenantContext;
-use sea_orm_tenant_http::{BodyStart, start_body};
+use sea_orm_tenant_http::{BodyStart, size_hint_with_first, start_body};
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 type FrameResult = Result<Frame<Bytes>, io::Error>;
@@ -98,17 +98,7 @@ impl HttpBody for TenantBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        let hint = self.inner.size_hint();
-        let first = match &self.first {
-            Some(Ok(frame)) => frame.data_ref().map_or(0, |d| d.len() as u64),
-            _ => return hint,
-        };
-        let mut total = SizeHint::new();
-        total.set_lower(hint.lower().saturating_add(first));
-        if let Some(upper) = hint.upper() {
-            total.set_upper(upper.saturating_add(first));
-        }
-        total
+        size_hint_with_first(self.first.as_ref(), self.inner.size_hint())
     }
 }
 

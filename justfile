@@ -84,3 +84,7 @@ bench-migrate *ARGS:
 # Overhead of the poem TenantMiddleware: in-process (criterion) and over loopback, with throughput ratios.
 bench-poem *ARGS:
     cargo bench -p sea-orm-tenant-poem --bench middleware -- {{ARGS}}
+
+# Overhead of the axum TenantLayer, on the routes and around the router: in-process (criterion) and over loopback.
+bench-axum *ARGS:
+    cargo bench -p sea-orm-tenant-axum --bench layer -- {{ARGS}}

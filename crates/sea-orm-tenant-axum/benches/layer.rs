@@ -1,30 +1,54 @@
 //! Overhead of `TenantLayer` on a trivial axum handler, against the same
-//! app without it, in one run.
+//! app without it, in one run. The layer is measured in both places an app
+//! can put it: on the router's routes (`Router::layer`, the usual spelling,
+//! which axum applies after routing, to each route) and around the router
+//! (`TenantLayer::layer(router)`, before routing, as a path-segment resolver
+//! needs it).
 //!
-//! 1. criterion, in process (`Router::oneshot` plus reading the body): the
-//!    handler costs almost nothing here, so this shows the layer's absolute
-//!    cost per request;
+//! 1. criterion, in process (`oneshot` plus reading the body): the handler
+//!    costs almost nothing here, so this shows the layer's absolute cost per
+//!    request;
 //! 2. a bounded loop over real loopback HTTP/1.1 keep-alive connections
-//!    (`axum::serve` and a hyper client in this process), alternating plain
-//!    and tenant rounds; the median round throughput of each gives the ratio
-//!    that matters for a server.
+//!    (`axum::serve` and a hyper client in this process), the apps taking
+//!    turns; the median round throughput of each gives the ratio that
+//!    matters for a server.
 //!
-//! Run with `cargo bench -p sea-orm-tenant-axum --bench layer`.
-//! `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS` tune part 2;
-//! `PROFILE_APP=plain` or `tenant` (and `PROFILE_CALLS`, default 100,000) runs
-//! only that app's in-process calls, for callgrind.
+//! Run with `cargo bench -p sea-orm-tenant-axum --bench layer`; it exits
+//! with status 1 when the loopback ratio of `Router::layer` is under its bar
+//! (0.97). `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS`
+//! tune part 2; `PROFILE_APP=plain`, `tenant` or `outer` (and `PROFILE_CALLS`,
+//! default 100,000) runs only that app's in-process calls, for callgrind.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::response::Response;
 use axum::routing::get;
 use criterion::Criterion;
 use http_body_util::{BodyExt, Empty};
 use sea_orm_tenant::TenantConnections;
-use sea_orm_tenant_axum::{Resolver, TenantLayer};
-use tower::ServiceExt;
+use sea_orm_tenant_axum::{Resolver, TenantLayer, TenantService};
+use tower::{Layer, Service, ServiceExt};
+
+/// An app as the harness calls it: a cloneable axum service.
+trait App:
+    Service<http::Request<Body>, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: Service<http::Request<Body>, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
 
 const URI: &str = "/hello?tenant=acme";
 
@@ -46,7 +70,12 @@ fn tenant_app(store: TenantConnections) -> Router {
         .with_state(())
 }
 
-async fn call(app: &Router) {
+/// The layer around the whole router (before routing).
+fn tenant_outer_app(store: TenantConnections) -> TenantService<Router> {
+    TenantLayer::new(store, Resolver::default()).layer(plain_app())
+}
+
+async fn call(app: &impl App) {
     let req = http::Request::get(URI).body(Body::empty()).unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
     assert!(resp.status().is_success());
@@ -55,7 +84,7 @@ async fn call(app: &Router) {
 }
 
 /// Nanoseconds per request of `n` sequential in-process calls.
-async fn in_process_round(app: &Router, n: u32) -> f64 {
+async fn in_process_round(app: &impl App, n: u32) -> f64 {
     let start = Instant::now();
     for _ in 0..n {
         call(app).await;
@@ -63,9 +92,10 @@ async fn in_process_round(app: &Router, n: u32) -> f64 {
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
-async fn serve(app: Router) -> SocketAddr {
+async fn serve(app: impl App) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let app = axum::ServiceExt::<http::Request<Body>>::into_make_service(app);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
 }
@@ -126,15 +156,17 @@ fn main() {
     let store = TenantConnections::from_urls([("acme", url)]).unwrap();
     let plain = plain_app();
     let tenant = tenant_app(store.clone());
+    let outer = tenant_outer_app(store.clone());
     // Open the pool once, as a running server would have.
     rt.block_on(call(&tenant));
-    // `PROFILE_APP=plain|tenant`: only that app's in-process calls, for
+    // `PROFILE_APP=plain|tenant|outer`: only that app's in-process calls, for
     // `valgrind --tool=callgrind` (instructions per request: the difference
     // of two runs of different `PROFILE_CALLS`, divided by theirs).
     if let Ok(app) = std::env::var("PROFILE_APP") {
         let n = env_or("PROFILE_CALLS", 100_000) as u32;
         let ns = match app.as_str() {
             "plain" => rt.block_on(in_process_round(&plain, n)),
+            "outer" => rt.block_on(in_process_round(&outer, n)),
             _ => rt.block_on(in_process_round(&tenant, n)),
         };
         println!("{app}: {n} in-process calls, {ns:.0} ns/req");
@@ -147,50 +179,69 @@ fn main() {
     let mut group = criterion.benchmark_group("axum_in_process");
     group.bench_function("plain", |b| b.to_async(&rt).iter(|| call(&plain)));
     group.bench_function("tenant_layer", |b| b.to_async(&rt).iter(|| call(&tenant)));
+    group.bench_function("tenant_layer_around_router", |b| {
+        b.to_async(&rt).iter(|| call(&outer))
+    });
     group.finish();
 
-    // In-process ratio from alternating rounds, same run.
-    let (plain_ns, tenant_ns) = rt.block_on(async {
-        let (mut p, mut t) = (Vec::new(), Vec::new());
+    // In-process ratios from alternating rounds, same run.
+    let [plain_ns, tenant_ns, outer_ns] = rt.block_on(async {
+        let mut ns = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..7 {
-            p.push(in_process_round(&plain, 50_000).await);
-            t.push(in_process_round(&tenant, 50_000).await);
+            ns[0].push(in_process_round(&plain, 50_000).await);
+            ns[1].push(in_process_round(&tenant, 50_000).await);
+            ns[2].push(in_process_round(&outer, 50_000).await);
         }
-        (median(p), median(t))
+        ns.map(median)
     });
     println!(
-        "in-process: plain {plain_ns:.0} ns/req, with TenantLayer {tenant_ns:.0} ns/req \
-         (+{:.0} ns); throughput ratio {:.3} (reported, no bar)",
+        "in-process: plain {plain_ns:.0} ns/req; with TenantLayer on the routes {tenant_ns:.0} ns/req \
+         (+{:.0} ns, ratio {:.3}); around the router {outer_ns:.0} ns/req (+{:.0} ns, ratio {:.3}) \
+         (reported, no bar)",
         tenant_ns - plain_ns,
-        plain_ns / tenant_ns
+        plain_ns / tenant_ns,
+        outer_ns - plain_ns,
+        plain_ns / outer_ns,
     );
 
     let total = env_or("LOOPBACK_REQUESTS", 10_000);
     let connections = env_or("LOOPBACK_CONNECTIONS", 4);
     let rounds = env_or("LOOPBACK_ROUNDS", 20);
-    let (plain_rps, tenant_rps) = rt.block_on(async {
-        let plain_addr = serve(plain_app()).await;
-        let tenant_addr = serve(tenant_app(store.clone())).await;
-        loopback_round(plain_addr, connections, total / 10).await;
-        loopback_round(tenant_addr, connections, total / 10).await;
-        // ABBA order, so a drift in machine load (other processes on a shared
-        // machine) weighs on both sides alike; medians drop the outliers.
-        let (mut p, mut t) = (Vec::new(), Vec::new());
+    let (plain_rps, tenant_rps, outer_rps) = rt.block_on(async {
+        let addrs = [
+            serve(plain_app()).await,
+            serve(tenant_app(store.clone())).await,
+            serve(tenant_outer_app(store.clone())).await,
+        ];
+        for addr in addrs {
+            loopback_round(addr, connections, total / 10).await;
+        }
+        // The three apps take turns, each round in another order, so a drift
+        // in machine load (other processes on a shared machine) weighs on
+        // all alike; medians drop the outliers.
+        let mut rps = [Vec::new(), Vec::new(), Vec::new()];
         for round in 0..rounds {
-            if round % 2 == 0 {
-                p.push(loopback_round(plain_addr, connections, total).await);
-                t.push(loopback_round(tenant_addr, connections, total).await);
-            } else {
-                t.push(loopback_round(tenant_addr, connections, total).await);
-                p.push(loopback_round(plain_addr, connections, total).await);
+            for i in 0..3 {
+                let app = (round + i) % 3;
+                rps[app].push(loopback_round(addrs[app], connections, total).await);
             }
         }
-        (median(p), median(t))
+        let [p, t, o] = rps;
+        (median(p), median(t), median(o))
     });
     println!(
         "loopback HTTP/1.1 ({connections} keep-alive connections, {total} requests x {rounds} rounds each): \
-         plain {plain_rps:.0} req/s, with TenantLayer {tenant_rps:.0} req/s; throughput ratio {:.3} (bar >= 0.97)",
-        tenant_rps / plain_rps
+         plain {plain_rps:.0} req/s; with TenantLayer on the router's routes (`Router::layer`) \
+         {tenant_rps:.0} req/s, throughput ratio {:.3}; around the router {outer_rps:.0} req/s, \
+         throughput ratio {:.3} (bar >= 0.97)",
+        tenant_rps / plain_rps,
+        outer_rps / plain_rps
     );
     criterion.final_summary();
+    // `exit` runs no destructors: the temporary directory goes first.
+    drop(dir);
+    if tenant_rps / plain_rps < 0.97 {
+        eprintln!("bar missed: loopback ratio of `Router::layer` under 0.97");
+        std::process::exit(1);
+    }
 }

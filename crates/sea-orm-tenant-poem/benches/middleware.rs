@@ -9,7 +9,9 @@
 //!    the median round throughput of each gives the ratio that matters for a
 //!    server.
 //!
-//! Run with `just bench-poem` (or `cargo bench -p sea-orm-tenant-poem --bench middleware`).
+//! Run with `just bench-poem` (or `cargo bench -p sea-orm-tenant-poem --bench middleware`);
+//! it exits with status 1 when a ratio is under its bar (in process 0.75,
+//! loopback 0.97).
 //! `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS` tune part 2;
 //! `PROFILE_APP=plain` or `tenant` (and `PROFILE_CALLS`, default 100,000) runs
 //! only that app's in-process calls (with `PROFILE_LOOPBACK=1`: loopback
@@ -203,4 +205,18 @@ fn main() {
         tenant_rps / plain_rps
     );
     criterion.final_summary();
+    // `exit` runs no destructors: the temporary directory goes first.
+    drop(dir);
+    let mut missed = false;
+    if plain_ns / tenant_ns < 0.75 {
+        eprintln!("bar missed: in-process ratio under 0.75");
+        missed = true;
+    }
+    if tenant_rps / plain_rps < 0.97 {
+        eprintln!("bar missed: loopback ratio under 0.97");
+        missed = true;
+    }
+    if missed {
+        std::process::exit(1);
+    }
 }

@@ -8,8 +8,9 @@
 //! * switching: every query names the next of 50 tenants, round robin, so
 //!   almost every checkout moves its connection to another schema.
 //!
-//! Prints queries/s and the ratio against the plain pool of the same run.
-//! Skipped when `TEST_POSTGRES_URL` is unset.
+//! Prints queries/s and the ratio against the plain pool of the same run, and
+//! exits with status 1 when a one-tenant ratio is over its bar. Skipped when
+//! `TEST_POSTGRES_URL` is unset.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ const ROUNDS: usize = 7;
 const ROUND: Duration = Duration::from_millis(700);
 const POOL: u32 = 4;
 const TENANTS: usize = 50;
+/// The highest time ratio of one tenant against the plain pool.
+const ONE_TENANT_BAR: f64 = 1.10;
 
 fn stmt() -> Statement {
     Statement::from_string(
@@ -93,7 +96,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-async fn compare(mut dbs: TestDatabases) {
+async fn compare(mut dbs: TestDatabases) -> bool {
     let tenants: Vec<String> = (0..TENANTS).map(|i| format!("t{i:02}")).collect();
     let mut builder = TenantConnections::builder().defaults(PoolOptions {
         max_connections: Some(POOL),
@@ -121,6 +124,7 @@ async fn compare(mut dbs: TestDatabases) {
         Database::connect(opts).await.unwrap()
     };
     let plain_way = Way::Plain(plain.clone());
+    let mut missed = false;
     for (name, way) in [
         ("one tenant", Way::OneTenant(store.clone(), store.db())),
         (
@@ -137,6 +141,12 @@ async fn compare(mut dbs: TestDatabases) {
                 b.push(round(&way, tasks).await);
             }
             let (a, b) = (median(a), median(b));
+            if matches!(way, Way::OneTenant(..)) && a / b > ONE_TENANT_BAR {
+                eprintln!(
+                    "bar missed: one tenant, {tasks} task(s), time ratio over {ONE_TENANT_BAR}"
+                );
+                missed = true;
+            }
             println!(
                 "schema routing, {name:<18} {tasks:>2} task(s): plain pool on the schema {a:>8.0} q/s, \
                  schema tenant {b:>8.0} q/s, time ratio {:.3}",
@@ -147,6 +157,7 @@ async fn compare(mut dbs: TestDatabases) {
     store.close().await;
     plain.close().await.ok();
     dbs.cleanup().await;
+    missed
 }
 
 fn main() {
@@ -155,9 +166,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        if let Some(dbs) = TestDatabases::postgres_schemas() {
-            compare(dbs).await;
+    let missed = rt.block_on(async {
+        match TestDatabases::postgres_schemas() {
+            Some(dbs) => compare(dbs).await,
+            None => false,
         }
     });
+    if missed {
+        std::process::exit(1);
+    }
 }

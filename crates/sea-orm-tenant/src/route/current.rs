@@ -76,16 +76,25 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
     }
 }
 
-/// The one switch check: entering `requested` is allowed when no tenant or the
+/// The one switch rule: with `current` current, only `requested` of the same
+/// name may be entered.
+#[inline]
+fn refuse_switch(current: &Tenant, requested: &TenantKey) -> Result<(), TenantError> {
+    if current.key == *requested {
+        return Ok(());
+    }
+    Err(TenantError::Switch {
+        current: current.key.clone(),
+        requested: requested.clone(),
+    })
+}
+
+/// The switch check before entering `requested`: allowed when no tenant or the
 /// same tenant is current. Returns the current entry when it is `requested`.
 pub(crate) fn check_switch(requested: &TenantKey) -> Result<Option<Arc<Tenant>>, TenantError> {
     with_current(|cur| match cur {
         None => Ok(None),
-        Some(c) if c.tenant().key == *requested => Ok(Some(Arc::clone(c.tenant()))),
-        Some(c) => Err(TenantError::Switch {
-            current: c.tenant().key.clone(),
-            requested: requested.clone(),
-        }),
+        Some(c) => refuse_switch(c.tenant(), requested).map(|()| Some(Arc::clone(c.tenant()))),
     })
 }
 
@@ -110,7 +119,7 @@ pub(crate) fn enter<R>(slot: &mut Option<Current>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Like [`enter`], and with `check`, the switch check of [`check_switch`]
+/// Like [`enter`], and with `check`, the switch rule ([`refuse_switch`])
 /// made on the value swapped out: [`TenantError::Switch`] (and `f` not run)
 /// when another tenant is current. One thread-local access for both.
 #[inline(always)]
@@ -123,15 +132,12 @@ pub(crate) fn enter_checked<R>(
         let mut cur = cell.borrow_mut();
         if check && let (Some(was), Some(entering)) = (&*cur, &*slot) {
             let (was, entering) = (was.tenant(), entering.tenant());
-            if !Arc::ptr_eq(was, entering) && was.key != entering.key {
-                return Err(TenantError::Switch {
-                    current: was.key.clone(),
-                    requested: entering.key.clone(),
-                });
+            if !Arc::ptr_eq(was, entering) {
+                refuse_switch(was, &entering.key)?;
             }
         }
         std::mem::swap(slot, &mut *cur);
-        Ok(())
+        Ok::<(), TenantError>(())
     })?;
     let _restore = Restore(slot);
     Ok(f())

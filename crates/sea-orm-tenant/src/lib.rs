@@ -71,7 +71,7 @@
 //!   reported, after its previous call, to be on the tenant's schema is used
 //!   as it is, so consecutive calls of one tenant cost no extra round trip;
 //!   any other gets `set_config('search_path', '"schema", pg_temp', false)`
-//!   together with `current_schema()` in one prepared statement.
+//!   together with `current_schema()` in one statement.
 //! * Fail closed: the search path is the tenant's schema, then the session's
 //!   temporary schema (no `public`), and a missing schema is
 //!   [`TenantError::SchemaMissing`], never a fall-through, also for a schema
@@ -97,7 +97,7 @@
 //! SQL the call ran.** A call is one statement, or one transaction. Nothing
 //! is inferred from the statement's text: after each call, before its
 //! connection serves anyone again, the session itself is asked, in one
-//! prepared statement, where its names resolve and what it carries: once the
+//! statement, where its names resolve and what it carries: once the
 //! caller has its result or, while most checkouts switch tenant, by the next
 //! checkout in the round trip that moves the connection to its own tenant (a
 //! connection no checkout takes within 100 ms is asked then); a connection
@@ -105,7 +105,8 @@
 //! is asked the same and more.
 //! Every function and operator in these checks is schema-qualified, so a
 //! session whose path puts another schema before `pg_catalog` cannot
-//! answer for them.
+//! answer for them, and each check is sent as text, never kept prepared in
+//! the session, so a call cannot drop it and prepare its own under its name.
 //!
 //! | left in the session by a call | before the connection serves another call |
 //! |---|---|
@@ -114,7 +115,7 @@
 //! | cursors kept `WITH HOLD` | closed (`CLOSE ALL`) before another tenant's call runs on the connection (the same tenant's next call may still fetch from its own) |
 //! | a transaction left open (`BEGIN` with no `COMMIT`) | the connection is closed, which rolls the transaction back |
 //! | a role (`SET ROLE`) | the connection is closed |
-//! | prepared statements dropped (`DISCARD ALL`, `DEALLOCATE ALL`) | the driver forgets its cached statements and prepares them again: no later call fails |
+//! | prepared statements dropped (`DISCARD ALL`, `DEALLOCATE ALL`) | the next call that uses one of the driver's statements is refused by the server before it runs; the driver forgets its cached statements and the call is sent again: no later call fails |
 //! | `LISTEN`, statements made with SQL `PREPARE` | reset (`DISCARD ALL`) when the connection goes back to the pool; on a connection kept for the next call, another tenant's prepared statement is re-planned for that call's own search path |
 //!
 //! What it does not cover:

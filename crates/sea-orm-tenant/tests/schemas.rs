@@ -392,12 +392,11 @@ async fn reused_connections_never_cross_schemas() {
     dbs.cleanup().await;
 }
 
-/// The router's own prepared statements are not "statements the tenant
-/// prepared": a connection going back to the pool after a transaction keeps
-/// its session (no `DISCARD ALL`, which would make every later call prepare
-/// everything again).
+/// A connection going back to the pool after a transaction keeps its
+/// session and the driver's prepared statements (no `DISCARD ALL`, which
+/// would make every later call prepare everything again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_back_from_a_transaction_keeps_the_routers_statements() {
+async fn a_connection_back_from_a_transaction_keeps_the_drivers_statements() {
     let Some(mut dbs) = TestDatabases::postgres_schemas() else {
         return;
     };
@@ -407,8 +406,8 @@ async fn a_connection_back_from_a_transaction_keeps_the_routers_statements() {
     let tenants = names(2);
     let prepared_at = || async {
         let sql = "SELECT pg_backend_pid() AS pid, \
-                   (SELECT prepare_time::text FROM pg_prepared_statements \
-                    WHERE name = 'sea_orm_tenant_move') AS at";
+                   (SELECT min(prepare_time)::text FROM pg_prepared_statements \
+                    WHERE NOT from_sql) AS at";
         let row = db
             .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
             .await
@@ -419,10 +418,13 @@ async fn a_connection_back_from_a_transaction_keeps_the_routers_statements() {
             row.try_get::<Option<String>>("", "at").unwrap(),
         )
     };
-    // Both tenants in turn: the one connection has moved, so the move is prepared.
+    // This query is the driver's: prepared by the first call.
     store.with_tenant(&tenants[0], prepared_at()).await.unwrap();
     let before = store.with_tenant(&tenants[1], prepared_at()).await.unwrap();
-    assert!(before.1.is_some(), "the move is prepared: {before:?}");
+    assert!(
+        before.1.is_some(),
+        "the driver's statement is prepared: {before:?}"
+    );
     store
         .with_tenant(&tenants[0], async {
             let txn = db.begin().await.unwrap();
@@ -436,6 +438,43 @@ async fn a_connection_back_from_a_transaction_keeps_the_routers_statements() {
         .unwrap();
     let after = store.with_tenant(&tenants[1], prepared_at()).await.unwrap();
     assert_eq!(after, before, "same session, statements kept");
+    store.close().await;
+    dbs.cleanup().await;
+}
+
+/// A stream whose statement the driver cached runs after a call dropped the
+/// session's prepared statements: refused before its first row, it is sent
+/// again, as single calls are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_after_the_sessions_statements_were_dropped_runs() {
+    use futures_util::TryStreamExt;
+    let Some(mut dbs) = TestDatabases::postgres_schemas() else {
+        return;
+    };
+    let store = common::store_with(&mut dbs, 1, pool(1)).await;
+    new_note_table_in_public(&dbs).await;
+    let db = store.db();
+    let t = &names(1)[0];
+    let streamed = store
+        .with_tenant(t, async {
+            new_note(t, "kept").insert(&db).await.unwrap();
+            let stream = || async {
+                note::Entity::find()
+                    .stream(&db)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            };
+            // The stream's statement is in the driver's cache now.
+            stream().await.unwrap();
+            db.execute_unprepared("DEALLOCATE ALL").await.unwrap();
+            stream().await
+        })
+        .await
+        .unwrap();
+    let rows = streamed.expect("the stream runs");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].owner, *t);
     store.close().await;
     dbs.cleanup().await;
 }

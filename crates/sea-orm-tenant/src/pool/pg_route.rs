@@ -40,11 +40,12 @@
 
 use std::time::Instant;
 
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt};
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{PgConnection, PgPool, Postgres};
-use sea_orm::sqlx::{self, AssertSqlSafe};
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     ExecResult, IsolationLevel, QueryResult, Statement, TransactionTrait,
@@ -58,12 +59,6 @@ use super::sqlx_call::{
 };
 use crate::error::TenantError;
 use crate::key::TenantKey;
-
-/// The statement that moves a connection to a seat (its path, its tenant
-/// setting) and proves the schema exists.
-const ENTER_SEAT: &str = "SELECT pg_catalog.set_config('search_path', $1, $3), \
-     pg_catalog.set_config('sea_orm_tenant.id', $2, $3), \
-     pg_catalog.current_schema()::pg_catalog.text";
 
 /// SQLSTATEs of a name that does not resolve: on a connection that was on its
 /// schema before the call, the schema may have been dropped since.
@@ -155,28 +150,24 @@ impl PgRoute {
         .into()
     }
 
-    fn enter_statement(&self, local: bool) -> Statement {
-        Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            ENTER_SEAT,
-            [
-                self.seat.search_path().into(),
-                self.seat.tenant_setting().into(),
-                local.into(),
-            ],
+    /// The statement that moves a session to the seat (`local`: for the
+    /// transaction only), sent as text.
+    fn enter_sql(&self, local: bool) -> String {
+        session_state::enter_statement(
+            &self.seat.search_path(),
+            self.seat.tenant_setting(),
+            self.seat.schema_name(),
+            local,
         )
     }
 
     /// Moves `conn` to the seat for the session; `false` if its schema does
     /// not exist.
     async fn enter(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-        let (_, _, current): (String, String, Option<String>) = sqlx::query_as(ENTER_SEAT)
-            .bind(self.seat.search_path())
-            .bind(self.seat.tenant_setting())
-            .bind(false)
-            .fetch_one(conn)
+        let entered = sqlx::raw_sql(AssertSqlSafe(self.enter_sql(false)))
+            .execute(conn)
             .await?;
-        Ok(current.as_deref() == Some(self.seat.schema_name()))
+        Ok(entered.rows_affected() == 1)
     }
 
     /// Prepares a connection that arrived `arrival` for a call on the seat:
@@ -275,7 +266,11 @@ impl PgRoute {
 
     pub(crate) async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let mut c = self.checkout().await?;
-        match sqlx_query(&stmt).execute(&mut *c.conn).await {
+        match once_more_if_forgotten(&mut c.conn, &stmt, |conn, stmt| {
+            sqlx_query(stmt).execute(conn).boxed()
+        })
+        .await
+        {
             Ok(result) => {
                 c.finish();
                 Ok(result.into())
@@ -303,7 +298,11 @@ impl PgRoute {
         stmt: Statement,
     ) -> Result<Option<QueryResult>, DbErr> {
         let mut c = self.checkout().await?;
-        match sqlx_query(&stmt).fetch_optional(&mut *c.conn).await {
+        match once_more_if_forgotten(&mut c.conn, &stmt, |conn, stmt| {
+            sqlx_query(stmt).fetch_optional(conn).boxed()
+        })
+        .await
+        {
             Ok(row) => {
                 c.finish();
                 Ok(row.map(QueryResult::from))
@@ -314,7 +313,11 @@ impl PgRoute {
 
     pub(crate) async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut c = self.checkout().await?;
-        match sqlx_query(&stmt).fetch_all(&mut *c.conn).await {
+        match once_more_if_forgotten(&mut c.conn, &stmt, |conn, stmt| {
+            sqlx_query(stmt).fetch_all(conn).boxed()
+        })
+        .await
+        {
             Ok(rows) => {
                 c.finish();
                 Ok(rows.into_iter().map(QueryResult::from).collect())
@@ -334,16 +337,40 @@ impl PgRoute {
         Ok(Box::pin(async_stream::try_stream! {
             let mut c = checkout;
             let mut failure = None;
-            {
-                let mut rows = sqlx_query(&stmt).fetch(&mut *c.conn);
-                while let Some(row) = rows.next().await {
-                    match row {
-                        Ok(row) => yield QueryResult::from(row),
-                        Err(err) => {
-                            failure = Some(err);
-                            break;
+            // Refused before its first row because a statement the driver
+            // cached is gone: once more, as `once_more_if_forgotten` does.
+            let mut sent_again = false;
+            loop {
+                let mut forgotten = false;
+                {
+                    let mut yielded = false;
+                    let mut rows = sqlx_query(&stmt).fetch(&mut *c.conn);
+                    while let Some(row) = rows.next().await {
+                        match row {
+                            Ok(row) => {
+                                yielded = true;
+                                yield QueryResult::from(row);
+                            }
+                            Err(err) if !yielded && !sent_again
+                                && session_state::is_missing_statement(&err) =>
+                            {
+                                forgotten = true;
+                                break;
+                            }
+                            Err(err) => {
+                                failure = Some(err);
+                                break;
+                            }
                         }
                     }
+                }
+                if !forgotten {
+                    break;
+                }
+                sent_again = true;
+                if let Err(err) = c.conn.clear_cached_statements().await {
+                    failure = Some(err);
+                    break;
                 }
             }
             match failure {
@@ -366,15 +393,29 @@ impl PgRoute {
             .begin_with_config(isolation_level, access_mode)
             .await?;
         drop(waiting);
-        let row = txn.query_one_raw(self.enter_statement(true)).await?;
-        let current: Option<String> = match row {
-            Some(row) => row.try_get_by_index(2)?,
-            None => None,
-        };
-        if current.as_deref() != Some(self.seat.schema_name()) {
+        let entered = txn.execute_unprepared(&self.enter_sql(true)).await?;
+        if entered.rows_affected() != 1 {
             return Err(self.missing());
         }
         Ok(txn)
+    }
+}
+
+/// Runs one call of the driver's prepared statements on `conn`. A call the
+/// server refused because a statement the driver cached is gone from the
+/// session (an earlier call ran `DEALLOCATE` or `DISCARD ALL`) ran nothing:
+/// the driver forgets its cache and the call is sent once more.
+async fn once_more_if_forgotten<T>(
+    conn: &mut PgConnection,
+    stmt: &Statement,
+    call: impl for<'a> Fn(&'a mut PgConnection, &'a Statement) -> BoxFuture<'a, Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match call(&mut *conn, stmt).await {
+        Err(err) if session_state::is_missing_statement(&err) => {
+            conn.clear_cached_statements().await?;
+            call(conn, stmt).await
+        }
+        other => other,
     }
 }
 

@@ -10,15 +10,17 @@
 //!
 //! * [`settle`] runs after each routed call (off the caller's path, or
 //!   by the next checkout, together with the move to its seat:
-//!   [`settle_moving`]) and on
-//!   every connection going back to the pool: one statement, prepared once
-//!   per session, reports
-//!   the search path, the current schema, whether a transaction is open,
-//!   whether the role was changed, and whether the session ever had a
-//!   temporary schema. Temporary objects are dropped (`DISCARD TEMP`); a
-//!   changed role or an open transaction closes the connection; prepared
-//!   statements dropped by `DEALLOCATE ALL` or `DISCARD ALL` show up as the
-//!   check's own statement missing, and the driver's cache is cleared.
+//!   [`settle_moving`]) and on every connection going back to the pool: one
+//!   statement reports the search path, the current schema, whether a
+//!   transaction is open, whether the role was changed, and whether the
+//!   session ever had a temporary schema. Temporary objects are dropped
+//!   (`DISCARD TEMP`); a changed role or an open transaction closes the
+//!   connection.
+//! * Prepared statements a call dropped (`DEALLOCATE`, `DISCARD ALL`) are
+//!   found by the next call that uses one of the driver's: the server refuses
+//!   it before running anything, the driver forgets its cache and the call
+//!   is sent again ([`is_missing_statement`], in `pg_route`); a connection
+//!   going back to the pool is asked ([`settle_for_pool`]).
 //! * Cursors kept open `WITH HOLD` are the calling tenant's own until another
 //!   tenant's call takes the connection: they are closed (`CLOSE ALL`) in the
 //!   round trip that moves it to that tenant's schema (`shared_route`).
@@ -28,31 +30,26 @@
 //!   transactions take them: a session carrying any of it is reset with
 //!   `DISCARD ALL`.
 //!
-//! * The two statements are prepared in the session, so a call can drop them
-//!   and prepare its own under their names, answering that all is well while
-//!   leaving the session elsewhere. Each message that executes them also asks
-//!   the server whether they are still the text the router prepared
-//!   (`VERIFY`); a session where they are not is closed.
+//! * Every statement whose answer decides anything is sent as text, in the
+//!   simple-query protocol. A statement kept in the session (prepared with
+//!   `PREPARE`, or in the driver's cache) can be dropped by a call and
+//!   prepared again under its name, answering whatever that call likes; text
+//!   the router sends fresh cannot be.
 //!
 //! Every function and operator in these statements is schema-qualified, so a
 //! session whose `search_path` puts a schema of the tenant's before
 //! `pg_catalog` cannot substitute its own `current_setting` or `<>`.
 
-use std::sync::LazyLock;
-
 use sea_orm::sqlx::AssertSqlSafe;
 use sea_orm::sqlx::postgres::{PgConnection, PgRow};
 use sea_orm::sqlx::{self, Connection, Row};
 
-/// The check after every call, prepared in the session as
-/// `sea_orm_tenant_check` with SQL `PREPARE` and run with `EXECUTE` in the
-/// simple-query protocol: its plan is made once per session, and its
+/// The check after every call, run in the simple-query protocol: its
 /// timestamps tell a transaction block apart: `transaction_timestamp()`
 /// equals `statement_timestamp()` exactly unless an earlier statement opened
 /// the transaction (in the extended protocol the server stamps a statement
 /// again at `Execute`, so the two never match there).
-const PREPARE_CHECK: &str = "PREPARE sea_orm_tenant_check AS \
-     SELECT pg_catalog.current_setting('search_path'), \
+const CHECK: &str = "SELECT pg_catalog.current_setting('search_path'), \
      pg_catalog.current_schema()::pg_catalog.text, \
      pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp(), \
      current_user OPERATOR(pg_catalog.<>) session_user, \
@@ -66,54 +63,38 @@ const TEMP_OBJECTS: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_depend \
      WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass \
      AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())";
 
-/// The check's verdicts (the same expressions as [`PREPARE_CHECK`]'s) and
-/// then the move of the session to a seat: its `search_path` (not set again
-/// when it is already the seat's: setting it makes the server look its
-/// schemas up again on the next statement), its tenant setting, and where
-/// names now resolve. The inner query runs first (`OFFSET 0` keeps it a
-/// query of its own), so `current_schema()` is read after the move.
-const PREPARE_MOVE: &str = "PREPARE sea_orm_tenant_move(pg_catalog.text, pg_catalog.text) AS \
-     SELECT m.in_transaction, m.role_changed, m.had_temp_schema, \
-     pg_catalog.current_schema()::pg_catalog.text FROM (SELECT \
-     pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp() AS in_transaction, \
-     current_user OPERATOR(pg_catalog.<>) session_user AS role_changed, \
-     pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AS had_temp_schema, \
-     CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) $1 THEN $1 \
-     ELSE pg_catalog.set_config('search_path', $1, false) END AS path, \
-     pg_catalog.set_config('sea_orm_tenant.id', $2, false) AS tenant OFFSET 0) m";
-
-const EXECUTE_CHECK: &str = "EXECUTE sea_orm_tenant_check";
-
-/// The one message the session's statements are prepared with. The server
-/// keeps it as their `statement` text, which is how [`VERIFY`] knows them.
-static PREPARE: LazyLock<String> =
-    LazyLock::new(|| format!("DEALLOCATE ALL; {PREPARE_CHECK}; {PREPARE_MOVE}"));
-
-/// Whether both session statements are still the router's own. A call may
-/// `DEALLOCATE` them and `PREPARE` its own under their names, answering
-/// whatever it likes; it cannot give its statement the router's text
-/// without preparing the router's statement (every name in it is
-/// schema-qualified, so the text fixes what it does). Sent after every
-/// `EXECUTE` of them, in the same message, so no call runs in between.
-static VERIFY: LazyLock<String> = LazyLock::new(|| {
+/// The check's verdicts (the same expressions as [`CHECK`]'s) and then the
+/// move of the session to a seat, given its `search_path` and tenant setting
+/// as escaped literals: the path (not set again when it is already the
+/// seat's: setting it makes the server look its schemas up again on the next
+/// statement), the tenant setting, and where names now resolve. The inner
+/// query runs first (`OFFSET 0` keeps it a query of its own), so
+/// `current_schema()` is read after the move.
+fn move_statement(path: &str, tenant: &str) -> String {
     format!(
-        "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.=) 2 \
-         FROM pg_catalog.pg_prepared_statement() s WHERE s.from_sql \
-         AND s.name OPERATOR(pg_catalog.=) ANY ('{{sea_orm_tenant_check,sea_orm_tenant_move}}'::pg_catalog.text[]) \
-         AND s.statement OPERATOR(pg_catalog.=) '{}'",
-        PREPARE.replace('\'', "''")
+        "SELECT m.in_transaction, m.role_changed, m.had_temp_schema, \
+         pg_catalog.current_schema()::pg_catalog.text FROM (SELECT \
+         pg_catalog.transaction_timestamp() OPERATOR(pg_catalog.<>) pg_catalog.statement_timestamp() AS in_transaction, \
+         current_user OPERATOR(pg_catalog.<>) session_user AS role_changed, \
+         pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AS had_temp_schema, \
+         CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) {path} THEN {path} \
+         ELSE pg_catalog.set_config('search_path', {path}, false) END AS path, \
+         pg_catalog.set_config('sea_orm_tenant.id', {tenant}, false) AS tenant OFFSET 0) m"
     )
-});
+}
 
-/// Why a session whose statements were replaced is closed.
-const REPLACED: &str = "the router's session statements were replaced";
+/// `value` as a string literal: quoted schema names and a tenant key, whose
+/// characters need no escaping in a literal, escaped all the same.
+fn literal(value: &str) -> String {
+    format!("'{}'::pg_catalog.text", value.replace('\'', "''"))
+}
 
 /// Session state that only connections going back to the pool are asked for.
 const POOL_EXTRAS: &str = "SELECT \
      EXISTS (SELECT FROM pg_catalog.pg_cursor() c WHERE c.name OPERATOR(pg_catalog.<>) ''), \
      EXISTS (SELECT FROM pg_catalog.pg_listening_channels()), \
      EXISTS (SELECT FROM pg_catalog.pg_prepared_statement() s \
-         WHERE s.from_sql AND s.name OPERATOR(pg_catalog.<>) ALL ('{sea_orm_tenant_check,sea_orm_tenant_move}'::pg_catalog.text[])), \
+         WHERE s.from_sql), \
      (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statement() s WHERE NOT s.from_sql)";
 
 /// SQLSTATE `invalid_sql_statement_name`: a prepared statement that does not exist.
@@ -142,73 +123,38 @@ pub(crate) enum Settled {
 
 struct Checked {
     clean: Clean,
-    /// [`VERIFY`]'s verdict: the answers came from the router's statement.
-    genuine: bool,
     in_transaction: bool,
     role_changed: bool,
     had_temp_schema: bool,
 }
 
 async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
-    let (rows, genuine) = run_prepared(conn, EXECUTE_CHECK).await?;
-    let mut checked = checked(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
-    checked.genuine = genuine;
-    Ok(checked)
-}
-
-/// Runs `sql` in the simple-query protocol, followed by [`VERIFY`] in the
-/// same message, and returns every row of `sql`'s statements and whether
-/// the session's statements were the router's. `sql` may execute them: a
-/// session that lacks them (new, or `DEALLOCATE` or `DISCARD ALL` ran) gets
-/// them first.
-async fn run_prepared(
-    conn: &mut PgConnection,
-    sql: &str,
-) -> Result<(Vec<PgRow>, bool), sqlx::Error> {
-    let message = format!("{sql}; {}", &*VERIFY);
-    let mut rows = match sqlx::raw_sql(AssertSqlSafe(message.as_str()))
-        .fetch_all(&mut *conn)
-        .await
-    {
-        Err(err) if is_missing_statement(&err) => {
-            prepare(conn).await?;
-            sqlx::raw_sql(AssertSqlSafe(message))
-                .fetch_all(&mut *conn)
-                .await?
-        }
-        other => other?,
-    };
-    let verdict = rows.pop().ok_or(sqlx::Error::RowNotFound)?;
-    Ok((rows, verdict.try_get(0)?))
-}
-
-/// Prepares the session's statements afresh. Their being missing means the
-/// session is new or `DEALLOCATE ALL` or `DISCARD ALL` ran, and then every
-/// statement the driver cached is gone from the server too; a `DEALLOCATE`
-/// of one of them alone leaves the other, so all are deallocated first.
-async fn prepare(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    conn.clear_cached_statements().await?;
-    sqlx::raw_sql(AssertSqlSafe(PREPARE.as_str()))
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-fn checked(row: &PgRow) -> Result<Checked, sqlx::Error> {
+    let row = run_checked(conn, CHECK).await?;
     Ok(Checked {
         clean: Clean {
             search_path: row.try_get(0)?,
             schema: row.try_get(1)?,
             tenant: row.try_get(5)?,
         },
-        genuine: false,
         in_transaction: row.try_get(2)?,
         role_changed: row.try_get(3)?,
         had_temp_schema: row.try_get(4)?,
     })
 }
 
-fn is_missing_statement(err: &sqlx::Error) -> bool {
+/// Sends `sql` as text, in the simple-query protocol, and returns the
+/// message's last row: its last statement's.
+async fn run_checked(conn: &mut PgConnection, sql: &str) -> Result<PgRow, sqlx::Error> {
+    let mut rows = sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.pop().ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Whether the server refused a statement because it is not prepared in the
+/// session (SQLSTATE `invalid_sql_statement_name`): a statement the driver
+/// cached that a call dropped, refused before it ran.
+pub(crate) fn is_missing_statement(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == NO_SUCH_STATEMENT)
@@ -218,9 +164,6 @@ fn is_missing_statement(err: &sqlx::Error) -> bool {
 /// see (see the module docs).
 pub(crate) async fn settle(conn: &mut PgConnection) -> Result<Settled, sqlx::Error> {
     let checked = check(conn).await?;
-    if !checked.genuine {
-        return Ok(Settled::Close(REPLACED));
-    }
     if checked.in_transaction {
         return Ok(Settled::Close("a transaction was left open"));
     }
@@ -245,18 +188,11 @@ pub(crate) async fn settle_moving(
     search_path: &str,
     tenant: &str,
 ) -> Result<Result<Option<String>, &'static str>, sqlx::Error> {
-    // Quoted schema names and a tenant key, whose characters need no
-    // escaping in a literal: escaped all the same.
     let sql = format!(
-        "CLOSE ALL; EXECUTE sea_orm_tenant_move('{}', '{}')",
-        search_path.replace('\'', "''"),
-        tenant.replace('\'', "''")
+        "CLOSE ALL; {}",
+        move_statement(&literal(search_path), &literal(tenant))
     );
-    let (rows, genuine) = run_prepared(conn, &sql).await?;
-    if !genuine {
-        return Ok(Err(REPLACED));
-    }
-    let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
+    let row = run_checked(conn, &sql).await?;
     if row.try_get::<bool, _>(0)? {
         return Ok(Err("a transaction was left open"));
     }
@@ -270,10 +206,8 @@ pub(crate) async fn settle_moving(
 }
 
 async fn discard_temp_objects(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    let objects: bool = sqlx::query_scalar(TEMP_OBJECTS)
-        .fetch_one(&mut *conn)
-        .await?;
-    if objects {
+    let row = sqlx::raw_sql(TEMP_OBJECTS).fetch_one(&mut *conn).await?;
+    if row.try_get::<bool, _>(0)? {
         sqlx::raw_sql("DISCARD TEMP").execute(&mut *conn).await?;
     }
     Ok(())
@@ -288,7 +222,7 @@ pub(crate) async fn settle_for_pool(conn: &mut PgConnection) -> Result<Settled, 
         Settled::Clean(clean) => clean,
         close => return Ok(close),
     };
-    let row = sqlx::query(POOL_EXTRAS).fetch_one(&mut *conn).await?;
+    let row = sqlx::raw_sql(POOL_EXTRAS).fetch_one(&mut *conn).await?;
     let (cursors, listening, from_sql): (bool, bool, bool) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     let on_server: i64 = row.try_get(3)?;
@@ -300,4 +234,28 @@ pub(crate) async fn settle_for_pool(conn: &mut PgConnection) -> Result<Settled, 
     conn.clear_cached_statements().await?;
     // The reset put the search path back to the server's default.
     settle(conn).await
+}
+
+/// Moves a session to a seat (`local`: for the current transaction only,
+/// `SET LOCAL` semantics) and answers one row when names then resolve in
+/// `schema`, none when that schema does not exist. Text, so a call cannot
+/// have replaced it. Each `OFFSET 0` keeps a query of its own, run before
+/// the one around it reads it: the move, then `current_schema()`, then the
+/// comparison (in a `WHERE` of the move's query, the server would compare
+/// once, before the move).
+pub(crate) fn enter_statement(
+    search_path: &str,
+    tenant: &str,
+    schema: &str,
+    local: bool,
+) -> String {
+    format!(
+        "SELECT FROM (SELECT pg_catalog.current_schema()::pg_catalog.text AS s FROM \
+         (SELECT pg_catalog.set_config('search_path', {path}, {local}), \
+         pg_catalog.set_config('sea_orm_tenant.id', {tenant}, {local}) OFFSET 0) m OFFSET 0) c \
+         WHERE c.s OPERATOR(pg_catalog.=) {schema}",
+        path = literal(search_path),
+        tenant = literal(tenant),
+        schema = literal(schema),
+    )
 }

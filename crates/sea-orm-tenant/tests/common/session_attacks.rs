@@ -87,23 +87,35 @@ pub const ALL: &[Attack] = &[
     )),
     attack!("DISCARD ALL", false, |t, n| "DISCARD ALL".to_owned()),
     attack!("DEALLOCATE ALL", false, |t, n| "DEALLOCATE ALL".to_owned()),
-    attack!("DEALLOCATE the router's move", false, |t, n| format!(
-        "DEALLOCATE sea_orm_tenant_move; SET search_path = {t}"
-    )),
+    attack!(
+        "the driver's statements dropped one by one",
+        false,
+        |t, n| format!("{DROP_DRIVER_STATEMENTS}; SET search_path = {t}")
+    ),
     attack!("RESET ALL", false, |t, n| "RESET ALL".to_owned()),
-    attack!("the router's statements replaced", false, |t, n| format!(
-        "{FORGED_CHECK}; PREPARE sea_orm_tenant_move(text, text) AS \
-         SELECT false, false, false, pg_catalog.split_part(pg_catalog.ltrim($1, '\"'), '\"', 1); \
-         SET search_path = {t}"
-    )),
+    attack!(
+        "forged checks prepared in the session",
+        false,
+        |t, n| format!("{FORGED_CHECKS}; SET search_path = {t}")
+    ),
 ];
 
-/// Replaces the router's session check by one that answers honestly but is
-/// the tenant's own (the driver's statements are kept, so later calls run).
-const FORGED_CHECK: &str = "DEALLOCATE sea_orm_tenant_check; DEALLOCATE sea_orm_tenant_move; \
+/// Drops each of the driver's prepared statements by name (not with
+/// `DEALLOCATE ALL`).
+const DROP_DRIVER_STATEMENTS: &str = "DO $$ DECLARE n text; BEGIN \
+     FOR n IN SELECT name FROM pg_prepared_statements WHERE NOT from_sql LOOP \
+     EXECUTE format('DEALLOCATE %I', n); END LOOP; END $$";
+
+/// Statements that answer a session check with what the router would accept
+/// from a session on the seat it left, under the names a router keeping
+/// its checks prepared in the session would run (a router that did would be
+/// fooled: it must send its checks as text).
+const FORGED_CHECKS: &str = "DEALLOCATE ALL; \
      PREPARE sea_orm_tenant_check AS SELECT \
      pg_catalog.current_setting('search_path'), pg_catalog.current_schema()::text, \
-     false, false, false, pg_catalog.current_setting('sea_orm_tenant.id', true)";
+     false, false, false, pg_catalog.current_setting('sea_orm_tenant.id', true); \
+     PREPARE sea_orm_tenant_move(text, text) AS \
+     SELECT false, false, false, pg_catalog.split_part(pg_catalog.ltrim($1, '\"'), '\"', 1)";
 
 /// Functions the row attacks call, made once per row database (in `public`).
 pub const ROW_SETUP: &str = r#"
@@ -144,9 +156,9 @@ pub const ROWS: &[Attack] = &[
         "BEGIN; SELECT set_config('sea_orm_tenant.id', '{t}', false)"
     )),
     attack!("a temporary table", true, |t, n| TEMP_NOTE.to_owned()),
-    attack!("the router's statements replaced", false, |t, n| format!(
-        "{FORGED_CHECK}; PREPARE sea_orm_tenant_move(text, text) AS \
-         SELECT false, false, false, pg_catalog.current_schema()::text; \
-         SELECT set_config('sea_orm_tenant.id', '{t}', false)"
-    )),
+    attack!(
+        "forged checks prepared in the session",
+        false,
+        |t, n| format!("{FORGED_CHECKS}; SELECT set_config('sea_orm_tenant.id', '{t}', false)")
+    ),
 ];

@@ -404,7 +404,11 @@ impl PgRoute {
 /// Runs one call of the driver's prepared statements on `conn`. A call the
 /// server refused because a statement the driver cached is gone from the
 /// session (an earlier call ran `DEALLOCATE` or `DISCARD ALL`) ran nothing:
-/// the driver forgets its cache and the call is sent once more.
+/// the driver forgets its cache and the call is sent once more. The server
+/// names the same error for a statement that itself executes a missing
+/// prepared statement (a function running `EXECUTE`): that call is sent
+/// twice, its first run rolled back but for what no rollback undoes
+/// (sequence values, `dblink`), and fails again.
 async fn once_more_if_forgotten<T>(
     conn: &mut PgConnection,
     stmt: &Statement,

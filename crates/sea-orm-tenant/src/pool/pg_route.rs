@@ -40,9 +40,8 @@
 
 use std::time::Instant;
 
-use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use futures_util::{FutureExt, StreamExt};
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{PgConnection, PgPool, Postgres};
 use sea_orm::sqlx::{self, AssertSqlSafe, Connection};
@@ -266,8 +265,8 @@ impl PgRoute {
 
     pub(crate) async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let mut c = self.checkout().await?;
-        match once_more_if_forgotten(&mut c.conn, &stmt, |conn, stmt| {
-            sqlx_query(stmt).execute(conn).boxed()
+        match once_more_if_forgotten(&mut c.conn, &stmt, async |conn, stmt| {
+            sqlx_query(stmt).execute(conn).await
         })
         .await
         {
@@ -298,8 +297,8 @@ impl PgRoute {
         stmt: Statement,
     ) -> Result<Option<QueryResult>, DbErr> {
         let mut c = self.checkout().await?;
-        match once_more_if_forgotten(&mut c.conn, &stmt, |conn, stmt| {
-            sqlx_query(stmt).fetch_optional(conn).boxed()
+        match once_more_if_forgotten(&mut c.conn, &stmt, async |conn, stmt| {
+            sqlx_query(stmt).fetch_optional(conn).await
         })
         .await
         {
@@ -313,8 +312,8 @@ impl PgRoute {
 
     pub(crate) async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut c = self.checkout().await?;
-        match once_more_if_forgotten(&mut c.conn, &stmt, |conn, stmt| {
-            sqlx_query(stmt).fetch_all(conn).boxed()
+        match once_more_if_forgotten(&mut c.conn, &stmt, async |conn, stmt| {
+            sqlx_query(stmt).fetch_all(conn).await
         })
         .await
         {
@@ -412,7 +411,7 @@ impl PgRoute {
 async fn once_more_if_forgotten<T>(
     conn: &mut PgConnection,
     stmt: &Statement,
-    call: impl for<'a> Fn(&'a mut PgConnection, &'a Statement) -> BoxFuture<'a, Result<T, sqlx::Error>>,
+    call: impl AsyncFn(&mut PgConnection, &Statement) -> Result<T, sqlx::Error>,
 ) -> Result<T, sqlx::Error> {
     match call(&mut *conn, stmt).await {
         Err(err) if session_state::is_missing_statement(&err) => {

@@ -121,30 +121,9 @@ pub(crate) enum Settled {
     Close(&'static str),
 }
 
-struct Checked {
-    clean: Clean,
-    in_transaction: bool,
-    role_changed: bool,
-    had_temp_schema: bool,
-}
-
-async fn check(conn: &mut PgConnection) -> Result<Checked, sqlx::Error> {
-    let row = run_checked(conn, CHECK).await?;
-    Ok(Checked {
-        clean: Clean {
-            search_path: row.try_get(0)?,
-            schema: row.try_get(1)?,
-            tenant: row.try_get(5)?,
-        },
-        in_transaction: row.try_get(2)?,
-        role_changed: row.try_get(3)?,
-        had_temp_schema: row.try_get(4)?,
-    })
-}
-
 /// Sends `sql` as text, in the simple-query protocol, and returns the
 /// message's last row: its last statement's.
-async fn run_checked(conn: &mut PgConnection, sql: &str) -> Result<PgRow, sqlx::Error> {
+async fn last_row(conn: &mut PgConnection, sql: &str) -> Result<PgRow, sqlx::Error> {
     let mut rows = sqlx::raw_sql(AssertSqlSafe(sql))
         .fetch_all(&mut *conn)
         .await?;
@@ -163,17 +142,15 @@ pub(crate) fn is_missing_statement(err: &sqlx::Error) -> bool {
 /// Checks the session after a call and clears what a later call must not
 /// see (see the module docs).
 pub(crate) async fn settle(conn: &mut PgConnection) -> Result<Settled, sqlx::Error> {
-    let checked = check(conn).await?;
-    if checked.in_transaction {
-        return Ok(Settled::Close("a transaction was left open"));
+    let row = last_row(conn, CHECK).await?;
+    if let Some(why) = left_behind(conn, &row, 2).await? {
+        return Ok(Settled::Close(why));
     }
-    if checked.role_changed {
-        return Ok(Settled::Close("the role was changed with SET ROLE"));
-    }
-    if checked.had_temp_schema {
-        discard_temp_objects(conn).await?;
-    }
-    Ok(Settled::Clean(checked.clean))
+    Ok(Settled::Clean(Clean {
+        search_path: row.try_get(0)?,
+        schema: row.try_get(1)?,
+        tenant: row.try_get(5)?,
+    }))
 }
 
 /// [`settle`] and the move to a seat (`search_path`, the tenant setting) in
@@ -192,17 +169,31 @@ pub(crate) async fn settle_moving(
         "CLOSE ALL; {}",
         move_statement(&literal(search_path), &literal(tenant))
     );
-    let row = run_checked(conn, &sql).await?;
-    if row.try_get::<bool, _>(0)? {
-        return Ok(Err("a transaction was left open"));
-    }
-    if row.try_get::<bool, _>(1)? {
-        return Ok(Err("the role was changed with SET ROLE"));
-    }
-    if row.try_get::<bool, _>(2)? {
-        discard_temp_objects(conn).await?;
+    let row = last_row(conn, &sql).await?;
+    if let Some(why) = left_behind(conn, &row, 0).await? {
+        return Ok(Err(why));
     }
     Ok(Ok(row.try_get(3)?))
+}
+
+/// The check's three verdicts, from column `at` of its row on: why the
+/// connection must be closed (a transaction left open, a changed role), or
+/// `None` once any temporary objects are dropped.
+async fn left_behind(
+    conn: &mut PgConnection,
+    row: &PgRow,
+    at: usize,
+) -> Result<Option<&'static str>, sqlx::Error> {
+    if row.try_get::<bool, _>(at)? {
+        return Ok(Some("a transaction was left open"));
+    }
+    if row.try_get::<bool, _>(at + 1)? {
+        return Ok(Some("the role was changed with SET ROLE"));
+    }
+    if row.try_get::<bool, _>(at + 2)? {
+        discard_temp_objects(conn).await?;
+    }
+    Ok(None)
 }
 
 async fn discard_temp_objects(conn: &mut PgConnection) -> Result<(), sqlx::Error> {

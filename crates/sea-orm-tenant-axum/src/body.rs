@@ -24,7 +24,7 @@ pin_project_lite::pin_project! {
     /// first frame in the tenant's scope and wraps the bodies that go on after
     /// it; use [`TenantBody::new`] for bodies built elsewhere. `size_hint` and `is_end_stream` are passed through, so `Content-Length`
     /// is kept. The context holds the request's lease on the tenant's pool (see
-    /// [`TenantConnection::into_context`](sea_orm_tenant::TenantConnection::into_context)),
+    /// [`TenantConnection::into_scope`](sea_orm_tenant::TenantConnection::into_scope)),
     /// so the pool is neither evicted nor closed by a removal while the body is
     /// still being sent.
     pub struct TenantBody<B> {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use axum::response::Response;
@@ -135,16 +135,16 @@ where
     }
     // One entry: the routing handle (`CurrentTenant` reads the task-local).
     req.extensions_mut().insert(config.store.db());
-    // The context keeps the lease: it serves every routed query of the
+    // The scope keeps the lease: it serves every routed query of the
     // request and keeps the pool open until the body is dropped.
-    let context = lease.into_context();
     // `inner.call` runs inside the scope too: a service doing work in `call`
-    // (not only in its future) sees the tenant. Polls swap the context in
-    // and out of the task-local: no clone per poll; it comes back out for
-    // the body when the call ends.
+    // (not only in its future) sees the tenant. Polls swap the lease in
+    // and out of the task-local: no clone per poll, and no allocation
+    // unless a routed call shares it; it comes back out for a body that goes
+    // on after the call.
     let scoped = {
         let _entered = (!span.is_disabled()).then(|| span.enter());
-        context.into_scope_with(|| FirstFrame::new(inner.call(req)))
+        lease.into_scope_with(|| FirstFrame::new(inner.call(req)))
     };
     match scoped {
         Ok(inner) => State::Scoped {
@@ -215,22 +215,21 @@ where
         match self.project().state.project() {
             StateProj::Exempt { inner } => inner.poll(cx).map_ok(|resp| resp.map(Body::new)),
             StateProj::Scoped {
-                inner,
+                mut inner,
                 answer,
                 span,
             } => {
                 let _entered = (!span.is_disabled()).then(|| span.enter());
-                match inner.poll_with_context(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Ok((Ok((resp, None)), _))) => Poll::Ready(Ok(resp)),
-                    Poll::Ready(Ok((Ok((resp, Some(rest))), context))) => {
-                        Poll::Ready(Ok(resp.map(|_| (*rest).resume(context))))
-                    }
-                    Poll::Ready(Ok((Err(err), _))) => Poll::Ready(Err(err)),
+                match ready!(inner.as_mut().poll(cx)) {
+                    Ok(Ok((resp, None))) => Poll::Ready(Ok(resp)),
+                    // Only a body that goes on takes the context (and the lease) along.
+                    Ok(Ok((resp, Some(rest)))) => match inner.take_context() {
+                        Some(context) => Poll::Ready(Ok(resp.map(|_| (*rest).resume(context)))),
+                        None => unreachable!("a scope's context is taken once, when its call ends"),
+                    },
+                    Ok(Err(err)) => Poll::Ready(Err(err)),
                     // Polled where another tenant is current: refused.
-                    Poll::Ready(Err(switch)) => {
-                        Poll::Ready(Ok(answer.reject(TenantRejection::from(switch))))
-                    }
+                    Err(switch) => Poll::Ready(Ok(answer.reject(TenantRejection::from(switch)))),
                 }
             }
             StateProj::Answered { response } => Poll::Ready(Ok(response

@@ -30,7 +30,7 @@ pub(crate) type Started = poem::Result<(Response, Option<Box<BodyRest>>)>;
 /// [`TenantBody::wrap`] for bodies built elsewhere.
 ///
 /// The middleware's context holds the request's lease on the tenant's pool
-/// (see [`TenantConnection::into_context`](sea_orm_tenant::TenantConnection::into_context)),
+/// (see [`TenantConnection::into_scope`](sea_orm_tenant::TenantConnection::into_scope)),
 /// so the pool is not evicted while a long stream is still being sent.
 pub struct TenantBody {
     context: TenantContext,

@@ -69,17 +69,22 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let mut scoped = this.scoped;
         let result = {
             let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
-            ready!(this.scoped.poll_with_context(cx))
+            ready!(scoped.as_mut().poll(cx))
         };
         Poll::Ready(match result {
-            Ok((Ok((resp, None)), _)) => Ok(resp),
-            Ok((Ok((mut resp, Some(rest))), context)) => {
-                resp.set_body(TenantBody::resume(*rest, context));
-                Ok(resp)
-            }
-            Ok((Err(err), _)) => Err(err),
+            Ok(Ok((resp, None))) => Ok(resp),
+            // Only a body that goes on takes the context (and the lease) along.
+            Ok(Ok((mut resp, Some(rest)))) => match scoped.take_context() {
+                Some(context) => {
+                    resp.set_body(TenantBody::resume(*rest, context));
+                    Ok(resp)
+                }
+                None => unreachable!("a scope's context is taken once, when its call ends"),
+            },
+            Ok(Err(err)) => Err(err),
             Err(TenantError::Switch { current, requested }) => Err(this
                 .config
                 .reject(TenantRejection::Switch { current, requested })),

@@ -311,7 +311,6 @@ impl<E: Endpoint> TenantEndpoint<E> {
         req.extensions_mut().insert(config.store.db());
         // The lease gives the scope directly (no second lookup), and serves
         // every routed query of the request (no lease per query).
-        let context = lease.into_context();
         // Like `with_tenant`, the scope refuses a switch: another tenant already
         // current here (a nested middleware) is rejected before the handler runs.
         // The inner endpoint's future (2 KB for a small poem `Route`) is built
@@ -319,7 +318,7 @@ impl<E: Endpoint> TenantEndpoint<E> {
         // then moves a pointer, not the future (callgrind and perf: the moves
         // were a fifth of the middleware's time).
         let inner = Box::into_pin(Box::write(Box::new_uninit(), self.inner.call(req)));
-        let scoped = context.into_scope(FirstFrame::new(inner));
+        let scoped = lease.into_scope(FirstFrame::new(inner));
         ScopedCall {
             scoped,
             config,

@@ -136,6 +136,84 @@ async fn a_scope_gives_its_context_and_lease_back_when_it_ends() {
     dbs.cleanup().await;
 }
 
+/// A lease entered directly (`TenantConnection::into_scope`, what the
+/// middlewares do) serves the scope's routed calls, is kept by a context
+/// captured inside after the scope has ended, and ends with the scope when
+/// nothing took it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_entered_directly_serves_the_scope_and_what_it_captured() {
+    use futures_util::FutureExt;
+
+    let mut dbs = TestDatabases::sqlite();
+    let store = store_with(&mut dbs, 2, small_pools()).await;
+    let db = store.db();
+
+    // Routed calls inside, then a capture that outlives the scope.
+    let lease = store.connection("t00").await.unwrap();
+    let captured = lease
+        .into_scope(async {
+            new_note_model("t00", "in the scope")
+                .insert(&db)
+                .await
+                .unwrap();
+            TenantContext::current().expect("the scope's tenant is current")
+        })
+        .await
+        .unwrap();
+    assert_eq!(captured.tenant().as_str(), "t00");
+    assert!(
+        store.wait_idle("t00").now_or_never().is_none(),
+        "the captured context keeps the scope's lease"
+    );
+    captured
+        .scope(new_note_model("t00", "after the scope").insert(&db))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(captured);
+    store.wait_idle("t00").await.unwrap();
+    assert_eq!(
+        rows_direct(&dbs, "t00").await,
+        vec![
+            ("t00".to_owned(), "after the scope".to_owned()),
+            ("t00".to_owned(), "in the scope".to_owned()),
+        ]
+    );
+    assert!(rows_direct(&dbs, "t01").await.is_empty());
+
+    // Nothing taken: the lease ends with the scope's future, finished or not.
+    let lease = store.connection("t00").await.unwrap();
+    let mut scoped = Box::pin(lease.into_scope(async { current_tenant() }));
+    assert_eq!(scoped.as_mut().await.unwrap().unwrap().as_str(), "t00");
+    assert!(store.wait_idle("t00").now_or_never().is_none());
+    drop(scoped);
+    store.wait_idle("t00").await.unwrap();
+    let lease = store.connection("t00").await.unwrap();
+    drop(lease.into_scope(async {}));
+    store.wait_idle("t00").await.unwrap();
+
+    // Made where another tenant is current: refused before `make` runs.
+    let lease = store.connection("t00").await.unwrap();
+    let mut made = false;
+    let err = store
+        .with_tenant("t01", async {
+            lease
+                .into_scope_with(|| {
+                    made = true;
+                    async {}
+                })
+                .map(drop)
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(is_switch(&err, "t01", "t00"), "{err}");
+    assert!(!made);
+    store.wait_idle("t00").await.unwrap();
+    store.close().await;
+    dbs.cleanup().await;
+}
+
 /// Records the tenant current when it is dropped.
 struct SeesTenantOnDrop(std::sync::Arc<std::sync::Mutex<Option<Option<String>>>>);
 

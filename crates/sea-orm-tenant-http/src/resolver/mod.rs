@@ -245,6 +245,10 @@ impl<Req: RequestParts, E> Resolver<Req, E> {
         if self.has_async {
             return None;
         }
+        // One source (the usual resolver) has nothing to agree with.
+        if let [only] = self.sources.as_slice() {
+            return Some(only.source.resolve_now(req, &only.name));
+        }
         let mut chain = Chain::new(policy);
         for described in &self.sources {
             let candidate = match described.source.resolve_now(req, &described.name) {

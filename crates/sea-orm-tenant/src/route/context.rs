@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::TenantError;
 use crate::key::TenantKey;
-use crate::route::current::{self, Current, CurrentScope};
+use crate::route::current::{self, Current, CurrentScope, Entered};
 use crate::store::TenantConnection;
 
 /// The current tenant, captured so that other tasks or later polls can re-enter it.
@@ -39,7 +39,7 @@ impl TenantContext {
 
     /// Captures the tenant current in this task; `None` when there is none.
     pub fn current() -> Option<Self> {
-        current::with_current(|cur| cur.cloned().map(Self))
+        current::with_current_shared(|cur| cur.cloned().map(Self))
     }
 
     /// The captured tenant.
@@ -74,20 +74,13 @@ impl TenantContext {
         self,
         make: impl FnOnce() -> F,
     ) -> Result<ScopeFuture<F>, TenantError> {
-        current::check_switch(&self.0.tenant().key)?;
-        let mut slot = Some(self.0);
-        let fut = current::enter(&mut slot, make);
-        let current = slot.expect("entering puts the tenant back");
-        Ok(ScopeFuture {
-            checked: false,
-            inner: current::scope(current, fut),
-        })
+        scope_with(self.0.into(), make)
     }
 
     /// Runs `f` synchronously with the captured tenant current, or returns
     /// [`TenantError::Switch`] without running it if another tenant is current.
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, TenantError> {
-        current::enter_checked(&mut Some(self.0.clone()), true, f)
+        current::enter_checked(&mut Some(self.0.clone().into()), true, f)
     }
 
     /// Wraps a future or a `Stream` so that every poll runs with the captured tenant
@@ -117,31 +110,30 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> ScopeFuture<F> {
-    /// The context, taken out: for what runs after `F` has finished (a
-    /// response body). `None` if already taken; polling after taking it panics.
-    pub fn take_context(self: Pin<&mut Self>) -> Option<TenantContext> {
-        self.project().inner.take_current().map(TenantContext)
-    }
+/// A scope entering `entered`, with its future made inside it; refused
+/// without calling `make` if another tenant is current.
+fn scope_with<F: Future>(
+    entered: Entered,
+    make: impl FnOnce() -> F,
+) -> Result<ScopeFuture<F>, TenantError> {
+    current::check_switch(&entered.tenant().key)?;
+    let mut slot = Some(entered);
+    let fut = current::enter(&mut slot, make);
+    let entered = slot.expect("entering puts the tenant back");
+    Ok(ScopeFuture {
+        checked: false,
+        inner: current::scope(entered, fut),
+    })
 }
 
-impl<F: Future> ScopeFuture<F> {
-    /// Polls like the future; when `F` has finished, gives its output with
-    /// the context taken back (for what runs after it, a response body).
-    /// Panics if the context was taken with [`take_context`](Self::take_context) before.
-    pub fn poll_with_context(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(F::Output, TenantContext), TenantError>> {
-        let output = match self.as_mut().poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(output)) => output,
-            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-        };
-        match self.take_context() {
-            Some(context) => Poll::Ready(Ok((output, context))),
-            None => panic!("ScopeFuture polled after its context was taken"),
-        }
+impl<F> ScopeFuture<F> {
+    /// The context, taken out: for what runs after `F` has finished (a
+    /// response body), once the future has given its output. `None` if
+    /// already taken; polling after taking it panics. A scope entered with a
+    /// lease ([`TenantConnection::into_scope`]) that is never taken drops
+    /// the lease with the future.
+    pub fn take_context(self: Pin<&mut Self>) -> Option<TenantContext> {
+        self.project().inner.take_current().map(TenantContext)
     }
 }
 
@@ -265,5 +257,28 @@ impl TenantConnection {
     /// middlewares: the request's lease serves all its queries).
     pub fn into_context(self) -> crate::TenantContext {
         crate::TenantContext::from_current(Current::Lease(Arc::new(self)))
+    }
+
+    /// Runs `fut` inside this connection's tenant, the lease serving every
+    /// routed call in it, as [`into_context`](Self::into_context) and
+    /// [`TenantContext::into_scope`] would; the lease is shared (put in an
+    /// `Arc`) only when a routed call or a capture needs it, so a request
+    /// middleware pays no allocation for a request that makes no query.
+    /// [`ScopeFuture::take_context`] gives the context back after `fut`.
+    pub fn into_scope<F: Future>(self, fut: F) -> ScopeFuture<F> {
+        ScopeFuture {
+            checked: false,
+            inner: current::scope(Entered::Owned(self), fut),
+        }
+    }
+
+    /// Like [`into_scope`](Self::into_scope), with the future made by `make`
+    /// inside the tenant too, as [`TenantContext::into_scope_with`]; or
+    /// [`TenantError::Switch`] without calling `make` if another tenant is current.
+    pub fn into_scope_with<F: Future>(
+        self,
+        make: impl FnOnce() -> F,
+    ) -> Result<ScopeFuture<F>, TenantError> {
+        scope_with(Entered::Owned(self), make)
     }
 }

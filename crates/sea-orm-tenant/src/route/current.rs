@@ -15,10 +15,10 @@ use crate::error::TenantError;
 use crate::key::TenantKey;
 use crate::store::{Tenant, TenantConnection};
 
-/// What the task-local holds: the resolved tenant entry, so routing needs no
-/// lookup, or the lease of the scope's owner (a request), whose entry it is,
-/// so routed calls use it instead of taking a lease each. One `Arc` either
-/// way: a scope entered on every poll clones it.
+/// A captured tenant: the resolved entry, so routing needs no lookup, or the
+/// shared lease of a scope's owner (a request), whose entry it is, so routed
+/// calls use it instead of taking a lease each. One `Arc` either way, so a
+/// capture is cheap to clone.
 #[derive(Clone)]
 pub(crate) enum Current {
     Tenant(Arc<Tenant>),
@@ -48,9 +48,56 @@ impl Current {
     }
 }
 
+/// What a scope enters, and the task-local holds: a [`Current`], or the lease
+/// of the scope's owner not shared yet. The lease goes into an `Arc` the
+/// first time a routed call or a capture needs a reference to it
+/// ([`share`]), so a request that makes no routed call allocates none.
+pub(crate) enum Entered {
+    Shared(Current),
+    Owned(TenantConnection),
+}
+
+impl Entered {
+    /// The entered tenant's entry.
+    pub(crate) fn tenant(&self) -> &Arc<Tenant> {
+        match self {
+            Self::Shared(current) => current.tenant(),
+            Self::Owned(lease) => &lease.tenant,
+        }
+    }
+
+    /// The shareable form; an owned lease is put in an `Arc`.
+    pub(crate) fn into_shared(self) -> Current {
+        match self {
+            Self::Shared(current) => current,
+            Self::Owned(lease) => Current::Lease(Arc::new(lease)),
+        }
+    }
+}
+
+impl From<Current> for Entered {
+    fn from(current: Current) -> Self {
+        Self::Shared(current)
+    }
+}
+
+/// `slot`'s value in its shareable form, made so in place: later readers of
+/// the same slot find the shared lease.
+fn share(slot: &mut Option<Entered>) -> Option<&Current> {
+    if matches!(slot, Some(Entered::Owned(_))) {
+        *slot = slot
+            .take()
+            .map(|entered| Entered::Shared(entered.into_shared()));
+    }
+    match slot {
+        Some(Entered::Shared(current)) => Some(current),
+        _ => None,
+    }
+}
+
 thread_local! {
     /// The tenant of the scope being polled on this thread, if any.
-    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Entered>> = const { RefCell::new(None) };
 }
 
 /// The tenant current in this task, if any.
@@ -61,13 +108,27 @@ pub fn current_tenant() -> Option<TenantKey> {
     with_current(|cur| cur.map(|c| c.tenant().key.clone()))
 }
 
-/// Runs `f` with the current tenant entry, if any, without cloning it.
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
+/// Runs `f` with the current tenant, if any, without cloning it.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Entered>) -> R) -> R {
     let mut f = Some(f);
     // Unreadable (the thread is exiting, or a scope is swapping): no tenant,
     // so routed calls fail with `NoTenant` rather than guess.
     let read = CURRENT.try_with(|cell| match cell.try_borrow() {
         Ok(cur) => (f.take().expect("called once"))(cur.as_ref()),
+        Err(_) => (f.take().expect("called once"))(None),
+    });
+    match read {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("called once"))(None),
+    }
+}
+
+/// Like [`with_current`], with the current tenant in its shareable form, for
+/// a caller that keeps a reference to it (a routed call, a capture).
+pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
+    let mut f = Some(f);
+    let read = CURRENT.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut cur) => (f.take().expect("called once"))(share(&mut cur)),
         Err(_) => (f.take().expect("called once"))(None),
     });
     match read {
@@ -100,7 +161,7 @@ pub(crate) fn check_switch(requested: &TenantKey) -> Result<Option<Arc<Tenant>>,
 
 /// Puts the scope's value back in its slot, and the previous one back in the
 /// task-local, when dropped (even when what ran in the scope panicked).
-struct Restore<'a>(&'a mut Option<Current>);
+struct Restore<'a>(&'a mut Option<Entered>);
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
@@ -113,7 +174,7 @@ impl Drop for Restore<'_> {
 // `f` runs outside `LocalKey::with` (not inlined): its output, a future or a
 // response, is then not copied out through it.
 #[inline(always)]
-pub(crate) fn enter<R>(slot: &mut Option<Current>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn enter<R>(slot: &mut Option<Entered>, f: impl FnOnce() -> R) -> R {
     CURRENT.with(|cell| std::mem::swap(slot, &mut *cell.borrow_mut()));
     let _restore = Restore(slot);
     f()
@@ -124,7 +185,7 @@ pub(crate) fn enter<R>(slot: &mut Option<Current>, f: impl FnOnce() -> R) -> R {
 /// when another tenant is current. One thread-local access for both.
 #[inline(always)]
 pub(crate) fn enter_checked<R>(
-    slot: &mut Option<Current>,
+    slot: &mut Option<Entered>,
     check: bool,
     f: impl FnOnce() -> R,
 ) -> Result<R, TenantError> {
@@ -146,7 +207,7 @@ pub(crate) fn enter_checked<R>(
 pin_project_lite::pin_project! {
     /// `F` polled, and dropped, with a tenant current: the task-local's scope.
     pub(crate) struct CurrentScope<F> {
-        slot: Option<Current>,
+        slot: Option<Entered>,
         #[pin]
         future: Option<F>,
     }
@@ -168,7 +229,7 @@ pin_project_lite::pin_project! {
 impl<F> CurrentScope<F> {
     /// Takes the tenant out, for what runs after `F` (a response body).
     pub(crate) fn take_current(self: Pin<&mut Self>) -> Option<Current> {
-        self.project().slot.take()
+        self.project().slot.take().map(Entered::into_shared)
     }
 }
 
@@ -218,14 +279,14 @@ impl<F: Future> Future for CurrentScope<F> {
 }
 
 /// Polls `fut` with `current` as the task's tenant.
-pub(crate) fn scope<F: Future>(current: Current, fut: F) -> CurrentScope<F> {
+pub(crate) fn scope<F: Future>(current: impl Into<Entered>, fut: F) -> CurrentScope<F> {
     CurrentScope {
-        slot: Some(current),
+        slot: Some(current.into()),
         future: Some(fut),
     }
 }
 
 /// Runs `f` synchronously with `current` as the task's tenant.
 pub(crate) fn sync_scope<R>(current: Current, f: impl FnOnce() -> R) -> R {
-    enter(&mut Some(current), f)
+    enter(&mut Some(current.into()), f)
 }

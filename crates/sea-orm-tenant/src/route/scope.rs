@@ -65,7 +65,7 @@ impl Inner {
     /// The connection a routed call should use: the scope's own lease when it
     /// has one, else a new lease of the current tenant.
     pub(crate) async fn routed_connection(self: &Arc<Self>) -> Result<Routed, TenantError> {
-        let pinned = current::with_current(|cur| match cur {
+        let pinned = current::with_current_shared(|cur| match cur {
             Some(c) if c.tenant().store_id == self.id && !c.tenant().is_removed() => {
                 c.lease().cloned()
             }

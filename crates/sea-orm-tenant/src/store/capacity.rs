@@ -29,7 +29,7 @@ pub(crate) struct Capacity {
     /// Woken whenever a place may have become free.
     pub(crate) changed: Arc<Signal>,
     closed: AtomicBool,
-    started: Instant,
+    started: coarsetime::Instant,
     pub(super) counters: Arc<Counters>,
 }
 
@@ -103,14 +103,21 @@ impl Capacity {
             state: Mutex::default(),
             changed: Arc::new(Signal::default()),
             closed: AtomicBool::new(false),
-            started: Instant::now(),
+            started: coarsetime::Instant::now(),
             counters,
         }
     }
 
-    /// Nanoseconds since the store started: the clock of `last_used`.
+    /// Nanoseconds since the store started: the clock of `last_used` and
+    /// heat, read on every lease. Coarse (a few milliseconds: the kernel's
+    /// tick), which is fine for ages compared in seconds, and a third of the
+    /// cost of `Instant::now`.
     pub(crate) fn now(&self) -> u64 {
-        self.started.elapsed().as_nanos() as u64
+        // Without updating coarsetime's shared cache: no write to a
+        // cache line every thread would share.
+        coarsetime::Instant::now_without_cache_update()
+            .duration_since(self.started)
+            .as_nanos()
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -7,7 +7,10 @@
 //! the server's sessions on those databases (sampled every 50 ms) for each
 //! run, the store's counters over it from notes-server's `/metrics` (pools
 //! opened, evicted and grown, waits for the budget), and the ratios
-//! uniform/hot and zipf/hot (`--traffic` runs one only).
+//! uniform/hot and zipf/hot (`--traffic` runs one only). With a pool per
+//! database it first measures the server's rate of new connections and
+//! prints the ceiling that puts on each random traffic
+//! ([`e2e_tests::scale::Ceiling`]).
 //! Creates its databases with a unique prefix and drops them at the end (also
 //! after Ctrl-C or a panic); stops the server it started. `--quick` is a short
 //! smoke run. The scenario and its flags: [`e2e_tests::random_hot`]. Bar: the
@@ -26,7 +29,9 @@ use e2e_tests::bench::rounds::Measured;
 use e2e_tests::random_hot::{
     Figures, Plan, RandomHotArgs, Run, Tenancy, measure_variants, print_runs,
 };
-use e2e_tests::scale::{ServerDatabases, ServerKind, ZIPF_EXPONENT, Zipf, tenant_names};
+use e2e_tests::scale::{
+    Ceiling, ServerDatabases, ServerKind, ZIPF_EXPONENT, Zipf, tenant_names, tenants_open_at_most,
+};
 use e2e_tests::{NotesServer, TenantsToml};
 use futures_util::stream::{self, StreamExt};
 
@@ -175,6 +180,17 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
     eprintln!("creating {tenants} databases {}_* ...", dbs.prefix());
     dbs.create(&names, 4).await;
     eprintln!("created in {:.1?}", setup.elapsed());
+    // Before the server starts, so the measure has the server to itself.
+    let accepted = match args.layout()? {
+        Layout::PoolPerDatabase => {
+            let total = common.quick.or(None, 400, 100);
+            Some(
+                dbs.accepted_per_second(&names[0], total, ACCEPT_CONCURRENCY)
+                    .await?,
+            )
+        }
+        Layout::SharedMySqlPool => None,
+    };
     let dir = tempfile::tempdir().expect("temporary folder");
     let config = toml.write_to(dir.path());
 
@@ -276,6 +292,10 @@ async fn scenario(args: &Args, plan: Plan, dbs: &mut ServerDatabases) -> Result<
     println!("server sessions sampling: {}", sessions.summary());
     let figures = Figures::of(&runs);
     print_medians(&runs, &figures);
+    if let Some(accepted) = accepted {
+        let open = tenants_open_at_most(common.budget, args.pool_size, args.max_open_pools);
+        print_ceilings(&runs, &figures, accepted, open, tenants, args.seed);
+    }
     let mut bars = Bars::new(common.quick.bars_enforced());
     let peak = figures.peak().max(startup_peak);
     let kept = common.budget_bar(&mut bars, peak);
@@ -305,6 +325,47 @@ fn print_zipf(tenants: usize, seed: u64) {
         100.0 * zipf.share_of_top(10),
         100.0 * zipf.share_of_top(tenth)
     );
+}
+
+/// New connections opened `ACCEPT_CONCURRENCY` at a time to measure the
+/// server's rate (as `pgbench -C -c 8`).
+const ACCEPT_CONCURRENCY: usize = 8;
+
+/// Prints, for each random traffic that ran, the least share of requests
+/// that must open a connection with at most `open` tenants open at once, and
+/// the requests/s the server's `accepted` connections/s allow at that share,
+/// also as a ratio to the hot tenant's median.
+fn print_ceilings(
+    runs: &[Measured<Tenancy, Run>],
+    figures: &Figures,
+    accepted: f64,
+    open: usize,
+    tenants: usize,
+    seed: u64,
+) {
+    let ran = |t| runs.iter().any(|m| m.variant == t);
+    let mut traffic = Vec::new();
+    if ran(Tenancy::Random) {
+        traffic.push(("uniform", open.min(tenants) as f64 / tenants as f64));
+    }
+    if ran(Tenancy::Zipf) {
+        let zipf = Zipf::new(tenants, ZIPF_EXPONENT, seed);
+        traffic.push(("zipf", zipf.share_of_top(open)));
+    }
+    println!(
+        "connection ceiling: the server accepted {accepted:.0} new connections/s ({ACCEPT_CONCURRENCY} at a time, \
+         before the runs); at most {open} of {tenants} tenants open at once"
+    );
+    for (name, share) in traffic {
+        let ceiling = Ceiling::new(share, accepted);
+        println!(
+            "  {name}: at least {:.1} % of requests open a connection, so at most {:.0} req/s ({:.3} of the hot \
+             tenant's median), if the server did nothing but accept connections",
+            100.0 * ceiling.min_miss,
+            ceiling.requests_per_second,
+            ceiling.requests_per_second / figures.hot
+        );
+    }
 }
 
 /// Prints the medians of each kind of run and the ratios to the hot tenant's.

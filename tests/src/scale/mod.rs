@@ -9,8 +9,11 @@
 //! * `rng`: the seeded generator the random tenant choices use;
 //! * `schemas`: schema tenants' prefix and seeding, for the benchmarks;
 //! * `zipf`: Zipf traffic over tenants (seeded rank order), for `bench-scale`;
+//! * `ceiling`: the most requests/s the server's rate of new connections
+//!   allows when tenants cannot share connections, for `bench-scale`;
 //! * `store_counters`: the store's counters from notes-server's `/metrics`.
 
+mod ceiling;
 mod rng;
 mod sampler;
 mod schemas;
@@ -26,6 +29,7 @@ use sea_orm_tenant::sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement,
 };
 
+pub use ceiling::{Ceiling, tenants_open_at_most};
 pub use rng::SplitMix64;
 pub use sampler::{Sampler, SamplerReport};
 pub use schemas::{SCHEMA_PREFIX, SchemaTenants, schema_tenants, seed_schema_notes};
@@ -292,6 +296,18 @@ impl ServerDatabases {
     /// would do), pings it and closes it: how long that took, or why it failed.
     pub async fn probe(&self) -> Result<Duration, String> {
         probe(self.kind, self.admin_url.clone()).await
+    }
+
+    /// The server's rate of new connections to `tenant`'s database (opened,
+    /// pinged and closed, `total` of them, `concurrency` at a time, as
+    /// `pgbench -C` does): connections/s, or why one failed.
+    pub async fn accepted_per_second(
+        &self,
+        tenant: &str,
+        total: usize,
+        concurrency: usize,
+    ) -> Result<f64, String> {
+        ceiling::accepted_per_second(self.kind, &self.url(tenant), total, concurrency).await
     }
 
     /// Starts sampling, on an admin connection of its own, the number of sessions on

@@ -95,7 +95,8 @@ fn connect_options(
         // the idle count while a release and an acquire race (the count
         // wraps below zero for an instant) and then loop that many times
         // without yielding, a core spinning for good (seen in CI with 100
-        // SQLite pools). A SQLite connection is a file handle, and an idle
+        // SQLite pools; fixed in sqlx 0.9.1, transact-rs/sqlx 4289, and not
+        // needed either way). A SQLite connection is a file handle, and an idle
         // pool closes as a whole (`pool_idle_timeout`); an in-memory
         // database must never lose its connection anyway.
         opts.idle_timeout(None::<Duration>)

@@ -7,7 +7,9 @@
 //! client gone) returns the connection to the pool with the server inside a
 //! transaction and nothing to end it; the next borrower's autocommit writes then
 //! run inside it, are acknowledged, and vanish when the connection closes
-//! (transact-rs/sqlx issue 4393). sqlx keeps the transaction status private, so
+//! (transact-rs/sqlx issue 4393; sqlx 0.9.1's fix, 4394, is for PostgreSQL,
+//! and the check also catches a transaction left open any other way). sqlx
+//! keeps the transaction status private, so
 //! the check asks the server, in one round trip made while the connection is
 //! released (off the caller's path):
 //!

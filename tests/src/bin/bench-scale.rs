@@ -358,6 +358,12 @@ fn print_ceilings(
     );
     for (name, share) in traffic {
         let ceiling = Ceiling::new(share, accepted);
+        if ceiling.min_miss == 0.0 {
+            println!(
+                "  {name}: every tenant can stay open, so no request needs to open a connection"
+            );
+            continue;
+        }
         println!(
             "  {name}: at least {:.1} % of requests open a connection, so at most {:.0} req/s ({:.3} of the hot \
              tenant's median), if the server did nothing but accept connections",

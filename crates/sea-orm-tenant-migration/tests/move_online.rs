@@ -276,36 +276,33 @@ async fn a_failed_cut_over_is_undone_and_a_second_run_moves_the_tenant() {
     target.cleanup().await;
 }
 
-/// Waits, up to 60 s, until the move has settled: the tenant is active and
-/// either still on the source with nothing of the move left (no target, no
-/// slot, no publication) or on the target. Returns whether it moved.
-async fn settled(
-    catalog: &Catalog,
-    target: &TestDatabases,
-    source_url: &str,
-    target_url: &str,
-) -> bool {
+/// Waits until the provisioner's dropped moves have ended, then reads where
+/// the tenant is: active, and either still on the source with nothing of
+/// the move left (no target, no slot, no publication) or on the target.
+/// Returns whether it moved.
+async fn settled(provisioner: &Provisioner, target: &TestDatabases, urls: (&str, &str)) -> bool {
+    let (source_url, target_url) = urls;
+    provisioner.settled().await;
+    let catalog = provisioner.catalog_ref().unwrap();
     let key = TenantKey::new("acme").unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let entry = catalog.get(&key).await.unwrap().unwrap();
-        if entry.state.as_str() == "active" {
-            if entry.url == target_url {
-                return true;
-            }
-            if target.existing().await.is_empty() {
-                let left = replication_left(source_url, source_url).await;
-                if (left.0, left.1) == (0, 0) {
-                    return false;
-                }
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the move did not settle: {entry:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let entry = catalog.get(&key).await.unwrap().unwrap();
+    assert_eq!(entry.state.as_str(), "active", "not settled: {entry:?}");
+    if entry.url == target_url {
+        return true;
     }
+    assert_eq!(entry.url, source_url, "{entry:?}");
+    assert_eq!(
+        target.existing().await,
+        Vec::<String>::new(),
+        "the target is left"
+    );
+    let left = replication_left(source_url, source_url).await;
+    assert_eq!(
+        (left.0, left.1),
+        (0, 0),
+        "replication is left on the source"
+    );
+    false
 }
 
 /// The move dropped at points spread over all its steps: each time the
@@ -350,7 +347,7 @@ async fn a_move_dropped_at_any_point_leaves_the_tenant_serving() {
         if let Ok(result) = finished {
             result.unwrap();
         }
-        moved = settled(&app.catalog, &target, &source_url, &target_url).await;
+        moved = settled(&provisioner, &target, (&source_url, &target_url)).await;
         eprintln!("dropped at {cutoff} ms: moved {moved}");
         if moved {
             break;
@@ -469,7 +466,7 @@ async fn a_move_dropped_at_each_step_settles_and_loses_nothing() {
             () = dropped => {}
         }
         drop(run);
-        let moved = settled(&app.catalog, &target, &source_url, &target_url).await;
+        let moved = settled(&provisioner, &target, (&source_url, &target_url)).await;
         eprintln!("dropped at {step:?}: moved {moved}");
         assert_eq!(moved, matches!(step, Step::Switched), "dropped at {step:?}");
         let here = if moved { &target_url } else { &source_url };
@@ -488,18 +485,9 @@ async fn a_move_dropped_at_each_step_settles_and_loses_nothing() {
     written.push("zz-after".into());
     written.sort();
     assert_eq!(items(&target_url, "public").await, written);
-    // The run dropped after its switch finishes on its own task, which
-    // drops the source after the catalog has placed the tenant on the
-    // target: the source goes a moment after the tenant settled.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !source.existing().await.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the source is not dropped: {:?}",
-            source.existing().await
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The run dropped after its switch finished on its own task, which
+    // `settled` waited for: the source is dropped.
+    assert_eq!(source.existing().await, Vec::<String>::new());
     app.a.close().await;
     app.b.close().await;
     provisioner.close().await;

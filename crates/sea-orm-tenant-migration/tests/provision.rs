@@ -558,20 +558,13 @@ async fn a_create_cancelled_mid_migration_leaves_nothing_behind() {
         () = HANG_STARTED.notified() => {}
     }
     // The create future is dropped here, mid-migration: its storage and its
-    // catalog row existed. The undo runs in the background; wait for it (bounded).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows = catalog.list().await.unwrap();
-        let files = existing(&dbs).await;
-        if rows.is_empty() && !files.iter().any(|f| f.starts_with("acme.")) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left behind after cancellation: rows {rows:?}, files {files:?}"
-        );
-        tokio::task::yield_now().await;
-    }
+    // catalog row existed. The undo runs in the background; `settled` waits
+    // for it.
+    provisioner.settled().await;
+    let rows = catalog.list().await.unwrap();
+    assert!(rows.is_empty(), "catalog rows left: {rows:?}");
+    let files = existing(&dbs).await;
+    assert!(!files.iter().any(|f| f.starts_with("acme.")), "{files:?}");
     assert!(!store.contains("acme"));
     // The name is free again.
     let provisioner = Provisioner::new::<Migrator>(store.clone()).catalog(catalog);

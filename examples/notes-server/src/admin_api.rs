@@ -185,6 +185,12 @@ impl AdminApi {
         }
     }
 
+    /// The provisioner behind the API: the server closes it at shutdown, so
+    /// that the undo of a create cut short by the shutdown runs to its end.
+    pub fn provisioner(&self) -> &Provisioner {
+        &self.provisioner
+    }
+
     fn authorize(&self, auth: &AdminAuth) -> Result<(), AdminError> {
         if self.token.matches(&auth.0.token) {
             Ok(())

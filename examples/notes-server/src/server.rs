@@ -80,6 +80,7 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
         migrate_tenants(&store, sync.as_ref().map(|s| s.catalog())).await;
     }
     let admin = admin_api(&store, &config, sync.as_ref())?;
+    let provisioner = admin.as_ref().map(|admin| admin.provisioner().clone());
 
     // The baseline serves one lease of its tenant's pools for the whole run.
     let app = match &args.single_db {
@@ -116,6 +117,9 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
         )
         .await;
     drop(sync);
+    if let Some(provisioner) = provisioner {
+        provisioner.close().await;
+    }
     store.close().await;
     tracing::info!("stopped: in-flight requests finished, pools closed");
     served.map_err(ServeError::Io)

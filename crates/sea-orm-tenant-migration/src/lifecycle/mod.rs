@@ -14,6 +14,7 @@
 //! * [`CatalogMigrator`]: the catalog's own tables; [`record_outcomes`]:
 //!   the runner's results written back to the catalog.
 
+mod background;
 mod catalog_migration;
 mod catalog_outcomes;
 mod drop;

@@ -13,6 +13,7 @@ use sea_orm_tenant::{
     TenantKey, TenantState,
 };
 
+use super::background::Background;
 use super::error::ProvisionError;
 use super::place::Place;
 use super::placement::Placement;
@@ -49,6 +50,7 @@ pub struct Provisioner {
     pub(super) template_lock: Arc<tokio::sync::RwLock<()>>,
     pub(super) drop_grace: Duration,
     pub(super) lock_timeout: Duration,
+    pub(super) background: Background,
 }
 
 impl std::fmt::Debug for Provisioner {
@@ -77,6 +79,7 @@ impl Provisioner {
             template_lock: Arc::new(tokio::sync::RwLock::new(())),
             drop_grace: Duration::ZERO,
             lock_timeout: crate::runner::DEFAULT_LOCK_TIMEOUT,
+            background: Background::new(),
         }
     }
 
@@ -152,7 +155,7 @@ impl Provisioner {
         if self.store.contains(key.as_str()) {
             return Err(ProvisionError::AlreadyExists { tenant: key });
         }
-        let mut undo = Undo::new(Arc::clone(&self.storage));
+        let mut undo = Undo::new(Arc::clone(&self.storage), self.background.clone());
         match self
             .create_steps(&key, &entry, &config, &place, &mut undo)
             .await
@@ -287,8 +290,21 @@ impl Provisioner {
         self.migrate(key, config).await
     }
 
-    /// Closes the administration pools.
+    /// Waits until the work that dropped calls left running has ended: the
+    /// undo of a cancelled create, and a dropped move, which stops at its
+    /// next safe point and then rolls back (before its switch) or finishes
+    /// (after it, dropping the source). A call of this provisioner (or a
+    /// clone) that is still running is not waited for, but what it leaves
+    /// when it is dropped is.
+    pub async fn settled(&self) {
+        self.background.settled().await;
+    }
+
+    /// Waits until [`settled`](Self::settled), then closes the
+    /// administration pools: an app that closes its provisioner before it
+    /// exits leaves no move half done and no undo unrun.
     pub async fn close(&self) {
+        self.background.settled().await;
         self.storage.close().await;
     }
 

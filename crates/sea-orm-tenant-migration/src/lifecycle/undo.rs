@@ -4,12 +4,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sea_orm_tenant::{Catalog, TenantConfig, TenantKey};
 
+use super::background::Background;
 use super::storage::Storage;
 
 /// What a create made so far, undone if it does not finish: on an error path
 /// by [`Undo::run`], on cancellation by a task spawned from `Drop`.
 pub(crate) struct Undo {
     storage: Arc<Storage>,
+    background: Background,
     made: Arc<Mutex<Made>>,
     armed: bool,
 }
@@ -21,9 +23,10 @@ struct Made {
 }
 
 impl Undo {
-    pub(crate) fn new(storage: Arc<Storage>) -> Self {
+    pub(crate) fn new(storage: Arc<Storage>, background: Background) -> Self {
         Self {
             storage,
+            background,
             made: Arc::default(),
             armed: true,
         }
@@ -77,8 +80,6 @@ impl Drop for Undo {
             return;
         }
         let work = Self::undo(Arc::clone(&self.storage), Arc::clone(&self.made));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(work);
-        }
+        self.background.spawn_from_drop(work);
     }
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use sea_orm_tenant::{MOVING_RENEW_INTERVAL, TenantError, TenantState};
 
+use super::super::background::Background;
 use super::super::provisioner::Provisioner;
 use super::error::MoveError;
 use super::options::MoveOptions;
@@ -21,22 +22,24 @@ pub(super) type Drained =
 /// its process gone): followers hold the tenant as long as its mover lives,
 /// however long the hold (a copy under a write hold).
 fn renew_moving(
+    background: &Background,
     catalog: sea_orm_tenant::Catalog,
     key: sea_orm_tenant::TenantKey,
 ) -> tokio::task::AbortHandle {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(MOVING_RENEW_INTERVAL);
-        tick.tick().await;
-        loop {
+    background
+        .spawn(async move {
+            let mut tick = tokio::time::interval(MOVING_RENEW_INTERVAL);
             tick.tick().await;
-            match catalog.renew_moving(&key).await {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(error) => tracing::debug!(tenant = %key, %error, "renewing a moving mark"),
+            loop {
+                tick.tick().await;
+                match catalog.renew_moving(&key).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(error) => tracing::debug!(tenant = %key, %error, "renewing a moving mark"),
+                }
             }
-        }
-    })
-    .abort_handle()
+        })
+        .abort_handle()
 }
 
 impl Provisioner {
@@ -66,7 +69,7 @@ impl Provisioner {
                     tenant: key.clone(),
                     source,
                 })?;
-            rollback.renewing(renew_moving(catalog.clone(), key.clone()));
+            rollback.renewing(renew_moving(&self.background, catalog.clone(), key.clone()));
         }
         if self.store.contains(key.as_str()) {
             rollback.held();

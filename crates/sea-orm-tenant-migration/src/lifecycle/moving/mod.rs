@@ -77,7 +77,11 @@ impl Provisioner {
     /// cut-over (the tenant held, its tables fenced, the copy caught up and
     /// counted, the placement switched, the source sealed); the source
     /// dropped after the grace. A failure or cancellation before the switch
-    /// undoes the move; a second run after a crash finds its leftovers. A
+    /// undoes the move; a second run after a crash finds its leftovers. The
+    /// move runs on a task of its own: dropping this future stops it at its
+    /// next safe point, and [`settled`](Provisioner::settled) and
+    /// [`close`](Provisioner::close) wait until it has rolled back or
+    /// finished. A
     /// run killed after the switch is finished by the tenant's next move:
     /// the same move again reports the finished one; a move elsewhere
     /// finishes it, then moves. (The journal that makes this possible is a
@@ -145,9 +149,11 @@ impl Provisioner {
         // to stop at its next safe point (between steps, or in a wait):
         // a statement cut short could still finish on the server after the
         // undo ran. Before the switch it is then undone; after it, finished.
+        // `settled` and `close` wait for it.
         let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
         let (provisioner, options, flag) = (self.clone(), options.clone(), stop.0.clone());
-        tokio::spawn(async move { provisioner.run_move(plan, options, flag).await })
+        self.background
+            .spawn(async move { provisioner.run_move(plan, options, flag).await })
             .await
             .unwrap_or_else(|e| {
                 Err(MoveError::Step {

@@ -39,7 +39,10 @@ struct Changed {
 impl Rollback {
     pub(super) fn new(provisioner: &Provisioner, key: &TenantKey) -> Self {
         Self {
-            target: Some(Undo::new(Arc::clone(&provisioner.storage))),
+            target: Some(Undo::new(
+                Arc::clone(&provisioner.storage),
+                provisioner.background.clone(),
+            )),
             provisioner: provisioner.clone(),
             key: key.clone(),
             changed: Arc::default(),
@@ -81,9 +84,13 @@ impl Rollback {
 
     /// Records what the target's create made.
     pub(super) fn target(&mut self) -> &mut Undo {
-        let storage = &self.provisioner.storage;
-        self.target
-            .get_or_insert_with(|| Undo::new(Arc::clone(storage)))
+        let provisioner = &self.provisioner;
+        self.target.get_or_insert_with(|| {
+            Undo::new(
+                Arc::clone(&provisioner.storage),
+                provisioner.background.clone(),
+            )
+        })
     }
 
     /// The switch is made: nothing before it is undone any more.
@@ -212,8 +219,6 @@ impl Drop for Rollback {
         let changed = std::mem::take(&mut *self.changed());
         let target = self.target.take();
         let work = Self::undo(self.provisioner.clone(), self.key.clone(), changed, target);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(work);
-        }
+        self.provisioner.background.spawn_from_drop(work);
     }
 }

@@ -13,9 +13,10 @@
 //! * The result is a [`RunReport`]: one [`TenantReport`] per tenant (outcome,
 //!   migrations applied, duration, error), as a table or JSON.
 //! * [`migrate_all`]: the call a server makes at start-up.
-//! * [`export_tenant`] / [`import_tenant`] ([`transfer`]): one tenant's data
-//!   to a file and back, with SQLite's `VACUUM INTO` and PostgreSQL's
-//!   `pg_dump`/`pg_restore`, into an empty tenant of the same kind only.
+//! * [`Provisioner::export`] / [`Provisioner::import`] ([`transfer`]): one
+//!   tenant's data to a file and back, with SQLite's `VACUUM INTO` and
+//!   PostgreSQL's `pg_dump`/`pg_restore`, into an empty tenant of the same
+//!   kind only.
 //! * [`Provisioner::move_tenant`]: a PostgreSQL database or schema tenant
 //!   moved to another database or server while it serves (logical
 //!   replication, a short hold at the cut-over, undone on failure).
@@ -128,10 +129,7 @@ pub use runner::{
     migrate_all, migrate_tenants,
 };
 
-pub use transfer::{
-    MANIFEST_SUFFIX, Manifest, TransferError, TransferKind, Transferred, export_tenant,
-    import_tenant,
-};
+pub use transfer::{MANIFEST_SUFFIX, Manifest, TransferError, TransferKind, Transferred};
 
 /// Re-exported so users name the same versions.
 pub use sea_orm_migration;

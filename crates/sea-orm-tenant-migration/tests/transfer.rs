@@ -11,9 +11,14 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sea_orm_tenant::testing::{TestDatabases, TestRowDatabase};
 use sea_orm_tenant::{TenantConfig, TenantConnections};
 use sea_orm_tenant_migration::{
-    EXIT_FAILED, EXIT_OK, EXIT_USAGE, MigrationCli, TransferError, TransferKind, export_tenant,
-    import_tenant, transfer::manifest_path,
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, MigrationCli, Provisioner, TransferError, TransferKind,
+    transfer::manifest_path,
 };
+
+/// The provisioner an app exports and imports `store`'s tenants with.
+fn provisioner(store: &TenantConnections) -> Provisioner {
+    Provisioner::new::<Migrator>(store.clone())
+}
 
 /// Rows with awkward values: quotes, NULLs, non-ASCII, long text.
 async fn fill(db: &impl ConnectionTrait, backend: DbBackend) {
@@ -118,19 +123,19 @@ async fn sqlite_round_trip_row_by_row_and_refusals() {
     let original = read_direct(&dbs, "a").await;
     assert_eq!(original.len(), 200 + 2 * 67);
 
-    let exported = export_tenant(&store, "a", &file).await.unwrap();
+    let exported = provisioner(&store).export("a", &file).await.unwrap();
     assert_eq!(exported.kind, TransferKind::SqliteFile);
     assert_eq!(exported.bytes, std::fs::metadata(&file).unwrap().len());
     assert!(manifest_path(&file).exists());
     // Never overwrites.
     assert!(matches!(
-        export_tenant(&store, "a", &file).await,
+        provisioner(&store).export("a", &file).await,
         Err(TransferError::FileExists { .. })
     ));
 
     // B's file does not exist yet: imported, and equal row by row.
     assert!(!dbs.sqlite_path("b").exists());
-    let imported = import_tenant(&store, "b", &file).await.unwrap();
+    let imported = provisioner(&store).import("b", &file).await.unwrap();
     assert_eq!(imported.bytes, exported.bytes);
     assert_eq!(read_direct(&dbs, "b").await, original);
     // And served through the store, with the key sequence carried over.
@@ -159,7 +164,7 @@ async fn sqlite_round_trip_row_by_row_and_refusals() {
         conn.close().await.unwrap();
     }
     let before = modified(&dbs.sqlite_path("c"));
-    let err = import_tenant(&store, "c", &file).await.unwrap_err();
+    let err = provisioner(&store).import("c", &file).await.unwrap_err();
     assert!(
         matches!(&err, TransferError::NotEmpty { tables, .. } if tables == &["mine".to_owned()]),
         "{err}"
@@ -188,7 +193,7 @@ async fn sqlite_round_trip_row_by_row_and_refusals() {
 
     // B is open in this store now: refused too (its file would be replaced under the pool).
     assert!(matches!(
-        import_tenant(&store, "b", &file).await,
+        provisioner(&store).import("b", &file).await,
         Err(TransferError::InUse { .. })
     ));
     store.close().await;
@@ -204,7 +209,7 @@ async fn a_file_of_another_kind_or_without_its_manifest_is_refused() {
         fill(&conn, DbBackend::Sqlite).await;
     }
     let file = out.path().join("a.sqlite");
-    export_tenant(&store, "a", &file).await.unwrap();
+    provisioner(&store).export("a", &file).await.unwrap();
 
     // The manifest names another backend: refused before anything is read.
     let other = out.path().join("other.dump");
@@ -213,7 +218,7 @@ async fn a_file_of_another_kind_or_without_its_manifest_is_refused() {
         .unwrap()
         .replace("sqlite-file", "postgres-database");
     std::fs::write(manifest_path(&other), manifest).unwrap();
-    let err = import_tenant(&store, "b", &other).await.unwrap_err();
+    let err = provisioner(&store).import("b", &other).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -232,7 +237,7 @@ async fn a_file_of_another_kind_or_without_its_manifest_is_refused() {
     std::fs::write(&fake, vec![b'x'; exported_len(&file)]).unwrap();
     std::fs::copy(manifest_path(&file), manifest_path(&fake)).unwrap();
     assert!(matches!(
-        import_tenant(&store, "b", &fake).await,
+        provisioner(&store).import("b", &fake).await,
         Err(TransferError::Corrupt { .. })
     ));
 
@@ -240,16 +245,18 @@ async fn a_file_of_another_kind_or_without_its_manifest_is_refused() {
     let bare = out.path().join("bare.sqlite");
     std::fs::copy(&file, &bare).unwrap();
     assert!(matches!(
-        import_tenant(&store, "b", &bare).await,
+        provisioner(&store).import("b", &bare).await,
         Err(TransferError::ManifestMissing { .. })
     ));
     // Unknown and hostile names.
     assert!(matches!(
-        import_tenant(&store, "zz", &file).await,
+        provisioner(&store).import("zz", &file).await,
         Err(TransferError::UnknownTenant { .. })
     ));
     assert!(matches!(
-        export_tenant(&store, "a'; DROP TABLE items; --", &out.path().join("x")).await,
+        provisioner(&store)
+            .export("a'; DROP TABLE items; --", &out.path().join("x"))
+            .await,
         Err(TransferError::InvalidName { .. })
     ));
     assert!(!dbs.sqlite_path("b").exists(), "nothing imported");
@@ -278,11 +285,11 @@ async fn postgres_database_round_trip_row_by_row_and_refusals() {
     let original = read_direct(&dbs, "a").await;
     assert_eq!(original.len(), 200 + 2 * 67);
 
-    let exported = export_tenant(&store, "a", &file).await.unwrap();
+    let exported = provisioner(&store).export("a", &file).await.unwrap();
     assert_eq!(exported.kind, TransferKind::PostgresDatabase);
     assert!(std::fs::read(&file).unwrap().starts_with(b"PGDMP"));
 
-    let imported = import_tenant(&store, "b", &file).await.unwrap();
+    let imported = provisioner(&store).import("b", &file).await.unwrap();
     assert_eq!(imported.kind, TransferKind::PostgresDatabase);
     assert_eq!(read_direct(&dbs, "b").await, original);
     {
@@ -305,7 +312,7 @@ async fn postgres_database_round_trip_row_by_row_and_refusals() {
     c.execute_unprepared("CREATE TABLE mine (x INTEGER); INSERT INTO mine VALUES (42)")
         .await
         .unwrap();
-    let err = import_tenant(&store, "c", &file).await.unwrap_err();
+    let err = provisioner(&store).import("c", &file).await.unwrap_err();
     assert!(
         matches!(&err, TransferError::NotEmpty { tables, .. } if tables == &["public.mine".to_owned()]),
         "{err}"
@@ -325,7 +332,7 @@ async fn postgres_database_round_trip_row_by_row_and_refusals() {
 
     // A database that does not exist.
     assert!(matches!(
-        import_tenant(&store, "missing", &file).await,
+        provisioner(&store).import("missing", &file).await,
         Err(TransferError::Missing { .. })
     ));
 
@@ -337,16 +344,16 @@ async fn postgres_database_round_trip_row_by_row_and_refusals() {
         fill(&conn, DbBackend::Sqlite).await;
     }
     let lite_file = out.path().join("s.sqlite");
-    export_tenant(&lite, "s", &lite_file).await.unwrap();
+    provisioner(&lite).export("s", &lite_file).await.unwrap();
     assert!(matches!(
-        import_tenant(&store, "missing", &lite_file).await,
+        provisioner(&store).import("missing", &lite_file).await,
         Err(TransferError::KindMismatch {
             file_kind: TransferKind::SqliteFile,
             ..
         })
     ));
     assert!(matches!(
-        import_tenant(&lite, "t", &file).await,
+        provisioner(&lite).import("t", &file).await,
         Err(TransferError::KindMismatch {
             file_kind: TransferKind::PostgresDatabase,
             ..
@@ -374,7 +381,8 @@ async fn postgres_errors_carry_no_password() {
         .build()
         .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let err = export_tenant(&store, "a", &out.path().join("a.dump"))
+    let err = provisioner(&store)
+        .export("a", &out.path().join("a.dump"))
         .await
         .unwrap_err();
     let text = format!("{err} {err:?}");
@@ -469,21 +477,21 @@ async fn postgres_schema_round_trip_into_any_postgres_placement() {
     assert_eq!(original.len(), 200 + 2 * 67);
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("a.dump");
-    let exported = export_tenant(&store, "a", &file).await.unwrap();
+    let exported = provisioner(&store).export("a", &file).await.unwrap();
     assert_eq!(exported.kind, TransferKind::PostgresSchema);
 
     // The same name in another database: restored, equal row by row.
-    import_tenant(&store, "a2", &file).await.unwrap();
+    provisioner(&store).import("a2", &file).await.unwrap();
     assert_eq!(read_direct(&dst, "a").await, original);
     // Another schema name, and a database tenant's `public`.
-    import_tenant(&store, "b2", &file).await.unwrap();
+    provisioner(&store).import("b2", &file).await.unwrap();
     assert_eq!(read_direct(&dst, "b").await, original);
-    import_tenant(&store, "d", &file).await.unwrap();
+    provisioner(&store).import("d", &file).await.unwrap();
     assert_eq!(read_direct(&databases, "d").await, original);
     // A database tenant's archive into a schema tenant.
     let e_file = out.path().join("e.dump");
-    export_tenant(&store, "e", &e_file).await.unwrap();
-    import_tenant(&store, "c2", &e_file).await.unwrap();
+    provisioner(&store).export("e", &e_file).await.unwrap();
+    provisioner(&store).import("c2", &e_file).await.unwrap();
     assert_eq!(
         read_direct(&dst, "c").await,
         read_direct(&databases, "e").await
@@ -518,7 +526,7 @@ async fn postgres_schema_round_trip_into_any_postgres_placement() {
     // Now not empty: refused, unchanged.
     for tenant in ["a2", "b2", "d"] {
         assert!(matches!(
-            import_tenant(&store, tenant, &file).await,
+            provisioner(&store).import(tenant, &file).await,
             Err(TransferError::NotEmpty { .. })
         ));
     }
@@ -619,7 +627,7 @@ async fn postgres_row_tenant_round_trip_row_by_row_and_refusals() {
         .unwrap();
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("acme.rows");
-    let exported = export_tenant(&store, "acme", &file).await.unwrap();
+    let exported = provisioner(&store).export("acme", &file).await.unwrap();
     assert_eq!(exported.kind, TransferKind::PostgresRows);
     let archive = std::fs::read(&file).unwrap();
     assert!(
@@ -628,12 +636,15 @@ async fn postgres_row_tenant_round_trip_row_by_row_and_refusals() {
     );
 
     // Into a tenant with rows: refused, nothing changed.
-    let err = import_tenant(&store, "globex", &file).await.unwrap_err();
+    let err = provisioner(&store)
+        .import("globex", &file)
+        .await
+        .unwrap_err();
     assert!(matches!(err, TransferError::NotEmpty { .. }), "{err}");
     assert_eq!(row_tenant_rows(&here, "globex").await, globex);
 
     for (tenant, db) in [("copy", &here), ("far", &there)] {
-        import_tenant(&store, tenant, &file).await.unwrap();
+        provisioner(&store).import(tenant, &file).await.unwrap();
         assert_eq!(row_tenant_rows(db, tenant).await, acme, "{tenant}");
         // The imported keys are behind the sequence: a new row gets a new key.
         let conn = store.db();
@@ -652,7 +663,7 @@ async fn postgres_row_tenant_round_trip_row_by_row_and_refusals() {
 
     // Again into the same tenant: now not empty, refused.
     assert!(matches!(
-        import_tenant(&store, "far", &file).await,
+        provisioner(&store).import("far", &file).await,
         Err(TransferError::NotEmpty { .. })
     ));
     store.close().await;
@@ -735,9 +746,9 @@ async fn a_row_tenant_is_promoted_to_a_schema_and_a_database() {
         .unwrap();
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("acme.rows");
-    export_tenant(&store, "acme", &file).await.unwrap();
+    provisioner(&store).export("acme", &file).await.unwrap();
     for (tenant, dbs) in [("p", &schemas), ("q", &databases)] {
-        let imported = import_tenant(&store, tenant, &file).await.unwrap();
+        let imported = provisioner(&store).import(tenant, &file).await.unwrap();
         assert_eq!(
             imported.kind,
             if tenant == "p" {
@@ -747,7 +758,7 @@ async fn a_row_tenant_is_promoted_to_a_schema_and_a_database() {
             }
         );
         assert_eq!(promoted_rows(dbs, tenant).await, acme, "{tenant}");
-        let err = import_tenant(&store, tenant, &file).await.unwrap_err();
+        let err = provisioner(&store).import(tenant, &file).await.unwrap_err();
         assert!(matches!(err, TransferError::NotEmpty { .. }), "{err}");
     }
     assert_eq!(row_tenant_rows(&rows_db, "acme").await, acme);
@@ -776,7 +787,7 @@ async fn mysql_round_trip(mut dbs: TestDatabases) {
     let original = read_direct(&dbs, "a").await;
     assert_eq!(original.len(), 200 + 2 * 67);
 
-    let exported = export_tenant(&store, "a", &file).await.unwrap();
+    let exported = provisioner(&store).export("a", &file).await.unwrap();
     assert_eq!(exported.kind, TransferKind::MySqlDatabase);
     let dump = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
     assert!(
@@ -784,7 +795,7 @@ async fn mysql_round_trip(mut dbs: TestDatabases) {
         "the dump names no database"
     );
 
-    import_tenant(&store, "b", &file).await.unwrap();
+    provisioner(&store).import("b", &file).await.unwrap();
     assert_eq!(read_direct(&dbs, "b").await, original);
     {
         let b = dbs.connect_direct("b").await;
@@ -808,7 +819,7 @@ async fn mysql_round_trip(mut dbs: TestDatabases) {
     c.execute_unprepared("CREATE TABLE mine (x INTEGER); INSERT INTO mine VALUES (42)")
         .await
         .unwrap();
-    let err = import_tenant(&store, "c", &file).await.unwrap_err();
+    let err = provisioner(&store).import("c", &file).await.unwrap_err();
     assert!(
         matches!(&err, TransferError::NotEmpty { tables, .. } if tables == &["mine".to_owned()]),
         "{err}"
@@ -824,7 +835,10 @@ async fn mysql_round_trip(mut dbs: TestDatabases) {
     c.close().await.ok();
 
     // A tenant whose database does not exist: refused, nothing created.
-    let err = import_tenant(&store, "missing", &file).await.unwrap_err();
+    let err = provisioner(&store)
+        .import("missing", &file)
+        .await
+        .unwrap_err();
     assert!(matches!(err, TransferError::Missing { .. }), "{err}");
 
     // A load that fails part-way (the dump, then a statement the server
@@ -835,7 +849,7 @@ async fn mysql_round_trip(mut dbs: TestDatabases) {
         serde_json::from_slice(&std::fs::read(manifest_path(&file)).unwrap()).unwrap();
     manifest["bytes"] = std::fs::metadata(&bad).unwrap().len().into();
     std::fs::write(manifest_path(&bad), manifest.to_string()).unwrap();
-    let err = import_tenant(&store, "d", &bad).await.unwrap_err();
+    let err = provisioner(&store).import("d", &bad).await.unwrap_err();
     assert!(matches!(err, TransferError::ToolFailed { .. }), "{err}");
     assert_eq!(
         read_direct_tables(&dbs, "d").await,
@@ -859,7 +873,8 @@ THIS IS NOT SQL;
     .unwrap();
     manifest["bytes"] = std::fs::metadata(&slow).unwrap().len().into();
     std::fs::write(manifest_path(&slow), manifest.to_string()).unwrap();
-    let mut import = Box::pin(import_tenant(&store, "e", &slow));
+    let importer = provisioner(&store);
+    let mut import = Box::pin(importer.import("e", &slow));
     tokio::select! {
         ended = &mut import => panic!("the import ended before it was dropped: {ended:?}"),
         () = async {
@@ -869,14 +884,12 @@ THIS IS NOT SQL;
         } => {}
     }
     drop(import);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while read_direct_tables(&dbs, "e").await > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a dropped import's failed load was not undone"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    importer.settled().await;
+    assert_eq!(
+        read_direct_tables(&dbs, "e").await,
+        0,
+        "a dropped import's failed load was not undone"
+    );
     store.close().await;
     dbs.cleanup().await;
 }

@@ -25,7 +25,6 @@ use crate::cli::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format};
 use crate::cli::tenant_report::{Row, print_list, print_move, print_rows, print_transfer};
 use crate::lifecycle::{DEFAULT_TEMPLATE, MoveOptions, Placement, Provisioner};
 use crate::runner::progress::{Progress, ProgressMode};
-use crate::transfer::{export_tenant, import_tenant};
 
 /// `tenant` subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -251,11 +250,10 @@ pub(crate) async fn run_tenant(
                 provisioner.store().close().await;
                 return EXIT_FAILED;
             }
-            let store = provisioner.store();
             let result = if export {
-                export_tenant(store, name, file).await
+                provisioner.export(name, file).await
             } else {
-                import_tenant(store, name, file).await
+                provisioner.import(name, file).await
             };
             print_transfer(if export { "export" } else { "import" }, result, format)
         }

@@ -19,6 +19,7 @@ mod catalog_migration;
 mod catalog_outcomes;
 mod drop;
 mod error;
+mod export_import;
 mod moving;
 mod place;
 mod placement;
@@ -41,4 +42,5 @@ pub use storage::Storage;
 pub use storage_error::StorageError;
 pub use template::DEFAULT_TEMPLATE;
 
+pub(crate) use background::Background;
 pub(crate) use row_data::TENANT_TABLES;

@@ -1,6 +1,7 @@
 //! Export and import of one tenant, with the database's own tools:
-//! [`export_tenant`] writes a tenant's data to a file, [`import_tenant`] loads
-//! such a file into another (empty) tenant of the same kind.
+//! [`Provisioner::export`](crate::Provisioner::export) writes a tenant's data
+//! to a file, [`Provisioner::import`](crate::Provisioner::import) loads such a
+//! file into another (empty) tenant of the same kind.
 //!
 //! | tenant | export | import |
 //! |---|---|---|
@@ -8,7 +9,7 @@
 //! | PostgreSQL database | `pg_dump --format=custom` | `pg_restore --no-owner --single-transaction --exit-on-error` into the tenant's database, which must exist and hold no table, view or sequence |
 //! | PostgreSQL schema | `pg_dump --format=custom --schema` of its schema | the same `pg_restore`, every entry but the schema itself, into a schema tenant whose schema exists and holds no relation |
 //! | PostgreSQL rows | `COPY ... TO STDOUT` of its rows of every tenant table, in one snapshot, without the tenant column | `COPY ... FROM STDIN` under the target's name, in one transaction, into a row tenant (of this database or another) with no row; or, promoting it, into the same tables of a schema or database tenant (made by its migrations; the tenant column filled where a table has one) that hold no row |
-//! | MySQL/MariaDB database (own pool or the server's) | `mariadb-dump --single-transaction --routines --triggers` of its database (naming no database) | the `mariadb` client into the tenant's database, which must exist and hold no table or view; a load that fails part-way is undone by dropping what it made, also when the caller dropped the import (the load runs on a task of its own) |
+//! | MySQL/MariaDB database (own pool or the server's) | `mariadb-dump --single-transaction --routines --triggers` of its database (naming no database) | the `mariadb` client into the tenant's database, which must exist and hold no table or view; a load that fails part-way is undone by dropping what it made, also when the caller dropped the import (the load runs on a task the provisioner counts: [`Provisioner::settled`](crate::Provisioner::settled) waits for it) |
 //!
 //! A PostgreSQL database or schema archive imports into either kind of
 //! PostgreSQL tenant: when the schemas differ (another schema name, a
@@ -64,7 +65,7 @@ pub use error::TransferError;
 pub use kind::TransferKind;
 pub use manifest::{MANIFEST_FORMAT, MANIFEST_SUFFIX, Manifest, manifest_path};
 
-use crate::lifecycle::Place;
+use crate::lifecycle::{Background, Place};
 use error::{db_err, io_err};
 use files::{partial_path, remove_if_exists};
 use manifest::{check_file, read_manifest};
@@ -93,7 +94,7 @@ pub struct Transferred {
 
 /// Exports tenant `name` of `store` to `file` (and its manifest
 /// `FILE.tenant.json`). Refuses to overwrite either.
-pub async fn export_tenant(
+pub(crate) async fn export_tenant(
     store: &TenantConnections,
     name: &str,
     file: &Path,
@@ -147,9 +148,11 @@ pub async fn export_tenant(
 /// Imports `file` (written by [`export_tenant`]) into tenant `name` of
 /// `store`, which must be of the same kind and empty: a SQLite tenant whose file
 /// does not exist or holds no table, a PostgreSQL database that exists and holds
-/// no table, view or sequence. Refused otherwise, with nothing changed.
-pub async fn import_tenant(
+/// no table, view or sequence. Refused otherwise, with nothing changed. What a
+/// dropped import leaves running runs on `background`.
+pub(crate) async fn import_tenant(
     store: &TenantConnections,
+    background: &Background,
     name: &str,
     file: &Path,
 ) -> Result<Transferred, TransferError> {
@@ -179,7 +182,9 @@ pub async fn import_tenant(
         TransferKind::PostgresRows => {
             rows::import_rows(store, &key, &config, file, RowTarget::Rows).await?;
         }
-        TransferKind::MySqlDatabase => mysql::import_mysql(store, &key, &config, file).await?,
+        TransferKind::MySqlDatabase => {
+            mysql::import_mysql(store, background, &key, &config, file).await?;
+        }
         TransferKind::PostgresDatabase | TransferKind::PostgresSchema => {
             let schema = config.schema().map(|s| s.as_str().to_owned());
             ensure_exists(store, &key, &config).await?;
@@ -198,7 +203,7 @@ pub async fn import_tenant(
             let renamed = if manifest.kind == kind && from == to {
                 None
             } else {
-                Some(renamed_archive(store, &key, &config, file, from, to).await?)
+                Some(renamed_archive(store, background, &key, &config, file, from, to).await?)
             };
             let file = renamed.as_ref().map_or(file, |f| f.path());
             // A schema tenant's schema exists already, and so does a

@@ -16,7 +16,7 @@ use sea_orm_tenant::{TenantConfig, TenantConnections, TenantKey, TenantSession, 
 
 use super::error::{TransferError, db_err, io_err};
 use super::tool::{file_arg, plain_path, run_tool};
-use crate::lifecycle::Place;
+use crate::lifecycle::{Background, Place};
 use crate::login::Login;
 use crate::quote::mysql_ident;
 
@@ -187,6 +187,7 @@ pub(crate) async fn export_mysql(
 /// or view; what a failed load made is dropped again.
 pub(crate) async fn import_mysql(
     store: &TenantConnections,
+    background: &Background,
     key: &TenantKey,
     config: &TenantConfig,
     file: &Path,
@@ -196,7 +197,8 @@ pub(crate) async fn import_mysql(
     // the caller went away (a dropped import lands whole or not at all).
     let (store, key, config, file) = (store.clone(), key.clone(), config.clone(), file.to_owned());
     let tenant = key.clone();
-    tokio::spawn(async move { load_and_undo(&store, &key, &config, &file).await })
+    background
+        .spawn(async move { load_and_undo(&store, &key, &config, &file).await })
         .await
         .unwrap_or_else(|e| {
             Err(TransferError::Database {

@@ -21,6 +21,7 @@ use sea_orm_tenant::{TenantConfig, TenantConnections, TenantKey};
 use super::error::{TransferError, db_err, io_err};
 use super::postgres::PgTarget;
 use super::tool::{file_arg, plain_path, run_tool};
+use crate::lifecycle::Background;
 
 /// A database tenant's schema.
 pub(super) const DATABASE_SCHEMA: &str = "public";
@@ -29,6 +30,7 @@ pub(super) const DATABASE_SCHEMA: &str = "public";
 /// in a temporary file.
 pub(super) async fn renamed_archive(
     store: &TenantConnections,
+    background: &Background,
     key: &TenantKey,
     config: &TenantConfig,
     file: &Path,
@@ -60,6 +62,7 @@ pub(super) async fn renamed_archive(
     created?;
     let scratch = Scratch {
         store: store.clone(),
+        background: background.clone(),
         server: server.clone(),
         name: Some(scratch_name.clone()),
     };
@@ -181,6 +184,7 @@ fn with_database(url: &str, database: &str) -> Option<String> {
 /// import is cancelled first, by a task spawned on drop.
 struct Scratch {
     store: TenantConnections,
+    background: Background,
     server: String,
     name: Option<String>,
 }
@@ -195,11 +199,10 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Some(name) = self.name.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
+        if let Some(name) = self.name.take() {
             let (store, server) = (self.store.clone(), self.server.clone());
-            runtime.spawn(async move { drop_database(&store, &server, &name).await });
+            self.background
+                .spawn_from_drop(async move { drop_database(&store, &server, &name).await });
         }
     }
 }

@@ -116,8 +116,8 @@ impl Provisioner {
     /// transaction. The tenant's URL must own the shared tables (to make the
     /// seal), and for a database target have `REPLICATION`. MySQL
     /// tenants sharing their server's pool are moved by
-    /// [`export_tenant`](crate::export_tenant) and
-    /// [`import_tenant`](crate::import_tenant) instead.
+    /// [`export`](Provisioner::export) and [`import`](Provisioner::import)
+    /// instead.
     pub async fn move_tenant(
         &self,
         name: &str,

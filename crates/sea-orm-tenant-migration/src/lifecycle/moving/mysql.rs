@@ -204,7 +204,7 @@ impl Provisioner {
                 tenant: key.clone(),
             });
         }
-        import_mysql(&self.store, key, &plan.target, &dump)
+        import_mysql(&self.store, &self.background, key, &plan.target, &dump)
             .await
             .map_err(|e| plan.fail("load the target")(e.to_string()))?;
         self.unseal(plan, plan.target.url())

@@ -38,6 +38,7 @@ mod leftovers;
 mod marker;
 mod migration_lock;
 mod mysql;
+mod mysql_views;
 mod options;
 mod plan;
 mod replication;

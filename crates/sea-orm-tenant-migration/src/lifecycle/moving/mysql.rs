@@ -7,7 +7,8 @@
 //! every write, whoever sends it; the table lock is released, so the seal
 //! keeps the source still, for as long as the move's session holds a named
 //! lock (`GET_LOCK`): a mover that dies leaves the source writable. After
-//! the switch the triggers refuse for good. The database is then dumped and loaded
+//! the switch the triggers refuse for good, and the tables go behind views
+//! of their names, which `TRUNCATE` and DDL fail on. The database is then dumped and loaded
 //! into the new database by the server's own tools (`tenant export`'s and
 //! `tenant import`'s code), the seal's copies dropped there, every table's
 //! rows counted on both, and the catalog switched. A failure before the
@@ -24,6 +25,7 @@ use sea_orm_tenant::{TenantConfig, TenantSession};
 use super::super::place::Place;
 use super::super::provisioner::Provisioner;
 use super::error::MoveError;
+use super::mysql_views::{behind_views_sql, name_hash};
 use super::options::{MoveOptions, Moved};
 use super::plan::Plan;
 use super::rollback::Rollback;
@@ -309,7 +311,8 @@ async fn seal(
 }
 
 /// After the switch: the triggers replaced, under the same table locks, by
-/// ones that refuse every write for good; then the named lock let go.
+/// ones that refuse every write for good; then the named lock let go, and
+/// the tables put behind views (see `mysql_views.rs`).
 async fn seal_for_good(
     source: &TenantSession,
     tables: &[String],
@@ -320,7 +323,20 @@ async fn seal_for_good(
         .execute_unprepared(&format!("DO RELEASE_LOCK({})", literal(lock)))
         .await;
     sealed.map(drop).map_err(|e| e.to_string())?;
-    released.map(drop).map_err(|e| e.to_string())
+    released.map(drop).map_err(|e| e.to_string())?;
+    behind_views(source, tables).await
+}
+
+/// Puts `tables` behind views, those not there already.
+async fn behind_views(source: &TenantSession, tables: &[String]) -> Result<(), String> {
+    match behind_views_sql(tables) {
+        Some(sql) => source
+            .execute_unprepared(&sql)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// Whether `source` still holds the named lock `lock` (the server says).
@@ -341,18 +357,17 @@ const TABLES: &str = "SELECT CAST(TABLE_NAME AS CHAR) AS name FROM information_s
                       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1";
 
 /// The old database of a move whose run was killed after its switch,
-/// sealed for good (again: the seal is replaced).
+/// sealed for good (again: the seal is replaced), its tables behind views.
 pub(super) async fn seal_old_database(
     store: &sea_orm_tenant::TenantConnections,
     source: &TenantConfig,
 ) -> Result<(), String> {
     let db = open(store, &TenantConfig::new(source.url()), 1).await?;
     let sealed = match names(&db, TABLES).await {
-        Ok(tables) => db
-            .execute_unprepared(&seal_sql(&tables, 5, None))
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string()),
+        Ok(tables) => match db.execute_unprepared(&seal_sql(&tables, 5, None)).await {
+            Ok(_) => behind_views(&db, &tables).await,
+            Err(e) => Err(e.to_string()),
+        },
         Err(e) => Err(e),
     };
     db.close().await;
@@ -402,9 +417,7 @@ fn seal_sql(tables: &[String], wait_secs: u64, lock: Option<&str>) -> String {
 /// The seal's trigger on `table` for `op`: at most 64 characters, whatever
 /// the table's name.
 fn trigger_name(table: &str, op: &str) -> String {
-    let hash = table.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = name_hash(table);
     format!("{SEAL_PREFIX}{hash:016x}_{}", op.to_ascii_lowercase())
 }
 

@@ -9,7 +9,9 @@ use sea_orm_tenant::{SchemaName, TenantKey};
 #[non_exhaustive]
 pub struct MoveOptions {
     /// Keep the source after the switch (fenced read-only: every write to it
-    /// fails) instead of dropping it after [`grace`](Self::grace).
+    /// fails; on MySQL/MariaDB its tables are renamed `sot_kept_<hash>`
+    /// behind views of their names, so that `TRUNCATE` and DDL fail too)
+    /// instead of dropping it after [`grace`](Self::grace).
     pub keep_source: bool,
     /// How long to wait between the switch and dropping the source, so that
     /// instances following the catalog by polling have switched first.

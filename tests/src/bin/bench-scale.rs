@@ -343,12 +343,11 @@ fn print_ceilings(
     tenants: usize,
     seed: u64,
 ) {
-    let ran = |t| runs.iter().any(|m| m.variant == t);
     let mut traffic = Vec::new();
-    if ran(Tenancy::Random) {
+    if ran(runs, Tenancy::Random) {
         traffic.push(("uniform", open.min(tenants) as f64 / tenants as f64));
     }
-    if ran(Tenancy::Zipf) {
+    if figures.zipf.is_some() {
         let zipf = Zipf::new(tenants, ZIPF_EXPONENT, seed);
         traffic.push(("zipf", zipf.share_of_top(open)));
     }
@@ -374,12 +373,16 @@ fn print_ceilings(
     }
 }
 
+/// Whether runs of `tenancy` were measured.
+fn ran(runs: &[Measured<Tenancy, Run>], tenancy: Tenancy) -> bool {
+    runs.iter().any(|m| m.variant == tenancy)
+}
+
 /// Prints the medians of each kind of run and the ratios to the hot tenant's.
 fn print_medians(runs: &[Measured<Tenancy, Run>], figures: &Figures) {
-    let ran = |t| runs.iter().any(|m| m.variant == t);
     let mut medians = Vec::new();
     let mut ratios = Vec::new();
-    if ran(Tenancy::Random) {
+    if ran(runs, Tenancy::Random) {
         medians.push(format!(
             "uniform random tenant {:.0} req/s ({} errors, peak {} sessions)",
             figures.random, figures.random_errors, figures.random_peak

@@ -155,7 +155,7 @@ impl Provisioner {
         if self.store.contains(key.as_str()) {
             return Err(ProvisionError::AlreadyExists { tenant: key });
         }
-        let mut undo = Undo::new(Arc::clone(&self.storage), self.background.clone());
+        let mut undo = self.undo();
         match self
             .create_steps(&key, &entry, &config, &place, &mut undo)
             .await
@@ -290,6 +290,12 @@ impl Provisioner {
         self.migrate(key, config).await
     }
 
+    /// A record of what a create makes, undone on the provisioner's
+    /// background tasks if the create does not finish.
+    pub(super) fn undo(&self) -> Undo {
+        Undo::new(Arc::clone(&self.storage), self.background.clone())
+    }
+
     /// Waits until the work that dropped calls left running has ended: the
     /// undo of a cancelled create, and a dropped move, which stops at its
     /// next safe point and then rolls back (before its switch) or finishes
@@ -304,7 +310,7 @@ impl Provisioner {
     /// administration pools: an app that closes its provisioner before it
     /// exits leaves no move half done and no undo unrun.
     pub async fn close(&self) {
-        self.background.settled().await;
+        self.settled().await;
         self.storage.close().await;
     }
 

@@ -39,10 +39,7 @@ struct Changed {
 impl Rollback {
     pub(super) fn new(provisioner: &Provisioner, key: &TenantKey) -> Self {
         Self {
-            target: Some(Undo::new(
-                Arc::clone(&provisioner.storage),
-                provisioner.background.clone(),
-            )),
+            target: Some(provisioner.undo()),
             provisioner: provisioner.clone(),
             key: key.clone(),
             changed: Arc::default(),
@@ -85,12 +82,7 @@ impl Rollback {
     /// Records what the target's create made.
     pub(super) fn target(&mut self) -> &mut Undo {
         let provisioner = &self.provisioner;
-        self.target.get_or_insert_with(|| {
-            Undo::new(
-                Arc::clone(&provisioner.storage),
-                provisioner.background.clone(),
-            )
-        })
+        self.target.get_or_insert_with(|| provisioner.undo())
     }
 
     /// The switch is made: nothing before it is undone any more.

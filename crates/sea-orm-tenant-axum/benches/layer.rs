@@ -1,36 +1,42 @@
 //! Overhead of `TenantLayer` on a trivial axum handler, against the same
-//! app without it, in one run. The layer is measured in both places an app
-//! can put it: on the router's routes (`Router::layer`, the usual spelling,
-//! which axum applies after routing, to each route) and around the router
-//! (`TenantLayer::layer(router)`, before routing, as a path-segment resolver
-//! needs it).
+//! app without it, in one run (harness: `sea_orm_tenant_http::testing::bench`,
+//! whose docs say how the ratios are taken and why). The layer is measured
+//! in both places an app can put it: on the router's routes (`Router::layer`,
+//! the usual spelling, which axum applies after routing, to each route) and
+//! around the router (`TenantLayer::layer(router)`, before routing, as a
+//! path-segment resolver needs it).
 //!
 //! 1. criterion, in process (`oneshot` plus reading the body): the handler
 //!    costs almost nothing here, so this shows the layer's absolute cost per
 //!    request;
-//! 2. a bounded loop over real loopback HTTP/1.1 keep-alive connections
-//!    (`axum::serve` and a hyper client in this process), the apps taking
-//!    turns; the median round throughput of each gives the ratio that
-//!    matters for a server.
+//! 2. the in-process throughput ratios: paired rounds in each of
+//!    `IN_PROCESS_PROCESSES` (default 5) fresh processes, median over them;
+//! 3. the loopback throughput ratios: rounds over real loopback HTTP/1.1
+//!    keep-alive connections (`axum::serve` and a hyper client in this
+//!    process), the three apps taking turns, the ratio that matters for a
+//!    server.
 //!
-//! Run with `cargo bench -p sea-orm-tenant-axum --bench layer`; it exits
-//! with status 1 when the loopback ratio of `Router::layer` is under its bar
-//! (0.97). `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS`
-//! tune part 2; `PROFILE_APP=plain`, `tenant` or `outer` (and `PROFILE_CALLS`,
-//! default 100,000) runs only that app's in-process calls, for callgrind.
+//! Run with `just bench-axum` (or `cargo bench -p sea-orm-tenant-axum --bench layer`);
+//! it exits with status 1 when the loopback ratio of `Router::layer` is under
+//! its bar (0.97). `BENCH_SAME_APP=1` runs the plain app on every side (the
+//! ratios then show the harness's noise). `LOOPBACK_REQUESTS` (per round),
+//! `LOOPBACK_CONNECTIONS` and `LOOPBACK_PAIRS` tune part 3;
+//! `PROFILE_APP=plain`, `tenant` or `outer` (and `PROFILE_CALLS`, default
+//! 100,000) runs only that app's in-process calls, for callgrind.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::response::Response;
 use axum::routing::get;
 use criterion::Criterion;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use sea_orm_tenant::TenantConnections;
 use sea_orm_tenant_axum::{Resolver, TenantLayer, TenantService};
+use sea_orm_tenant_http::testing::bench::{self, BODY, URI};
 use tower::{Layer, Service, ServiceExt};
 
 /// An app as the harness calls it: a cloneable axum service.
@@ -49,8 +55,6 @@ impl<S> App for S where
         + 'static
 {
 }
-
-const URI: &str = "/hello?tenant=acme";
 
 async fn hello() -> &'static str {
     "hello"
@@ -80,16 +84,7 @@ async fn call(app: &impl App) {
     let resp = app.clone().oneshot(req).await.unwrap();
     assert!(resp.status().is_success());
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(&body[..], b"hello");
-}
-
-/// Nanoseconds per request of `n` sequential in-process calls.
-async fn in_process_round(app: &impl App, n: u32) -> f64 {
-    let start = Instant::now();
-    for _ in 0..n {
-        call(app).await;
-    }
-    start.elapsed().as_nanos() as f64 / n as f64
+    assert_eq!(&body[..], BODY);
 }
 
 async fn serve(app: impl App) -> SocketAddr {
@@ -100,49 +95,15 @@ async fn serve(app: impl App) -> SocketAddr {
     addr
 }
 
-/// Requests per second of `connections` keep-alive clients sending `total`
-/// requests in all, one at a time each.
-async fn loopback_round(addr: SocketAddr, connections: usize, total: usize) -> f64 {
-    let per_conn = total / connections;
-    let start = Instant::now();
-    let clients = (0..connections).map(|_| {
-        tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            for _ in 0..per_conn {
-                sender.ready().await.unwrap();
-                let req = hyper::Request::get(URI)
-                    .header("host", "localhost")
-                    .body(Empty::<bytes::Bytes>::new())
-                    .unwrap();
-                let resp = sender.send_request(req).await.unwrap();
-                assert!(resp.status().is_success());
-                let body = resp.into_body().collect().await.unwrap().to_bytes();
-                assert_eq!(&body[..], b"hello");
-            }
-        })
-    });
-    for client in futures_util::future::join_all(clients.collect::<Vec<_>>()).await {
-        client.unwrap();
-    }
-    (per_conn * connections) as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// Paired in-process rounds of the plain app and the two tenant apps: 41 pairs of
+/// 5,000 calls.
+async fn in_process(plain: &impl App, tenant: &impl App, outer: &impl App) -> bench::Rounds {
+    bench::rounds(41, 3, async |side| match side {
+        0 => bench::calls_per_second(5_000, async || call(plain).await).await,
+        1 => bench::calls_per_second(5_000, async || call(tenant).await).await,
+        _ => bench::calls_per_second(5_000, async || call(outer).await).await,
+    })
+    .await
 }
 
 fn main() {
@@ -159,17 +120,30 @@ fn main() {
     let outer = tenant_outer_app(store.clone());
     // Open the pool once, as a running server would have.
     rt.block_on(call(&tenant));
+    if bench::is_child_process() {
+        let rounds = if bench::same_app() {
+            rt.block_on(in_process(&plain, &plain, &plain))
+        } else {
+            rt.block_on(in_process(&plain, &tenant, &outer))
+        };
+        bench::report_to_parent("routes", &rounds, 1);
+        bench::report_to_parent("router", &rounds, 2);
+        return;
+    }
     // `PROFILE_APP=plain|tenant|outer`: only that app's in-process calls, for
     // `valgrind --tool=callgrind` (instructions per request: the difference
     // of two runs of different `PROFILE_CALLS`, divided by theirs).
     if let Ok(app) = std::env::var("PROFILE_APP") {
-        let n = env_or("PROFILE_CALLS", 100_000) as u32;
-        let ns = match app.as_str() {
-            "plain" => rt.block_on(in_process_round(&plain, n)),
-            "outer" => rt.block_on(in_process_round(&outer, n)),
-            _ => rt.block_on(in_process_round(&tenant, n)),
+        let n = bench::env_or("PROFILE_CALLS", 100_000) as u32;
+        let per_second = match app.as_str() {
+            "plain" => rt.block_on(bench::calls_per_second(n, async || call(&plain).await)),
+            "outer" => rt.block_on(bench::calls_per_second(n, async || call(&outer).await)),
+            _ => rt.block_on(bench::calls_per_second(n, async || call(&tenant).await)),
         };
-        println!("{app}: {n} in-process calls, {ns:.0} ns/req");
+        println!(
+            "{app}: {n} in-process calls, {:.0} ns/req",
+            1e9 / per_second
+        );
         return;
     }
 
@@ -184,63 +158,61 @@ fn main() {
     });
     group.finish();
 
-    // In-process ratios from alternating rounds, same run.
-    let [plain_ns, tenant_ns, outer_ns] = rt.block_on(async {
-        let mut ns = [Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..7 {
-            ns[0].push(in_process_round(&plain, 50_000).await);
-            ns[1].push(in_process_round(&tenant, 50_000).await);
-            ns[2].push(in_process_round(&outer, 50_000).await);
-        }
-        ns.map(median)
-    });
+    let processes = bench::env_or("IN_PROCESS_PROCESSES", 5);
+    let reports = bench::in_child_processes(processes);
+    let (routes_ratio, plain_per_s, routes_per_s, n) = bench::across_children(&reports, "routes");
+    let (router_ratio, _, router_per_s, _) = bench::across_children(&reports, "router");
+    let ns = |per_second: f64| 1e9 / per_second;
     println!(
-        "in-process: plain {plain_ns:.0} ns/req; with TenantLayer on the routes {tenant_ns:.0} ns/req \
-         (+{:.0} ns, ratio {:.3}); around the router {outer_ns:.0} ns/req (+{:.0} ns, ratio {:.3}) \
-         (reported, no bar)",
-        tenant_ns - plain_ns,
-        plain_ns / tenant_ns,
-        outer_ns - plain_ns,
-        plain_ns / outer_ns,
+        "in-process ({n} processes x 41 pairs of 5,000 calls; medians): plain {:.0} ns/req; \
+         with TenantLayer on the routes {:.0} ns/req (+{:.0} ns, ratio {routes_ratio:.3}); \
+         around the router {:.0} ns/req (+{:.0} ns, ratio {router_ratio:.3}) (reported, no bar)",
+        ns(plain_per_s),
+        ns(routes_per_s),
+        ns(routes_per_s) - ns(plain_per_s),
+        ns(router_per_s),
+        ns(router_per_s) - ns(plain_per_s),
     );
 
-    let total = env_or("LOOPBACK_REQUESTS", 10_000);
-    let connections = env_or("LOOPBACK_CONNECTIONS", 4);
-    let rounds = env_or("LOOPBACK_ROUNDS", 20);
-    let (plain_rps, tenant_rps, outer_rps) = rt.block_on(async {
-        let addrs = [
-            serve(plain_app()).await,
-            serve(tenant_app(store.clone())).await,
-            serve(tenant_outer_app(store.clone())).await,
-        ];
+    let per_round = bench::env_or("LOOPBACK_REQUESTS", 5_000);
+    let connections = bench::env_or("LOOPBACK_CONNECTIONS", 4);
+    let pairs = bench::env_or("LOOPBACK_PAIRS", 61);
+    let loopback = rt.block_on(async {
+        let addrs = if bench::same_app() {
+            [
+                serve(plain_app()).await,
+                serve(plain_app()).await,
+                serve(plain_app()).await,
+            ]
+        } else {
+            [
+                serve(plain_app()).await,
+                serve(tenant_app(store.clone())).await,
+                serve(tenant_outer_app(store.clone())).await,
+            ]
+        };
         for addr in addrs {
-            loopback_round(addr, connections, total / 10).await;
+            bench::loopback_round(addr, connections, per_round).await;
         }
-        // The three apps take turns, each round in another order, so a drift
-        // in machine load (other processes on a shared machine) weighs on
-        // all alike; medians drop the outliers.
-        let mut rps = [Vec::new(), Vec::new(), Vec::new()];
-        for round in 0..rounds {
-            for i in 0..3 {
-                let app = (round + i) % 3;
-                rps[app].push(loopback_round(addrs[app], connections, total).await);
-            }
-        }
-        let [p, t, o] = rps;
-        (median(p), median(t), median(o))
+        bench::rounds(pairs, 3, async |side| {
+            bench::loopback_round(addrs[side], connections, per_round).await
+        })
+        .await
     });
+    let (routes, router) = (loopback.ratio(1), loopback.ratio(2));
     println!(
-        "loopback HTTP/1.1 ({connections} keep-alive connections, {total} requests x {rounds} rounds each): \
-         plain {plain_rps:.0} req/s; with TenantLayer on the router's routes (`Router::layer`) \
-         {tenant_rps:.0} req/s, throughput ratio {:.3}; around the router {outer_rps:.0} req/s, \
-         throughput ratio {:.3} (bar >= 0.97)",
-        tenant_rps / plain_rps,
-        outer_rps / plain_rps
+        "loopback HTTP/1.1 ({connections} keep-alive connections, {pairs} rounds of {per_round} requests each): \
+         plain {:.0} req/s; with TenantLayer on the router's routes (`Router::layer`) \
+         {:.0} req/s, throughput ratio {routes:.3}; around the router {:.0} req/s, \
+         throughput ratio {router:.3} (bar >= 0.97)",
+        loopback.median(0),
+        loopback.median(1),
+        loopback.median(2),
     );
     criterion.final_summary();
     // `exit` runs no destructors: the temporary directory goes first.
     drop(dir);
-    if tenant_rps / plain_rps < 0.97 {
+    if routes < 0.97 {
         eprintln!("bar missed: loopback ratio of `Router::layer` under 0.97");
         std::process::exit(1);
     }

@@ -1,33 +1,34 @@
 //! Overhead of `TenantMiddleware` on a trivial handler, against the same app
-//! without it, in one run.
+//! without it, in one run (harness: `sea_orm_tenant_http::testing::bench`,
+//! whose docs say how the ratios are taken and why).
 //!
 //! 1. criterion, in process (`Endpoint::get_response` plus reading the body):
 //!    the handler costs almost nothing here, so this shows the middleware's
 //!    absolute cost per request;
-//! 2. a bounded loop over real loopback HTTP/1.1 keep-alive connections
-//!    (server and client in this process), alternating plain and tenant rounds;
-//!    the median round throughput of each gives the ratio that matters for a
-//!    server.
+//! 2. the in-process throughput ratio: paired rounds in each of
+//!    `IN_PROCESS_PROCESSES` (default 5) fresh processes, median over them;
+//! 3. the loopback throughput ratio: paired rounds over real loopback
+//!    HTTP/1.1 keep-alive connections (server and client in this process),
+//!    the ratio that matters for a server.
 //!
 //! Run with `just bench-poem` (or `cargo bench -p sea-orm-tenant-poem --bench middleware`);
 //! it exits with status 1 when a ratio is under its bar (in process 0.75,
-//! loopback 0.97).
-//! `LOOPBACK_REQUESTS`, `LOOPBACK_CONNECTIONS` and `LOOPBACK_ROUNDS` tune part 2;
+//! loopback 0.97). `BENCH_SAME_APP=1` runs the plain app on both sides (the
+//! ratios then show the harness's noise). `LOOPBACK_REQUESTS` (per round),
+//! `LOOPBACK_CONNECTIONS` and `LOOPBACK_PAIRS` tune part 3;
 //! `PROFILE_APP=plain` or `tenant` (and `PROFILE_CALLS`, default 100,000) runs
 //! only that app's in-process calls (with `PROFILE_LOOPBACK=1`: loopback
 //! requests over 4 connections), for callgrind.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
-use http_body_util::{BodyExt, Empty};
 use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, Request, Route, Server, get, handler};
 use sea_orm_tenant::TenantConnections;
+use sea_orm_tenant_http::testing::bench::{self, BODY, URI};
 use sea_orm_tenant_poem::{Resolver, TenantMiddleware};
-
-const URI: &str = "/hello?tenant=acme";
 
 #[handler]
 fn hello() -> &'static str {
@@ -50,16 +51,7 @@ async fn call(ep: &impl Endpoint) {
         .await;
     assert!(resp.status().is_success());
     let body = resp.into_body().into_bytes().await.unwrap();
-    assert_eq!(&body[..], b"hello");
-}
-
-/// Nanoseconds per request of `n` sequential in-process calls.
-async fn in_process_round(ep: &impl Endpoint, n: u32) -> f64 {
-    let start = Instant::now();
-    for _ in 0..n {
-        call(ep).await;
-    }
-    start.elapsed().as_nanos() as f64 / n as f64
+    assert_eq!(&body[..], BODY);
 }
 
 async fn serve(ep: impl Endpoint + 'static) -> SocketAddr {
@@ -70,49 +62,30 @@ async fn serve(ep: impl Endpoint + 'static) -> SocketAddr {
     addr
 }
 
-/// Requests per second of `connections` keep-alive clients sending `total`
-/// requests in all, one at a time each.
-async fn loopback_round(addr: SocketAddr, connections: usize, total: usize) -> f64 {
-    let per_conn = total / connections;
-    let start = Instant::now();
-    let clients = (0..connections).map(|_| {
-        tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            for _ in 0..per_conn {
-                sender.ready().await.unwrap();
-                let req = hyper::Request::get(URI)
-                    .header("host", "localhost")
-                    .body(Empty::<bytes::Bytes>::new())
-                    .unwrap();
-                let resp = sender.send_request(req).await.unwrap();
-                assert!(resp.status().is_success());
-                let body = resp.into_body().collect().await.unwrap().to_bytes();
-                assert_eq!(&body[..], b"hello");
-            }
-        })
-    });
-    for client in futures_util::future::join_all(clients.collect::<Vec<_>>()).await {
-        client.unwrap();
+/// Paired in-process rounds of the two apps: 41 pairs of 5,000 calls.
+async fn in_process(plain: &impl Endpoint, tenant: &impl Endpoint) -> bench::Rounds {
+    let apps = (plain, tenant);
+    bench::rounds(41, 2, async |side| match side {
+        0 => bench::calls_per_second(5_000, async || call(apps.0).await).await,
+        _ => bench::calls_per_second(5_000, async || call(apps.1).await).await,
+    })
+    .await
+}
+
+/// `PROFILE_CALLS` calls of `ep` (default 100,000), in process or, with
+/// `PROFILE_LOOPBACK`, over 4 loopback connections.
+fn profile(rt: &tokio::runtime::Runtime, app: &str, ep: impl Endpoint + 'static) {
+    let n = bench::env_or("PROFILE_CALLS", 100_000);
+    if std::env::var_os("PROFILE_LOOPBACK").is_some() {
+        let rps = rt.block_on(async { bench::loopback_round(serve(ep).await, 4, n).await });
+        println!("{app}: {n} loopback requests, {rps:.0} req/s");
+    } else {
+        let per_second = rt.block_on(bench::calls_per_second(n as u32, async || call(&ep).await));
+        println!(
+            "{app}: {n} in-process calls, {:.0} ns/req",
+            1e9 / per_second
+        );
     }
-    (per_conn * connections) as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {
@@ -128,25 +101,21 @@ fn main() {
     let tenant = tenant_app(store.clone());
     // Open the pool once, as a running server would have.
     rt.block_on(call(&tenant));
-    // `PROFILE_APP=plain|tenant`: only that app's in-process calls, for
+    if bench::is_child_process() {
+        let rounds = if bench::same_app() {
+            rt.block_on(in_process(&plain, &plain))
+        } else {
+            rt.block_on(in_process(&plain, &tenant))
+        };
+        bench::report_to_parent("in-process", &rounds, 1);
+        return;
+    }
+    // `PROFILE_APP=plain|tenant`: only that app's calls, for
     // `valgrind --tool=callgrind` (instructions per request: divide by the count).
     if let Ok(app) = std::env::var("PROFILE_APP") {
-        let n = env_or("PROFILE_CALLS", 100_000);
-        if std::env::var_os("PROFILE_LOOPBACK").is_some() {
-            let rps = rt.block_on(async {
-                let addr = match app.as_str() {
-                    "plain" => serve(plain_app()).await,
-                    _ => serve(tenant_app(store.clone())).await,
-                };
-                loopback_round(addr, 4, n).await
-            });
-            println!("{app}: {n} loopback requests, {rps:.0} req/s");
-        } else {
-            let ns = match app.as_str() {
-                "plain" => rt.block_on(in_process_round(&plain, n as u32)),
-                _ => rt.block_on(in_process_round(&tenant, n as u32)),
-            };
-            println!("{app}: {n} in-process calls, {ns:.0} ns/req");
+        match app.as_str() {
+            "plain" => profile(&rt, &app, plain),
+            _ => profile(&rt, &app, tenant),
         }
         return;
     }
@@ -161,58 +130,55 @@ fn main() {
     });
     group.finish();
 
-    // In-process ratio from alternating rounds, same run.
-    let (plain_ns, tenant_ns) = rt.block_on(async {
-        let (mut p, mut t) = (Vec::new(), Vec::new());
-        for _ in 0..7 {
-            p.push(in_process_round(&plain, 50_000).await);
-            t.push(in_process_round(&tenant, 50_000).await);
-        }
-        (median(p), median(t))
-    });
+    let processes = bench::env_or("IN_PROCESS_PROCESSES", 5);
+    let reports = bench::in_child_processes(processes);
+    let (in_process_ratio, plain_per_s, tenant_per_s, n) =
+        bench::across_children(&reports, "in-process");
+    let (plain_ns, tenant_ns) = (1e9 / plain_per_s, 1e9 / tenant_per_s);
+    let each: Vec<String> = reports.iter().map(|r| format!("{:.3}", r.ratio)).collect();
     println!(
-        "in-process: plain {plain_ns:.0} ns/req, with TenantMiddleware {tenant_ns:.0} ns/req \
-         (+{:.0} ns); throughput ratio {:.3} (bar >= 0.75)",
+        "in-process ({n} processes x 41 pairs of 5,000 calls; median): plain {plain_ns:.0} ns/req, \
+         with TenantMiddleware {tenant_ns:.0} ns/req (+{:.0} ns); throughput ratio {in_process_ratio:.3} \
+         (each process: {}) (bar >= 0.75)",
         tenant_ns - plain_ns,
-        plain_ns / tenant_ns
+        each.join(", ")
     );
 
-    let total = env_or("LOOPBACK_REQUESTS", 10_000);
-    let connections = env_or("LOOPBACK_CONNECTIONS", 4);
-    let rounds = env_or("LOOPBACK_ROUNDS", 20);
-    let (plain_rps, tenant_rps) = rt.block_on(async {
-        let plain_addr = serve(plain_app()).await;
-        let tenant_addr = serve(tenant_app(store.clone())).await;
-        loopback_round(plain_addr, connections, total / 10).await;
-        loopback_round(tenant_addr, connections, total / 10).await;
-        // ABBA order, so a drift in machine load (other processes on a shared
-        // machine) weighs on both sides alike; medians drop the outliers.
-        let (mut p, mut t) = (Vec::new(), Vec::new());
-        for round in 0..rounds {
-            if round % 2 == 0 {
-                p.push(loopback_round(plain_addr, connections, total).await);
-                t.push(loopback_round(tenant_addr, connections, total).await);
-            } else {
-                t.push(loopback_round(tenant_addr, connections, total).await);
-                p.push(loopback_round(plain_addr, connections, total).await);
-            }
+    let per_round = bench::env_or("LOOPBACK_REQUESTS", 5_000);
+    let connections = bench::env_or("LOOPBACK_CONNECTIONS", 4);
+    let pairs = bench::env_or("LOOPBACK_PAIRS", 61);
+    let loopback = rt.block_on(async {
+        let addrs = [
+            serve(plain_app()).await,
+            match bench::same_app() {
+                true => serve(plain_app()).await,
+                false => serve(tenant_app(store.clone())).await,
+            },
+        ];
+        for addr in addrs {
+            bench::loopback_round(addr, connections, per_round).await;
         }
-        (median(p), median(t))
+        bench::rounds(pairs, 2, async |side| {
+            bench::loopback_round(addrs[side], connections, per_round).await
+        })
+        .await
     });
+    let loopback_ratio = loopback.ratio(1);
     println!(
-        "loopback HTTP/1.1 ({connections} keep-alive connections, {total} requests x {rounds} rounds each): \
-         plain {plain_rps:.0} req/s, with TenantMiddleware {tenant_rps:.0} req/s; throughput ratio {:.3} (bar >= 0.97)",
-        tenant_rps / plain_rps
+        "loopback HTTP/1.1 ({connections} keep-alive connections, {pairs} pairs of {per_round}-request rounds): \
+         plain {:.0} req/s, with TenantMiddleware {:.0} req/s; throughput ratio {loopback_ratio:.3} (bar >= 0.97)",
+        loopback.median(0),
+        loopback.median(1),
     );
     criterion.final_summary();
     // `exit` runs no destructors: the temporary directory goes first.
     drop(dir);
     let mut missed = false;
-    if plain_ns / tenant_ns < 0.75 {
+    if in_process_ratio < 0.75 {
         eprintln!("bar missed: in-process ratio under 0.75");
         missed = true;
     }
-    if tenant_rps / plain_rps < 0.97 {
+    if loopback_ratio < 0.97 {
         eprintln!("bar missed: loopback ratio under 0.97");
         missed = true;
     }

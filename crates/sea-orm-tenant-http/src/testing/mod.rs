@@ -9,7 +9,9 @@
 //!
 //! [`hostile`] has the property tests' inputs: any header, query, host or
 //! path a client can send, and the check that the answer is never a 500.
+//! [`bench`] is the harness of both crates' overhead benchmarks.
 
+pub mod bench;
 pub mod hostile;
 
 use std::path::Path;

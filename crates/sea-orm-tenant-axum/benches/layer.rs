@@ -4,7 +4,10 @@
 //! in both places an app can put it: on the router's routes (`Router::layer`,
 //! the usual spelling, which axum applies after routing, to each route) and
 //! around the router (`TenantLayer::layer(router)`, before routing, as a
-//! path-segment resolver needs it).
+//! path-segment resolver needs it). A fourth app has a layer that does
+//! nothing (`tower::layer::util::Identity`) on its routes: axum's own cost of
+//! any `Router::layer`, which it wraps in a second boxed route cloned per
+//! request, and the baseline for the layer's own share on the routes.
 //!
 //! 1. criterion, in process (`oneshot` plus reading the body): the handler
 //!    costs almost nothing here, so this shows the layer's absolute cost per
@@ -21,7 +24,7 @@
 //! its bar (0.97). `BENCH_SAME_APP=1` runs the plain app on every side (the
 //! ratios then show the harness's noise). `LOOPBACK_REQUESTS` (per round),
 //! `LOOPBACK_CONNECTIONS` and `LOOPBACK_PAIRS` tune part 3;
-//! `PROFILE_APP=plain`, `tenant` or `outer` (and `PROFILE_CALLS`, default
+//! `PROFILE_APP=plain`, `tenant`, `outer` or `identity` (and `PROFILE_CALLS`, default
 //! 100,000) runs only that app's in-process calls, for callgrind.
 
 use std::convert::Infallible;
@@ -74,6 +77,14 @@ fn tenant_app(store: TenantConnections) -> Router {
         .with_state(())
 }
 
+/// A layer that does nothing, on the routes.
+fn identity_app() -> Router {
+    Router::new()
+        .route("/hello", get(hello))
+        .layer(tower::layer::util::Identity::new())
+        .with_state(())
+}
+
 /// The layer around the whole router (before routing).
 fn tenant_outer_app(store: TenantConnections) -> TenantService<Router> {
     TenantLayer::new(store, Resolver::default()).layer(plain_app())
@@ -95,13 +106,19 @@ async fn serve(app: impl App) -> SocketAddr {
     addr
 }
 
-/// Paired in-process rounds of the plain app and the two tenant apps: 41 pairs of
-/// 5,000 calls.
-async fn in_process(plain: &impl App, tenant: &impl App, outer: &impl App) -> bench::Rounds {
-    bench::rounds(41, 3, async |side| match side {
+/// Paired in-process rounds of the plain app, the two tenant apps and the
+/// no-op layer's: 41 pairs of 5,000 calls.
+async fn in_process(
+    plain: &impl App,
+    tenant: &impl App,
+    outer: &impl App,
+    identity: &impl App,
+) -> bench::Rounds {
+    bench::rounds(41, 4, async |side| match side {
         0 => bench::calls_per_second(5_000, async || call(plain).await).await,
         1 => bench::calls_per_second(5_000, async || call(tenant).await).await,
-        _ => bench::calls_per_second(5_000, async || call(outer).await).await,
+        2 => bench::calls_per_second(5_000, async || call(outer).await).await,
+        _ => bench::calls_per_second(5_000, async || call(identity).await).await,
     })
     .await
 }
@@ -118,19 +135,21 @@ fn main() {
     let plain = plain_app();
     let tenant = tenant_app(store.clone());
     let outer = tenant_outer_app(store.clone());
+    let identity = identity_app();
     // Open the pool once, as a running server would have.
     rt.block_on(call(&tenant));
     if bench::is_child_process() {
         let rounds = if bench::same_app() {
-            rt.block_on(in_process(&plain, &plain, &plain))
+            rt.block_on(in_process(&plain, &plain, &plain, &plain))
         } else {
-            rt.block_on(in_process(&plain, &tenant, &outer))
+            rt.block_on(in_process(&plain, &tenant, &outer, &identity))
         };
         bench::report_to_parent("routes", &rounds, 1);
         bench::report_to_parent("router", &rounds, 2);
+        bench::report_to_parent("identity", &rounds, 3);
         return;
     }
-    // `PROFILE_APP=plain|tenant|outer`: only that app's in-process calls, for
+    // `PROFILE_APP=plain|tenant|outer|identity`: only that app's in-process calls, for
     // `valgrind --tool=callgrind` (instructions per request: the difference
     // of two runs of different `PROFILE_CALLS`, divided by theirs).
     if let Ok(app) = std::env::var("PROFILE_APP") {
@@ -138,6 +157,7 @@ fn main() {
         let per_second = match app.as_str() {
             "plain" => rt.block_on(bench::calls_per_second(n, async || call(&plain).await)),
             "outer" => rt.block_on(bench::calls_per_second(n, async || call(&outer).await)),
+            "identity" => rt.block_on(bench::calls_per_second(n, async || call(&identity).await)),
             _ => rt.block_on(bench::calls_per_second(n, async || call(&tenant).await)),
         };
         println!(
@@ -162,16 +182,20 @@ fn main() {
     let reports = bench::in_child_processes(processes);
     let (routes_ratio, plain_per_s, routes_per_s, n) = bench::across_children(&reports, "routes");
     let (router_ratio, _, router_per_s, _) = bench::across_children(&reports, "router");
+    let (identity_ratio, _, identity_per_s, _) = bench::across_children(&reports, "identity");
     let ns = |per_second: f64| 1e9 / per_second;
     println!(
         "in-process ({n} processes x 41 pairs of 5,000 calls; medians): plain {:.0} ns/req; \
          with TenantLayer on the routes {:.0} ns/req (+{:.0} ns, ratio {routes_ratio:.3}); \
-         around the router {:.0} ns/req (+{:.0} ns, ratio {router_ratio:.3}) (reported, no bar)",
+         around the router {:.0} ns/req (+{:.0} ns, ratio {router_ratio:.3}); a no-op layer on the routes \
+         {:.0} ns/req (+{:.0} ns, ratio {identity_ratio:.3}) (reported, no bar)",
         ns(plain_per_s),
         ns(routes_per_s),
         ns(routes_per_s) - ns(plain_per_s),
         ns(router_per_s),
         ns(router_per_s) - ns(plain_per_s),
+        ns(identity_per_s),
+        ns(identity_per_s) - ns(plain_per_s),
     );
 
     let per_round = bench::env_or("LOOPBACK_REQUESTS", 5_000);
@@ -183,31 +207,36 @@ fn main() {
                 serve(plain_app()).await,
                 serve(plain_app()).await,
                 serve(plain_app()).await,
+                serve(plain_app()).await,
             ]
         } else {
             [
                 serve(plain_app()).await,
                 serve(tenant_app(store.clone())).await,
                 serve(tenant_outer_app(store.clone())).await,
+                serve(identity_app()).await,
             ]
         };
         for addr in addrs {
             bench::loopback_round(addr, connections, per_round).await;
         }
-        bench::rounds(pairs, 3, async |side| {
+        bench::rounds(pairs, 4, async |side| {
             bench::loopback_round(addrs[side], connections, per_round).await
         })
         .await
     });
-    let (routes, router) = (loopback.ratio(1), loopback.ratio(2));
+    let (routes, router, identity) = (loopback.ratio(1), loopback.ratio(2), loopback.ratio(3));
+    let own_share = loopback.ratio_to(1, 3);
     println!(
         "loopback HTTP/1.1 ({connections} keep-alive connections, {pairs} rounds of {per_round} requests each): \
          plain {:.0} req/s; with TenantLayer on the router's routes (`Router::layer`) \
          {:.0} req/s, throughput ratio {routes:.3}; around the router {:.0} req/s, \
-         throughput ratio {router:.3} (bar >= 0.97)",
+         throughput ratio {router:.3} (bar >= 0.97); a no-op layer on the routes {:.0} req/s, \
+         throughput ratio {identity:.3}, and the layer on the routes against it {own_share:.3}",
         loopback.median(0),
         loopback.median(1),
         loopback.median(2),
+        loopback.median(3),
     );
     criterion.final_summary();
     // `exit` runs no destructors: the temporary directory goes first.

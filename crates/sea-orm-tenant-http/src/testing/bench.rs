@@ -72,10 +72,15 @@ pub struct Rounds {
 impl Rounds {
     /// The median over the pairs of `side`'s figure over the baseline's.
     pub fn ratio(&self, side: usize) -> f64 {
+        self.ratio_to(side, 0)
+    }
+
+    /// The median over the pairs of `side`'s figure over `base`'s.
+    pub fn ratio_to(&self, side: usize, base: usize) -> f64 {
         median(
             self.figures[side]
                 .iter()
-                .zip(&self.figures[0])
+                .zip(&self.figures[base])
                 .map(|(c, b)| c / b)
                 .collect(),
         )

@@ -124,14 +124,9 @@ async fn in_process(
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = bench::runtime();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("acme.db").display());
-    let store = TenantConnections::from_urls([("acme", url)]).unwrap();
+    let store = bench::acme_store(dir.path());
     let plain = plain_app();
     let tenant = tenant_app(store.clone());
     let outer = tenant_outer_app(store.clone());
@@ -178,8 +173,7 @@ fn main() {
     });
     group.finish();
 
-    let processes = bench::env_or("IN_PROCESS_PROCESSES", 5);
-    let reports = bench::in_child_processes(processes);
+    let reports = bench::in_child_processes();
     let (routes_ratio, plain_per_s, routes_per_s, n) = bench::across_children(&reports, "routes");
     let (router_ratio, _, router_per_s, _) = bench::across_children(&reports, "router");
     let (identity_ratio, _, identity_per_s, _) = bench::across_children(&reports, "identity");

@@ -89,14 +89,9 @@ fn profile(rt: &tokio::runtime::Runtime, app: &str, ep: impl Endpoint + 'static)
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = bench::runtime();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("acme.db").display());
-    let store = TenantConnections::from_urls([("acme", url)]).unwrap();
+    let store = bench::acme_store(dir.path());
     let plain = plain_app();
     let tenant = tenant_app(store.clone());
     // Open the pool once, as a running server would have.
@@ -130,8 +125,7 @@ fn main() {
     });
     group.finish();
 
-    let processes = bench::env_or("IN_PROCESS_PROCESSES", 5);
-    let reports = bench::in_child_processes(processes);
+    let reports = bench::in_child_processes();
     let (in_process_ratio, plain_per_s, tenant_per_s, n) =
         bench::across_children(&reports, "in-process");
     let (plain_ns, tenant_ns) = (1e9 / plain_per_s, 1e9 / tenant_per_s);

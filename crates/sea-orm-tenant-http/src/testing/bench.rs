@@ -23,11 +23,13 @@
 //! slower candidate reads under 1.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use sea_orm_tenant::TenantConnections;
 
 /// The path and query every request of the benchmarks sends: the handler
 /// answers [`BODY`] for tenant `acme`, resolved from the query.
@@ -35,6 +37,21 @@ pub const URI: &str = "/hello?tenant=acme";
 
 /// The body every answer must have.
 pub const BODY: &[u8] = b"hello";
+
+/// The benches' runtime: two worker threads, the development machine's cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// A store of one tenant, `acme`, whose database is a SQLite file in `dir`.
+pub fn acme_store(dir: &Path) -> TenantConnections {
+    let url = format!("sqlite://{}?mode=rwc", dir.join("acme.db").display());
+    TenantConnections::from_urls([("acme", url)]).expect("a valid store")
+}
 
 /// Set (to anything): the candidate side runs the baseline app, so the
 /// printed ratios show the harness's own noise.
@@ -195,12 +212,14 @@ pub fn report_to_parent(label: &str, rounds: &Rounds, side: usize) {
     );
 }
 
-/// Runs this bench again in `processes` fresh processes (same arguments,
-/// [`is_child_process`] true) and returns what they reported.
+/// Runs this bench again in `IN_PROCESS_PROCESSES` (default 5) fresh
+/// processes (same arguments, [`is_child_process`] true) and returns what
+/// they reported.
 ///
 /// # Panics
 /// When a child fails or prints a malformed figure: the bench is broken.
-pub fn in_child_processes(processes: usize) -> Vec<ChildFigures> {
+pub fn in_child_processes() -> Vec<ChildFigures> {
+    let processes = env_or("IN_PROCESS_PROCESSES", 5);
     let exe = std::env::current_exe().expect("the bench's own path");
     let mut reports = Vec::new();
     for _ in 0..processes {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
-use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::testing::{TestDatabases, median};
 use sea_orm_tenant::{PoolOptions, TenantConfig, TenantConnections};
 
 const ROUNDS: usize = 7;
@@ -43,11 +43,6 @@ async fn round(conn: &DatabaseConnection, backend: DbBackend, tasks: usize) -> f
         total += h.await.unwrap();
     }
     total as f64 / started.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 async fn compare(mut dbs: TestDatabases) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
-use sea_orm_tenant::testing::TestDatabases;
+use sea_orm_tenant::testing::{TestDatabases, median};
 use sea_orm_tenant::{PoolOptions, TenantConnections, TenantDb};
 
 const ROUNDS: usize = 7;
@@ -89,11 +89,6 @@ async fn round(way: &Way, tasks: usize) -> f64 {
         total += h.await.unwrap();
     }
     total as f64 / started.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 async fn compare(mut dbs: TestDatabases) -> bool {

@@ -55,20 +55,7 @@ pub fn median_of<R>(runs: &[&R], figure: impl Fn(&R) -> f64) -> f64 {
     median(runs.iter().map(|r| figure(r)).collect())
 }
 
-/// The median of `values` (the mean of the middle two for an even count; 0
-/// for none).
-pub fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
+pub use sea_orm_tenant::testing::median;
 
 #[cfg(test)]
 mod tests {

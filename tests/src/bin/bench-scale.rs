@@ -347,7 +347,7 @@ fn print_ceilings(
     if ran(runs, Tenancy::Random) {
         traffic.push(("uniform", open.min(tenants) as f64 / tenants as f64));
     }
-    if figures.zipf.is_some() {
+    if ran(runs, Tenancy::Zipf) {
         let zipf = Zipf::new(tenants, ZIPF_EXPONENT, seed);
         traffic.push(("zipf", zipf.share_of_top(open)));
     }

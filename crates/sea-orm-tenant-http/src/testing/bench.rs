@@ -70,14 +70,7 @@ pub fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The middle value (the upper one of an even count).
-///
-/// # Panics
-/// On an empty list: a benchmark with no rounds is a bug of the bench.
-pub fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
+pub use sea_orm_tenant::testing::median;
 
 /// Each side's figure of each round, from [`rounds`]; side 0 is the baseline.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +110,7 @@ pub async fn rounds(
     sides: usize,
     mut round: impl AsyncFnMut(usize) -> f64,
 ) -> Rounds {
-    let mut figures = vec![Vec::with_capacity(pairs); sides];
+    let mut figures = vec![Vec::new(); sides];
     for pair in 0..pairs {
         for turn in 0..sides {
             let side = if pair % 2 == 0 {

@@ -12,10 +12,12 @@
 //! test panicked first.
 
 mod held;
+mod median;
 mod rows;
 mod sockets;
 
 pub use held::wait_until_held;
+pub use median::median;
 pub use rows::TestRowDatabase;
 pub use sockets::{connected_sessions, established_tcp_ports};
 
